@@ -1,0 +1,118 @@
+"""The embedded default: a local emulated GCR bucket with demo images and planted problems.
+
+``registry-scrub demo`` starts ``gcp-storage-emulator`` on a free loopback port,
+seeds ``artifacts.demo-project.appspot.com`` with the blobs of a few real images
+and the problems below, scans it with the local runner, and leaves the report
+under the current directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobs.emulator import Emulator
+from jobs.images import Image, make_image, random_layer, sha256_digest
+from pipeline.adapters import gcs
+from pipeline.config import load_config
+from pipeline.core.findings import Kind
+
+log = logging.getLogger(__name__)
+
+DEMO_BUCKET = "artifacts.demo-project.appspot.com"
+PREFIX = "containers/images/"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "local.yaml"
+
+
+@dataclass(frozen=True)
+class Planted:
+    """A problem the demo plants, and the finding kind a scan must report for it."""
+
+    object: str
+    kind: Kind
+    story: str
+
+
+def demo_images() -> list[Image]:
+    """Three small images (OCI and Docker media types), about 3 MB of blobs in all."""
+    base = random_layer(seed=1, size=900_000)
+    return [
+        make_image([base, random_layer(seed=2, size=600_000)], oci=True, label="web"),
+        make_image([base, random_layer(seed=3, size=500_000)], oci=False, label="worker"),
+        make_image([random_layer(seed=4, size=700_000), random_layer(seed=5, size=40_000)],
+                   oci=True, label="batch"),
+    ]
+
+
+def blob_name(digest: str) -> str:
+    return PREFIX + digest
+
+
+def seed_demo(emulator: Emulator, bucket: str = DEMO_BUCKET) -> list[Planted]:
+    """Upload the demo blobs and plant one of each object-level problem; returns what was planted."""
+    client = gcs.make_client(emulator.endpoint)
+    target = client.bucket(bucket)
+    if not target.exists():
+        target = client.create_bucket(bucket)
+
+    images = demo_images()
+    blobs: dict[str, bytes] = {}
+    for image in images:
+        blobs.update(image.blobs)
+    for digest, content in blobs.items():
+        target.blob(blob_name(digest)).upload_from_string(content)
+
+    planted: list[Planted] = []
+    flipped_layer = images[0].layers[1]
+    truncated_layer = images[1].layers[1]
+    misnamed_layer = images[2].layers[0]
+
+    # Damage after the write: GCS's stored crc32c no longer matches the bytes.
+    path = emulator.object_path(bucket, blob_name(flipped_layer.digest))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    planted.append(Planted(blob_name(flipped_layer.digest), Kind.DIGEST_MISMATCH,
+                           "one bit flipped on disk after upload (crc32c disagrees)"))
+
+    # A bad write: the truncated bytes were uploaded, so the crc32c agrees with them.
+    target.blob(blob_name(truncated_layer.digest)).upload_from_string(truncated_layer.blob[:-1000])
+    planted.append(Planted(blob_name(truncated_layer.digest), Kind.DIGEST_MISMATCH,
+                           "uploaded truncated by 1,000 bytes (crc32c agrees: written wrong)"))
+
+    # A gzipped layer stored under its uncompressed digest, a classic mix-up.
+    target.blob(blob_name(misnamed_layer.diff_id)).upload_from_string(misnamed_layer.blob)
+    planted.append(Planted(blob_name(misnamed_layer.diff_id), Kind.DIGEST_MISMATCH,
+                           "gzipped layer stored under its uncompressed (diff_id) digest"))
+
+    empty_under = sha256_digest(b"not empty")
+    target.blob(blob_name(empty_under)).upload_from_string(b"")
+    planted.append(Planted(blob_name(empty_under), Kind.DIGEST_MISMATCH,
+                           "zero-byte object under a non-empty digest name"))
+
+    for name, story in (
+        (PREFIX + "upload-in-progress.tmp", "a stray temporary file"),
+        (PREFIX + "sha256:" + "AB" * 32, "upper-case hex digest"),
+    ):
+        target.blob(name).upload_from_string(b"stray")
+        planted.append(Planted(name, Kind.MALFORMED_NAME, story))
+    return planted
+
+
+def run_demo(config_path: str | None, overrides: dict[str, tuple[Any, str]], beam_args: list[str],
+             keep_dir: str | None = None) -> dict[str, Any]:
+    from jobs.launcher import run_scan
+
+    config_file = config_path or DEFAULT_CONFIG
+    with tempfile.TemporaryDirectory(prefix="registry-scrub-demo-") as scratch:
+        with Emulator(keep_dir or scratch) as emulator:
+            overrides = {"source.emulator_endpoint": (emulator.endpoint, "the demo's emulator"), **overrides}
+            config = load_config(config_file, overrides)
+            log.info("demo: gcp-storage-emulator on %s, seeding gs://%s", emulator.endpoint, DEMO_BUCKET)
+            planted = seed_demo(emulator)
+            for item in planted:
+                log.info("demo: planted %s: %s -> expect %s", item.object, item.story, item.kind.value)
+            return run_scan(config, beam_args)

@@ -1,0 +1,117 @@
+"""Real container images built with plain Python: gzipped tar layers, config blobs, manifests.
+
+The demo seeds a bucket with them, and the tests push them to a real registry.
+Everything is deterministic for a given seed, so digests are stable across runs.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import random
+import tarfile
+from dataclasses import dataclass, field
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def canonical_json(document: dict) -> bytes:
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+@dataclass(frozen=True)
+class Layer:
+    blob: bytes  # the gzipped tar, as stored in a registry
+    diff_id: str  # digest of the uncompressed tar, as the config's rootfs lists it
+
+    @property
+    def digest(self) -> str:
+        return sha256_digest(self.blob)
+
+
+@dataclass
+class Image:
+    """One single-platform image: its config, layers and manifest bytes."""
+
+    config: bytes
+    layers: list[Layer]
+    manifest: bytes
+    media_type: str
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        return sha256_digest(self.manifest)
+
+    @property
+    def config_digest(self) -> str:
+        return sha256_digest(self.config)
+
+
+def make_layer(files: dict[str, bytes]) -> Layer:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, content in sorted(files.items()):
+            info = tarfile.TarInfo(path)
+            info.size = len(content)
+            info.mtime = 0
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(content))
+    tar_bytes = raw.getvalue()
+    # mtime=0 keeps the gzip header, and so the digest, reproducible.
+    return Layer(blob=gzip.compress(tar_bytes, mtime=0), diff_id=sha256_digest(tar_bytes))
+
+
+def random_layer(seed: int, size: int, files: int = 3) -> Layer:
+    """A layer of incompressible files adding up to about ``size`` bytes."""
+    rng = random.Random(seed)
+    per_file = max(1, size // files)
+    return make_layer({f"app/data-{seed}-{i}.bin": rng.randbytes(per_file) for i in range(files)})
+
+
+def make_image(layers: list[Layer], *, oci: bool = True, architecture: str = "amd64",
+               os_name: str = "linux", label: str = "") -> Image:
+    config = canonical_json({
+        "architecture": architecture,
+        "os": os_name,
+        "config": {"Labels": {"org.registry-scrub.demo": label}} if label else {},
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
+    })
+    layer_type = OCI_LAYER_GZIP if oci else DOCKER_LAYER_GZIP
+    media_type = OCI_MANIFEST if oci else DOCKER_MANIFEST
+    manifest = canonical_json({
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "config": {"mediaType": OCI_CONFIG if oci else DOCKER_CONFIG,
+                   "digest": sha256_digest(config), "size": len(config)},
+        "layers": [{"mediaType": layer_type, "digest": layer.digest, "size": len(layer.blob)}
+                   for layer in layers],
+    })
+    blobs = {sha256_digest(config): config, **{layer.digest: layer.blob for layer in layers}}
+    return Image(config=config, layers=layers, manifest=manifest, media_type=media_type, blobs=blobs)
+
+
+def make_index(images: list[tuple[Image, str, str]], *, oci: bool = True) -> bytes:
+    """An index (OCI) or manifest list (Docker) over ``(image, os, architecture)``."""
+    return canonical_json({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX if oci else DOCKER_MANIFEST_LIST,
+        "manifests": [
+            {"mediaType": image.media_type, "digest": image.digest, "size": len(image.manifest),
+             "platform": {"os": os_name, "architecture": arch}}
+            for image, os_name, arch in images
+        ],
+    })

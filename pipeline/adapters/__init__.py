@@ -1,0 +1,1 @@
+"""Thin I/O adapters: GCS listing and reads, and the report location."""

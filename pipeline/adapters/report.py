@@ -1,0 +1,55 @@
+"""The report location: a local directory or ``gs://`` prefix, through Beam's FileSystems.
+
+Beam's FileSystems gives one code path for both, on the launcher and on workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from apache_beam.io.filesystem import BeamIOError
+from apache_beam.io.filesystems import FileSystems
+
+SUMMARY_FILE = "summary.json"
+FINDINGS_PREFIX = "findings"
+VERIFIED_PREFIX = "verified"
+ROWS_SUFFIX = ".jsonl"
+
+
+def run_folder(output_root: str, run_id: str) -> str:
+    """``<root>/<run_id>``; a local root is made absolute so that every worker and reader agrees."""
+    if not output_root.startswith("gs://"):
+        output_root = os.path.abspath(output_root)
+    return FileSystems.join(output_root, run_id)
+
+
+def clear_run_folder(run_dir: str) -> int:
+    """Remove what an earlier run with the same id left, so two runs never mix. Returns files removed."""
+    if run_dir.startswith("gs://"):
+        matched = FileSystems.match([run_dir.rstrip("/") + "/**"])[0].metadata_list
+        paths = [m.path for m in matched]
+        if paths:
+            FileSystems.delete(paths)
+        return len(paths)
+    if not FileSystems.exists(run_dir):
+        return 0
+    count = len(FileSystems.match([FileSystems.join(run_dir, "*")])[0].metadata_list)
+    FileSystems.delete([run_dir])
+    return count
+
+
+def write_json(path: str, document: dict[str, Any]) -> None:
+    with FileSystems.create(path, mime_type="application/json") as handle:
+        handle.write(json.dumps(document, indent=2, sort_keys=False).encode("utf-8") + b"\n")
+
+
+def read_json(path: str) -> dict[str, Any] | None:
+    try:
+        with FileSystems.open(path, mime_type="application/json") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    except (BeamIOError, FileNotFoundError, OSError):
+        return None
+
+

@@ -1,0 +1,43 @@
+"""build_pipeline(): the whole scan graph, returning its key PCollections for tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import apache_beam as beam
+
+from pipeline.config import Config
+from pipeline.transforms.hashing import FINDINGS, VERIFIED, HashObjects
+from pipeline.transforms.listing import ListObjects
+from pipeline.transforms.report import WriteReport
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one run scans and where it reports: resolved on the launcher, plain values only."""
+
+    buckets: tuple[str, ...]
+    run_id: str
+    run_dir: str
+    started_at: str
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> dict[str, beam.PCollection]:
+    source, scan = config.source, config.scan
+    listed = pipeline | "ListObjects" >> ListObjects(
+        plan.buckets, source.prefix, scan.shard_count, source.emulator_endpoint
+    )
+    hashed = listed | "HashObjects" >> HashObjects(
+        source.prefix, source.emulator_endpoint, scan.chunk_size, scan.read_concurrency, scan.max_attempts
+    )
+    verified, findings = hashed[VERIFIED], hashed[FINDINGS]
+    summary = (listed, verified, findings) | "WriteReport" >> WriteReport(
+        plan.run_dir, plan.run_id, plan.started_at, config.to_dict()
+    )
+    return {
+        "listed": listed,
+        "blobs": hashed["blobs"],
+        "verified": verified,
+        "findings": findings,
+        "summary": summary,
+    }

@@ -1,0 +1,280 @@
+"""The scan's configuration: YAML on the launcher, typed and validated once.
+
+Every error names where the value came from (the file or the command-line flag),
+the key, what was found and what is expected. Unknown keys are errors, because a
+misspelt key that is silently ignored makes an audit scan the wrong thing.
+Workers never see this module's input, only the plain values it produces.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from pipeline.core.shards import SHARD_COUNTS
+
+DEFAULT_PREFIX = "containers/images/"
+DEFAULT_OUTPUT = "./scrub-reports"
+DEFAULT_SHARD_COUNT = 16
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+# GCS answers a read in tens of milliseconds before the first byte; 32 reads in
+# flight keep a core busy hashing small blobs while bounding memory to 32 chunks.
+DEFAULT_READ_CONCURRENCY = 32
+DEFAULT_MAX_ATTEMPTS = 5
+
+# The bucket names GCR created: artifacts.PROJECT.appspot.com and its regional variants.
+GCR_BUCKET_PATTERN = re.compile(r"(?:(?:us|eu|asia)\.)?artifacts\.([a-z0-9.:-]+)\.appspot\.com")
+
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+_PROJECT_RE = re.compile(r"(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_ENDPOINT_RE = re.compile(r"https?://[A-Za-z0-9.\[\]:-]+(?::[0-9]{1,5})?/?")
+_SIZE_RE = re.compile(r"\s*([0-9]+)\s*(B|KiB|MiB|GiB)?\s*")
+_SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message says where and how to fix it."""
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    buckets: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+    prefix: str = DEFAULT_PREFIX
+    emulator_endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    shard_count: int = DEFAULT_SHARD_COUNT
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    read_concurrency: int = DEFAULT_READ_CONCURRENCY
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    output: str = DEFAULT_OUTPUT
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    source: SourceConfig = field(default_factory=SourceConfig)
+    scan: ScanConfig = field(default_factory=ScanConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for ``summary.json``; nothing here is secret."""
+        return asdict(self)
+
+
+# --- value checkers: each returns the clean value or raises ValueError("expected ...") ---
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value.strip()
+
+
+def _pattern(regex: re.Pattern, what: str, hint: str = "") -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        text = _string(value)
+        if not regex.fullmatch(text):
+            raise ValueError(f"expected {what}{hint}")
+        return text
+
+    return check
+
+
+def _bucket(value: Any) -> str:
+    text = _string(value)
+    if text.startswith("gs://"):
+        raise ValueError("expected a bare bucket name; drop the 'gs://'")
+    if "/" in text:
+        raise ValueError("expected a bare bucket name without '/'; set the path under source.prefix")
+    if not _BUCKET_RE.fullmatch(text):
+        raise ValueError("expected a GCS bucket name (3-222 characters: a-z 0-9 . _ -)")
+    return text
+
+
+def _list_of(item: Callable[[Any], str]) -> Callable[[Any], tuple[str, ...]]:
+    def check(value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            raise ValueError("expected a list, e.g. [\"" + value + "\"]")
+        if not isinstance(value, list):
+            raise ValueError("expected a list")
+        out = []
+        for index, element in enumerate(value):
+            try:
+                out.append(item(element))
+            except ValueError as err:
+                raise ValueError(f"item {index} ({element!r}): {err}") from None
+        if len(set(out)) != len(out):
+            raise ValueError("expected each entry once; remove the duplicates")
+        return tuple(out)
+
+    return check
+
+
+def _prefix(value: Any) -> str:
+    text = _string(value)
+    if text.startswith("/") or not text.endswith("/"):
+        raise ValueError("expected a folder-like prefix that ends with '/' and does not start with it")
+    return text
+
+
+def _output(value: Any) -> str:
+    text = _string(value)
+    if text.startswith("gs://"):
+        if not _BUCKET_RE.fullmatch(text[5:].split("/", 1)[0]):
+            raise ValueError("expected gs://BUCKET[/PATH] with a valid bucket name")
+        return text.rstrip("/")
+    if "://" in text:
+        raise ValueError("expected a local directory or gs://BUCKET/PATH")
+    return text
+
+
+def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else check(value)
+
+
+def _int_in(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        if not low <= value <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}, got {value}")
+        return value
+
+    return check
+
+
+def _shard_count(value: Any) -> int:
+    if isinstance(value, bool) or value not in SHARD_COUNTS:
+        raise ValueError(f"expected one of {', '.join(map(str, SHARD_COUNTS))} (16 per hex digit)")
+    return value
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from an int or a string such as ``"256KiB"`` or ``"1 MiB"``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str) and (match := _SIZE_RE.fullmatch(value)):
+        size = int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    else:
+        raise ValueError("expected a size in bytes or with a unit, e.g. 1MiB or 262144")
+    if not 4 * 1024 <= size <= 256 * 1024**2:
+        raise ValueError("expected a size from 4KiB to 256MiB")
+    return size
+
+
+SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
+    "source": {
+        "buckets": _list_of(_bucket),
+        "projects": _list_of(_pattern(_PROJECT_RE, "a Google Cloud project id")),
+        "prefix": _prefix,
+        "emulator_endpoint": _optional(
+            _pattern(_ENDPOINT_RE, "an http(s)://HOST:PORT endpoint", ", e.g. http://127.0.0.1:9023")
+        ),
+    },
+    "scan": {
+        "shard_count": _shard_count,
+        "chunk_size": parse_size,
+        "read_concurrency": _int_in(1, 512),
+        "max_attempts": _int_in(1, 20),
+    },
+    "report": {
+        "output": _output,
+        "run_id": _optional(
+            _pattern(_RUN_ID_RE, "letters, digits, '.', '_' or '-' (up to 128, no '/')")
+        ),
+    },
+}
+_SECTION_TYPES = {"source": SourceConfig, "scan": ScanConfig, "report": ReportConfig}
+
+
+def parse_config(
+    raw: Any, origin: str, overrides: dict[str, tuple[Any, str]] | None = None
+) -> Config:
+    """Validate a YAML document (already parsed) plus command-line overrides.
+
+    ``overrides`` maps ``"section.key"`` to ``(value, flag)``; a bad override is
+    reported against its flag, not against the file.
+    """
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping of sections ({', '.join(SCHEMA)}), got {type(raw).__name__}")
+    unknown = set(raw) - set(SCHEMA)
+    if unknown:
+        raise ConfigError(
+            f"{origin}: unknown section(s) {', '.join(sorted(map(str, unknown)))}; "
+            f"expected only {', '.join(SCHEMA)}"
+        )
+    overrides = overrides or {}
+    sections = {}
+    for section, checks in SCHEMA.items():
+        body = raw.get(section)
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise ConfigError(f"{origin}: {section}: expected a mapping of keys, got {type(body).__name__}")
+        unknown = set(body) - set(checks)
+        if unknown:
+            raise ConfigError(
+                f"{origin}: {section}: unknown key(s) {', '.join(sorted(map(str, unknown)))}; "
+                f"valid keys are {', '.join(checks)}"
+            )
+        values = {}
+        for key, check in checks.items():
+            dotted = f"{section}.{key}"
+            if dotted in overrides:
+                value, where = overrides[dotted]
+            elif key in body:
+                value, where = body[key], f"{origin}: {dotted}"
+            else:
+                continue
+            try:
+                values[key] = check(value)
+            except ValueError as err:
+                raise ConfigError(f"{where}: {err}") from None
+        sections[section] = _SECTION_TYPES[section](**values)
+    config = Config(**sections)
+    if not config.source.buckets and not config.source.projects:
+        raise ConfigError(
+            f"{origin}: source: nothing to scan; set source.buckets and/or source.projects "
+            "(or pass --bucket / --project)"
+        )
+    return config
+
+
+def load_config(path: str | Path | None, overrides: dict[str, tuple[Any, str]] | None = None) -> Config:
+    """Read and validate a YAML file; with no path, the overrides alone."""
+    if path is None:
+        return parse_config({}, "command line", overrides)
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the config file ({err.strerror or err})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{path}: not valid YAML at {where}: {problem}") from None
+    return parse_config(raw, str(path), overrides)
+
+
+def is_gcr_bucket(name: str) -> bool:
+    """True for ``artifacts.P.appspot.com`` and its ``us.``/``eu.``/``asia.`` variants."""
+    return GCR_BUCKET_PATTERN.fullmatch(name) is not None

@@ -1,0 +1,44 @@
+"""What the scan knows about one object: as listed, and as read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """An object as the bucket listing described it. ``crc32c`` is GCS's base64 form."""
+
+    bucket: str
+    name: str
+    generation: int | None
+    size: int
+    crc32c: str | None = None
+
+
+class ReadFailure(str, Enum):
+    VANISHED = "vanished"
+    UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """The outcome of streaming one object through SHA-256 and crc32c.
+
+    On success ``sha256`` (hex) and ``crc32c`` (base64, as GCS writes it) describe
+    the ``size`` bytes read. On failure ``failure`` says how, ``http_status`` and
+    ``reason`` say why, and ``attempts`` how often it was tried.
+    """
+
+    sha256: str | None = None
+    crc32c: str | None = None
+    size: int = 0
+    failure: ReadFailure | None = None
+    http_status: int | None = None
+    reason: str | None = None
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None

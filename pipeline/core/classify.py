@@ -1,0 +1,86 @@
+"""Turn what was listed and read into report rows: one verified row or one finding per object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
+from pipeline.core.digests import digest_of_hex, parse_blob_name
+from pipeline.core.findings import Kind, finding, verified
+
+Row = dict[str, Any]
+
+
+def classify_name(obj: ListedObject, prefix: str) -> Row | None:
+    """A ``malformed_name`` finding, or None when the name is a well-formed digest."""
+    parsed = parse_blob_name(obj.name, prefix)
+    if parsed.digest is not None:
+        return None
+    return finding(
+        Kind.MALFORMED_NAME,
+        bucket=obj.bucket,
+        object=obj.name,
+        generation=obj.generation,
+        size=obj.size,
+        expected="sha256:<64 lowercase hex>",
+        actual=obj.name[len(prefix):] if obj.name.startswith(prefix) else obj.name,
+        detail=parsed.problem,
+    )
+
+
+def classify_read(obj: ListedObject, claimed_digest: str, result: ReadResult) -> tuple[Row | None, Row | None]:
+    """``(verified_row, finding)``: exactly one of the two is set."""
+    common = dict(bucket=obj.bucket, object=obj.name, generation=obj.generation, digest=claimed_digest)
+    if result.failure is ReadFailure.VANISHED:
+        return None, finding(
+            Kind.VANISHED,
+            **common,
+            size=obj.size,
+            http_status=result.http_status,
+            detail=result.reason or "listed, then not found when read",
+        )
+    if result.failure is ReadFailure.UNREADABLE:
+        return None, finding(
+            Kind.READ_ERROR,
+            **common,
+            size=obj.size,
+            http_status=result.http_status,
+            detail=f"{result.reason} (after {result.attempts} attempt(s))",
+        )
+
+    actual = digest_of_hex(result.sha256)
+    if actual == claimed_digest:
+        return (
+            verified(
+                bucket=obj.bucket,
+                object=obj.name,
+                generation=obj.generation,
+                size=result.size,
+                crc32c=result.crc32c,
+                sha256=result.sha256,
+            ),
+            None,
+        )
+    crc32c_match = None if obj.crc32c is None else result.crc32c == obj.crc32c
+    return None, finding(
+        Kind.DIGEST_MISMATCH,
+        **common,
+        expected=claimed_digest,
+        actual=actual,
+        size=result.size,
+        crc32c_match=crc32c_match,
+        detail=_mismatch_story(obj, result, crc32c_match),
+    )
+
+
+def _mismatch_story(obj: ListedObject, result: ReadResult, crc32c_match: bool | None) -> str:
+    parts = []
+    if result.size != obj.size:
+        parts.append(f"read {result.size} bytes, listing said {obj.size}")
+    if crc32c_match is True:
+        parts.append("bytes match the crc32c GCS stored: the object was written with wrong content")
+    elif crc32c_match is False:
+        parts.append("bytes differ from the crc32c GCS stored: the object was damaged after it was written")
+    else:
+        parts.append("GCS stored no crc32c to tell a bad write from later damage")
+    return "; ".join(parts)

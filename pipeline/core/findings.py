@@ -1,0 +1,89 @@
+"""The report's vocabulary: finding kinds, severities and the row schemas.
+
+Rows are plain dicts with a fixed key set, so the JSONL schema stays stable
+(every key present, ``None`` where it does not apply) and Beam can pickle them.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Kind(str, Enum):
+    DIGEST_MISMATCH = "digest_mismatch"
+    MALFORMED_NAME = "malformed_name"
+    READ_ERROR = "read_error"
+    VANISHED = "vanished"
+    MISSING_BLOB = "missing_blob"
+    SIZE_MISMATCH = "size_mismatch"
+    MANIFEST_DIGEST_MISMATCH = "manifest_digest_mismatch"
+    INVALID_MANIFEST = "invalid_manifest"
+    MANIFEST_UNAVAILABLE = "manifest_unavailable"
+    UNREFERENCED_BLOB = "unreferenced_blob"
+
+
+SEVERITY_OF: dict[Kind, Severity] = {
+    Kind.DIGEST_MISMATCH: Severity.ERROR,
+    Kind.MALFORMED_NAME: Severity.WARNING,
+    Kind.READ_ERROR: Severity.ERROR,
+    Kind.VANISHED: Severity.WARNING,
+    Kind.MISSING_BLOB: Severity.ERROR,
+    Kind.SIZE_MISMATCH: Severity.ERROR,
+    Kind.MANIFEST_DIGEST_MISMATCH: Severity.ERROR,
+    Kind.INVALID_MANIFEST: Severity.ERROR,
+    Kind.MANIFEST_UNAVAILABLE: Severity.ERROR,
+    Kind.UNREFERENCED_BLOB: Severity.INFO,
+}
+
+# Order is the column order auditors see; adding a key is a schema change (README + DESIGN.md).
+FINDING_FIELDS: tuple[str, ...] = (
+    "kind",
+    "severity",
+    "bucket",
+    "object",
+    "generation",
+    "digest",
+    "expected",
+    "actual",
+    "size",
+    "crc32c_match",
+    "http_status",
+    "detail",
+    "repository",
+    "reference",
+    "manifest_digest",
+    "images",
+)
+
+VERIFIED_FIELDS: tuple[str, ...] = ("bucket", "object", "generation", "size", "crc32c", "sha256")
+
+
+def finding(kind: Kind, **fields: Any) -> dict[str, Any]:
+    """A finding row with every schema key present."""
+    unknown = set(fields) - set(FINDING_FIELDS)
+    if unknown:
+        raise ValueError(f"not finding fields: {sorted(unknown)}")
+    row: dict[str, Any] = dict.fromkeys(FINDING_FIELDS)
+    row.update(fields)
+    row["kind"] = kind.value
+    row["severity"] = SEVERITY_OF[kind].value
+    return row
+
+
+def verified(**fields: Any) -> dict[str, Any]:
+    missing = set(VERIFIED_FIELDS) - set(fields)
+    extra = set(fields) - set(VERIFIED_FIELDS)
+    if missing or extra:
+        raise ValueError(f"verified row: missing {sorted(missing)}, unexpected {sorted(extra)}")
+    return {key: fields[key] for key in VERIFIED_FIELDS}
+
+
+def is_error(row: dict[str, Any]) -> bool:
+    return row.get("severity") == Severity.ERROR.value

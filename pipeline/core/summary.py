@@ -1,0 +1,139 @@
+"""Summary arithmetic: tallies that merge in any order, and the exit status they imply."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from pipeline.core.findings import SEVERITY_OF, Kind, Severity
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_UNUSABLE_INPUT = 2
+
+# Findings that stand for a listed object; the others (manifest checks) come on top.
+OBJECT_KINDS = frozenset(
+    {Kind.DIGEST_MISMATCH, Kind.MALFORMED_NAME, Kind.READ_ERROR, Kind.VANISHED}
+)
+
+
+@dataclass
+class Tally:
+    """Counts that a pipeline folds together from its rows (a monoid: ``+`` and ``Tally()``)."""
+
+    objects_listed: int = 0
+    bytes_listed: int = 0
+    objects_verified: int = 0
+    bytes_verified: int = 0
+    reclaimable_bytes: int = 0
+    findings: Counter = field(default_factory=Counter)
+
+    def __add__(self, other: "Tally") -> "Tally":
+        return Tally(
+            objects_listed=self.objects_listed + other.objects_listed,
+            bytes_listed=self.bytes_listed + other.bytes_listed,
+            objects_verified=self.objects_verified + other.objects_verified,
+            bytes_verified=self.bytes_verified + other.bytes_verified,
+            reclaimable_bytes=self.reclaimable_bytes + other.reclaimable_bytes,
+            findings=self.findings + other.findings,
+        )
+
+    @classmethod
+    def of_listed(cls, size: int) -> "Tally":
+        return cls(objects_listed=1, bytes_listed=size)
+
+    @classmethod
+    def of_verified(cls, row: dict[str, Any]) -> "Tally":
+        return cls(objects_verified=1, bytes_verified=row["size"] or 0)
+
+    @classmethod
+    def of_finding(cls, row: dict[str, Any]) -> "Tally":
+        reclaimable = row["size"] or 0 if row["kind"] == Kind.UNREFERENCED_BLOB.value else 0
+        return cls(reclaimable_bytes=reclaimable, findings=Counter({row["kind"]: 1}))
+
+    @property
+    def object_findings(self) -> int:
+        return sum(self.findings[k.value] for k in OBJECT_KINDS)
+
+    @property
+    def unaccounted_objects(self) -> int:
+        """Listed objects that ended in neither a verified row nor an object finding; 0 when sound."""
+        return self.objects_listed - self.objects_verified - self.object_findings
+
+    @property
+    def error_findings(self) -> int:
+        return sum(n for kind, n in self.findings.items() if SEVERITY_OF[Kind(kind)] is Severity.ERROR)
+
+
+def sum_tallies(tallies: Iterable[Tally]) -> Tally:
+    total = Tally()
+    for tally in tallies:
+        total = total + tally
+    return total
+
+
+def exit_status(tally: Tally) -> int:
+    """0 clean, 1 when any finding is an error or an object went unaccounted."""
+    if tally.error_findings or tally.unaccounted_objects:
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def build_summary(
+    tally: Tally,
+    *,
+    run_id: str,
+    started_at: str,
+    ended_at: str,
+    config: dict[str, Any],
+    report_location: str,
+) -> dict[str, Any]:
+    """The ``summary.json`` document (DESIGN.md §3)."""
+    return {
+        "run_id": run_id,
+        "started_at": started_at,
+        "ended_at": ended_at,
+        "report_location": report_location,
+        "config": config,
+        "objects_listed": tally.objects_listed,
+        "bytes_listed": tally.bytes_listed,
+        "objects_verified": tally.objects_verified,
+        "bytes_verified": tally.bytes_verified,
+        "unaccounted_objects": tally.unaccounted_objects,
+        "reclaimable_bytes": tally.reclaimable_bytes,
+        "findings_by_kind": {kind.value: tally.findings[kind.value] for kind in Kind},
+        "findings_by_severity": {
+            severity.value: sum(
+                tally.findings[kind.value] for kind in Kind if SEVERITY_OF[kind] is severity
+            )
+            for severity in Severity
+        },
+        "exit_status": exit_status(tally),
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The few lines a person reads at the end of a run."""
+    lines = [
+        f"run {summary['run_id']}: {summary['objects_listed']} objects listed, "
+        f"{summary['objects_verified']} verified ({summary['bytes_verified'] / 1e6:.1f} MB hashed)",
+    ]
+    found = {kind: n for kind, n in summary["findings_by_kind"].items() if n}
+    if found:
+        lines.append("findings:")
+        width = max(map(len, found))
+        for kind, n in sorted(found.items(), key=lambda item: (-item[1], item[0])):
+            severity = SEVERITY_OF[Kind(kind)].value
+            lines.append(f"  {kind:<{width}}  {n:>6}  ({severity})")
+    else:
+        lines.append("findings: none")
+    if summary.get("reclaimable_bytes"):
+        lines.append(f"reclaimable: {summary['reclaimable_bytes'] / 1e6:.1f} MB in unreferenced blobs")
+    if summary.get("unaccounted_objects"):
+        lines.append(f"WARNING: {summary['unaccounted_objects']} listed object(s) ended in no report row")
+    lines.append(f"report: {summary['report_location']}")
+    status = summary["exit_status"]
+    meaning = {EXIT_CLEAN: "clean", EXIT_FINDINGS: "findings of severity error"}.get(status, "")
+    lines.append(f"exit status {status}: {meaning}")
+    return "\n".join(lines)

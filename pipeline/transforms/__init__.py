@@ -1,0 +1,1 @@
+"""Beam composites that wire the GCS and report adapters to the pure core."""

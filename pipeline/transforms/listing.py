@@ -1,0 +1,59 @@
+"""ListObjects: every object under the prefix of every bucket, spread across workers."""
+
+from __future__ import annotations
+
+import logging
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline.adapters import gcs
+from pipeline.core.blobs import ListedObject
+from pipeline.core.shards import KeyRange, plan_ranges
+
+log = logging.getLogger(__name__)
+
+
+class ListRangeFn(beam.DoFn):
+    """(bucket, KeyRange) -> every ListedObject in that range."""
+
+    def __init__(self, emulator_endpoint: str | None):
+        self._emulator_endpoint = emulator_endpoint
+        self._listed = Metrics.counter("scan", "objects_listed")
+        self._listed_bytes = Metrics.counter("scan", "bytes_listed")
+
+    def setup(self) -> None:
+        self._client = gcs.make_client(self._emulator_endpoint)
+
+    def process(self, element: tuple[str, KeyRange]):
+        bucket, key_range = element
+        count = 0
+        for obj in gcs.list_range(self._client, bucket, key_range):
+            count += 1
+            self._listed.inc()
+            self._listed_bytes.inc(obj.size)
+            yield obj
+        log.debug("listed %d objects in gs://%s %s", count, bucket, key_range.label)
+
+
+class ListObjects(beam.PTransform):
+    """Lists ``prefix`` in every bucket, one listing per hex shard and sweep range.
+
+    The first Reshuffle spreads the listings across workers; the second spreads
+    the listed objects, because fusion would otherwise hash every object on the
+    worker that happened to list it.
+    """
+
+    def __init__(self, buckets: tuple[str, ...], prefix: str, shard_count: int, emulator_endpoint: str | None):
+        super().__init__()
+        self._units = [(bucket, r) for bucket in buckets for r in plan_ranges(prefix, shard_count)]
+        self._emulator_endpoint = emulator_endpoint
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "ListingUnits" >> beam.Create(self._units)
+            | "SpreadListings" >> beam.Reshuffle()
+            | "ListRanges" >> beam.ParDo(ListRangeFn(self._emulator_endpoint)).with_output_types(ListedObject)
+            | "SpreadObjects" >> beam.Reshuffle()
+        )

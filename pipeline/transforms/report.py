@@ -1,0 +1,106 @@
+"""WriteReport: findings and verified rows as JSONL shards, then ``summary.json`` last.
+
+The summary waits on the written shard names (a side input), so its presence
+means the run's rows are complete.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline.adapters import report as report_io
+from pipeline.core.summary import Tally, build_summary, sum_tallies
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class SumTallies(beam.CombineFn):
+    def create_accumulator(self):
+        return Tally()
+
+    def add_input(self, accumulator, tally):
+        return accumulator + tally
+
+    def merge_accumulators(self, accumulators):
+        return sum_tallies(accumulators)
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+class CountFindingsFn(beam.DoFn):
+    """Counts findings by kind in Beam metrics, which Dataflow shows while the job runs."""
+
+    def process(self, row: dict[str, Any]):
+        Metrics.counter("findings", row["kind"]).inc()
+        yield row
+
+
+class WriteSummaryFn(beam.DoFn):
+    def __init__(self, run_dir: str, run_id: str, started_at: str, config: dict[str, Any]):
+        self._run_dir = run_dir
+        self._run_id = run_id
+        self._started_at = started_at
+        self._config = config
+
+    def process(self, tally: Tally, findings_files, verified_files):
+        summary = build_summary(
+            tally,
+            run_id=self._run_id,
+            started_at=self._started_at,
+            ended_at=utc_now(),
+            config=self._config,
+            report_location=self._run_dir,
+        )
+        summary["files"] = sorted(
+            path.rsplit("/", 1)[-1] for path in list(findings_files) + list(verified_files)
+        )
+        report_io.write_json(report_io.FileSystems.join(self._run_dir, report_io.SUMMARY_FILE), summary)
+        yield summary
+
+
+def _write_rows(rows, label: str, path_prefix: str):
+    return (
+        rows
+        | f"{label}ToJson" >> beam.Map(lambda row: json.dumps(row, separators=(",", ":")))
+        | f"Write{label}" >> beam.io.WriteToText(
+            path_prefix, file_name_suffix=report_io.ROWS_SUFFIX, shard_name_template="-SSSSS-of-NNNNN"
+        )
+    )
+
+
+class WriteReport(beam.PTransform):
+    """(listed, verified, findings) -> the report folder; returns the summary PCollection."""
+
+    def __init__(self, run_dir: str, run_id: str, started_at: str, config: dict[str, Any]):
+        super().__init__()
+        self._run_dir = run_dir
+        self._summary_fn = WriteSummaryFn(run_dir, run_id, started_at, config)
+
+    def expand(self, inputs):
+        listed, verified, findings = inputs
+        findings = findings | "CountFindings" >> beam.ParDo(CountFindingsFn())
+        join = report_io.FileSystems.join
+        findings_files = _write_rows(findings, "Findings", join(self._run_dir, report_io.FINDINGS_PREFIX))
+        verified_files = _write_rows(verified, "Verified", join(self._run_dir, report_io.VERIFIED_PREFIX))
+        tallies = (
+            (
+                listed | "TallyListed" >> beam.Map(lambda obj: Tally.of_listed(obj.size)),
+                verified | "TallyVerified" >> beam.Map(Tally.of_verified),
+                findings | "TallyFindings" >> beam.Map(Tally.of_finding),
+            )
+            | "AllTallies" >> beam.Flatten()
+            | "SumTallies" >> beam.CombineGlobally(SumTallies())
+        )
+        return tallies | "WriteSummary" >> beam.ParDo(
+            self._summary_fn,
+            beam.pvalue.AsList(findings_files),
+            beam.pvalue.AsList(verified_files),
+        )
