@@ -1,0 +1,39 @@
+# registry-scrub developer entry points. `make help` lists them.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help setup demo test system-deps bench lint clean
+
+help:
+	@echo "make setup        create $(VENV) and install registry-scrub with its test extras"
+	@echo "make demo         scan the embedded demo bucket (a local emulator; no cloud account)"
+	@echo "make test         install what the tests need (Debian packages too) and run them all"
+	@echo "make bench        run the benchmarks under tests/bench/ (prints figures)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/registry-scrub demo
+
+system-deps:
+	bash tests/system-deps.sh
+
+test: setup system-deps
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python tests/bench/bench_scan.py
+
+lint: setup
+	$(BIN)/ruff check pipeline jobs tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache scrub-reports

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests run for real, when they are missing:
+# the registry server and skopeo (manifest tests), shellcheck (deploy scripts).
+set -euo pipefail
+
+needed=()
+command -v docker-registry >/dev/null 2>&1 || needed+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || needed+=(skopeo)
+command -v shellcheck >/dev/null 2>&1 || needed+=(shellcheck)
+[ ${#needed[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  sudo=sudo
+else
+  sudo=
+fi
+echo "installing Debian packages: ${needed[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${needed[@]}"
