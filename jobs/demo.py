@@ -114,5 +114,5 @@ def run_demo(config_path: str | None, overrides: dict[str, tuple[Any, str]], bea
             log.info("demo: gcp-storage-emulator on %s, seeding gs://%s", emulator.endpoint, DEMO_BUCKET)
             planted = seed_demo(emulator)
             for item in planted:
-                log.info("demo: planted %s: %s -> expect %s", item.object, item.story, item.kind.value)
+                log.info("demo: planted %s -> expect %s (%s)", item.object, item.kind.value, item.story)
             return run_scan(config, beam_args)

@@ -1,0 +1,79 @@
+"""The ``registry-scrub`` command end to end, as a user runs it (a subprocess per call)."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jobs.demo import DEMO_BUCKET
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).parent / "registry-scrub")
+
+
+def run_cli(*args, cwd, timeout=120):
+    env = dict(os.environ, NO_GCE_CHECK="true")
+    return subprocess.run([CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_demo_finds_every_planted_problem_and_leaves_the_report(tmp_path):
+    proc = run_cli("demo", "--run-id", "demo-test", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    run_dir = tmp_path / "scrub-reports" / "demo-test"
+    assert f"report: {run_dir}" in proc.stdout
+    assert "digest_mismatch" in proc.stdout and "malformed_name" in proc.stdout
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["findings_by_kind"]["digest_mismatch"] == 4
+    assert summary["findings_by_kind"]["malformed_name"] == 2
+    assert summary["config"]["source"]["buckets"] == [DEMO_BUCKET]
+    # Every planted problem was announced, and each announced object is in the findings.
+    planted = [line.split("planted ", 1)[1].split(" -> expect ")[0]
+               for line in proc.stderr.splitlines() if "planted " in line]
+    findings = {json.loads(line)["object"] for p in run_dir.glob("findings-*.jsonl") for line in p.read_text().splitlines()}
+    assert len(planted) == 6
+    assert set(planted) <= findings
+
+
+def test_bad_config_exits_two_naming_file_and_key(tmp_path):
+    config = tmp_path / "scan.yaml"
+    config.write_text("source:\n  buckets: [artifacts.p-1234.appspot.com]\nscan:\n  shard_count: 10\n")
+    proc = run_cli("--config", str(config), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert f"{config}: scan.shard_count: expected one of 16, 256, 4096" in proc.stderr
+
+
+def test_bad_flag_value_names_the_flag(tmp_path):
+    proc = run_cli("--bucket", "gs://x", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "command line --bucket: item 0 ('gs://x'): expected a bare bucket name" in proc.stderr
+
+
+def test_missing_bucket_exits_two(emulator, tmp_path):
+    proc = run_cli("--bucket", "artifacts.nowhere-1234.appspot.com", "--emulator-endpoint", emulator.endpoint,
+                   cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "bucket 'artifacts.nowhere-1234.appspot.com' does not exist" in proc.stderr
+
+
+def test_dataflow_runner_without_its_options_exits_two(tmp_path):
+    proc = run_cli("--bucket", "artifacts.p-1234.appspot.com", "--runner=DataflowRunner", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "DataflowRunner needs --project, --region, --temp_location" in proc.stderr
+
+
+def test_clean_bucket_scan_exits_zero(emulator, storage_client, tmp_path):
+    bucket = storage_client.create_bucket("artifacts.clean-1234.appspot.com")
+    for i in range(3):
+        content = f"clean {i}".encode()
+        bucket.blob("containers/images/sha256:" + hashlib.sha256(content).hexdigest()).upload_from_string(content)
+    proc = run_cli("--bucket", bucket.name, "--emulator-endpoint", emulator.endpoint,
+                   "--output", str(tmp_path / "out"), "--run-id", "clean", "--direct_running_mode=in_memory",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 objects listed, 3 verified" in proc.stdout
+    assert "findings: none" in proc.stdout
+    assert (tmp_path / "out" / "clean" / "summary.json").exists()
