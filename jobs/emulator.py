@@ -14,8 +14,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 STORAGE_DIR = ".cloudstorage"  # the emulator's own default, under STORAGE_BASE
 
@@ -40,7 +40,7 @@ class Emulator:
         """Where the emulator keeps an object's bytes: edit it to damage the object behind its back."""
         return self.data_dir / STORAGE_DIR / bucket / name
 
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, STORAGE_BASE=str(self.data_dir), STORAGE_DIR=STORAGE_DIR)
         self._process = subprocess.Popen(
@@ -77,7 +77,7 @@ class Emulator:
             self._process.stderr.close()
         self._process = None
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from jobs.demo import DEMO_BUCKET
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,7 +31,8 @@ def test_demo_finds_every_planted_problem_and_leaves_the_report(tmp_path):
     # Every planted problem was announced, and each announced object is in the findings.
     planted = [line.split("planted ", 1)[1].split(" -> expect ")[0]
                for line in proc.stderr.splitlines() if "planted " in line]
-    findings = {json.loads(line)["object"] for p in run_dir.glob("findings-*.jsonl") for line in p.read_text().splitlines()}
+    findings = {json.loads(line)["object"]
+                for path in run_dir.glob("findings-*.jsonl") for line in path.read_text().splitlines()}
     assert len(planted) == 6
     assert set(planted) <= findings
 

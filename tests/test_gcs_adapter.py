@@ -42,8 +42,8 @@ def test_listing_covers_every_shard_and_the_sweep_once(storage_client, bucket, s
     upload_blob(bucket, b"outside", "containers/repositories/library/app/manifest")
     listed = list_all(storage_client, bucket.name, shard_count)
     assert sorted(o.name for o in listed) == sorted(names)
-    first_chars = {o.name[len(PREFIX) + 7] for o in listed if o.name.startswith(PREFIX + "sha256:") and len(o.name) > len(PREFIX) + 7}
-    assert len(first_chars) > 8  # the 40 digests really spread over many shards
+    digests = [o.name for o in listed if len(o.name) == len(PREFIX) + 71]
+    assert len({name[len(PREFIX) + 7] for name in digests}) > 8  # the 40 digests spread over many shards
     sample = next(o for o in listed if o.name.endswith("README"))
     assert sample.size == 1 and sample.generation and sample.crc32c
 

@@ -148,7 +148,7 @@ def test_rerun_with_the_same_id_replaces_its_folder(thousand_object_bucket, tmp_
 
 
 def test_clean_bucket_exits_zero(storage_client, bucket, emulator, tmp_path):
-    for i in range(5):
+    for _ in range(5):
         content = os.urandom(1000)
         bucket.blob(PREFIX + "sha256:" + hashlib.sha256(content).hexdigest()).upload_from_string(content)
     summary = run_scan(config_for(emulator.endpoint, [bucket.name], tmp_path), IN_MEMORY)

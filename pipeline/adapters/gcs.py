@@ -13,7 +13,7 @@ import hashlib
 import logging
 import random
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import quote
 
 import google.auth

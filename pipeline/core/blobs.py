@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class ListedObject:
     crc32c: str | None = None
 
 
-class ReadFailure(str, Enum):
+class ReadFailure(StrEnum):
     VANISHED = "vanished"
     UNREADABLE = "unreadable"
 

@@ -6,17 +6,17 @@ Rows are plain dicts with a fixed key set, so the JSONL schema stays stable
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     DIGEST_MISMATCH = "digest_mismatch"
     MALFORMED_NAME = "malformed_name"
     READ_ERROR = "read_error"

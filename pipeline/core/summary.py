@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from pipeline.core.findings import SEVERITY_OF, Kind, Severity
 
@@ -29,7 +30,7 @@ class Tally:
     reclaimable_bytes: int = 0
     findings: Counter = field(default_factory=Counter)
 
-    def __add__(self, other: "Tally") -> "Tally":
+    def __add__(self, other: Tally) -> Tally:
         return Tally(
             objects_listed=self.objects_listed + other.objects_listed,
             bytes_listed=self.bytes_listed + other.bytes_listed,
@@ -40,15 +41,15 @@ class Tally:
         )
 
     @classmethod
-    def of_listed(cls, size: int) -> "Tally":
+    def of_listed(cls, size: int) -> Tally:
         return cls(objects_listed=1, bytes_listed=size)
 
     @classmethod
-    def of_verified(cls, row: dict[str, Any]) -> "Tally":
+    def of_verified(cls, row: dict[str, Any]) -> Tally:
         return cls(objects_verified=1, bytes_verified=row["size"] or 0)
 
     @classmethod
-    def of_finding(cls, row: dict[str, Any]) -> "Tally":
+    def of_finding(cls, row: dict[str, Any]) -> Tally:
         reclaimable = row["size"] or 0 if row["kind"] == Kind.UNREFERENCED_BLOB.value else 0
         return cls(reclaimable_bytes=reclaimable, findings=Counter({row["kind"]: 1}))
 

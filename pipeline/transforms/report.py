@@ -7,7 +7,7 @@ means the run's rows are complete.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
@@ -18,7 +18,7 @@ from pipeline.core.summary import Tally, build_summary, sum_tallies
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class SumTallies(beam.CombineFn):
