@@ -42,18 +42,26 @@ class Progress:
         self.bytes = 0
 
     def add_bytes(self, n: int) -> None:
+        # Also called mid-object, so a single huge object still shows progress.
         with self._lock:
             self.bytes += n
+            line = self._due_line()
+        if line:
+            log.info(line)
 
     def object_done(self) -> None:
         with self._lock:
             self.objects += 1
-            now = self._clock()
-            if now - self._last < self._interval:
-                return
-            self._last = now
-            line = self.line(now)
-        log.info(line)
+            line = self._due_line()
+        if line:
+            log.info(line)
+
+    def _due_line(self) -> str | None:
+        now = self._clock()
+        if now - self._last < self._interval:
+            return None
+        self._last = now
+        return self.line(now)
 
     def line(self, now: float | None = None) -> str:
         elapsed = max((now or self._clock()) - self._start, 1e-9)
