@@ -54,6 +54,7 @@ def new_record(repository: str, digest: str, *, tags: Iterable[str] = (), parent
     return {
         "repository": repository,
         "digest": digest,
+        "claimed": digest is not None,  # False: a file that names no digest, keyed by its own hash
         "tags": sorted(set(tags)),
         "parents": sorted(set(parents)),
         "bucket": bucket,
@@ -130,6 +131,8 @@ def merge_records(records: Iterable[Record]) -> Record:
 
 def images_of(record: Record) -> list[str]:
     """The image itself and every index that leads to it, as ``repo@digest``."""
+    if not record.get("claimed", True) and record["status"] != OK:
+        return []  # an object that is not a manifest names no image
     repo = record["repository"]
     return sorted({image_name(repo, record["digest"]), *(image_name(repo, p) for p in record["parents"])})
 
@@ -142,9 +145,10 @@ def _reference(record: Record) -> str:
 def record_findings(record: Record) -> list[Row]:
     """Manifest-level findings: manifest_unavailable, invalid_manifest, manifest_digest_mismatch."""
     common = dict(
+        object=record["source"],
         repository=record["repository"],
         reference=_reference(record),
-        manifest_digest=record["digest"],
+        manifest_digest=record["digest"] if images_of(record) else None,
         digest=record["digest"],
         images=images_of(record),
         tags=record["tags"],
@@ -166,6 +170,11 @@ def record_findings(record: Record) -> list[Row]:
         rows.append(finding(Kind.INVALID_MANIFEST, **common, size=record["size"],
                             actual=record["media_type"], detail=f"{record['detail']}{parents}"))
     return rows
+
+
+def counts_as_scanned(record: Record) -> bool:
+    """A manifest that was read: fetched and either parsed or claimed by a digest."""
+    return record["status"] == OK or (record["status"] == INVALID and record.get("claimed", True))
 
 
 def record_references(record: Record) -> list[tuple[str, dict[str, Any]]]:

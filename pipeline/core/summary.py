@@ -138,8 +138,18 @@ def build_summary(
         "images_affected": tally.images_affected,
         "objects_not_hashed": tally.objects_not_hashed,
         "repositories": repository_table(tally),
+        "reclaimable_caveat": reclaimable_caveat(tally),
         "exit_status": exit_status(tally),
     }
+
+
+def reclaimable_caveat(tally: Tally) -> str | None:
+    """Why reclaimable_bytes may overstate: blobs of manifests that could not be read look unreferenced."""
+    unread = tally.findings[Kind.MANIFEST_UNAVAILABLE.value] + tally.findings[Kind.INVALID_MANIFEST.value]
+    if tally.reclaimable_bytes and unread:
+        return (f"{unread} manifest(s) could not be read or parsed; blobs only they reference are counted "
+                "as unreferenced. Resolve those findings before deleting anything.")
+    return None
 
 
 def repository_table(tally: Tally) -> dict[str, dict[str, int]]:
@@ -172,6 +182,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append("findings: none")
     if summary.get("reclaimable_bytes"):
         lines.append(f"reclaimable: {summary['reclaimable_bytes'] / 1e6:.1f} MB in unreferenced blobs")
+        if summary.get("reclaimable_caveat"):
+            lines.append(f"  caution: {summary['reclaimable_caveat']}")
     if summary.get("unaccounted_objects"):
         lines.append(f"WARNING: {summary['unaccounted_objects']} listed object(s) ended in no report row")
     lines.append(f"report: {summary['report_location']}")
