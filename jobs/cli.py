@@ -26,6 +26,7 @@ OVERRIDES: dict[str, tuple[str, Any]] = {
     "--chunk-size": ("scan.chunk_size", str),
     "--read-concurrency": ("scan.read_concurrency", int),
     "--max-attempts": ("scan.max_attempts", int),
+    "--mode": ("scan.mode", str),
 }
 
 

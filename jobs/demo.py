@@ -99,6 +99,15 @@ def seed_demo(emulator: Emulator, bucket: str = DEMO_BUCKET) -> list[Planted]:
     ):
         target.blob(name).upload_from_string(b"stray")
         planted.append(Planted(name, Kind.MALFORMED_NAME, story))
+
+    # Manifest problems (docs/manifests.md): manifest files in the emulator, and legacy metadata.
+    from jobs.demo_manifests import plant_legacy, plant_manifests
+
+    def upload_blob(digest: str, content: bytes) -> None:
+        target.blob(blob_name(digest)).upload_from_string(content)
+
+    planted += plant_manifests(client, images, upload_blob, Planted)
+    planted += plant_legacy(target, images, Planted)
     return planted
 
 

@@ -115,3 +115,50 @@ def make_index(images: list[tuple[Image, str, str]], *, oci: bool = True) -> byt
             for image, os_name, arch in images
         ],
     })
+
+
+def with_layer_size(image: Image, index: int, size: int) -> Image:
+    """The same image whose manifest declares layer ``index`` with a wrong ``size`` (a new manifest digest)."""
+    document = json.loads(image.manifest)
+    document["layers"][index]["size"] = size
+    return Image(config=image.config, layers=image.layers, manifest=canonical_json(document),
+                 media_type=image.media_type, blobs=dict(image.blobs))
+
+
+def write_oci_layout(path, manifests: list[tuple[bytes, str, str | None]], blobs: dict[str, bytes]) -> None:
+    """An OCI image layout: ``index.json`` over ``(manifest bytes, media type, tag)`` plus every blob.
+
+    Manifests named in ``blobs`` too (index children) are written as blobs but not listed.
+    """
+    from pathlib import Path
+
+    root = Path(path)
+    (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    entries = []
+    for data, media_type, tag in manifests:
+        blobs = {**blobs, sha256_digest(data): data}
+        entry = {"mediaType": media_type, "digest": sha256_digest(data), "size": len(data)}
+        if tag:
+            entry["annotations"] = {"org.opencontainers.image.ref.name": tag}
+        entries.append(entry)
+    for digest, data in blobs.items():
+        (root / "blobs" / "sha256" / digest.split(":", 1)[1]).write_bytes(data)
+    (root / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "manifests": entries}))
+
+
+def write_dir_layout(path, manifest: bytes, blobs: dict[str, bytes],
+                     instances: dict[str, bytes] | None = None) -> None:
+    """A skopeo ``dir:`` layout: ``manifest.json``, blobs named by hex, and for a manifest list
+    each instance's manifest as ``<hex>.manifest.json``. Use it for Docker media types,
+    which skopeo cannot read from an ``oci:`` layout."""
+    from pathlib import Path
+
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "version").write_text("Directory Transport Version: 1.1\n")
+    (root / "manifest.json").write_bytes(manifest)
+    for digest, data in blobs.items():
+        (root / digest.split(":", 1)[1]).write_bytes(data)
+    for digest, data in (instances or {}).items():
+        (root / f"{digest.split(':', 1)[1]}.manifest.json").write_bytes(data)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import apache_beam as beam
 
 from pipeline.config import Config
+from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, VERIFIED, HashObjects
 from pipeline.transforms.listing import ListObjects
 from pipeline.transforms.report import WriteReport
@@ -24,14 +25,32 @@ class RunPlan:
 
 def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> dict[str, beam.PCollection]:
     source, scan = config.source, config.scan
+    # names: hash only; manifests: cross-check from the listing; both (docs/manifests.md).
+    mode = effective_mode(scan.mode, config.manifests)
+    config = replace(config, scan=replace(scan, mode=mode))
     listed = pipeline | "ListObjects" >> ListObjects(
         plan.buckets, source.prefix, scan.shard_count, source.emulator_endpoint
     )
-    hashed = listed | "HashObjects" >> HashObjects(
-        source.prefix, source.emulator_endpoint, scan.chunk_size, scan.read_concurrency, scan.max_attempts
-    )
+    tallies = []
+    if mode == "manifests":
+        from pipeline.transforms.manifests import ListingFacts
+
+        hashed = listed | "ListingFacts" >> ListingFacts(source.prefix)
+        tallies.append(hashed["tallies"])
+    else:
+        hashed = listed | "HashObjects" >> HashObjects(
+            source.prefix, source.emulator_endpoint, scan.chunk_size, scan.read_concurrency, scan.max_attempts
+        )
     verified, findings = hashed[VERIFIED], hashed[FINDINGS]
-    summary = (listed, verified, findings) | "WriteReport" >> WriteReport(
+    if mode != "names":
+        from pipeline.transforms.manifests import add_manifest_checks, sources_for
+
+        findings, manifest_tallies = add_manifest_checks(
+            pipeline, sources_for(config.manifests, plan.buckets), config.manifests,
+            source.emulator_endpoint, hashed["blobs"], findings,
+        )
+        tallies.extend(manifest_tallies)
+    summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
         plan.run_dir, plan.run_id, plan.started_at, config.to_dict()
     )
     return {

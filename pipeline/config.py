@@ -17,6 +17,12 @@ from typing import Any
 import yaml
 
 from pipeline.core.shards import SHARD_COUNTS
+from pipeline.manifest_config import (
+    MANIFESTS_SCHEMA,
+    ManifestsConfig,
+    check_mode,
+    check_mode_against_sources,
+)
 
 DEFAULT_PREFIX = "containers/images/"
 DEFAULT_OUTPUT = "./scrub-reports"
@@ -56,6 +62,8 @@ class ScanConfig:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     read_concurrency: int = DEFAULT_READ_CONCURRENCY
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    # names | manifests | both; None: both when manifests.sources is set, else names.
+    mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,7 @@ class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    manifests: ManifestsConfig = field(default_factory=ManifestsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for ``summary.json``; nothing here is secret."""
@@ -191,6 +200,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "chunk_size": parse_size,
         "read_concurrency": _int_in(1, 512),
         "max_attempts": _int_in(1, 20),
+        "mode": check_mode,
     },
     "report": {
         "output": _output,
@@ -198,8 +208,10 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
             _pattern(_RUN_ID_RE, "letters, digits, '.', '_' or '-' (up to 128, no '/')")
         ),
     },
+    "manifests": MANIFESTS_SCHEMA,
 }
-_SECTION_TYPES = {"source": SourceConfig, "scan": ScanConfig, "report": ReportConfig}
+_SECTION_TYPES = {"source": SourceConfig, "scan": ScanConfig, "report": ReportConfig,
+                  "manifests": ManifestsConfig}
 
 
 def parse_config(
@@ -254,6 +266,9 @@ def parse_config(
             f"{origin}: source: nothing to scan; set source.buckets and/or source.projects "
             "(or pass --bucket / --project)"
         )
+    problem = check_mode_against_sources(config.scan.mode, config.manifests)
+    if problem:
+        raise ConfigError(f"{origin}: {problem}")
     return config
 
 

@@ -18,6 +18,8 @@ from pipeline.adapters import gcs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["tests.registry_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory) -> Emulator:

@@ -60,6 +60,8 @@ FINDING_FIELDS: tuple[str, ...] = (
     "reference",
     "manifest_digest",
     "images",
+    # repo:tag names that lead to the affected images (manifest cross-check).
+    "tags",
 )
 
 VERIFIED_FIELDS: tuple[str, ...] = ("bucket", "object", "generation", "size", "crc32c", "sha256")

@@ -29,6 +29,11 @@ class Tally:
     bytes_verified: int = 0
     reclaimable_bytes: int = 0
     findings: Counter = field(default_factory=Counter)
+    # Manifest cross-check (docs/manifests.md).
+    manifests_scanned: int = 0
+    images_affected: int = 0  # fed one distinct repo@digest at a time, so it sums
+    objects_not_hashed: int = 0  # listed in "manifests" mode, where nothing is hashed
+    repositories: Counter = field(default_factory=Counter)  # (repository, column) -> count
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(
@@ -38,6 +43,10 @@ class Tally:
             bytes_verified=self.bytes_verified + other.bytes_verified,
             reclaimable_bytes=self.reclaimable_bytes + other.reclaimable_bytes,
             findings=self.findings + other.findings,
+            manifests_scanned=self.manifests_scanned + other.manifests_scanned,
+            images_affected=self.images_affected + other.images_affected,
+            objects_not_hashed=self.objects_not_hashed + other.objects_not_hashed,
+            repositories=self.repositories + other.repositories,
         )
 
     @classmethod
@@ -51,7 +60,23 @@ class Tally:
     @classmethod
     def of_finding(cls, row: dict[str, Any]) -> Tally:
         reclaimable = row["size"] or 0 if row["kind"] == Kind.UNREFERENCED_BLOB.value else 0
-        return cls(reclaimable_bytes=reclaimable, findings=Counter({row["kind"]: 1}))
+        repos = {row["repository"]} if row.get("repository") else set()
+        repos.update(image.rsplit("@", 1)[0] for image in row.get("images") or ())
+        return cls(reclaimable_bytes=reclaimable, findings=Counter({row["kind"]: 1}),
+                   repositories=Counter({(repo, row["kind"]): 1 for repo in repos}))
+
+    @classmethod
+    def of_manifest(cls, repository: str) -> "Tally":
+        return cls(manifests_scanned=1, repositories=Counter({(repository, "manifests_scanned"): 1}))
+
+    @classmethod
+    def of_affected_image(cls, image: str) -> "Tally":
+        """One distinct ``repository@digest`` named by at least one error finding."""
+        return cls(images_affected=1, repositories=Counter({(image.rsplit("@", 1)[0], "images_affected"): 1}))
+
+    @classmethod
+    def of_not_hashed(cls) -> "Tally":
+        return cls(objects_not_hashed=1)
 
     @property
     def object_findings(self) -> int:
@@ -60,7 +85,7 @@ class Tally:
     @property
     def unaccounted_objects(self) -> int:
         """Listed objects that ended in neither a verified row nor an object finding; 0 when sound."""
-        return self.objects_listed - self.objects_verified - self.object_findings
+        return self.objects_listed - self.objects_verified - self.object_findings - self.objects_not_hashed
 
     @property
     def error_findings(self) -> int:
@@ -110,8 +135,31 @@ def build_summary(
             )
             for severity in Severity
         },
+        "manifests_scanned": tally.manifests_scanned,
+        "images_affected": tally.images_affected,
+        "objects_not_hashed": tally.objects_not_hashed,
+        "repositories": repository_table(tally),
+        "reclaimable_caveat": reclaimable_caveat(tally),
         "exit_status": exit_status(tally),
     }
+
+
+def reclaimable_caveat(tally: Tally) -> str | None:
+    """Why reclaimable_bytes may overstate: blobs of manifests that could not be read look unreferenced."""
+    unread = tally.findings[Kind.MANIFEST_UNAVAILABLE.value] + tally.findings[Kind.INVALID_MANIFEST.value]
+    if tally.reclaimable_bytes and unread:
+        return (f"{unread} manifest(s) could not be read or parsed; blobs only they reference are counted "
+                "as unreferenced. Resolve those findings before deleting anything.")
+    return None
+
+
+def repository_table(tally: Tally) -> dict[str, dict[str, int]]:
+    """``{repository: {"manifests_scanned": n, "images_affected": n, <kind>: n, ...}}``, sorted."""
+    table: dict[str, dict[str, int]] = {}
+    for (repo, column), n in sorted(tally.repositories.items()):
+        if n:
+            table.setdefault(repo, {"manifests_scanned": 0, "images_affected": 0})[column] = n
+    return table
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -120,6 +168,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"run {summary['run_id']}: {summary['objects_listed']} objects listed, "
         f"{summary['objects_verified']} verified ({summary['bytes_verified'] / 1e6:.1f} MB hashed)",
     ]
+    if summary.get("manifests_scanned"):
+        lines.append(f"manifests: {summary['manifests_scanned']} scanned in "
+                     f"{len(summary.get('repositories') or {})} repositories, "
+                     f"{summary.get('images_affected', 0)} image(s) affected by errors")
     found = {kind: n for kind, n in summary["findings_by_kind"].items() if n}
     if found:
         lines.append("findings:")
@@ -131,6 +183,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append("findings: none")
     if summary.get("reclaimable_bytes"):
         lines.append(f"reclaimable: {summary['reclaimable_bytes'] / 1e6:.1f} MB in unreferenced blobs")
+        if summary.get("reclaimable_caveat"):
+            lines.append(f"  caution: {summary['reclaimable_caveat']}")
     if summary.get("unaccounted_objects"):
         lines.append(f"WARNING: {summary['unaccounted_objects']} listed object(s) ended in no report row")
     lines.append(f"report: {summary['report_location']}")

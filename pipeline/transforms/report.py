@@ -77,7 +77,11 @@ def _write_rows(rows, label: str, path_prefix: str):
 
 
 class WriteReport(beam.PTransform):
-    """(listed, verified, findings) -> the report folder; returns the summary PCollection."""
+    """(listed, verified, findings[, tallies...]) -> the report folder; returns the summary PCollection.
+
+    Any further inputs are PCollections of ``Tally`` folded into the summary as they are
+    (the manifest cross-check adds its counts this way).
+    """
 
     def __init__(self, run_dir: str, run_id: str, started_at: str, config: dict[str, Any]):
         super().__init__()
@@ -85,7 +89,7 @@ class WriteReport(beam.PTransform):
         self._summary_fn = WriteSummaryFn(run_dir, run_id, started_at, config)
 
     def expand(self, inputs):
-        listed, verified, findings = inputs
+        listed, verified, findings, *extra_tallies = inputs
         findings = findings | "CountFindings" >> beam.ParDo(CountFindingsFn())
         join = report_io.FileSystems.join
         findings_files = _write_rows(findings, "Findings", join(self._run_dir, report_io.FINDINGS_PREFIX))
@@ -95,6 +99,7 @@ class WriteReport(beam.PTransform):
                 listed | "TallyListed" >> beam.Map(lambda obj: Tally.of_listed(obj.size)),
                 verified | "TallyVerified" >> beam.Map(Tally.of_verified),
                 findings | "TallyFindings" >> beam.Map(Tally.of_finding),
+                *extra_tallies,
             )
             | "AllTallies" >> beam.Flatten()
             | "SumTallies" >> beam.CombineGlobally(SumTallies())

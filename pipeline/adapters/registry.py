@@ -1,0 +1,453 @@
+"""A Registry API v2 client: auth, catalog and tag walks, and manifests fetched as exact bytes.
+
+Auth, in order of preference for ``auth: auto``:
+
+* ``gcr.io``, ``*.gcr.io`` and ``*-docker.pkg.dev``: Basic ``_token:<access token>``
+  with google-auth application default credentials;
+* a username and password from the environment (``<PREFIX>_USERNAME`` and
+  ``<PREFIX>_PASSWORD``, ``REGISTRY_SCRUB`` unless the source names another
+  prefix), sent to the token realm or as Basic when the registry asks for it;
+* otherwise anonymous, following ``WWW-Authenticate: Bearer realm=…`` challenges
+  (Docker Hub and most registries hand out anonymous pull tokens).
+
+Secrets are read on the worker that makes the request, never from the YAML file,
+and never appear in logs, exceptions or findings.
+
+Every request goes through one rate cap (requests per second, per client) and
+one retry policy: 429 waits for ``Retry-After``; 408, 5xx and connection errors
+back off exponentially; other statuses are final.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from pipeline.core.digests import is_digest
+from pipeline.core.manifests import ACCEPT, MAX_MANIFEST_BYTES, manifest_digest
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CREDENTIALS_ENV = "REGISTRY_SCRUB"
+GOOGLE_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+HTTP_TIMEOUT = (10, 60)
+MAX_RETRY_AFTER_S = 120.0
+CATALOG_PAGE = 100
+_GOOGLE_HOST = re.compile(r"(?:[a-z0-9-]+\.)?gcr\.io|[a-z0-9-]+-docker\.pkg\.dev")
+_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+
+
+class RegistryError(Exception):
+    """A request that failed for good: ``status`` (None for a connection failure) and a safe reason."""
+
+    def __init__(self, status: int | None, reason: str, attempts: int = 1):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.attempts = attempts
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A manifest as served: exact bytes, Content-Type and ``Docker-Content-Digest`` (if sent)."""
+
+    data: bytes
+    media_type: str | None
+    header_digest: str | None
+    too_large: bool = False
+
+
+def is_google_host(host: str) -> bool:
+    return _GOOGLE_HOST.fullmatch(host.split(":")[0].lower()) is not None
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="…",service="…",scope="…"`` -> ("bearer", {realm, service, scope})."""
+    scheme, _, rest = header.strip().partition(" ")
+    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+              for m in _CHALLENGE_PARAM.finditer(rest)}
+    return scheme.lower(), params
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds: either a number or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class RateLimiter:
+    """At most ``per_second`` requests per second from this client (spaced evenly, thread-safe)."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self._interval = 1.0 / per_second if per_second else 0.0
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self) -> None:
+        with self._lock:
+            now = self._clock()
+            delay = self._next - now
+            self._next = max(now, self._next) + self._interval
+        if delay > 0:
+            self._sleep(delay)
+
+
+class RegistryClient:
+    """One registry (``url`` = ``http(s)://host[:port]``); repositories are named without the host."""
+
+    def __init__(self, url: str, *, auth: str = "auto", credentials_env: str | None = None,
+                 tls_verify: bool = True, requests_per_second: float = 20.0, max_attempts: int = 5,
+                 max_manifest_bytes: int = MAX_MANIFEST_BYTES, sleep: Callable[[float], None] = time.sleep,
+                 session: requests.Session | None = None):
+        parts = urlsplit(url.rstrip("/"))
+        self.base = f"{parts.scheme}://{parts.netloc}"
+        self.host = parts.netloc
+        self._auth_mode = auth
+        self._credentials_env = credentials_env or DEFAULT_CREDENTIALS_ENV
+        self._max_attempts = max_attempts
+        self._max_manifest_bytes = max_manifest_bytes
+        self._sleep = sleep
+        self._limiter = RateLimiter(requests_per_second, sleep=sleep)
+        self._session = session or requests.Session()
+        self._session.verify = tls_verify
+        adapter = HTTPAdapter(pool_maxsize=8, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._tokens: dict[str, str] = {}  # scope -> bearer token
+        self._basic: tuple[str, str] | None = None  # set once the registry asked for Basic
+        self._google_credentials = None
+        self.requests_made = 0
+
+    # --- auth -----------------------------------------------------------------------------
+
+    def _uses_google(self) -> bool:
+        return self._auth_mode == "google" or (self._auth_mode == "auto" and is_google_host(self.host))
+
+    def _env_credentials(self) -> tuple[str, str] | None:
+        if self._auth_mode in ("anonymous", "google"):
+            return None
+        user = os.environ.get(f"{self._credentials_env}_USERNAME")
+        password = os.environ.get(f"{self._credentials_env}_PASSWORD")
+        if self._auth_mode == "basic" and not (user and password):
+            raise RegistryError(None, f"auth is 'basic' but {self._credentials_env}_USERNAME and "
+                                      f"{self._credentials_env}_PASSWORD are not both set")
+        return (user, password) if user and password else None
+
+    def _google_header(self) -> str:
+        import google.auth
+        import google.auth.transport.requests
+
+        if self._google_credentials is None:
+            self._google_credentials, _ = google.auth.default(scopes=[GOOGLE_SCOPE])
+        if not self._google_credentials.valid:
+            self._google_credentials.refresh(google.auth.transport.requests.Request())
+        return _basic_header("_token", self._google_credentials.token)
+
+    def _auth_header(self, scope: str | None) -> str | None:
+        if self._uses_google():
+            return self._google_header()
+        if (scope or "") in self._tokens:
+            return f"Bearer {self._tokens[scope or '']}"
+        if self._basic:
+            return _basic_header(*self._basic)
+        return None
+
+    def _answer_challenge(self, response: requests.Response, scope: str | None) -> bool:
+        """Learn how to authenticate from a 401; True when a retry can succeed."""
+        scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        credentials = self._env_credentials()
+        if scheme == "bearer" and params.get("realm"):
+            self._tokens[scope or ""] = self._fetch_token(params, credentials)
+            return True
+        if scheme == "basic" and credentials and self._basic is None:
+            self._basic = credentials
+            return True
+        return False
+
+    def _fetch_token(self, params: dict[str, str], credentials: tuple[str, str] | None) -> str:
+        query = {k: params[k] for k in ("service", "scope") if params.get(k)}
+        url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urlencode(query)
+        headers = {"Authorization": _basic_header(*credentials)} if credentials else {}
+        response = self._send("GET", url, headers, what="token request")
+        if response.status_code != 200:
+            raise RegistryError(response.status_code,
+                                f"token endpoint answered HTTP {response.status_code} for scope "
+                                f"{params.get('scope', '(none)')!r}")
+        try:
+            body = response.json()
+            return body.get("token") or body["access_token"]
+        except (ValueError, KeyError, AttributeError):
+            raise RegistryError(200, "token endpoint answered without a token") from None
+
+    # --- transport ------------------------------------------------------------------------
+
+    def _send(self, method: str, url: str, headers: dict[str, str], *, what: str,
+              stream: bool = False) -> requests.Response:
+        """One logical request with the rate cap and retries; returns the final response."""
+        last: RegistryError | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            self._limiter.wait()
+            self.requests_made += 1
+            try:
+                response = self._session.request(method, url, headers=headers, timeout=HTTP_TIMEOUT,
+                                                 allow_redirects=True, stream=stream)
+            except (requests.ConnectionError, requests.Timeout) as err:
+                last = RegistryError(None, f"{what}: {type(err).__name__}", attempt)
+                self._backoff(attempt)
+                continue
+            if response.status_code not in TRANSIENT_STATUSES:
+                return response
+            wait = None
+            if response.status_code == 429:
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
+            response.close()
+            last = RegistryError(response.status_code, f"{what}: HTTP {response.status_code}", attempt)
+            if attempt < self._max_attempts:
+                if wait is not None:
+                    log.info("%s: 429, waiting %.1fs as Retry-After asks", what, min(wait, MAX_RETRY_AFTER_S))
+                    self._sleep(min(wait, MAX_RETRY_AFTER_S))
+                else:
+                    self._backoff(attempt)
+        assert last is not None
+        last.reason = f"{last.reason} (after {self._max_attempts} attempt(s))"
+        raise last
+
+    def _backoff(self, attempt: int) -> None:
+        if attempt < self._max_attempts:
+            self._sleep(random.uniform(0, min(30.0, 0.5 * 2 ** (attempt - 1))))
+
+    def request(self, method: str, path: str, *, scope: str | None, accept: str | None = None,
+                stream: bool = False) -> requests.Response:
+        """An authenticated request to ``path`` (or an absolute URL on this registry)."""
+        url = path if path.startswith(("http://", "https://")) else urljoin(self.base + "/", path.lstrip("/"))
+        what = f"{method} {urlsplit(url).path}"
+        headers = {"Accept": accept} if accept else {}
+        auth = self._auth_header(scope)
+        if auth:
+            headers["Authorization"] = auth
+        response = self._send(method, url, headers, what=what, stream=stream)
+        if response.status_code != 401 or self._uses_google():
+            return response
+        # Learn from the challenge (a new or expired token, or Basic) and try once more.
+        if not self._answer_challenge(response, scope):
+            return response
+        response.close()
+        headers["Authorization"] = self._auth_header(scope)
+        return self._send(method, url, headers, what=what, stream=stream)
+
+    # --- API ------------------------------------------------------------------------------
+
+    def ping(self) -> int:
+        return self.request("GET", "/v2/", scope=None).status_code
+
+    def catalog(self) -> Iterator[str]:
+        """Every repository, following ``Link`` pagination."""
+        path: str | None = f"/v2/_catalog?n={CATALOG_PAGE}"
+        seen: set[str] = set()
+        while path:
+            response = self.request("GET", path, scope="registry:catalog:*")
+            body = _json_or_raise(response, "catalog")
+            for repo in body.get("repositories") or []:
+                if repo not in seen:
+                    seen.add(repo)
+                    yield repo
+            match = _LINK_NEXT.search(response.headers.get("Link", ""))
+            path = match.group(1) if match else None
+
+    def tags_list(self, repository: str) -> dict:
+        response = self.request("GET", f"/v2/{repository}/tags/list", scope=_pull(repository))
+        return _json_or_raise(response, f"tags of {repository}")
+
+    def walk_gcr(self, root: str) -> Iterator[tuple[str, dict]]:
+        """``(repository, tags/list body)`` for ``root`` and every ``child`` below it, depth first."""
+        stack, seen = [root.strip("/")], set()
+        while stack:
+            repo = stack.pop()
+            if repo in seen:
+                continue
+            seen.add(repo)
+            body = self.tags_list(repo)
+            yield repo, body
+            children = body.get("child") or []
+            if not isinstance(children, list):
+                raise RegistryError(200, f"tags of {repo}: 'child' is not a list")
+            stack.extend(f"{repo}/{child}" for child in reversed(children) if isinstance(child, str) and child)
+
+    def resolve(self, repository: str, reference: str) -> str:
+        """The digest a tag points at (``Docker-Content-Digest`` of a HEAD; GET and hash if absent)."""
+        response = self.request("HEAD", f"/v2/{repository}/manifests/{reference}", scope=_pull(repository),
+                                accept=ACCEPT)
+        if response.status_code != 200:
+            raise RegistryError(response.status_code, f"HEAD manifest {repository}:{reference}: "
+                                                      f"HTTP {response.status_code}")
+        digest = response.headers.get("Docker-Content-Digest")
+        if digest and is_digest(digest):
+            return digest
+        fetched = self.fetch_manifest(repository, reference)
+        return manifest_digest(fetched.data, fetched.media_type)
+
+    def fetch_manifest(self, repository: str, reference: str) -> Fetched:
+        """GET a manifest by digest (or tag) with every media type accepted; the exact bytes served."""
+        response = self.request("GET", f"/v2/{repository}/manifests/{reference}", scope=_pull(repository),
+                                accept=ACCEPT, stream=True)
+        with response:
+            if response.status_code != 200:
+                raise RegistryError(response.status_code, f"GET manifest {repository}@{reference}: "
+                                    f"HTTP {response.status_code}{_error_code(response)}")
+            chunks, total = [], 0
+            for chunk in response.iter_content(64 * 1024):
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > self._max_manifest_bytes:
+                    return Fetched(b"".join(chunks), response.headers.get("Content-Type"), None, too_large=True)
+            return Fetched(b"".join(chunks), response.headers.get("Content-Type"),
+                           response.headers.get("Docker-Content-Digest"))
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _pull(repository: str) -> str:
+    return f"repository:{repository}:pull"
+
+
+def _basic_header(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def _json_or_raise(response: requests.Response, what: str) -> dict:
+    if response.status_code != 200:
+        raise RegistryError(response.status_code, f"{what}: HTTP {response.status_code}{_error_code(response)}")
+    try:
+        body = response.json()
+    except ValueError:
+        raise RegistryError(200, f"{what}: the answer is not JSON") from None
+    if not isinstance(body, dict):
+        raise RegistryError(200, f"{what}: the answer is not a JSON object")
+    return body
+
+
+def _error_code(response: requests.Response) -> str:
+    """The registry's error code (``MANIFEST_UNKNOWN`` …), never the body verbatim."""
+    try:
+        codes = [e.get("code") for e in response.json().get("errors", []) if isinstance(e, dict)]
+    except Exception:
+        return ""
+    codes = [c for c in codes if isinstance(c, str)]
+    return f" {', '.join(codes)}" if codes else ""
+
+
+class RegistryStore:
+    """A registry as a manifest source: units of work, the manifests in each, and fetch by digest.
+
+    Units: one per repository (``repositories`` given, or every ``_catalog`` entry), or,
+    for a GCR / Artifact Registry walk, one per repository found under each root with its
+    ``manifest`` map (untagged manifests included). Failures become findings, never exceptions.
+    """
+
+    def __init__(self, index: int, client: RegistryClient, *, gcr_roots: tuple[str, ...] = (),
+                 repositories: tuple[str, ...] = (), bucket: str | None = None):
+        self._index, self._client, self._bucket = index, client, bucket
+        self._gcr_roots, self._repositories = gcr_roots, repositories
+        self.host = client.host
+
+    def name(self, repository: str) -> str:
+        return f"{self.host}/{repository}"
+
+    def units(self) -> Iterator[tuple]:
+        if self._gcr_roots:
+            for root in self._gcr_roots:
+                try:
+                    for repo, body in self._client.walk_gcr(root):
+                        manifests = body.get("manifest")
+                        if manifests:
+                            yield ("map", repo, manifests)
+                except RegistryError as err:
+                    yield ("error", root, err.status, err.reason)
+            return
+        try:
+            names = self._repositories or tuple(self._client.catalog())
+        except RegistryError as err:
+            yield ("error", "", err.status, err.reason)
+            return
+        for repo in names:
+            yield ("repo", repo)
+
+    def enumerate(self, unit: tuple) -> Iterator[dict]:
+        from pipeline.adapters.manifest_files import request
+        from pipeline.core.findings import Kind, finding
+
+        kind, repo = unit[0], unit[1]
+        full = self.name(repo) if repo else self.host
+        if kind == "error":
+            yield finding(Kind.MANIFEST_UNAVAILABLE, repository=full, http_status=unit[2],
+                          detail=f"cannot enumerate: {unit[3]}")
+            return
+        if kind == "repo":
+            try:
+                body = self._client.tags_list(repo)
+            except RegistryError as err:
+                yield finding(Kind.MANIFEST_UNAVAILABLE, repository=full, http_status=err.status,
+                              detail=f"cannot list tags: {err.reason}")
+                return
+            if isinstance(body.get("manifest"), dict) and body["manifest"]:
+                kind, unit = "map", ("map", repo, body["manifest"])
+            else:
+                by_digest: dict[str, set[str]] = {}
+                tags = body.get("tags") or []
+                for tag in tags if isinstance(tags, list) else []:
+                    try:
+                        digest = self._client.resolve(repo, tag)
+                    except RegistryError as err:
+                        yield finding(Kind.MANIFEST_UNAVAILABLE, repository=full, reference=tag,
+                                      tags=[f"{full}:{tag}"], http_status=err.status,
+                                      detail=f"tag listed but its manifest cannot be read: {err.reason}")
+                        continue
+                    by_digest.setdefault(digest, set()).add(f"{full}:{tag}")
+                for digest, tag_names in sorted(by_digest.items()):
+                    yield request(self._index, full, digest, tags=tag_names, bucket=self._bucket)
+                return
+        for digest, info in sorted(unit[2].items()):
+            info = info if isinstance(info, dict) else {}
+            if not is_digest(digest):
+                yield finding(Kind.INVALID_MANIFEST, repository=full, reference=str(digest)[:100],
+                              detail="tags/list 'manifest' map key is not a sha256 digest")
+                continue
+            tags = info.get("tag") if isinstance(info.get("tag"), list) else []
+            media_type = info.get("mediaType") if isinstance(info.get("mediaType"), str) else None
+            yield request(self._index, full, digest, tags=[f"{full}:{t}" for t in tags if isinstance(t, str)],
+                          media_type=media_type, bucket=self._bucket)
+
+    def fetch(self, repository: str, digest: str, location: str | None) -> tuple[bytes, str | None, str | None]:
+        from pipeline.adapters.manifest_files import Unavailable
+
+        name = repository[len(self.host) + 1:] if repository.startswith(self.host + "/") else repository
+        try:
+            fetched = self._client.fetch_manifest(name, digest)
+        except RegistryError as err:
+            raise Unavailable(err.status, err.reason) from None
+        return fetched.data, fetched.media_type, fetched.header_digest

@@ -1,0 +1,278 @@
+"""Manifest cross-check: from fetched manifests to references, and from a join by digest to findings.
+
+Three kinds of plain-dict records flow through the pipeline (all picklable):
+
+* a manifest record: one fetched (or unfetchable) manifest in one repository,
+  with the tags and parent indexes that lead to it; several records for the same
+  ``(repository, digest)`` (listed twice, or both listed and reached as an index
+  child) are merged into one by ``merge_records``;
+* a reference: ``(blob digest, ref)`` for every config, layer and schema 1
+  ``blobSum`` a manifest names, carrying the images and tags that need it;
+* a blob fact: ``(digest, {bucket, object, size, intact})`` for every listed
+  object (``intact`` is None when the object was listed but not hashed).
+
+``classify_joined`` turns one ``CoGroupByKey`` group into findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pipeline.core.findings import Kind, finding
+from pipeline.core.manifests import (
+    MAX_INDEX_DEPTH,
+    Manifest,
+    ManifestError,
+    normalise_media_type,
+    parse_manifest,
+    verify,
+)
+
+Row = dict[str, Any]
+Record = dict[str, Any]
+
+OK = "ok"
+UNAVAILABLE = "unavailable"
+INVALID = "invalid"
+# A reference that only says "this digest is a manifest": it keeps a manifest
+# stored in the bucket from counting as unreferenced, but is never missing.
+MANIFEST_ROLE = "manifest"
+
+
+def image_name(repository: str, digest: str) -> str:
+    return f"{repository}@{digest}"
+
+
+def tag_name(repository: str, tag: str) -> str:
+    return f"{repository}:{tag}"
+
+
+def new_record(repository: str, digest: str, *, tags: Iterable[str] = (), parents: Iterable[str] = (),
+               bucket: str | None = None, source: str | None = None) -> Record:
+    """A manifest record before its outcome is known. ``tags`` are ``repo:tag`` strings."""
+    return {
+        "repository": repository,
+        "digest": digest,
+        "claimed": digest is not None,  # False: a file that names no digest, keyed by its own hash
+        "tags": sorted(set(tags)),
+        "parents": sorted(set(parents)),
+        "bucket": bucket,
+        "source": source,
+        "status": None,
+        "http_status": None,
+        "detail": None,
+        "mismatch": None,  # {"actual": digest, "claimed_by": what claimed the expected one}
+        "media_type": None,
+        "size": None,
+        "blobs": [],  # [role, digest, size, foreign]
+        "children": [],  # [digest, size, platform]
+    }
+
+
+def evaluate(record: Record, data: bytes, media_type: str | None, header_digest: str | None = None,
+             *, claimed_by: str = "reference digest", max_bytes: int | None = None) -> Manifest | None:
+    """Fill ``record`` from the fetched bytes: digest check, then parse. Returns the Manifest, if parsed.
+
+    The digest the manifest was asked for (``record["digest"]``: the reference
+    digest, the ``manifest`` map key, the file name) and the server's
+    ``Docker-Content-Digest`` must both equal the SHA-256 of the bytes.
+    """
+    record["size"] = len(data)
+    actual = verify(data, record["digest"], media_type)
+    if actual is not None:
+        record["mismatch"] = {"actual": actual, "claimed_by": claimed_by}
+    elif header_digest and header_digest != record["digest"]:
+        record["mismatch"] = {"actual": record["digest"], "claimed_by": "Docker-Content-Digest header",
+                              "expected": header_digest}
+    try:
+        kwargs = {} if max_bytes is None else {"max_bytes": max_bytes}
+        manifest = parse_manifest(data, media_type, **kwargs)
+    except ManifestError as err:
+        record["status"] = INVALID
+        record["detail"] = str(err)
+        record["media_type"] = normalise_media_type(media_type)
+        return None
+    record["status"] = OK
+    record["media_type"] = manifest.media_type
+    record["blobs"] = [[d.role, d.digest, d.size, d.foreign] for d in manifest.blobs]
+    record["children"] = [[d.digest, d.size, d.platform] for d in manifest.children]
+    if len(record["parents"]) >= MAX_INDEX_DEPTH and manifest.is_index:
+        record["status"] = INVALID
+        record["detail"] = f"index nested more than {MAX_INDEX_DEPTH} levels deep; children not followed"
+        record["children"] = []
+    return manifest
+
+
+def mark_unavailable(record: Record, detail: str, http_status: int | None = None) -> Record:
+    record["status"] = UNAVAILABLE
+    record["detail"] = detail
+    record["http_status"] = http_status
+    return record
+
+
+def child_record(parent: Record, child_digest: str) -> Record:
+    """The record of an index's child: same repository, the parent's tags, the parent chain."""
+    return new_record(
+        parent["repository"], child_digest, tags=parent["tags"],
+        parents=[*parent["parents"], parent["digest"]], bucket=parent["bucket"], source=parent["source"],
+    )
+
+
+def merge_records(records: Iterable[Record]) -> Record:
+    """One record per (repository, digest): the best outcome, with every tag and parent that leads to it."""
+    records = list(records)
+    rank = {OK: 0, INVALID: 1, UNAVAILABLE: 2, None: 3}
+    best = dict(min(records, key=lambda r: (rank[r["status"]], r["mismatch"] is None)))
+    best["tags"] = sorted({t for r in records for t in r["tags"]})
+    best["parents"] = sorted({p for r in records for p in r["parents"]})
+    return best
+
+
+def images_of(record: Record) -> list[str]:
+    """The image itself and every index that leads to it, as ``repo@digest``."""
+    if not record.get("claimed", True) and record["status"] != OK:
+        return []  # an object that is not a manifest names no image
+    repo = record["repository"]
+    return sorted({image_name(repo, record["digest"]), *(image_name(repo, p) for p in record["parents"])})
+
+
+def _reference(record: Record) -> str:
+    own = [t for t in record["tags"]]
+    return own[0].rsplit(":", 1)[1] if own else record["digest"]
+
+
+def record_findings(record: Record) -> list[Row]:
+    """Manifest-level findings: manifest_unavailable, invalid_manifest, manifest_digest_mismatch."""
+    common = dict(
+        object=record["source"],
+        repository=record["repository"],
+        reference=_reference(record),
+        manifest_digest=record["digest"] if images_of(record) else None,
+        digest=record["digest"],
+        images=images_of(record),
+        tags=record["tags"],
+    )
+    rows = []
+    parents = f" (child of {', '.join(record['parents'])})" if record["parents"] else ""
+    if record["status"] == UNAVAILABLE:
+        rows.append(finding(Kind.MANIFEST_UNAVAILABLE, **common, http_status=record["http_status"],
+                            detail=f"{record['detail']}{parents}"))
+    if record["mismatch"]:
+        mismatch = record["mismatch"]
+        rows.append(finding(
+            Kind.MANIFEST_DIGEST_MISMATCH, **common, size=record["size"],
+            expected=mismatch.get("expected", record["digest"]), actual=mismatch["actual"],
+            detail=f"SHA-256 of the {record['size']} bytes served differs from the {mismatch['claimed_by']}"
+                   f"{parents}",
+        ))
+    if record["status"] == INVALID:
+        rows.append(finding(Kind.INVALID_MANIFEST, **common, size=record["size"],
+                            actual=record["media_type"], detail=f"{record['detail']}{parents}"))
+    return rows
+
+
+def counts_as_scanned(record: Record) -> bool:
+    """A manifest that was read: fetched and either parsed or claimed by a digest."""
+    return record["status"] == OK or (record["status"] == INVALID and record.get("claimed", True))
+
+
+def record_references(record: Record) -> list[tuple[str, dict[str, Any]]]:
+    """``(blob digest, ref)`` for every stored blob the manifest needs, plus the manifest's own digest."""
+    base = {
+        "repository": record["repository"],
+        "manifest_digest": record["digest"],
+        "images": images_of(record),
+        "tags": record["tags"],
+        "bucket": record["bucket"],
+    }
+    refs = [(record["digest"], {**base, "role": MANIFEST_ROLE, "size": None})]
+    for role, digest, size, foreign in record["blobs"]:
+        if not foreign:
+            refs.append((digest, {**base, "role": role, "size": size}))
+    return refs
+
+
+def _in_scope(ref: dict[str, Any], bucket: str) -> bool:
+    return ref.get("bucket") in (None, bucket)
+
+
+def _named(refs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The image and tag names of a set of refs, and the single repository/manifest when there is one."""
+    images = sorted({i for r in refs for i in r["images"]})
+    tags = sorted({t for r in refs for t in r["tags"]})
+    owners = {(r["repository"], r["manifest_digest"]) for r in refs}
+    named: dict[str, Any] = {"images": images, "tags": tags}
+    if len(owners) == 1:
+        named["repository"], named["manifest_digest"] = next(iter(owners))
+    return named
+
+
+def classify_joined(digest: str, refs: Iterable[dict[str, Any]], blobs: Iterable[dict[str, Any]],
+                    damaged: Iterable[Row] = ()) -> list[Row]:
+    """Findings for one digest, given what references it, the listed objects that carry it,
+    and the object findings (digest_mismatch, read_error, vanished) already made for them.
+
+    * referenced, no object in scope -> ``missing_blob`` naming every image and tag;
+    * object size differs from a descriptor's size -> ``size_mismatch`` (unless the object
+      is already known to be corrupt, which says more);
+    * an object nobody references -> ``unreferenced_blob`` with its size (reclaimable);
+    * an object finding is passed on, naming the images the damaged blob breaks.
+    """
+    refs, blobs, damaged = list(refs), list(blobs), list(damaged)
+    blob_refs = [r for r in refs if r["role"] != MANIFEST_ROLE]
+    rows: list[Row] = []
+
+    damaged_objects = set()
+    for row in damaged:
+        scoped = [r for r in blob_refs if _in_scope(r, row["bucket"])]
+        out = dict(row)
+        if scoped:
+            named = _named(scoped)
+            out.update(images=named["images"], tags=named["tags"])
+            note = f"breaks {len(named['images'])} image(s)"
+            out["detail"] = f"{row['detail']}; {note}" if row.get("detail") else note
+        damaged_objects.add((row["bucket"], row["object"]))
+        rows.append(out)
+
+    for blob in blobs:
+        scoped_all = [r for r in refs if _in_scope(r, blob["bucket"])]
+        if not scoped_all:
+            rows.append(finding(
+                Kind.UNREFERENCED_BLOB, bucket=blob["bucket"], object=blob["object"], digest=digest,
+                size=blob["size"], detail="referenced by no manifest that was scanned; reclaimable",
+            ))
+            continue
+        if blob.get("intact") is False or (blob["bucket"], blob["object"]) in damaged_objects:
+            continue
+        by_size: dict[int, list] = {}
+        for ref in scoped_all:
+            if ref["role"] != MANIFEST_ROLE and ref["size"] is not None and ref["size"] != blob["size"]:
+                by_size.setdefault(ref["size"], []).append(ref)
+        for declared, group in sorted(by_size.items()):
+            named = _named(group)
+            rows.append(finding(
+                Kind.SIZE_MISMATCH, bucket=blob["bucket"], object=blob["object"], digest=digest,
+                expected=str(declared), actual=str(blob["size"]), size=blob["size"], **named,
+                detail=f"manifest says {declared} bytes, the object has {blob['size']}; "
+                       f"{len(named['images'])} image(s) affected",
+            ))
+
+    # Missing: per bucket scope, a reference with no object in that scope.
+    scopes: dict[str | None, list] = {}
+    for ref in blob_refs:
+        scopes.setdefault(ref.get("bucket"), []).append(ref)
+    for scope, group in sorted(scopes.items(), key=lambda item: item[0] or ""):
+        present = any(scope is None or blob["bucket"] == scope for blob in blobs)
+        if present:
+            continue
+        named = _named(group)
+        roles = sorted({r["role"] for r in group})
+        sizes = sorted({r["size"] for r in group if r["size"] is not None})
+        rows.append(finding(
+            Kind.MISSING_BLOB, bucket=scope, digest=digest, size=sizes[0] if len(sizes) == 1 else None,
+            expected=digest, **named,
+            detail=f"{'/'.join(roles)} referenced by {len(named['images'])} image(s) "
+                   f"is not in {'bucket ' + scope if scope else 'any scanned bucket'}",
+        ))
+    return rows

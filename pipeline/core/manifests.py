@@ -1,0 +1,309 @@
+"""Image manifests: parse the exact bytes a registry served into descriptors.
+
+Five media types are understood: Docker schema 2 manifest and manifest list, OCI
+image manifest and index, and legacy Docker schema 1 (``fsLayers[].blobSum``,
+signed or not). Anything else, and anything malformed, raises ``ManifestError``
+with a message that says what is wrong; the caller turns it into an
+``invalid_manifest`` finding. Input is bounded before it is parsed: a size cap
+and a nesting-depth cap reject huge or deeply nested documents with a clear
+error instead of exhausting memory or the interpreter's recursion limit.
+
+No I/O here: bytes in, a ``Manifest`` out.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.core.digests import is_digest
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json"
+SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+
+IMAGE_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
+INDEX_TYPES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
+SCHEMA1_TYPES = frozenset({SCHEMA1, SCHEMA1_SIGNED})
+MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES | SCHEMA1_TYPES
+
+# What a registry client sends in ``Accept``: every type parse_manifest understands.
+ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST, SCHEMA1_SIGNED, SCHEMA1])
+
+# Layers that are fetched from elsewhere (``urls``) and never stored in the registry.
+FOREIGN_LAYER_TYPES = frozenset({
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+})
+
+# distribution refuses manifests above 4 MiB; so do we, before parsing.
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# Real manifests nest 4-5 levels (platform, annotations); 32 is generous and safe.
+MAX_JSON_DEPTH = 32
+# An index of indexes of ... : deeper than this is refused rather than followed.
+MAX_INDEX_DEPTH = 4
+# Descriptors in one manifest: real images have tens of layers, indexes tens of platforms.
+MAX_DESCRIPTORS = 10_000
+
+_CONTENT_TYPE_PARAMS = re.compile(r"\s*;.*$", re.S)
+
+
+class ManifestError(ValueError):
+    """The bytes are not a manifest we can trust; the message says why."""
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A reference from a manifest: ``role`` is config, layer, manifest (index child) or blobsum.
+
+    ``size`` is None for schema 1 ``blobSum`` entries, which carry no size.
+    ``foreign`` layers live outside the registry (``urls``) and are not expected in the bucket.
+    """
+
+    role: str
+    digest: str
+    size: int | None
+    media_type: str | None = None
+    platform: str | None = None
+    foreign: bool = False
+
+
+@dataclass(frozen=True)
+class Manifest:
+    media_type: str
+    digest: str  # the SHA-256 of the bytes as served (for signed schema 1: of the signed payload)
+    size: int
+    blobs: tuple[Descriptor, ...] = ()  # config and layers (image manifests), blobSums (schema 1)
+    children: tuple[Descriptor, ...] = field(default=())  # child manifests (indexes)
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+
+def sha256_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def normalise_media_type(content_type: str | None) -> str | None:
+    """``application/json; charset=utf-8`` -> ``application/json``; empty -> None."""
+    if not content_type:
+        return None
+    return _CONTENT_TYPE_PARAMS.sub("", content_type).strip().lower() or None
+
+
+def check_bounds(data: bytes, max_bytes: int = MAX_MANIFEST_BYTES, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Refuse input that is too large or nested too deeply, before ``json.loads`` sees it."""
+    if len(data) > max_bytes:
+        raise ManifestError(f"manifest is {len(data):,} bytes, above the {max_bytes:,}-byte limit")
+    depth = _max_nesting(data)
+    if depth > max_depth:
+        raise ManifestError(f"JSON nested more than {max_depth} levels deep; refusing to parse")
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def _max_nesting(data: bytes) -> int:
+    """The deepest bracket nesting outside string literals (an upper bound for malformed input)."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(_STRING.sub(b'""', data)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def manifest_digest(data: bytes, media_type: str | None = None) -> str:
+    """The digest a registry computes for these bytes.
+
+    It is the SHA-256 of the bytes, except for signed schema 1 manifests, whose
+    digest covers the payload without the ``signatures`` (libtrust's
+    ``formatLength``/``formatTail`` reconstruction). Falls back to the plain
+    SHA-256 when the signature envelope cannot be read.
+    """
+    if media_type == SCHEMA1_SIGNED or (media_type in (None, SCHEMA1) and b'"signatures"' in data):
+        payload = _schema1_payload(data)
+        if payload is not None:
+            return sha256_of(payload)
+    return sha256_of(data)
+
+
+def _schema1_payload(data: bytes) -> bytes | None:
+    try:
+        document = json.loads(data)
+        protected = document["signatures"][0]["protected"]
+        header = json.loads(_b64url(protected))
+        length, tail = int(header["formatLength"]), _b64url(header["formatTail"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    if not 0 < length <= len(data):
+        return None
+    return data[:length] + tail
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def parse_manifest(data: bytes, media_type: str | None = None, *, max_bytes: int = MAX_MANIFEST_BYTES) -> Manifest:
+    """Parse manifest bytes. ``media_type`` is what the server or file said (Content-Type), if anything.
+
+    The document's own ``mediaType`` wins when present; a served type that
+    contradicts it is an error. Without either, the structure decides
+    (``schemaVersion: 1``, ``manifests``, or ``config`` + ``layers``).
+    """
+    if not isinstance(data, (bytes, bytearray)):
+        raise ManifestError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    check_bounds(data, max_bytes)
+    try:
+        # Decode explicitly: json.loads(bytes) would also accept UTF-16/32, which no registry serves.
+        document = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ManifestError(f"not UTF-8 text: {err.reason} at byte {err.start}") from None
+    except json.JSONDecodeError as err:
+        raise ManifestError(f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None
+    except RecursionError:  # belt and braces: check_bounds should have refused it
+        raise ManifestError("JSON nested too deeply; refusing to parse") from None
+    if not isinstance(document, dict):
+        raise ManifestError(f"expected a JSON object, got {_json_type(document)}")
+
+    served = normalise_media_type(media_type)
+    if served in ("application/json", "text/plain", "application/octet-stream"):
+        served = None  # generic types say nothing about the manifest
+    declared = document.get("mediaType")
+    if declared is not None and not isinstance(declared, str):
+        raise ManifestError(f"mediaType: expected a string, got {_json_type(declared)}")
+    kind = _resolve_type(document, declared, served)
+    digest = manifest_digest(data, kind)
+
+    schema_version = document.get("schemaVersion")
+    if isinstance(schema_version, bool) or not isinstance(schema_version, int):
+        raise ManifestError(f"schemaVersion: expected a number, got {_json_type(schema_version)}")
+    if kind in SCHEMA1_TYPES:
+        if schema_version != 1:
+            raise ManifestError(f"schemaVersion: expected 1 for {kind}, got {schema_version}")
+        return Manifest(kind, digest, len(data), blobs=_schema1_blobs(document))
+    if schema_version != 2:
+        raise ManifestError(f"schemaVersion: expected 2 for {kind}, got {schema_version}")
+    if kind in INDEX_TYPES:
+        entries = _array(document, "manifests")
+        children = tuple(_descriptor(entry, f"manifests[{i}]", "manifest") for i, entry in enumerate(entries))
+        return Manifest(kind, digest, len(data), children=children)
+    config = _descriptor(_required(document, "config"), "config", "config")
+    layers = tuple(
+        _descriptor(entry, f"layers[{i}]", "layer") for i, entry in enumerate(_array(document, "layers"))
+    )
+    return Manifest(kind, digest, len(data), blobs=(config, *layers))
+
+
+def _resolve_type(document: dict, declared: str | None, served: str | None) -> str:
+    if declared is not None and declared not in MANIFEST_TYPES:
+        raise ManifestError(f"unknown media type {declared!r}")
+    if served is not None and served not in MANIFEST_TYPES and declared is None:
+        raise ManifestError(f"unknown media type {served!r}")
+    if declared and served and served in MANIFEST_TYPES and served != declared:
+        if not (served in SCHEMA1_TYPES and declared in SCHEMA1_TYPES):
+            raise ManifestError(f"served as {served!r} but the document says {declared!r}")
+    kind = declared or served
+    if kind is None:
+        # OCI allows mediaType to be absent; the structure says which it is.
+        if document.get("schemaVersion") == 1:
+            kind = SCHEMA1_SIGNED if "signatures" in document else SCHEMA1
+        elif "manifests" in document:
+            kind = OCI_INDEX
+        elif "config" in document or "layers" in document:
+            kind = OCI_MANIFEST
+        else:
+            raise ManifestError("no mediaType and neither manifests nor config/layers: not a manifest")
+    if kind == SCHEMA1 and "signatures" in document:
+        kind = SCHEMA1_SIGNED
+    return kind
+
+
+def _schema1_blobs(document: dict) -> tuple[Descriptor, ...]:
+    layers = _array(document, "fsLayers")
+    out = []
+    for i, entry in enumerate(layers):
+        where = f"fsLayers[{i}]"
+        if not isinstance(entry, dict):
+            raise ManifestError(f"{where}: expected an object, got {_json_type(entry)}")
+        blob_sum = entry.get("blobSum")
+        if not isinstance(blob_sum, str):
+            raise ManifestError(f"{where}.blobSum: expected a digest string, got {_json_type(blob_sum)}")
+        if not is_digest(blob_sum):
+            raise ManifestError(f"{where}.blobSum: {blob_sum[:80]!r} is not sha256:<64 lowercase hex>")
+        out.append(Descriptor("blobsum", blob_sum, None))
+    # Schema 1 repeats empty layers; one reference per distinct blob is enough.
+    return tuple(dict.fromkeys(out))
+
+
+def _descriptor(entry: Any, where: str, role: str) -> Descriptor:
+    if not isinstance(entry, dict):
+        raise ManifestError(f"{where}: expected a descriptor object, got {_json_type(entry)}")
+    media_type = entry.get("mediaType")
+    if media_type is not None and not isinstance(media_type, str):
+        raise ManifestError(f"{where}.mediaType: expected a string, got {_json_type(media_type)}")
+    digest = entry.get("digest")
+    if not isinstance(digest, str):
+        raise ManifestError(f"{where}.digest: expected a digest string, got {_json_type(digest)}")
+    if not is_digest(digest):
+        raise ManifestError(f"{where}.digest: {digest[:80]!r} is not sha256:<64 lowercase hex>")
+    size = entry.get("size")
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise ManifestError(f"{where}.size: expected a whole number, got {_json_type(size)}")
+    if size < 0:
+        raise ManifestError(f"{where}.size: expected a size >= 0, got {size}")
+    urls = entry.get("urls")
+    if urls is not None and not isinstance(urls, list):
+        raise ManifestError(f"{where}.urls: expected a list, got {_json_type(urls)}")
+    foreign = role == "layer" and (media_type in FOREIGN_LAYER_TYPES or bool(urls))
+    platform = None
+    if role == "manifest" and isinstance(entry.get("platform"), dict):
+        p = entry["platform"]
+        platform = "/".join(str(p[k]) for k in ("os", "architecture", "variant") if p.get(k))
+    return Descriptor(role, digest, size, media_type, platform, foreign)
+
+
+def _required(document: dict, key: str) -> Any:
+    if key not in document:
+        raise ManifestError(f"{key}: missing")
+    return document[key]
+
+
+def _array(document: dict, key: str) -> list:
+    value = _required(document, key)
+    if not isinstance(value, list):
+        raise ManifestError(f"{key}: expected a list, got {_json_type(value)}")
+    if len(value) > MAX_DESCRIPTORS:
+        raise ManifestError(f"{key}: {len(value):,} entries, above the limit of {MAX_DESCRIPTORS:,}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def verify(data: bytes, claimed: str, media_type: str | None = None) -> str | None:
+    """None when the bytes hash to ``claimed``; otherwise the digest they do hash to."""
+    actual = manifest_digest(data, normalise_media_type(media_type))
+    if actual == claimed:
+        return None
+    # A signed schema 1 manifest may also be addressed by the digest of its full bytes.
+    if sha256_of(data) == claimed:
+        return None
+    return actual

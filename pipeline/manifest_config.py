@@ -1,0 +1,212 @@
+"""The ``manifests`` config section and ``scan.mode``: typed values and their checks.
+
+Kept apart from ``pipeline.config`` so that the manifest cross-check adds keys
+without reshaping the scan's own settings. Checkers follow ``pipeline.config``:
+they return the clean value or raise ``ValueError("expected …")``, and the
+caller prefixes the file and the key.
+
+Secrets never come from YAML: a ``username``, ``password`` or ``token`` key is
+refused with the name of the environment variables to set instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.adapters.registry import DEFAULT_CREDENTIALS_ENV
+from pipeline.core.manifests import MAX_MANIFEST_BYTES
+
+MODES = ("names", "manifests", "both")
+AUTH_MODES = ("auto", "anonymous", "google", "basic")
+SOURCE_KINDS = ("registry", "directory", "oci_layout")
+DEFAULT_REQUESTS_PER_SECOND = 20.0
+DEFAULT_MANIFEST_ATTEMPTS = 5
+
+_REGISTRY_URL = re.compile(r"https?://[A-Za-z0-9.\[\]-]+(?::[0-9]{1,5})?/?")
+_REPOSITORY = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
+_ENV_PREFIX = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+_SIZE = re.compile(r"\s*([0-9]+)\s*(B|KiB|MiB)?\s*")
+_SECRET_KEYS = ("username", "password", "token", "access_token", "auth_token", "secret")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One manifest source, as plain values a worker can rebuild a client from."""
+
+    kind: str  # registry | directory | oci_layout | legacy (added per scanned bucket, not configured)
+    location: str  # registry URL, local path or gs:// prefix, or the bucket for legacy
+    repository: str | None = None
+    gcr_projects: tuple[str, ...] = ()
+    repositories: tuple[str, ...] = ()
+    auth: str = "auto"
+    credentials_env: str = DEFAULT_CREDENTIALS_ENV
+    tls_verify: bool = True
+    bucket: str | None = None
+
+
+@dataclass(frozen=True)
+class ManifestsConfig:
+    sources: tuple[SourceSpec, ...] = ()
+    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
+    max_attempts: int = DEFAULT_MANIFEST_ATTEMPTS
+    max_manifest_size: int = MAX_MANIFEST_BYTES
+    legacy_metadata: bool = True
+
+
+def check_mode(value: Any) -> str:
+    if value not in MODES:
+        raise ValueError(f"expected one of {', '.join(MODES)} (names: hash blobs only; manifests: "
+                         "cross-check without hashing; both: the default when a manifest source is set)")
+    return value
+
+
+def check_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def check_rate(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.1 <= value <= 10_000:
+        raise ValueError("expected requests per second from 0.1 to 10000")
+    return float(value)
+
+
+def check_attempts(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 20:
+        raise ValueError("expected a whole number from 1 to 20")
+    return value
+
+
+def check_manifest_size(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str) and (match := _SIZE.fullmatch(value)):
+        size = int(match.group(1)) * {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2}[match.group(2)]
+    else:
+        raise ValueError("expected a size in bytes or with a unit, e.g. 4MiB")
+    if not 1024 <= size <= 64 * 1024**2:
+        raise ValueError("expected a size from 1KiB to 64MiB")
+    return size
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected {what}")
+    return value.strip()
+
+
+def _names(value: Any, key: str, pattern: re.Pattern, what: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list) or not value:
+        raise ValueError(f"{key}: expected a non-empty list of {what}")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not pattern.fullmatch(item.strip("/")):
+            raise ValueError(f"{key}[{i}] ({item!r}): expected {what}")
+        out.append(item.strip("/"))
+    return tuple(dict.fromkeys(out))
+
+
+_KEYS = {
+    "registry": {"registry", "gcr_projects", "repositories", "auth", "credentials_env", "tls_verify", "bucket"},
+    "directory": {"directory", "repository", "bucket"},
+    "oci_layout": {"oci_layout", "repository", "bucket"},
+}
+
+
+def check_source(value: Any) -> SourceSpec:
+    if not isinstance(value, dict):
+        raise ValueError("expected a mapping with one of registry, directory or oci_layout")
+    secrets = sorted(k for k in value if str(k).lower() in _SECRET_KEYS)
+    if secrets:
+        raise ValueError(
+            f"{', '.join(secrets)}: secrets never go in the config file; set {DEFAULT_CREDENTIALS_ENV}_USERNAME "
+            f"and {DEFAULT_CREDENTIALS_ENV}_PASSWORD (or <credentials_env>_USERNAME/_PASSWORD) in the environment"
+        )
+    kinds = [k for k in SOURCE_KINDS if k in value]
+    if len(kinds) != 1:
+        raise ValueError(f"expected exactly one of {', '.join(SOURCE_KINDS)}, got {', '.join(kinds) or 'none'}")
+    kind = kinds[0]
+    unknown = set(value) - _KEYS[kind]
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(sorted(map(str, unknown)))} for a {kind} source; "
+                         f"valid keys are {', '.join(sorted(_KEYS[kind]))}")
+    fields: dict[str, Any] = {"kind": kind}
+    if value.get("bucket") is not None:
+        bucket = value["bucket"]
+        if not isinstance(bucket, str) or not _BUCKET.fullmatch(bucket):
+            raise ValueError("bucket: expected a bare GCS bucket name whose blobs these manifests use")
+        fields["bucket"] = bucket
+    if kind == "registry":
+        url = _text(value["registry"], "a registry URL, e.g. https://gcr.io or http://127.0.0.1:5000")
+        if not _REGISTRY_URL.fullmatch(url):
+            raise ValueError(f"registry: expected http(s)://HOST[:PORT] with no path, got {url!r}")
+        fields["location"] = url.rstrip("/")
+        if "gcr_projects" in value and "repositories" in value:
+            raise ValueError("set gcr_projects (walk a GCR / Artifact Registry project) or repositories, not both")
+        if "gcr_projects" in value:
+            fields["gcr_projects"] = _names(value["gcr_projects"], "gcr_projects", _REPOSITORY,
+                                            "project ids or repository paths to walk, e.g. my-project")
+        if "repositories" in value:
+            fields["repositories"] = _names(value["repositories"], "repositories", _REPOSITORY,
+                                            "repository names, e.g. library/alpine")
+        if "auth" in value:
+            if value["auth"] not in AUTH_MODES:
+                raise ValueError(f"auth: expected one of {', '.join(AUTH_MODES)}")
+            fields["auth"] = value["auth"]
+        if "credentials_env" in value:
+            prefix = value["credentials_env"]
+            if not isinstance(prefix, str) or not _ENV_PREFIX.fullmatch(prefix):
+                raise ValueError("credentials_env: expected an environment variable prefix such as MY_REGISTRY "
+                                 "(the scan reads MY_REGISTRY_USERNAME and MY_REGISTRY_PASSWORD)")
+            fields["credentials_env"] = prefix
+        if "tls_verify" in value:
+            fields["tls_verify"] = check_bool(value["tls_verify"])
+    else:
+        fields["location"] = _text(value[kind], "a local directory or gs://BUCKET/PATH")
+        if "://" in fields["location"] and not fields["location"].startswith("gs://"):
+            raise ValueError(f"{kind}: expected a local directory or gs://BUCKET/PATH")
+        if value.get("repository") is not None:
+            fields["repository"] = _text(value["repository"], "a repository name, e.g. gcr.io/p/app").strip("/")
+    return SourceSpec(**fields)
+
+
+def check_sources(value: Any) -> tuple[SourceSpec, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError("expected a list of sources, e.g. [{registry: https://gcr.io, gcr_projects: [p]}]")
+    out = []
+    for i, item in enumerate(value):
+        try:
+            out.append(check_source(item))
+        except ValueError as err:
+            raise ValueError(f"item {i}: {err}") from None
+    return tuple(out)
+
+
+MANIFESTS_SCHEMA = {
+    "sources": check_sources,
+    "requests_per_second": check_rate,
+    "max_attempts": check_attempts,
+    "max_manifest_size": check_manifest_size,
+    "legacy_metadata": check_bool,
+}
+
+
+def effective_mode(mode: str | None, manifests: ManifestsConfig) -> str:
+    """The mode a scan runs in: as configured, else ``both`` when a manifest source is set, else ``names``."""
+    if mode is not None:
+        return mode
+    return "both" if manifests.sources else "names"
+
+
+def check_mode_against_sources(mode: str | None, manifests: ManifestsConfig) -> str | None:
+    """None when consistent; otherwise the message (without the origin prefix)."""
+    if mode in ("manifests", "both") and not manifests.sources and not manifests.legacy_metadata:
+        return (f"scan.mode: {mode!r} needs a manifest source; add manifests.sources "
+                "or set manifests.legacy_metadata: true")
+    return None

@@ -1,0 +1,325 @@
+"""Manifest cross-check: ManifestSource -> references keyed by digest -> CrossCheck with the listed blobs.
+
+ManifestSource: source units -> Reshuffle -> enumerate manifests per unit ->
+GroupByKey by (repository, digest) (tags merged, each manifest fetched once) ->
+fetch, verify and parse (recursing into every child of an index, fetched by
+digest from the same repository) -> GroupByKey again (a child may also be listed
+on its own) -> manifest findings, references and per-repository counts.
+
+CrossCheck: ``CoGroupByKey`` of references, blob facts and the object findings
+that carry a digest, classified by ``pipeline.core.crosscheck.classify_joined``.
+No side input ever holds the digests.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
+
+from pipeline.adapters import gcs
+from pipeline.adapters.manifest_files import (
+    DirectoryStore,
+    LegacyStore,
+    OciLayoutStore,
+    Unavailable,
+)
+from pipeline.adapters.registry import RegistryClient, RegistryStore
+from pipeline.core import crosscheck as cc
+from pipeline.core.blobs import ListedObject
+from pipeline.core.classify import classify_name
+from pipeline.core.digests import is_digest, parse_blob_name
+from pipeline.core.findings import Kind, is_error
+from pipeline.core.manifests import manifest_digest
+from pipeline.core.summary import Tally
+from pipeline.manifest_config import ManifestsConfig, SourceSpec
+
+log = logging.getLogger(__name__)
+
+FINDINGS = "findings"
+TALLIES = "tallies"
+VERIFIED = "verified"
+# Object findings whose blob may still be needed by an image: they go through the join.
+DAMAGE_KINDS = frozenset({Kind.DIGEST_MISMATCH.value, Kind.READ_ERROR.value, Kind.VANISHED.value})
+
+
+def sources_for(manifests: ManifestsConfig, buckets: tuple[str, ...]) -> tuple[SourceSpec, ...]:
+    """The configured sources, plus each scanned bucket's legacy metadata when enabled."""
+    legacy = tuple(SourceSpec(kind="legacy", location=b, bucket=b) for b in buckets) \
+        if manifests.legacy_metadata else ()
+    return manifests.sources + legacy
+
+
+class _StoresFn(beam.DoFn):
+    """A DoFn that opens the manifest stores in ``setup()`` (clients are not picklable)."""
+
+    def __init__(self, sources: tuple[SourceSpec, ...], settings: ManifestsConfig,
+                 emulator_endpoint: str | None):
+        self._sources = sources
+        self._settings = replace(settings, sources=())
+        self._emulator_endpoint = emulator_endpoint
+
+    def setup(self) -> None:
+        self._stores: dict[int, Any] = {}
+        self._gcs_client = None
+
+    def teardown(self) -> None:
+        for store in self._stores.values():
+            client = getattr(store, "_client", None)
+            if isinstance(client, RegistryClient):
+                client.close()
+
+    def _client(self):
+        if self._gcs_client is None:
+            self._gcs_client = gcs.make_client(self._emulator_endpoint)
+        return self._gcs_client
+
+    def store(self, index: int):
+        if index not in self._stores:
+            self._stores[index] = open_store(index, self._sources[index], self._settings, self._client)
+        return self._stores[index]
+
+
+def open_store(index: int, spec: SourceSpec, settings: ManifestsConfig, client_factory):
+    max_bytes = settings.max_manifest_size
+    if spec.kind == "registry":
+        client = RegistryClient(spec.location, auth=spec.auth, credentials_env=spec.credentials_env,
+                                tls_verify=spec.tls_verify, requests_per_second=settings.requests_per_second,
+                                max_attempts=settings.max_attempts, max_manifest_bytes=max_bytes)
+        store = RegistryStore(index, client, gcr_roots=spec.gcr_projects, repositories=spec.repositories,
+                              bucket=spec.bucket)
+        store.claimed_by = "digest the registry listed"
+        return store
+    if spec.kind == "directory":
+        store = DirectoryStore(index, spec.location, spec.repository, spec.bucket, client_factory, max_bytes)
+    elif spec.kind == "oci_layout":
+        store = OciLayoutStore(index, spec.location, spec.repository, spec.bucket, client_factory, max_bytes)
+    elif spec.kind == "legacy":
+        store = LegacyStore(index, spec.location, client_factory, max_bytes)
+    else:
+        raise ValueError(f"unknown manifest source kind {spec.kind!r}")
+    store.claimed_by = "digest that names the file"
+    return store
+
+
+class SourceUnitsFn(_StoresFn):
+    """source index -> (index, unit): repositories to enumerate, folders, layouts, buckets."""
+
+    def process(self, index: int):
+        try:
+            for unit in self.store(index).units():
+                yield index, unit
+        except Exception as err:  # a source that cannot even start is a finding, not a crash
+            log.warning("manifest source %d (%s) failed", index, self._sources[index].location, exc_info=True)
+            yield TaggedOutput(FINDINGS, cc.finding(
+                Kind.MANIFEST_UNAVAILABLE, object=self._sources[index].location,
+                detail=f"cannot read manifest source: {type(err).__name__}: {err}"))
+
+
+class EnumerateFn(_StoresFn):
+    """(index, unit) -> manifest requests (main) and findings for what cannot be enumerated."""
+
+    def process(self, element):
+        index, unit = element
+        try:
+            for item in self.store(index).enumerate(unit):
+                if "kind" in item:
+                    yield TaggedOutput(FINDINGS, item)
+                else:
+                    yield item
+        except Unavailable as err:
+            yield TaggedOutput(FINDINGS, cc.finding(
+                Kind.MANIFEST_UNAVAILABLE, object=self._sources[index].location, http_status=err.status,
+                detail=f"cannot enumerate manifests: {err.reason}"))
+        except Exception as err:
+            log.warning("enumerating %r failed", unit, exc_info=True)
+            yield TaggedOutput(FINDINGS, cc.finding(
+                Kind.MANIFEST_UNAVAILABLE, object=self._sources[index].location,
+                detail=f"cannot enumerate manifests: {type(err).__name__}: {err}"))
+
+
+def _request_key(request: dict[str, Any]):
+    return (request["source"], request["repository"], request["digest"] or request["location"])
+
+
+def merge_requests(requests) -> dict[str, Any]:
+    requests = list(requests)
+    merged = dict(requests[0])
+    merged["tags"] = sorted({t for r in requests for t in r["tags"]})
+    return merged
+
+
+class FetchManifestsFn(_StoresFn):
+    """A manifest request -> manifest records: the manifest and, for an index, every child below it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._fetched = Metrics.counter("manifests", "fetched")
+        self._failed = Metrics.counter("manifests", "unavailable")
+
+    def process(self, request: dict[str, Any]):
+        store = self.store(request["source"])
+        source = None if isinstance(store, RegistryStore) else f"{store.label.rstrip('/')}/{request['location']}"
+        record = cc.new_record(request["repository"], request["digest"], tags=request["tags"],
+                               bucket=request["bucket"], source=source)
+        yield from self._fetch(store, record, request["location"], request["media_type"])
+
+    def _fetch(self, store, record, location, media_hint):
+        try:
+            data, media_type, header_digest = store.fetch(record["repository"], record["digest"], location)
+        except Unavailable as err:
+            self._failed.inc()
+            yield cc.mark_unavailable(record, err.reason, err.status)
+            return
+        except Exception as err:
+            log.warning("fetching %s@%s failed", record["repository"], record["digest"], exc_info=True)
+            yield cc.mark_unavailable(record, f"{type(err).__name__}: {err}")
+            return
+        self._fetched.inc()
+        if record["digest"] is None:  # a legacy object with no digest in its name: it names itself
+            record["digest"] = manifest_digest(data, media_type or media_hint)
+        limit = self._settings.max_manifest_size
+        if len(data) > limit:
+            record.update(status=cc.INVALID, size=len(data),
+                          detail=f"manifest larger than {limit:,} bytes (manifests.max_manifest_size); not parsed")
+            yield record
+            return
+        manifest = cc.evaluate(record, data, media_type or media_hint, header_digest,
+                               claimed_by=getattr(store, "claimed_by", "reference digest"), max_bytes=limit)
+        yield record
+        if manifest is not None:
+            for child_digest, _size, _platform in record["children"]:
+                child = cc.child_record(record, child_digest)
+                child["source"] = None if isinstance(store, RegistryStore) else store.label
+                yield from self._fetch(store, child, None, None)
+
+
+class ManifestOutcomeFn(beam.DoFn):
+    """((repository, digest), records) -> references (main), findings and tallies."""
+
+    def process(self, element):
+        _, records = element
+        record = cc.merge_records(records)
+        for row in cc.record_findings(record):
+            yield TaggedOutput(FINDINGS, row)
+        if cc.counts_as_scanned(record):
+            yield TaggedOutput(TALLIES, Tally.of_manifest(record["repository"]))
+        if record["status"] == cc.OK:
+            yield from cc.record_references(record)
+
+
+class ManifestSource(beam.PTransform):
+    """PBegin -> {"refs": (digest, ref), "findings": rows, "tallies": Tally}."""
+
+    def __init__(self, sources: tuple[SourceSpec, ...], settings: ManifestsConfig, emulator_endpoint: str | None):
+        super().__init__()
+        self._args = (sources, settings, emulator_endpoint)
+        self._count = len(sources)
+
+    def expand(self, pbegin):
+        units = (
+            pbegin
+            | "Sources" >> beam.Create(list(range(self._count)))
+            | "Units" >> beam.ParDo(SourceUnitsFn(*self._args)).with_outputs(FINDINGS, main="units")
+        )
+        enumerated = (
+            units["units"]
+            | "SpreadUnits" >> beam.Reshuffle()
+            | "Enumerate" >> beam.ParDo(EnumerateFn(*self._args)).with_outputs(FINDINGS, main="requests")
+        )
+        records = (
+            enumerated["requests"]
+            | "KeyRequests" >> beam.Map(lambda r: (_request_key(r), r))
+            | "GroupRequests" >> beam.GroupByKey()
+            | "MergeRequests" >> beam.MapTuple(lambda _, rs: merge_requests(rs))
+            | "Fetch" >> beam.ParDo(FetchManifestsFn(*self._args))
+        )
+        outcome = (
+            records
+            | "KeyRecords" >> beam.Map(lambda r: ((r["repository"], r["digest"]), r))
+            | "GroupRecords" >> beam.GroupByKey()
+            | "Outcome" >> beam.ParDo(ManifestOutcomeFn()).with_outputs(FINDINGS, TALLIES, main="refs")
+        )
+        findings = (units[FINDINGS], enumerated[FINDINGS], outcome[FINDINGS]) | "SourceFindings" >> beam.Flatten()
+        return {"refs": outcome["refs"], "findings": findings, "tallies": outcome[TALLIES]}
+
+
+def _split_damage(row: dict[str, Any]):
+    if row.get("kind") in DAMAGE_KINDS and is_digest(row.get("digest")):
+        yield TaggedOutput("damaged", (row["digest"], row))
+    else:
+        yield row
+
+
+def _classify(element):
+    digest, groups = element
+    return cc.classify_joined(digest, groups["refs"], groups["blobs"], groups["damaged"])
+
+
+class CrossCheck(beam.PTransform):
+    """(refs, blobs, object findings) -> every finding: object findings (damaged ones naming the
+    images they break) plus missing_blob, size_mismatch and unreferenced_blob."""
+
+    def expand(self, inputs):
+        refs, blobs, object_findings = inputs
+        split = object_findings | "SplitDamage" >> beam.ParDo(_split_damage).with_outputs("damaged", main="other")
+        classified = (
+            {"refs": refs, "blobs": blobs, "damaged": split["damaged"]}
+            | "JoinByDigest" >> beam.CoGroupByKey()
+            | "Classify" >> beam.FlatMap(_classify)
+        )
+        return (split["other"], classified) | "AllFindings" >> beam.Flatten()
+
+
+class ImagesAffected(beam.PTransform):
+    """findings -> one Tally per distinct repo@digest named by an error finding."""
+
+    def expand(self, findings):
+        return (
+            findings
+            | "ErrorImages" >> beam.FlatMap(lambda row: row.get("images") or [] if is_error(row) else [])
+            | "DistinctImages" >> beam.Distinct()
+            | "TallyImages" >> beam.Map(Tally.of_affected_image)
+        )
+
+
+class ListingFactsFn(beam.DoFn):
+    """``manifests`` mode: a listed object -> its blob fact from the listing alone (nothing hashed)."""
+
+    def __init__(self, prefix: str):
+        self._prefix = prefix
+
+    def process(self, obj: ListedObject):
+        malformed = classify_name(obj, self._prefix)
+        if malformed is not None:
+            yield TaggedOutput(FINDINGS, malformed)
+            return
+        digest = parse_blob_name(obj.name, self._prefix).digest
+        yield digest, {"bucket": obj.bucket, "object": obj.name, "size": obj.size, "intact": None}
+        yield TaggedOutput(TALLIES, Tally.of_not_hashed())
+
+
+class ListingFacts(beam.PTransform):
+    """ListedObject -> ``blobs`` (main), ``findings`` (malformed names), ``tallies``, empty ``verified``."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self._prefix = prefix
+
+    def expand(self, listed):
+        return listed | "FactsFromListing" >> beam.ParDo(ListingFactsFn(self._prefix)).with_outputs(
+            VERIFIED, FINDINGS, TALLIES, main="blobs")
+
+
+def add_manifest_checks(pipeline, sources: tuple[SourceSpec, ...], settings: ManifestsConfig,
+                        emulator_endpoint: str | None, blobs, object_findings):
+    """Wire ManifestSource and CrossCheck onto a scan: returns (all findings, [tally PCollections])."""
+    manifests = pipeline | "ManifestSource" >> ManifestSource(sources, settings, emulator_endpoint)
+    checked = (manifests["refs"], blobs, object_findings) | "CrossCheck" >> CrossCheck()
+    findings = (checked, manifests["findings"]) | "MergeFindings" >> beam.Flatten()
+    affected = findings | "ImagesAffected" >> ImagesAffected()
+    return findings, [manifests["tallies"], affected]

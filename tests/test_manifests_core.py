@@ -1,0 +1,330 @@
+"""Pure manifest logic: parsing all five media types, references, and classification of joined records."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from jobs.images import make_image, make_index, random_layer
+from pipeline.core import crosscheck as cc
+from pipeline.core import manifests as m
+from pipeline.core.findings import FINDING_FIELDS
+from pipeline.core.summary import Tally, build_summary, exit_status, sum_tallies
+
+D1 = "sha256:" + "1" * 64
+D2 = "sha256:" + "2" * 64
+D3 = "sha256:" + "3" * 64
+
+
+@pytest.fixture(scope="module")
+def images():
+    base = random_layer(seed=11, size=2000)
+    return (make_image([base, random_layer(seed=12, size=1000)], oci=True),
+            make_image([base], oci=False))
+
+
+def _schema1(signed: bool) -> tuple[bytes, str]:
+    payload = json.dumps({
+        "schemaVersion": 1, "name": "library/old", "tag": "v1", "architecture": "amd64",
+        "fsLayers": [{"blobSum": D1}, {"blobSum": D2}, {"blobSum": D1}],
+        "history": [{"v1Compatibility": "{}"}] * 3,
+    }, indent=3).encode()
+    if not signed:
+        return payload, m.sha256_of(payload)
+    length = len(payload) - 2  # payload ends with "\n}"
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    protected = b64(json.dumps({"formatLength": length, "formatTail": b64(payload[length:]),
+                                "time": "2016-01-01T00:00:00Z"}).encode())
+    signatures = json.dumps([{"header": {"alg": "ES256"}, "signature": "c2ln", "protected": protected}])
+    signed_bytes = payload[:length] + b',\n   "signatures": ' + signatures.encode() + b"\n}"
+    return signed_bytes, m.sha256_of(payload)
+
+
+# --- parsing: the five media types ---------------------------------------------------------
+
+def test_oci_manifest(images):
+    oci, _ = images
+    parsed = m.parse_manifest(oci.manifest, m.OCI_MANIFEST)
+    assert parsed.media_type == m.OCI_MANIFEST
+    assert parsed.digest == oci.digest
+    assert [d.role for d in parsed.blobs] == ["config", "layer", "layer"]
+    assert parsed.blobs[0].digest == oci.config_digest
+    assert [d.size for d in parsed.blobs[1:]] == [len(layer.blob) for layer in oci.layers]
+    assert not parsed.is_index
+
+
+def test_docker_manifest_without_served_type(images):
+    _, docker = images
+    parsed = m.parse_manifest(docker.manifest)
+    assert parsed.media_type == m.DOCKER_MANIFEST
+    assert {d.digest for d in parsed.blobs} == set(docker.blobs)
+
+
+@pytest.mark.parametrize("oci", [True, False])
+def test_index_and_manifest_list(images, oci):
+    data = make_index([(images[0], "linux", "amd64"), (images[1], "linux", "arm64")], oci=oci)
+    parsed = m.parse_manifest(data, "application/vnd.oci.image.index.v1+json; charset=utf-8" if oci else None)
+    assert parsed.media_type == (m.OCI_INDEX if oci else m.DOCKER_MANIFEST_LIST)
+    assert parsed.is_index and not parsed.blobs
+    assert [c.digest for c in parsed.children] == [images[0].digest, images[1].digest]
+    assert [c.platform for c in parsed.children] == ["linux/amd64", "linux/arm64"]
+
+
+def test_oci_without_media_type_is_inferred():
+    doc = {"schemaVersion": 2, "config": {"digest": D1, "size": 2}, "layers": [{"digest": D2, "size": 3}]}
+    assert m.parse_manifest(json.dumps(doc).encode()).media_type == m.OCI_MANIFEST
+    assert m.parse_manifest(json.dumps({"schemaVersion": 2, "manifests": []}).encode()).media_type == m.OCI_INDEX
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_schema1(signed):
+    data, digest = _schema1(signed)
+    parsed = m.parse_manifest(data, m.SCHEMA1_SIGNED if signed else m.SCHEMA1)
+    assert parsed.media_type == (m.SCHEMA1_SIGNED if signed else m.SCHEMA1)
+    assert [(d.role, d.digest, d.size) for d in parsed.blobs] == [("blobsum", D1, None), ("blobsum", D2, None)]
+    # Signed schema 1 is addressed by the digest of its payload without signatures.
+    assert parsed.digest == digest
+    assert m.verify(data, digest, m.SCHEMA1_SIGNED) is None
+    if signed:
+        assert m.sha256_of(data) != digest
+
+
+def test_foreign_layers_are_marked():
+    doc = {"schemaVersion": 2, "mediaType": m.DOCKER_MANIFEST, "config": {"digest": D1, "size": 1},
+           "layers": [{"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                       "digest": D2, "size": 9, "urls": ["https://example.invalid/l"]},
+                      {"digest": D3, "size": 4}]}
+    parsed = m.parse_manifest(json.dumps(doc).encode())
+    assert [d.foreign for d in parsed.blobs] == [False, True, False]
+
+
+# --- parsing: broken input -----------------------------------------------------------------
+
+def _doc(**over):
+    doc = {"schemaVersion": 2, "mediaType": m.OCI_MANIFEST, "config": {"digest": D1, "size": 1},
+           "layers": [{"digest": D2, "size": 2}]}
+    doc.update(over)
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize("data, message", [
+    (b'{"schemaVersion": 2, "layers": [', "not valid JSON"),
+    (b"\xff\xfe{}", "not UTF-8"),
+    (b"[1, 2]", "expected a JSON object, got a list"),
+    (b"{}", "neither manifests nor config"),
+    (_doc(mediaType="application/vnd.example.thing+json"), "unknown media type"),
+    (_doc(mediaType=7), "mediaType: expected a string"),
+    (_doc(schemaVersion="2"), "schemaVersion: expected a number"),
+    (_doc(schemaVersion=3), "schemaVersion: expected 2"),
+    (_doc(layers={"digest": D2}), "layers: expected a list, got an object"),
+    (_doc(layers=["sha256:abc"]), "layers[0]: expected a descriptor object"),
+    (_doc(config={"digest": "sha256:" + "A" * 64, "size": 1}), "config.digest"),
+    (_doc(config={"digest": "md5:abc", "size": 1}), "is not sha256"),
+    (_doc(config={"digest": D1}), "config.size: expected a whole number, got null"),
+    (_doc(config={"digest": D1, "size": -1}), "expected a size >= 0"),
+    (_doc(config={"digest": D1, "size": True}), "config.size"),
+    (_doc(config={"digest": D1, "size": 1.5}), "config.size"),
+    (_doc(config=None, layers=[]), "config: expected a descriptor object"),
+    (json.dumps({"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": [{"digest": D1}]}).encode(),
+     "manifests[0].size"),
+    (json.dumps({"schemaVersion": 1, "fsLayers": [{"blobSum": 5}]}).encode(), "fsLayers[0].blobSum"),
+    (json.dumps({"schemaVersion": 1, "fsLayers": [{"blobSum": "sha256:12"}]}).encode(), "is not sha256"),
+])
+def test_broken_manifests_are_refused_with_a_reason(data, message):
+    with pytest.raises(m.ManifestError, match=None) as err:
+        m.parse_manifest(data)
+    assert message in str(err.value)
+
+
+def test_served_type_contradicting_document():
+    with pytest.raises(m.ManifestError, match="served as"):
+        m.parse_manifest(_doc(), m.DOCKER_MANIFEST)
+
+
+def test_truncated_real_manifest(images):
+    with pytest.raises(m.ManifestError, match="not valid JSON"):
+        m.parse_manifest(images[0].manifest[:-7], m.OCI_MANIFEST)
+
+
+def test_huge_input_is_refused_before_parsing():
+    data = b'{"schemaVersion": 2, "layers": [' + b'{"digest": "x", "size": 1},' * 200_000 + b"{}]}"
+    started = time.monotonic()
+    with pytest.raises(m.ManifestError, match="above the 4,194,304-byte limit"):
+        m.parse_manifest(data)
+    assert time.monotonic() - started < 1
+
+
+def test_deeply_nested_input_is_refused_cleanly():
+    data = b'{"schemaVersion": 2, "annotations": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(m.ManifestError, match="nested more than 32 levels"):
+        m.parse_manifest(data)
+    # Brackets inside strings do not count.
+    ok = _doc(annotations={"x": "[[[[" * 100})
+    assert m.parse_manifest(ok).media_type == m.OCI_MANIFEST
+
+
+def test_too_many_descriptors():
+    doc = {"schemaVersion": 2, "mediaType": m.OCI_INDEX,
+           "manifests": [{"digest": D1, "size": 1}] * (m.MAX_DESCRIPTORS + 1)}
+    with pytest.raises(m.ManifestError, match="above the limit"):
+        m.parse_manifest(json.dumps(doc).encode())
+
+
+# --- records and references ----------------------------------------------------------------
+
+def test_evaluate_and_references(images):
+    oci, _ = images
+    record = cc.new_record("reg/app", oci.digest, tags=["reg/app:v1"], bucket="b")
+    parsed = cc.evaluate(record, oci.manifest, m.OCI_MANIFEST, oci.digest)
+    assert parsed is not None and record["status"] == cc.OK and record["mismatch"] is None
+    assert cc.record_findings(record) == []
+    refs = cc.record_references(record)
+    assert refs[0] == (oci.digest, {"repository": "reg/app", "manifest_digest": oci.digest,
+                                    "images": [f"reg/app@{oci.digest}"], "tags": ["reg/app:v1"],
+                                    "bucket": "b", "role": "manifest", "size": None})
+    assert {d for d, _ in refs[1:]} == set(oci.blobs)
+    assert all(r["images"] == [f"reg/app@{oci.digest}"] for _, r in refs)
+
+
+def test_tampered_manifest_is_a_digest_mismatch_and_still_parsed(images):
+    oci, _ = images
+    tampered = oci.manifest.replace(b'"schemaVersion":2', b'"schemaVersion":2 ')
+    record = cc.new_record("reg/app", oci.digest)
+    assert cc.evaluate(record, tampered, None) is not None
+    (row,) = cc.record_findings(record)
+    assert row["kind"] == "manifest_digest_mismatch" and row["expected"] == oci.digest
+    assert row["actual"] == m.sha256_of(tampered)
+    assert row["images"] == [f"reg/app@{oci.digest}"]
+    assert len(cc.record_references(record)) == 4  # its blobs are still cross-checked
+
+
+def test_header_digest_disagreeing_is_a_mismatch(images):
+    oci, _ = images
+    record = cc.new_record("reg/app", oci.digest)
+    cc.evaluate(record, oci.manifest, None, header_digest=D1)
+    (row,) = cc.record_findings(record)
+    assert row["kind"] == "manifest_digest_mismatch" and row["expected"] == D1
+    assert "Docker-Content-Digest" in row["detail"]
+
+
+def test_invalid_and_unavailable_children_name_their_index():
+    parent = cc.new_record("reg/app", D1, tags=["reg/app:latest"])
+    child = cc.child_record(parent, D2)
+    cc.mark_unavailable(child, "HTTP 404 MANIFEST_UNKNOWN", 404)
+    (row,) = cc.record_findings(child)
+    assert row["kind"] == "manifest_unavailable" and row["http_status"] == 404
+    assert row["images"] == [f"reg/app@{D1}", f"reg/app@{D2}"]
+    assert row["tags"] == ["reg/app:latest"] and row["reference"] == "latest"
+    assert D1 in row["detail"]
+    broken = cc.new_record("reg/app", m.sha256_of(b"{"))
+    assert cc.evaluate(broken, b"{", None) is None
+    (row,) = cc.record_findings(broken)
+    assert row["kind"] == "invalid_manifest" and "not valid JSON" in row["detail"]
+    assert set(row) == set(FINDING_FIELDS)
+
+
+def test_merge_records_keeps_best_outcome_and_all_tags():
+    a = cc.mark_unavailable(cc.new_record("r", D1, parents=[D3]), "timeout")
+    b = cc.new_record("r", D1, tags=["r:v2"])
+    b["status"] = cc.OK
+    merged = cc.merge_records([a, b])
+    assert merged["status"] == cc.OK and merged["tags"] == ["r:v2"] and merged["parents"] == [D3]
+
+
+def test_index_depth_cap(images):
+    data = make_index([(images[0], "linux", "amd64")])
+    record = cc.new_record("r", m.sha256_of(data), parents=[D1, D2, D3, "sha256:" + "4" * 64])
+    cc.evaluate(record, data, None)
+    assert record["status"] == cc.INVALID and "nested more than" in record["detail"]
+
+
+# --- classification of joined records --------------------------------------------------------
+
+def _ref(repo="r", manifest=D1, role="layer", size=10, tags=(), bucket=None, parents=()):
+    return {"repository": repo, "manifest_digest": manifest, "images": sorted({f"{repo}@{manifest}",
+            *(f"{repo}@{p}" for p in parents)}), "tags": list(tags), "bucket": bucket, "role": role, "size": size}
+
+
+def _blob(size=10, bucket="b", intact=True):
+    return {"bucket": bucket, "object": f"containers/images/{D3}", "size": size, "intact": intact}
+
+
+def test_present_and_matching_is_silent():
+    assert cc.classify_joined(D3, [_ref(), _ref(manifest=D2)], [_blob()]) == []
+
+
+def test_missing_blob_names_every_image_and_tag():
+    rows = cc.classify_joined(D3, [_ref(tags=["r:v1"]), _ref(repo="s", manifest=D2, tags=["s:latest"])], [])
+    (row,) = rows
+    assert row["kind"] == "missing_blob" and row["severity"] == "error" and row["digest"] == D3
+    assert row["images"] == [f"r@{D1}", f"s@{D2}"] and row["tags"] == ["r:v1", "s:latest"]
+    assert row["repository"] is None and row["size"] == 10
+
+
+def test_missing_blob_single_image_names_its_repository():
+    (row,) = cc.classify_joined(D3, [_ref(role="config", size=5)], [])
+    assert row["repository"] == "r" and row["manifest_digest"] == D1 and "config" in row["detail"]
+
+
+def test_manifest_digest_alone_is_never_missing_but_keeps_a_blob_referenced():
+    assert cc.classify_joined(D3, [_ref(role="manifest", size=None)], []) == []
+    assert cc.classify_joined(D3, [_ref(role="manifest", size=None)], [_blob()]) == []
+
+
+def test_size_mismatch():
+    (row,) = cc.classify_joined(D3, [_ref(size=12), _ref(manifest=D2, size=10)], [_blob(size=10)])
+    assert row["kind"] == "size_mismatch" and row["expected"] == "12" and row["actual"] == "10"
+    assert row["images"] == [f"r@{D1}"]
+
+
+def test_schema1_blobsum_has_no_size_to_mismatch():
+    assert cc.classify_joined(D3, [_ref(role="blobsum", size=None)], [_blob(size=99)]) == []
+
+
+def test_unreferenced_blob_is_reclaimable():
+    (row,) = cc.classify_joined(D3, [], [_blob(size=1234)])
+    assert row["kind"] == "unreferenced_blob" and row["severity"] == "info" and row["size"] == 1234
+    assert Tally.of_finding(row).reclaimable_bytes == 1234
+
+
+def test_corrupt_referenced_blob_names_the_images_it_breaks():
+    damaged = {**dict.fromkeys(FINDING_FIELDS), "kind": "digest_mismatch", "severity": "error",
+               "bucket": "b", "object": f"containers/images/{D3}", "digest": D3, "size": 7,
+               "detail": "bytes differ"}
+    rows = cc.classify_joined(D3, [_ref(tags=["r:v1"], parents=[D2])], [_blob(size=7, intact=False)], [damaged])
+    (row,) = rows  # no size_mismatch on top of the corruption
+    assert row["kind"] == "digest_mismatch" and row["images"] == [f"r@{D1}", f"r@{D2}"]
+    assert row["tags"] == ["r:v1"] and "breaks 2 image(s)" in row["detail"]
+    # Unreferenced damage passes through unchanged.
+    assert cc.classify_joined(D3, [], [], [damaged]) == [damaged]
+
+
+def test_bucket_scoped_references():
+    refs = [_ref(bucket="a")]
+    (row,) = [r for r in cc.classify_joined(D3, refs, [_blob(bucket="b")]) if r["kind"] == "missing_blob"]
+    assert row["bucket"] == "a"
+    kinds = sorted(r["kind"] for r in cc.classify_joined(D3, refs, [_blob(bucket="b")]))
+    assert kinds == ["missing_blob", "unreferenced_blob"]
+    assert cc.classify_joined(D3, refs, [_blob(bucket="a")]) == []
+
+
+# --- summary arithmetic ----------------------------------------------------------------------
+
+def test_tally_stays_a_monoid_with_manifest_counts():
+    rows = cc.classify_joined(D3, [_ref(tags=["r:v1"]), _ref(repo="s", manifest=D2)], [])
+    parts = [Tally.of_manifest("r"), Tally.of_manifest("s"), Tally.of_finding(rows[0]),
+             Tally.of_affected_image(f"r@{D1}"), Tally.of_not_hashed(), Tally.of_listed(5)]
+    forward, backward = sum_tallies(parts), sum_tallies(reversed(parts))
+    assert forward == backward == forward + Tally() == Tally() + forward
+    assert (parts[0] + parts[1]) + parts[2] == parts[0] + (parts[1] + parts[2])
+    summary = build_summary(forward, run_id="x", started_at="a", ended_at="b", config={}, report_location="l")
+    assert summary["manifests_scanned"] == 2 and summary["images_affected"] == 1
+    assert summary["objects_not_hashed"] == 1 and summary["unaccounted_objects"] == 0
+    assert summary["repositories"] == {
+        "r": {"manifests_scanned": 1, "images_affected": 1, "missing_blob": 1},
+        "s": {"manifests_scanned": 1, "images_affected": 0, "missing_blob": 1},
+    }
+    assert exit_status(forward) == 1
