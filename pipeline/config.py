@@ -200,7 +200,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "chunk_size": parse_size,
         "read_concurrency": _int_in(1, 512),
         "max_attempts": _int_in(1, 20),
-        "mode": check_mode,
+        "mode": _optional(check_mode),
     },
     "report": {
         "output": _output,
