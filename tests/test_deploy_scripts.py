@@ -214,3 +214,17 @@ def test_scheduler_job_is_updated_in_place_when_it_exists():
     """The real-mode branch: with a describe that succeeds, the job is updated, not re-created."""
     script = (DEPLOY / "deploy.sh").read_text()
     assert 'verb=update' in script and 'gcloud scheduler jobs "$verb" http' in script
+
+
+def test_alert_metrics_match_the_outcome_line(plan):
+    from pipeline.transforms.outcome import outcome_line
+
+    metrics = {c[4]: _flag(c, "--log-filter") for c in _runs(plan, "logging", "metrics", "create")}
+    assert set(metrics) == {"registry_scrub_runs", "registry_scrub_error_runs"}
+    line = outcome_line({"run_id": "r1", "exit_status": 1, "findings_by_severity": {"error": 2},
+                         "report_location": "gs://r/x"})
+    for name, log_filter in metrics.items():
+        for needle in re.findall(r'jsonPayload\.message:"((?:[^"\\]|\\.)*)"', log_filter):
+            assert needle.replace('\\"', '"') in line, f"{name}: {needle!r} never matches {line!r}"
+    assert "exit_status=1" in metrics["registry_scrub_error_runs"]
+    assert "exit_status=0" not in outcome_line({"run_id": "r", "exit_status": 1})

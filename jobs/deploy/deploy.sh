@@ -11,6 +11,7 @@
 #   template  build the Flex Template spec from that image
 #   run       launch one scan now
 #   schedule  the launch workflow and the Cloud Scheduler job that starts it
+#   alerts    log-based metrics: every run's outcome, and runs with error findings
 #
 # Settings come from the environment (jobs/deploy/env.example lists them all):
 #   set -a; . ./my-scrub.env; set +a; jobs/deploy/deploy.sh all
@@ -25,10 +26,10 @@ REPO="$(cd "$HERE/../.." && pwd)"
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$HERE/lib.sh"
 
-ALL_STEPS=(apis iam bigquery image template run schedule)
+ALL_STEPS=(apis iam bigquery image template run schedule alerts)
 
 usage() {
-  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -275,6 +276,27 @@ step_schedule() {
     --oauth-token-scope "https://www.googleapis.com/auth/cloud-platform"
 }
 
+# --- alerts ---
+
+# The line pipeline/transforms/outcome.py logs once per run, on a Dataflow worker.
+OUTCOME_FILTER='resource.type="dataflow_step" AND log_id("dataflow.googleapis.com/worker") AND jsonPayload.message:"registry-scrub outcome:"'
+
+ensure_log_metric() { # ensure_log_metric NAME DESCRIPTION FILTER
+  if exists gcloud logging metrics describe "$1" --project "$PROJECT"; then
+    run gcloud logging metrics update "$1" --project "$PROJECT" --description "$2" --log-filter "$3"
+  else
+    run gcloud logging metrics create "$1" --project "$PROJECT" --description "$2" --log-filter "$3"
+  fi
+}
+
+step_alerts() {
+  # Alert policies on these (with your notification channels) are in docs/production.md.
+  ensure_log_metric registry_scrub_runs "registry-scrub runs that finished (any exit status)" \
+    "$OUTCOME_FILTER"
+  ensure_log_metric registry_scrub_error_runs "registry-scrub runs that found errors (exit status 1)" \
+    "$OUTCOME_FILTER AND jsonPayload.message:\"exit_status=1\""
+}
+
 main() {
   local steps=() arg
   for arg in "$@"; do
@@ -282,7 +304,7 @@ main() {
       --dry-run) DRY_RUN=1 ;;
       -h | --help) usage 0 ;;
       all) steps+=("${ALL_STEPS[@]}") ;;
-      apis | iam | bigquery | image | template | run | schedule) steps+=("$arg") ;;
+      apis | iam | bigquery | image | template | run | schedule | alerts) steps+=("$arg") ;;
       *) echo "deploy: unknown step or flag '$arg'" >&2; usage 2 ;;
     esac
   done
