@@ -124,3 +124,20 @@ def test_committed_bq_mk_schema_files_are_current(tmp_path):
 ])
 def test_table_spec(dataset, spec):
     assert bq_schema.table_spec(dataset, "findings") == spec
+
+
+@pytest.mark.parametrize("value", ["registry_audit", "my-project:registry_audit", "my-project.registry_audit",
+                                   "example.com:my-project:audit_2025"])
+def test_config_takes_a_bigquery_dataset(value):
+    from pipeline.config import parse_config
+
+    config = parse_config({"source": {"buckets": ["b-bucket"]}, "report": {"bigquery_dataset": value}}, "f.yaml")
+    assert config.report.bigquery_dataset == value
+
+
+@pytest.mark.parametrize("value", ["my-project:audit-dash", "a.b.c", "", "P:registry_audit", 5])
+def test_config_refuses_a_bad_bigquery_dataset_naming_the_key(value):
+    from pipeline.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=r"f\.yaml: report\.bigquery_dataset: expected"):
+        parse_config({"source": {"buckets": ["b-bucket"]}, "report": {"bigquery_dataset": value}}, "f.yaml")
