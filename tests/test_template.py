@@ -150,3 +150,38 @@ def test_flex_template_entry_is_thin():
     entry = (REPO / "jobs" / "flex_template.py").read_text()
     code = [line for line in entry.splitlines() if line.strip() and not line.startswith(('"""', "#"))]
     assert len(code) <= 5 and "from jobs.template import main" in entry
+
+
+def test_submit_scan_builds_the_dataflow_job_without_waiting(emulator, bucket, tmp_path, monkeypatch):
+    """The launcher path a template launch takes, against the local emulator, with Dataflow's dry run.
+
+    Preflight lists the (emulated) bucket for real; the job is built for DataflowRunner and
+    returned without waiting, as a Flex Template launch requires.
+    """
+    from apache_beam.runners.runner import PipelineState
+
+    from jobs.launcher import submit_scan
+    from pipeline.config import parse_config
+    from tests.test_dataflow_graph import DATAFLOW_ARGS, IMAGE
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "")  # submit_scan sets it; restored afterwards
+    config = parse_config({"source": {"buckets": [bucket.name], "emulator_endpoint": emulator.endpoint},
+                           "report": {"output": str(tmp_path), "run_id": "launch-1"}}, "test")
+    result, plan = submit_scan(config, DATAFLOW_ARGS)
+    assert result.state == PipelineState.DONE  # the dry run's result: nothing was submitted
+    assert plan.buckets == (bucket.name,) and plan.run_id == "launch-1"
+    environments = result.job.proto_pipeline.components.environments.values()
+    assert {e.urn for e in environments} == {"beam:env:docker:v1"}
+    assert IMAGE.encode() in b"".join(e.payload for e in environments)
+
+
+def test_submit_scan_refuses_a_missing_bucket_before_building(emulator, tmp_path, monkeypatch):
+    from jobs.launcher import UnusableInput, submit_scan
+    from pipeline.config import parse_config
+    from tests.test_dataflow_graph import DATAFLOW_ARGS
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "")
+    config = parse_config({"source": {"buckets": ["no-such-bucket-here"], "emulator_endpoint": emulator.endpoint},
+                           "report": {"output": str(tmp_path)}}, "test")
+    with pytest.raises(UnusableInput, match="does not exist"):
+        submit_scan(config, DATAFLOW_ARGS)
