@@ -4,13 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup demo test system-deps bench lint clean
+.PHONY: help setup demo test system-deps bench lint lock clean
 
 help:
 	@echo "make setup        create $(VENV) and install registry-scrub with its test extras"
 	@echo "make demo         scan the embedded demo bucket (a local emulator; no cloud account)"
 	@echo "make test         install what the tests need (Debian packages too) and run them all"
 	@echo "make bench        run the benchmarks under tests/bench/ (prints figures)"
+	@echo "make lock         regenerate requirements.lock (the image's pinned dependencies) from pyproject.toml"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,16 @@ bench: setup
 
 lint: setup
 	$(BIN)/ruff check pipeline jobs tests
+	$(BIN)/hadolint Dockerfile
+	shellcheck -x jobs/deploy/*.sh
+
+# Every runtime dependency of the Dataflow image, pinned with hashes, for Linux x86_64 and
+# Python 3.11 whatever machine runs this. Needs PyPI; commit the result.
+lock: setup
+	$(BIN)/pip install --quiet 'uv==0.13.9'
+	$(BIN)/uv pip compile pyproject.toml jobs/build-requirements.in --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --generate-hashes --custom-compile-command "make lock" \
+		--output-file requirements.lock
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache scrub-reports

@@ -22,6 +22,7 @@ OVERRIDES: dict[str, tuple[str, Any]] = {
     "--emulator-endpoint": ("source.emulator_endpoint", str),
     "--output": ("report.output", str),
     "--run-id": ("report.run_id", str),
+    "--bigquery-dataset": ("report.bigquery_dataset", str),
     "--shard-count": ("scan.shard_count", int),
     "--chunk-size": ("scan.chunk_size", str),
     "--read-concurrency": ("scan.read_concurrency", int),

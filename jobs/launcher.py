@@ -17,6 +17,7 @@ from typing import Any
 import apache_beam as beam
 import google.auth.exceptions
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+from apache_beam.runners.runner import PipelineResult
 from google.api_core import exceptions as gapi
 
 from pipeline.adapters import gcs
@@ -105,7 +106,17 @@ def plan_run(config: Config, client) -> RunPlan:
 
 
 def run_scan(config: Config, beam_args: list[str]) -> dict[str, Any]:
-    """Scan and return the summary document (for a local run: once the pipeline has finished)."""
+    """Scan and return the summary document, once the pipeline has finished."""
+    result, plan = submit_scan(config, beam_args)
+    result.wait_until_finish()
+    summary = report_io.read_json(report_io.FileSystems.join(plan.run_dir, report_io.SUMMARY_FILE))
+    if summary is None:
+        raise RuntimeError(f"the pipeline finished but wrote no {report_io.SUMMARY_FILE} under {plan.run_dir}")
+    return summary
+
+
+def submit_scan(config: Config, beam_args: list[str]) -> tuple[PipelineResult, RunPlan]:
+    """Plan, build and start the scan without waiting: what a Flex Template launch must do."""
     prepare_environment(config)
     options = PipelineOptions(beam_args)
     # DoFns reference our modules; workers must import them rather than unpickle globals.
@@ -128,8 +139,4 @@ def run_scan(config: Config, beam_args: list[str]) -> dict[str, Any]:
     result = pipeline.run()
     if not is_local(options):
         log.info("submitted; the report will appear under %s when the job ends", plan.run_dir)
-    result.wait_until_finish()
-    summary = report_io.read_json(report_io.FileSystems.join(plan.run_dir, report_io.SUMMARY_FILE))
-    if summary is None:
-        raise RuntimeError(f"the pipeline finished but wrote no {report_io.SUMMARY_FILE} under {plan.run_dir}")
-    return summary
+    return result, plan

@@ -10,6 +10,7 @@ from pipeline.config import Config
 from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, VERIFIED, HashObjects
 from pipeline.transforms.listing import ListObjects
+from pipeline.transforms.outcome import LogOutcomeFn
 from pipeline.transforms.report import WriteReport
 
 
@@ -53,10 +54,19 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
     summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
         plan.run_dir, plan.run_id, plan.started_at, config.to_dict()
     )
-    return {
+    summary = summary | "LogOutcome" >> beam.ParDo(LogOutcomeFn())
+    outputs = {
         "listed": listed,
         "blobs": hashed["blobs"],
         "verified": verified,
         "findings": findings,
         "summary": summary,
     }
+    if config.report.bigquery_dataset:
+        # BigQuery's client libraries load only when a run asks for them.
+        from pipeline.transforms.bigquery import WriteAuditTables
+
+        outputs["bigquery"] = (findings, summary) | "WriteAuditTables" >> WriteAuditTables(
+            config.report.bigquery_dataset, plan.run_id, plan.started_at, plan.buckets
+        )
+    return outputs

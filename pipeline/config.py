@@ -40,6 +40,10 @@ _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 _PROJECT_RE = re.compile(r"(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
 _RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _ENDPOINT_RE = re.compile(r"https?://[A-Za-z0-9.\[\]:-]+(?::[0-9]{1,5})?/?")
+# [PROJECT:|PROJECT.]DATASET; without a project, the job's own --project.
+_BQ_DATASET_RE = re.compile(
+    r"(?:(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9][:.])?[A-Za-z0-9_]{1,1024}"
+)
 _SIZE_RE = re.compile(r"\s*([0-9]+)\s*(B|KiB|MiB|GiB)?\s*")
 _SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 
@@ -70,6 +74,8 @@ class ScanConfig:
 class ReportConfig:
     output: str = DEFAULT_OUTPUT
     run_id: str | None = None
+    # Optional: also load findings and the summary into BigQuery tables here.
+    bigquery_dataset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +212,9 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "output": _output,
         "run_id": _optional(
             _pattern(_RUN_ID_RE, "letters, digits, '.', '_' or '-' (up to 128, no '/')")
+        ),
+        "bigquery_dataset": _optional(
+            _pattern(_BQ_DATASET_RE, "a BigQuery dataset", ", e.g. my-project:registry_audit or registry_audit")
         ),
     },
     "manifests": MANIFESTS_SCHEMA,

