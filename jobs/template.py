@@ -20,13 +20,16 @@ import sys
 from typing import Any
 
 from jobs.cli import OVERRIDES
-from pipeline.config import Config, ConfigError, parse_config
+from pipeline.config import Config, ConfigError, load_config, parse_config
 from pipeline.core.summary import EXIT_UNUSABLE_INPUT
 
 log = logging.getLogger(__name__)
 
 ORIGIN = "template parameters"
 LIST_SEPARATOR = ","
+# Template parameters that are not config keys: the config file itself (gs:// on Dataflow),
+# which carries what one parameter cannot, such as manifests.sources.
+CONFIG_PARAMETER = "config"
 # CLI flags that are not template parameters, and why.
 NOT_PARAMETERS = {
     "--emulator-endpoint": "points at a local GCS emulator; a Dataflow job always scans real GCS",
@@ -52,6 +55,7 @@ def template_parameters() -> dict[str, tuple[str, str, Any]]:
         if name in parameters:
             raise RuntimeError(f"config keys {parameters[name][1]} and {key} share the template parameter {name!r}")
         parameters[name] = (flag, key, kind)
+    parameters[CONFIG_PARAMETER] = ("--config", None, str)
     return parameters
 
 
@@ -78,10 +82,12 @@ def config_from_template(argv: list[str]) -> tuple[Config, list[str]]:
     overrides: dict[str, tuple[Any, str]] = {}
     for name, (_, key, kind) in parameters.items():
         text = getattr(args, name)
-        if text is None or not text.strip():
+        if key is None or text is None or not text.strip():
             continue  # an optional parameter left empty: the config default holds
         overrides[key] = (_value(name, kind, text), f"{ORIGIN}: {name}")
-    return parse_config({}, ORIGIN, overrides), with_sdk_image(beam_args)
+    config_file = (getattr(args, CONFIG_PARAMETER) or "").strip()
+    config = load_config(config_file, overrides) if config_file else parse_config({}, ORIGIN, overrides)
+    return config, with_sdk_image(beam_args)
 
 
 def with_sdk_image(beam_args: list[str], environ: dict[str, str] | None = None) -> list[str]:

@@ -10,6 +10,7 @@ from pipeline.config import Config
 from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, VERIFIED, HashObjects
 from pipeline.transforms.listing import ListObjects
+from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
 from pipeline.transforms.outcome import LogOutcomeFn
 from pipeline.transforms.report import WriteReport
 
@@ -34,8 +35,6 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
     )
     tallies = []
     if mode == "manifests":
-        from pipeline.transforms.manifests import ListingFacts
-
         hashed = listed | "ListingFacts" >> ListingFacts(source.prefix)
         tallies.append(hashed["tallies"])
     else:
@@ -44,8 +43,6 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         )
     verified, findings = hashed[VERIFIED], hashed[FINDINGS]
     if mode != "names":
-        from pipeline.transforms.manifests import add_manifest_checks, sources_for
-
         findings, manifest_tallies = add_manifest_checks(
             pipeline, sources_for(config.manifests, plan.buckets), config.manifests,
             source.emulator_endpoint, hashed["blobs"], findings,

@@ -282,14 +282,10 @@ def parse_config(
 
 
 def load_config(path: str | Path | None, overrides: dict[str, tuple[Any, str]] | None = None) -> Config:
-    """Read and validate a YAML file; with no path, the overrides alone."""
+    """Read and validate a YAML file (a local path or ``gs://``); with no path, the overrides alone."""
     if path is None:
         return parse_config({}, "command line", overrides)
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the config file ({err.strerror or err})") from None
+    text = _read_text(str(path))
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -298,6 +294,21 @@ def load_config(path: str | Path | None, overrides: dict[str, tuple[Any, str]] |
         problem = getattr(err, "problem", None) or str(err)
         raise ConfigError(f"{path}: not valid YAML at {where}: {problem}") from None
     return parse_config(raw, str(path), overrides)
+
+
+def _read_text(path: str) -> str:
+    try:
+        if path.startswith("gs://"):
+            # A Flex Template launch reads its config from GCS, through the same FileSystems as the report.
+            from apache_beam.io.filesystems import FileSystems
+
+            with FileSystems.open(path, mime_type="text/yaml") as handle:
+                return handle.read().decode("utf-8")
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read the config file ({getattr(err, 'strerror', None) or err})") from None
+    except Exception as err:  # Beam's BeamIOError and GCS errors: not worth importing here
+        raise ConfigError(f"{path}: cannot read the config file ({err})") from None
 
 
 def is_gcr_bucket(name: str) -> bool:

@@ -68,7 +68,7 @@ def test_summaries_table_has_every_summary_json_key():
     summary = _summary()
     bq_schema.summary_columns(summary)  # raises SchemaDrift if they differ
     with pytest.raises(bq_schema.SchemaDrift):
-        bq_schema.summary_columns([*summary, "manifests_scanned"])
+        bq_schema.summary_columns([*summary, "layers_counted"])
     record_fields = {c["name"]: [f["name"] for f in c.get("fields", [])] for c in bq_schema.summary_columns()}
     assert record_fields["findings_by_kind"] == [kind.value for kind in Kind]
     assert record_fields["findings_by_severity"] == [severity.value for severity in Severity]

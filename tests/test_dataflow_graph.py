@@ -46,6 +46,7 @@ def _graph(bigquery_dataset: str | None):
         "source": {"buckets": list(BUCKETS)},
         "scan": {"shard_count": 256},
         "report": {"output": "gs://my-audit-reports/registry-scrub"},
+        "manifests": {"sources": [{"registry": "https://gcr.io", "gcr_projects": [PROJECT]}]},
     }
     if bigquery_dataset:
         raw["report"]["bigquery_dataset"] = bigquery_dataset
@@ -135,14 +136,10 @@ def test_no_step_gathers_all_objects_on_one_worker(graph):
     assert not gathering, f"groupings outside a Reshuffle between listing and hashing: {gathering}"
 
 
-def test_cogroupbykey_by_digest_when_present(graph):
+def test_cogroupbykey_joins_references_with_the_digest_keyed_blobs(graph):
     proto, _ = graph
     joins = [t.unique_name for t in proto.components.transforms.values() if "CoGroupByKey" in t.unique_name]
-    # TODO(manifest cross-check): the CoGroupByKey of referenced digests and listed blobs is
-    # being built in parallel. Once it lands, replace this skip with a hard assertion that it
-    # exists and reads the HashObjects "blobs" output (the join is keyed by digest).
-    if not joins:
-        pytest.skip("no CoGroupByKey yet: the manifest cross-check has not landed on this branch")
+    assert joins, "no CoGroupByKey: manifest references must be joined with the blobs by digest"
     blobs = _by_name(proto)["HashObjects/HashAndClassify/ParDo(HashObjectsFn)"].outputs["None"]
     consumers: dict[str, list] = {}
     for transform in proto.components.transforms.values():

@@ -28,6 +28,8 @@ BAD_VALUES = {
     "chunk_size": ["1 MB", "-1", "1.5MiB", "MiB"],
     "read_concurrency": ["0", "1000", "-4", "ten"],
     "max_attempts": ["0", "100", "3.0"],
+    "mode": ["all", "Names", "names,manifests"],
+    "config": ["./scan.yaml", "gs://bucket/", "s3://bucket/scan.yaml", "gs://bucket/a b.yaml"],
 }
 
 
@@ -45,8 +47,9 @@ def test_metadata_and_launcher_accept_the_same_parameters():
 def test_every_cli_scan_flag_is_a_parameter_or_excluded_with_a_reason():
     for flag in template.NOT_PARAMETERS:
         assert flag in cli.OVERRIDES, f"NOT_PARAMETERS names {flag}, which the CLI no longer has"
-    mapped = {flag for flag, _, _ in template.template_parameters().values()}
+    mapped = {flag for flag, key, _ in template.template_parameters().values() if key is not None}
     assert mapped | set(template.NOT_PARAMETERS) == set(cli.OVERRIDES)
+    assert template.template_parameters()[template.CONFIG_PARAMETER][0] == "--config"
 
 
 def test_no_parameter_shadows_a_beam_option():
@@ -68,12 +71,31 @@ def test_parameter_is_described(name):
 def test_regex_accepts_the_documented_example_and_so_does_the_config(name):
     example = _EXAMPLE.search(PARAMETERS[name]["helpText"]).group(1)
     assert _regex(name).fullmatch(example), f"{name}: regex refuses its own example {example!r}"
+    if name == template.CONFIG_PARAMETER:
+        return  # the example names a file on GCS; test_config_file_parameter loads a real one
     argv = {"--output": "gs://reports/x", "--buckets": "artifacts.p.appspot.com", f"--{name}": example}
     config, _ = template.config_from_template([f"{k}={v}" for k, v in argv.items()] + ["--sdk_container_image=i"])
     # The config took the example (it raises ConfigError where it refuses what metadata allows).
     _, key, _ = template.template_parameters()[name]
     section, field = key.split(".")
     assert getattr(getattr(config, section), field) not in (None, ())
+
+
+def test_config_file_parameter_loads_the_file_and_parameters_override_it(tmp_path):
+    config_file = tmp_path / "scan.yaml"
+    config_file.write_text(
+        "source:\n  buckets: [artifacts.from-file.appspot.com]\n"
+        "scan:\n  shard_count: 16\n"
+        "manifests:\n  sources:\n    - registry: https://gcr.io\n      gcr_projects: [my-project]\n"
+    )
+    config, _ = template.config_from_template(
+        [f"--config={config_file}", "--shard_count=256", "--output=gs://reports/x", "--sdk_container_image=i"])
+    assert config.source.buckets == ("artifacts.from-file.appspot.com",)
+    assert config.scan.shard_count == 256
+    assert config.report.output == "gs://reports/x"
+    assert len(config.manifests.sources) == 1
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        template.config_from_template([f"--config={tmp_path / 'missing.yaml'}", "--sdk_container_image=i"])
 
 
 @pytest.mark.parametrize("name, bad", [(n, b) for n, values in BAD_VALUES.items() for b in values])

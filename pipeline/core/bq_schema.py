@@ -57,6 +57,7 @@ FINDING_TYPES: dict[str, tuple[str, str]] = {
     "reference": (STRING, NULLABLE),
     "manifest_digest": (STRING, NULLABLE),
     "images": (STRING, REPEATED),
+    "tags": (STRING, REPEATED),
 }
 
 # One entry per summary.json key (build_summary plus the "files" WriteReport adds).
@@ -73,6 +74,12 @@ SUMMARY_TYPES: dict[str, tuple[str, str]] = {
     "bytes_verified": (INTEGER, NULLABLE),
     "unaccounted_objects": (INTEGER, NULLABLE),
     "reclaimable_bytes": (INTEGER, NULLABLE),
+    "reclaimable_caveat": (STRING, NULLABLE),
+    "manifests_scanned": (INTEGER, NULLABLE),
+    "images_affected": (INTEGER, NULLABLE),
+    "objects_not_hashed": (INTEGER, NULLABLE),
+    # {repository: {column: count}} as JSON text (JSON_VALUE(repositories, '$."gcr.io/p/app".missing_blob')).
+    "repositories": (STRING, NULLABLE),
     "findings_by_kind": (RECORD, NULLABLE),
     "findings_by_severity": (RECORD, NULLABLE),
     "exit_status": (INTEGER, REQUIRED),
