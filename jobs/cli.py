@@ -36,8 +36,9 @@ def _add_scan_flags(parser: argparse.ArgumentParser) -> None:
     for flag, (key, kind) in OVERRIDES.items():
         dest = key.replace(".", "__")
         if kind == "append":
-            parser.add_argument(flag, dest=dest, action="append", metavar="NAME",
-                                help=f"overrides {key}; repeat for more")
+            parser.add_argument(
+                flag, dest=dest, action="append", metavar="NAME", help=f"overrides {key}; repeat for more"
+            )
         else:
             parser.add_argument(flag, dest=dest, type=kind, help=f"overrides {key}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the summary")
@@ -53,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scan_flags(commands.add_parser("scan", help="scan buckets as configured (the default)"))
     demo = commands.add_parser("demo", help="seed a local emulated bucket with demo images and scan it")
     _add_scan_flags(demo)
-    demo.add_argument("--keep-emulator-data", metavar="DIR",
-                      help="keep the emulator's data in DIR instead of a temporary folder")
+    demo.add_argument(
+        "--keep-emulator-data", metavar="DIR", help="keep the emulator's data in DIR instead of a temporary folder"
+    )
     return parser
 
 

@@ -42,8 +42,7 @@ def demo_images() -> list[Image]:
     return [
         make_image([base, random_layer(seed=2, size=600_000)], oci=True, label="web"),
         make_image([base, random_layer(seed=3, size=500_000)], oci=False, label="worker"),
-        make_image([random_layer(seed=4, size=700_000), random_layer(seed=5, size=40_000)],
-                   oci=True, label="batch"),
+        make_image([random_layer(seed=4, size=700_000), random_layer(seed=5, size=40_000)], oci=True, label="batch"),
     ]
 
 
@@ -75,23 +74,39 @@ def seed_demo(emulator: Emulator, bucket: str = DEMO_BUCKET) -> list[Planted]:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    planted.append(Planted(blob_name(flipped_layer.digest), Kind.DIGEST_MISMATCH,
-                           "one bit flipped on disk after upload (crc32c disagrees)"))
+    planted.append(
+        Planted(
+            blob_name(flipped_layer.digest),
+            Kind.DIGEST_MISMATCH,
+            "one bit flipped on disk after upload (crc32c disagrees)",
+        )
+    )
 
     # A bad write: the truncated bytes were uploaded, so the crc32c agrees with them.
     target.blob(blob_name(truncated_layer.digest)).upload_from_string(truncated_layer.blob[:-1000])
-    planted.append(Planted(blob_name(truncated_layer.digest), Kind.DIGEST_MISMATCH,
-                           "uploaded truncated by 1,000 bytes (crc32c agrees: written wrong)"))
+    planted.append(
+        Planted(
+            blob_name(truncated_layer.digest),
+            Kind.DIGEST_MISMATCH,
+            "uploaded truncated by 1,000 bytes (crc32c agrees: written wrong)",
+        )
+    )
 
     # A gzipped layer stored under its uncompressed digest, a classic mix-up.
     target.blob(blob_name(misnamed_layer.diff_id)).upload_from_string(misnamed_layer.blob)
-    planted.append(Planted(blob_name(misnamed_layer.diff_id), Kind.DIGEST_MISMATCH,
-                           "gzipped layer stored under its uncompressed (diff_id) digest"))
+    planted.append(
+        Planted(
+            blob_name(misnamed_layer.diff_id),
+            Kind.DIGEST_MISMATCH,
+            "gzipped layer stored under its uncompressed (diff_id) digest",
+        )
+    )
 
     empty_under = sha256_digest(b"not empty")
     target.blob(blob_name(empty_under)).upload_from_string(b"")
-    planted.append(Planted(blob_name(empty_under), Kind.DIGEST_MISMATCH,
-                           "zero-byte object under a non-empty digest name"))
+    planted.append(
+        Planted(blob_name(empty_under), Kind.DIGEST_MISMATCH, "zero-byte object under a non-empty digest name")
+    )
 
     for name, story in (
         (PREFIX + "upload-in-progress.tmp", "a stray temporary file"),
@@ -111,8 +126,9 @@ def seed_demo(emulator: Emulator, bucket: str = DEMO_BUCKET) -> list[Planted]:
     return planted
 
 
-def run_demo(config_path: str | None, overrides: dict[str, tuple[Any, str]], beam_args: list[str],
-             keep_dir: str | None = None) -> dict[str, Any]:
+def run_demo(
+    config_path: str | None, overrides: dict[str, tuple[Any, str]], beam_args: list[str], keep_dir: str | None = None
+) -> dict[str, Any]:
     from jobs.launcher import run_scan
 
     config_file = config_path or DEFAULT_CONFIG

@@ -39,8 +39,7 @@ def plant_manifests(client, images: list[Image], upload_blob, planted_cls) -> li
         digest = digest or sha256_digest(data)
         bucket.blob(f"{ROOT}{repo}/{digest}").upload_from_string(data)
         if tags:
-            bucket.blob(f"{ROOT}{repo}/tags.json").upload_from_string(
-                json.dumps({tag: digest for tag in tags}))
+            bucket.blob(f"{ROOT}{repo}/tags.json").upload_from_string(json.dumps({tag: digest for tag in tags}))
         return digest
 
     # Healthy images: their blobs are all in the bucket (some damaged by the object-level demo).
@@ -51,8 +50,13 @@ def plant_manifests(client, images: list[Image], upload_blob, planted_cls) -> li
     tampered = web.manifest.replace(b'{"config"', b'{"annotations":{"org.example.edited":"yes"},"config"', 1)
     assert tampered != web.manifest
     put("web", tampered, digest=web.digest, tags=("latest",))
-    planted.append(planted_cls(f"{REGISTRY}/web@{web.digest}", Kind.MANIFEST_DIGEST_MISMATCH,
-                               "manifest edited after it was pushed (bytes no longer hash to its digest)"))
+    planted.append(
+        planted_cls(
+            f"{REGISTRY}/web@{web.digest}",
+            Kind.MANIFEST_DIGEST_MISMATCH,
+            "manifest edited after it was pushed (bytes no longer hash to its digest)",
+        )
+    )
 
     # A missing layer: the image's second layer was never uploaded.
     api = make_image([web.layers[0], random_layer(seed=21, size=300_000)], oci=True, label="api")
@@ -60,8 +64,11 @@ def plant_manifests(client, images: list[Image], upload_blob, planted_cls) -> li
         if digest != api.layers[1].digest:
             upload_blob(digest, data)
     put("api", api.manifest, tags=("v2",))
-    planted.append(planted_cls(f"{REGISTRY}/api@{api.digest}", Kind.MISSING_BLOB,
-                               f"layer {api.layers[1].digest[:19]}… was never uploaded"))
+    planted.append(
+        planted_cls(
+            f"{REGISTRY}/api@{api.digest}", Kind.MISSING_BLOB, f"layer {api.layers[1].digest[:19]}… was never uploaded"
+        )
+    )
 
     # A size mismatch: the manifest declares 100 bytes more than the layer has.
     cron_base = make_image([random_layer(seed=22, size=200_000)], oci=False, label="cron")
@@ -69,8 +76,13 @@ def plant_manifests(client, images: list[Image], upload_blob, planted_cls) -> li
     for digest, data in cron.blobs.items():
         upload_blob(digest, data)
     put("cron", cron.manifest, tags=("v1",))
-    planted.append(planted_cls(f"{REGISTRY}/cron@{cron.digest}", Kind.SIZE_MISMATCH,
-                               "manifest declares the layer 100 bytes larger than it is"))
+    planted.append(
+        planted_cls(
+            f"{REGISTRY}/cron@{cron.digest}",
+            Kind.SIZE_MISMATCH,
+            "manifest declares the layer 100 bytes larger than it is",
+        )
+    )
 
     # An index with a missing child: the arm64 manifest is not among the files.
     amd64 = make_image([random_layer(seed=23, size=150_000)], oci=True, architecture="amd64", label="multi")
@@ -80,26 +92,41 @@ def plant_manifests(client, images: list[Image], upload_blob, planted_cls) -> li
         upload_blob(digest, data)
     put("multi", amd64.manifest)
     put("multi", index, tags=("latest",))
-    planted.append(planted_cls(f"{REGISTRY}/multi@{arm64.digest}", Kind.MANIFEST_UNAVAILABLE,
-                               f"child of index {sha256_digest(index)[:19]}… (linux/arm64) is missing"))
+    planted.append(
+        planted_cls(
+            f"{REGISTRY}/multi@{arm64.digest}",
+            Kind.MANIFEST_UNAVAILABLE,
+            f"child of index {sha256_digest(index)[:19]}… (linux/arm64) is missing",
+        )
+    )
 
     # Orphans: blobs no manifest references, their bytes reclaimable.
     for seed, size in ((31, 250_000), (32, 120_000)):
         layer = random_layer(seed=seed, size=size)
         upload_blob(layer.digest, layer.blob)
-        planted.append(planted_cls(f"containers/images/{layer.digest}", Kind.UNREFERENCED_BLOB,
-                                   f"orphan layer, {len(layer.blob):,} bytes reclaimable"))
+        planted.append(
+            planted_cls(
+                f"containers/images/{layer.digest}",
+                Kind.UNREFERENCED_BLOB,
+                f"orphan layer, {len(layer.blob):,} bytes reclaimable",
+            )
+        )
     return planted
 
 
 def plant_legacy(target, images: list[Image], planted_cls) -> list:
     """Pre-2017 metadata in the demo bucket: a schema 1 manifest and an object that is not a manifest."""
     batch = images[2]
-    schema1 = canonical_json({
-        "schemaVersion": 1, "name": "demo-project/legacy", "tag": "2016", "architecture": "amd64",
-        "fsLayers": [{"blobSum": layer.digest} for layer in reversed(batch.layers)],
-        "history": [{"v1Compatibility": "{}"} for _ in batch.layers],
-    })
+    schema1 = canonical_json(
+        {
+            "schemaVersion": 1,
+            "name": "demo-project/legacy",
+            "tag": "2016",
+            "architecture": "amd64",
+            "fsLayers": [{"blobSum": layer.digest} for layer in reversed(batch.layers)],
+            "history": [{"v1Compatibility": "{}"} for _ in batch.layers],
+        }
+    )
     digest = sha256_digest(schema1)
     target.blob(f"containers/repositories/legacy/manifests/{digest}").upload_from_string(schema1)
     target.blob("containers/repositories/legacy/tags/2016").upload_from_string(digest)

@@ -44,8 +44,17 @@ class Emulator:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, STORAGE_BASE=str(self.data_dir), STORAGE_DIR=STORAGE_DIR)
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "gcp_storage_emulator", "start",
-             "--host", "127.0.0.1", "--port", str(self.port), "--quiet"],
+            [
+                sys.executable,
+                "-m",
+                "gcp_storage_emulator",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--quiet",
+            ],
             env=env,
             cwd=self.data_dir,
             stdin=subprocess.DEVNULL,

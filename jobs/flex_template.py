@@ -1,4 +1,5 @@
 """Entry point of the Flex Template (FLEX_TEMPLATE_PYTHON_PY_FILE); the launcher is jobs/template.py."""
+
 import sys
 
 from jobs.template import main

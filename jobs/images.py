@@ -82,47 +82,65 @@ def random_layer(seed: int, size: int, files: int = 3) -> Layer:
     return make_layer({f"app/data-{seed}-{i}.bin": rng.randbytes(per_file) for i in range(files)})
 
 
-def make_image(layers: list[Layer], *, oci: bool = True, architecture: str = "amd64",
-               os_name: str = "linux", label: str = "") -> Image:
-    config = canonical_json({
-        "architecture": architecture,
-        "os": os_name,
-        "config": {"Labels": {"org.registry-scrub.demo": label}} if label else {},
-        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
-    })
+def make_image(
+    layers: list[Layer], *, oci: bool = True, architecture: str = "amd64", os_name: str = "linux", label: str = ""
+) -> Image:
+    config = canonical_json(
+        {
+            "architecture": architecture,
+            "os": os_name,
+            "config": {"Labels": {"org.registry-scrub.demo": label}} if label else {},
+            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
+        }
+    )
     layer_type = OCI_LAYER_GZIP if oci else DOCKER_LAYER_GZIP
     media_type = OCI_MANIFEST if oci else DOCKER_MANIFEST
-    manifest = canonical_json({
-        "schemaVersion": 2,
-        "mediaType": media_type,
-        "config": {"mediaType": OCI_CONFIG if oci else DOCKER_CONFIG,
-                   "digest": sha256_digest(config), "size": len(config)},
-        "layers": [{"mediaType": layer_type, "digest": layer.digest, "size": len(layer.blob)}
-                   for layer in layers],
-    })
+    manifest = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": media_type,
+            "config": {
+                "mediaType": OCI_CONFIG if oci else DOCKER_CONFIG,
+                "digest": sha256_digest(config),
+                "size": len(config),
+            },
+            "layers": [{"mediaType": layer_type, "digest": layer.digest, "size": len(layer.blob)} for layer in layers],
+        }
+    )
     blobs = {sha256_digest(config): config, **{layer.digest: layer.blob for layer in layers}}
     return Image(config=config, layers=layers, manifest=manifest, media_type=media_type, blobs=blobs)
 
 
 def make_index(images: list[tuple[Image, str, str]], *, oci: bool = True) -> bytes:
     """An index (OCI) or manifest list (Docker) over ``(image, os, architecture)``."""
-    return canonical_json({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX if oci else DOCKER_MANIFEST_LIST,
-        "manifests": [
-            {"mediaType": image.media_type, "digest": image.digest, "size": len(image.manifest),
-             "platform": {"os": os_name, "architecture": arch}}
-            for image, os_name, arch in images
-        ],
-    })
+    return canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX if oci else DOCKER_MANIFEST_LIST,
+            "manifests": [
+                {
+                    "mediaType": image.media_type,
+                    "digest": image.digest,
+                    "size": len(image.manifest),
+                    "platform": {"os": os_name, "architecture": arch},
+                }
+                for image, os_name, arch in images
+            ],
+        }
+    )
 
 
 def with_layer_size(image: Image, index: int, size: int) -> Image:
     """The same image whose manifest declares layer ``index`` with a wrong ``size`` (a new manifest digest)."""
     document = json.loads(image.manifest)
     document["layers"][index]["size"] = size
-    return Image(config=image.config, layers=image.layers, manifest=canonical_json(document),
-                 media_type=image.media_type, blobs=dict(image.blobs))
+    return Image(
+        config=image.config,
+        layers=image.layers,
+        manifest=canonical_json(document),
+        media_type=image.media_type,
+        blobs=dict(image.blobs),
+    )
 
 
 def write_oci_layout(path, manifests: list[tuple[bytes, str, str | None]], blobs: dict[str, bytes]) -> None:
@@ -147,8 +165,7 @@ def write_oci_layout(path, manifests: list[tuple[bytes, str, str | None]], blobs
     (root / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "manifests": entries}))
 
 
-def write_dir_layout(path, manifest: bytes, blobs: dict[str, bytes],
-                     instances: dict[str, bytes] | None = None) -> None:
+def write_dir_layout(path, manifest: bytes, blobs: dict[str, bytes], instances: dict[str, bytes] | None = None) -> None:
     """A skopeo ``dir:`` layout: ``manifest.json``, blobs named by hex, and for a manifest list
     each instance's manifest as ``<hex>.manifest.json``. Use it for Docker media types,
     which skopeo cannot read from an ``oci:`` layout."""

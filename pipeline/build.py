@@ -44,8 +44,12 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
     verified, findings = hashed[VERIFIED], hashed[FINDINGS]
     if mode != "names":
         findings, manifest_tallies = add_manifest_checks(
-            pipeline, sources_for(config.manifests, plan.buckets), config.manifests,
-            source.emulator_endpoint, hashed["blobs"], findings,
+            pipeline,
+            sources_for(config.manifests, plan.buckets),
+            config.manifests,
+            source.emulator_endpoint,
+            hashed["blobs"],
+            findings,
         )
         tallies.extend(manifest_tallies)
     summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(

@@ -41,9 +41,7 @@ _PROJECT_RE = re.compile(r"(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-
 _RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _ENDPOINT_RE = re.compile(r"https?://[A-Za-z0-9.\[\]:-]+(?::[0-9]{1,5})?/?")
 # [PROJECT:|PROJECT.]DATASET; without a project, the job's own --project.
-_BQ_DATASET_RE = re.compile(
-    r"(?:(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9][:.])?[A-Za-z0-9_]{1,1024}"
-)
+_BQ_DATASET_RE = re.compile(r"(?:(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9][:.])?[A-Za-z0-9_]{1,1024}")
 _SIZE_RE = re.compile(r"\s*([0-9]+)\s*(B|KiB|MiB|GiB)?\s*")
 _SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 
@@ -92,6 +90,7 @@ class Config:
 
 # --- value checkers: each returns the clean value or raises ValueError("expected ...") ---
 
+
 def _string(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected a non-empty string")
@@ -124,7 +123,7 @@ def _list_of(item: Callable[[Any], str]) -> Callable[[Any], tuple[str, ...]]:
         if value is None:
             return ()
         if isinstance(value, str):
-            raise ValueError("expected a list, e.g. [\"" + value + "\"]")
+            raise ValueError('expected a list, e.g. ["' + value + '"]')
         if not isinstance(value, list):
             raise ValueError("expected a list")
         out = []
@@ -210,22 +209,17 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
     },
     "report": {
         "output": _output,
-        "run_id": _optional(
-            _pattern(_RUN_ID_RE, "letters, digits, '.', '_' or '-' (up to 128, no '/')")
-        ),
+        "run_id": _optional(_pattern(_RUN_ID_RE, "letters, digits, '.', '_' or '-' (up to 128, no '/')")),
         "bigquery_dataset": _optional(
             _pattern(_BQ_DATASET_RE, "a BigQuery dataset", ", e.g. my-project:registry_audit or registry_audit")
         ),
     },
     "manifests": MANIFESTS_SCHEMA,
 }
-_SECTION_TYPES = {"source": SourceConfig, "scan": ScanConfig, "report": ReportConfig,
-                  "manifests": ManifestsConfig}
+_SECTION_TYPES = {"source": SourceConfig, "scan": ScanConfig, "report": ReportConfig, "manifests": ManifestsConfig}
 
 
-def parse_config(
-    raw: Any, origin: str, overrides: dict[str, tuple[Any, str]] | None = None
-) -> Config:
+def parse_config(raw: Any, origin: str, overrides: dict[str, tuple[Any, str]] | None = None) -> Config:
     """Validate a YAML document (already parsed) plus command-line overrides.
 
     ``overrides`` maps ``"section.key"`` to ``(value, flag)``; a bad override is
@@ -238,8 +232,7 @@ def parse_config(
     unknown = set(raw) - set(SCHEMA)
     if unknown:
         raise ConfigError(
-            f"{origin}: unknown section(s) {', '.join(sorted(map(str, unknown)))}; "
-            f"expected only {', '.join(SCHEMA)}"
+            f"{origin}: unknown section(s) {', '.join(sorted(map(str, unknown)))}; expected only {', '.join(SCHEMA)}"
         )
     overrides = overrides or {}
     sections = {}

@@ -58,8 +58,10 @@ class ManifestsConfig:
 
 def check_mode(value: Any) -> str:
     if value not in MODES:
-        raise ValueError(f"expected one of {', '.join(MODES)} (names: hash blobs only; manifests: "
-                         "cross-check without hashing; both: the default when a manifest source is set)")
+        raise ValueError(
+            f"expected one of {', '.join(MODES)} (names: hash blobs only; manifests: "
+            "cross-check without hashing; both: the default when a manifest source is set)"
+        )
     return value
 
 
@@ -132,8 +134,10 @@ def check_source(value: Any) -> SourceSpec:
     kind = kinds[0]
     unknown = set(value) - _KEYS[kind]
     if unknown:
-        raise ValueError(f"unknown key(s) {', '.join(sorted(map(str, unknown)))} for a {kind} source; "
-                         f"valid keys are {', '.join(sorted(_KEYS[kind]))}")
+        raise ValueError(
+            f"unknown key(s) {', '.join(sorted(map(str, unknown)))} for a {kind} source; "
+            f"valid keys are {', '.join(sorted(_KEYS[kind]))}"
+        )
     fields: dict[str, Any] = {"kind": kind}
     if value.get("bucket") is not None:
         bucket = value["bucket"]
@@ -148,11 +152,16 @@ def check_source(value: Any) -> SourceSpec:
         if "gcr_projects" in value and "repositories" in value:
             raise ValueError("set gcr_projects (walk a GCR / Artifact Registry project) or repositories, not both")
         if "gcr_projects" in value:
-            fields["gcr_projects"] = _names(value["gcr_projects"], "gcr_projects", _REPOSITORY,
-                                            "project ids or repository paths to walk, e.g. my-project")
+            fields["gcr_projects"] = _names(
+                value["gcr_projects"],
+                "gcr_projects",
+                _REPOSITORY,
+                "project ids or repository paths to walk, e.g. my-project",
+            )
         if "repositories" in value:
-            fields["repositories"] = _names(value["repositories"], "repositories", _REPOSITORY,
-                                            "repository names, e.g. library/alpine")
+            fields["repositories"] = _names(
+                value["repositories"], "repositories", _REPOSITORY, "repository names, e.g. library/alpine"
+            )
         if "auth" in value:
             if value["auth"] not in AUTH_MODES:
                 raise ValueError(f"auth: expected one of {', '.join(AUTH_MODES)}")
@@ -160,8 +169,10 @@ def check_source(value: Any) -> SourceSpec:
         if "credentials_env" in value:
             prefix = value["credentials_env"]
             if not isinstance(prefix, str) or not _ENV_PREFIX.fullmatch(prefix):
-                raise ValueError("credentials_env: expected an environment variable prefix such as MY_REGISTRY "
-                                 "(the scan reads MY_REGISTRY_USERNAME and MY_REGISTRY_PASSWORD)")
+                raise ValueError(
+                    "credentials_env: expected an environment variable prefix such as MY_REGISTRY "
+                    "(the scan reads MY_REGISTRY_USERNAME and MY_REGISTRY_PASSWORD)"
+                )
             fields["credentials_env"] = prefix
         if "tls_verify" in value:
             fields["tls_verify"] = check_bool(value["tls_verify"])
@@ -207,6 +218,7 @@ def effective_mode(mode: str | None, manifests: ManifestsConfig) -> str:
 def check_mode_against_sources(mode: str | None, manifests: ManifestsConfig) -> str | None:
     """None when consistent; otherwise the message (without the origin prefix)."""
     if mode in ("manifests", "both") and not manifests.sources and not manifests.legacy_metadata:
-        return (f"scan.mode: {mode!r} needs a manifest source; add manifests.sources "
-                "or set manifests.legacy_metadata: true")
+        return (
+            f"scan.mode: {mode!r} needs a manifest source; add manifests.sources or set manifests.legacy_metadata: true"
+        )
     return None

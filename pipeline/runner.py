@@ -48,9 +48,7 @@ def local_runner(options: PipelineOptions) -> PipelineRunner:
         direct.direct_num_workers = os.cpu_count() or 1
     # What SwitchingDirectRunner hands the FnApiRunner, so workers see the options.
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
-    provision = fn_runner.ExtendedProvisionInfo(
-        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
-    )
+    provision = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
     return fn_runner.FnApiRunner(provision_info=provision)
 
 
@@ -66,11 +64,15 @@ def runner_for(options: PipelineOptions) -> PipelineRunner | str:
 
 def validate_dataflow(options: PipelineOptions) -> None:
     gcp = options.view_as(GoogleCloudOptions)
-    missing = [flag for flag, value in (
-        ("--project", gcp.project),
-        ("--region", gcp.region),
-        ("--temp_location", gcp.temp_location),
-    ) if not value]
+    missing = [
+        flag
+        for flag, value in (
+            ("--project", gcp.project),
+            ("--region", gcp.region),
+            ("--temp_location", gcp.temp_location),
+        )
+        if not value
+    ]
     if missing:
         raise OptionsError(f"DataflowRunner needs {', '.join(missing)}")
     for flag, value in (("--temp_location", gcp.temp_location), ("--staging_location", gcp.staging_location)):

@@ -58,14 +58,15 @@ class Registry:
         self.url = f"http://{self.host}"
         self._process: subprocess.Popen | None = None
 
-    def start(self) -> "Registry":
+    def start(self) -> Registry:
         binary = _require("docker-registry")
         self.root.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "config.yml"
         config.write_text(CONFIG.format(root=self.root, port=self.port))
         self._log = (self.workdir / "registry.log").open("wb")
-        self._process = subprocess.Popen([binary, "serve", str(config)], stdin=subprocess.DEVNULL,
-                                         stdout=self._log, stderr=subprocess.STDOUT)
+        self._process = subprocess.Popen(
+            [binary, "serve", str(config)], stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -90,7 +91,7 @@ class Registry:
         if getattr(self, "_log", None):
             self._log.close()
 
-    def __enter__(self) -> "Registry":
+    def __enter__(self) -> Registry:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -126,8 +127,7 @@ class Registry:
             blobs.update(image.blobs)
         if oci:
             children = {image.digest: image.manifest for image, _, _ in platforms}
-            write_oci_layout(layout, [(index, "application/vnd.oci.image.index.v1+json", tag)],
-                             {**blobs, **children})
+            write_oci_layout(layout, [(index, "application/vnd.oci.image.index.v1+json", tag)], {**blobs, **children})
             self._copy(f"oci:{layout}:{tag}", repo, tag, all_images=True)
         else:
             write_dir_layout(layout, index, blobs, {image.digest: image.manifest for image, _, _ in platforms})

@@ -39,8 +39,11 @@ def _assert_fits(row: dict, columns: list[dict]) -> None:
 
 def _summary(**tally) -> dict:
     summary = build_summary(
-        Tally(**tally), run_id="20250101T000000Z", started_at="2025-01-01T23:59:59Z",
-        ended_at="2025-01-02T00:10:00Z", config={"scan": {"shard_count": 256}},
+        Tally(**tally),
+        run_id="20250101T000000Z",
+        started_at="2025-01-01T23:59:59Z",
+        ended_at="2025-01-02T00:10:00Z",
+        config={"scan": {"shard_count": 256}},
         report_location="gs://reports/scrub/20250101T000000Z",
     )
     summary["files"] = ["findings-00000-of-00001.jsonl"]  # what WriteReport adds
@@ -76,10 +79,19 @@ def test_summaries_table_has_every_summary_json_key():
 
 @pytest.mark.parametrize("kind", list(Kind))
 def test_finding_rows_fit_the_findings_table(kind):
-    fields = {"bucket": "artifacts.p.appspot.com", "object": "containers/images/sha256:" + "a" * 64,
-              "generation": 1712345678901234, "size": 1024, "digest": "sha256:" + "a" * 64,
-              "expected": 1024, "actual": "sha256:" + "b" * 64, "crc32c_match": True,
-              "http_status": None, "detail": "x", "images": ["gcr.io/p/app@sha256:" + "c" * 64]}
+    fields = {
+        "bucket": "artifacts.p.appspot.com",
+        "object": "containers/images/sha256:" + "a" * 64,
+        "generation": 1712345678901234,
+        "size": 1024,
+        "digest": "sha256:" + "a" * 64,
+        "expected": 1024,
+        "actual": "sha256:" + "b" * 64,
+        "crc32c_match": True,
+        "http_status": None,
+        "detail": "x",
+        "images": ["gcr.io/p/app@sha256:" + "c" * 64],
+    }
     row = bq_schema.finding_row(finding(kind, **fields), "run-1", "2025-01-01T23:59:59Z")
     _assert_fits(row, bq_schema.finding_columns())
     assert row["scan_date"] == "2025-01-01"
@@ -97,8 +109,14 @@ def test_a_finding_with_empty_fields_fits():
 def test_summary_row_fits_the_summaries_table():
     from collections import Counter
 
-    summary = _summary(objects_listed=3, bytes_listed=30, objects_verified=2, bytes_verified=20,
-                       reclaimable_bytes=10, findings=Counter({"digest_mismatch": 1, "unreferenced_blob": 1}))
+    summary = _summary(
+        objects_listed=3,
+        bytes_listed=30,
+        objects_verified=2,
+        bytes_verified=20,
+        reclaimable_bytes=10,
+        findings=Counter({"digest_mismatch": 1, "unreferenced_blob": 1}),
+    )
     row = bq_schema.summary_row(summary, ["artifacts.p.appspot.com"])
     _assert_fits(row, bq_schema.summary_columns())
     assert row["findings_by_kind"]["digest_mismatch"] == 1
@@ -113,21 +131,27 @@ def test_committed_bq_mk_schema_files_are_current(tmp_path):
         committed = REPO / "jobs" / "deploy" / "bq" / generated.name
         assert committed.exists(), f"missing {committed}"
         assert json.loads(committed.read_text()) == json.loads(generated.read_text()), (
-            f"{committed} is stale: run `python -m pipeline.core.bq_schema jobs/deploy/bq`")
+            f"{committed} is stale: run `python -m pipeline.core.bq_schema jobs/deploy/bq`"
+        )
 
 
-@pytest.mark.parametrize("dataset, spec", [
-    ("registry_audit", "registry_audit.findings"),
-    ("my-project:registry_audit", "my-project:registry_audit.findings"),
-    ("my-project.registry_audit", "my-project:registry_audit.findings"),
-    ("example.com:my-project.registry_audit", "example.com:my-project:registry_audit.findings"),
-])
+@pytest.mark.parametrize(
+    "dataset, spec",
+    [
+        ("registry_audit", "registry_audit.findings"),
+        ("my-project:registry_audit", "my-project:registry_audit.findings"),
+        ("my-project.registry_audit", "my-project:registry_audit.findings"),
+        ("example.com:my-project.registry_audit", "example.com:my-project:registry_audit.findings"),
+    ],
+)
 def test_table_spec(dataset, spec):
     assert bq_schema.table_spec(dataset, "findings") == spec
 
 
-@pytest.mark.parametrize("value", ["registry_audit", "my-project:registry_audit", "my-project.registry_audit",
-                                   "example.com:my-project:audit_2025"])
+@pytest.mark.parametrize(
+    "value",
+    ["registry_audit", "my-project:registry_audit", "my-project.registry_audit", "example.com:my-project:audit_2025"],
+)
 def test_config_takes_a_bigquery_dataset(value):
     from pipeline.config import parse_config
 

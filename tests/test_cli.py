@@ -30,14 +30,18 @@ def test_demo_finds_every_planted_problem_and_leaves_the_report(tmp_path):
     assert summary["reclaimable_bytes"] > 0 and summary["manifests_scanned"] > 0
     assert summary["config"]["source"]["buckets"] == [DEMO_BUCKET]
     # Every planted problem the demo announces is in the findings with the announced kind.
-    planted = [line.split("planted ", 1)[1].split(" -> expect ") for line in proc.stderr.splitlines()
-               if "planted " in line]
+    planted = [
+        line.split("planted ", 1)[1].split(" -> expect ") for line in proc.stderr.splitlines() if "planted " in line
+    ]
     rows = [json.loads(line) for path in run_dir.glob("findings-*.jsonl") for line in path.read_text().splitlines()]
     assert len(planted) >= 6
     for target, expectation in planted:
         kind = expectation.split(" ", 1)[0]
-        named = [row for row in rows if row["kind"] == kind and (
-            (row["object"] or "").endswith(target) or target in (row["images"] or []))]
+        named = [
+            row
+            for row in rows
+            if row["kind"] == kind and ((row["object"] or "").endswith(target) or target in (row["images"] or []))
+        ]
         assert named, f"planted {target} ({kind}) is not in the report"
 
 
@@ -56,8 +60,9 @@ def test_bad_flag_value_names_the_flag(tmp_path):
 
 
 def test_missing_bucket_exits_two(emulator, tmp_path):
-    proc = run_cli("--bucket", "artifacts.nowhere-1234.appspot.com", "--emulator-endpoint", emulator.endpoint,
-                   cwd=tmp_path)
+    proc = run_cli(
+        "--bucket", "artifacts.nowhere-1234.appspot.com", "--emulator-endpoint", emulator.endpoint, cwd=tmp_path
+    )
     assert proc.returncode == 2
     assert "bucket 'artifacts.nowhere-1234.appspot.com' does not exist" in proc.stderr
 
@@ -73,9 +78,18 @@ def test_clean_bucket_scan_exits_zero(emulator, storage_client, tmp_path):
     for i in range(3):
         content = f"clean {i}".encode()
         bucket.blob("containers/images/sha256:" + hashlib.sha256(content).hexdigest()).upload_from_string(content)
-    proc = run_cli("--bucket", bucket.name, "--emulator-endpoint", emulator.endpoint,
-                   "--output", str(tmp_path / "out"), "--run-id", "clean", "--direct_running_mode=in_memory",
-                   cwd=tmp_path)
+    proc = run_cli(
+        "--bucket",
+        bucket.name,
+        "--emulator-endpoint",
+        emulator.endpoint,
+        "--output",
+        str(tmp_path / "out"),
+        "--run-id",
+        "clean",
+        "--direct_running_mode=in_memory",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "3 objects listed, 3 verified" in proc.stdout
     assert "findings: none" in proc.stdout

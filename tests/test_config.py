@@ -29,35 +29,50 @@ def test_defaults_fill_what_is_not_given():
     "raw, message",
     [
         ("just text", "scan.yaml: expected a mapping of sections"),
-        ({"sources": {}},
-         "scan.yaml: unknown section(s) sources; expected only source, scan, report"),
-        ({"source": {"bucket": ["x"]}},
-         "scan.yaml: source: unknown key(s) bucket; valid keys are buckets"),
+        ({"sources": {}}, "scan.yaml: unknown section(s) sources; expected only source, scan, report"),
+        ({"source": {"bucket": ["x"]}}, "scan.yaml: source: unknown key(s) bucket; valid keys are buckets"),
         ({"source": ["a"]}, "scan.yaml: source: expected a mapping of keys, got list"),
         ({"source": {}}, "scan.yaml: source: nothing to scan; set source.buckets and/or source.projects"),
-        ({"source": {"buckets": "artifacts.p.appspot.com"}},
-         'scan.yaml: source.buckets: expected a list, e.g. ["artifacts.p.appspot.com"]'),
-        ({"source": {"buckets": ["gs://artifacts.p.appspot.com"]}},
-         "scan.yaml: source.buckets: item 0 ('gs://artifacts.p.appspot.com'): "
-         "expected a bare bucket name; drop the 'gs://'"),
-        ({"source": {"buckets": ["Bad_Bucket!"]}},
-         "source.buckets: item 0 ('Bad_Bucket!'): expected a GCS bucket name"),
+        (
+            {"source": {"buckets": "artifacts.p.appspot.com"}},
+            'scan.yaml: source.buckets: expected a list, e.g. ["artifacts.p.appspot.com"]',
+        ),
+        (
+            {"source": {"buckets": ["gs://artifacts.p.appspot.com"]}},
+            "scan.yaml: source.buckets: item 0 ('gs://artifacts.p.appspot.com'): "
+            "expected a bare bucket name; drop the 'gs://'",
+        ),
+        (
+            {"source": {"buckets": ["Bad_Bucket!"]}},
+            "source.buckets: item 0 ('Bad_Bucket!'): expected a GCS bucket name",
+        ),
         ({"source": {"buckets": ["aaa.com", "aaa.com"]}}, "source.buckets: expected each entry once"),
-        ({"source": {"projects": ["1bad"]}},
-         "scan.yaml: source.projects: item 0 ('1bad'): expected a Google Cloud project id"),
+        (
+            {"source": {"projects": ["1bad"]}},
+            "scan.yaml: source.projects: item 0 ('1bad'): expected a Google Cloud project id",
+        ),
         (with_("source", prefix="/containers/images"), "scan.yaml: source.prefix: expected a folder-like prefix"),
-        (with_("source", emulator_endpoint="localhost:9023"),
-         "scan.yaml: source.emulator_endpoint: expected an http(s)://HOST:PORT endpoint, e.g. http://127.0.0.1:9023"),
+        (
+            with_("source", emulator_endpoint="localhost:9023"),
+            "scan.yaml: source.emulator_endpoint: expected an http(s)://HOST:PORT endpoint, e.g. http://127.0.0.1:9023",
+        ),
         (with_("scan", shard_count=10), "scan.yaml: scan.shard_count: expected one of 16, 256, 4096"),
         (with_("scan", shard_count=True), "scan.yaml: scan.shard_count: expected one of 16, 256, 4096"),
         (with_("scan", chunk_size="1 MB"), "scan.yaml: scan.chunk_size: expected a size in bytes or with a unit"),
         (with_("scan", chunk_size=100), "scan.yaml: scan.chunk_size: expected a size from 4KiB to 256MiB"),
-        (with_("scan", read_concurrency=0),
-         "scan.yaml: scan.read_concurrency: expected a whole number from 1 to 512, got 0"),
+        (
+            with_("scan", read_concurrency=0),
+            "scan.yaml: scan.read_concurrency: expected a whole number from 1 to 512, got 0",
+        ),
         (with_("scan", max_attempts="3"), "scan.yaml: scan.max_attempts: expected a whole number from 1 to 20"),
-        (with_("report", output="s3://bucket/x"), "scan.yaml: report.output: expected a local directory or gs://BUCKET/PATH"),
-        (with_("report", output="gs://UPPER/x"),
-         "scan.yaml: report.output: expected gs://BUCKET[/PATH] with a valid bucket name"),
+        (
+            with_("report", output="s3://bucket/x"),
+            "scan.yaml: report.output: expected a local directory or gs://BUCKET/PATH",
+        ),
+        (
+            with_("report", output="gs://UPPER/x"),
+            "scan.yaml: report.output: expected gs://BUCKET[/PATH] with a valid bucket name",
+        ),
         (with_("report", run_id="a/b"), "scan.yaml: report.run_id: expected letters, digits"),
         (with_("report", output=""), "scan.yaml: report.output: expected a non-empty string"),
     ],
@@ -112,15 +127,18 @@ def test_example_documents_every_key():
             assert f"  {key}:" in text, f"config/example.yaml does not document {section}.{key}"
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("artifacts.my-project.appspot.com", True),
-    ("us.artifacts.my-project.appspot.com", True),
-    ("eu.artifacts.my-project.appspot.com", True),
-    ("asia.artifacts.my-project.appspot.com", True),
-    ("artifacts.example.com:my-project.appspot.com", True),
-    ("staging.my-project.appspot.com", False),
-    ("xx.artifacts.my-project.appspot.com", False),
-    ("artifacts.my-project.appspot.com.evil", False),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("artifacts.my-project.appspot.com", True),
+        ("us.artifacts.my-project.appspot.com", True),
+        ("eu.artifacts.my-project.appspot.com", True),
+        ("asia.artifacts.my-project.appspot.com", True),
+        ("artifacts.example.com:my-project.appspot.com", True),
+        ("staging.my-project.appspot.com", False),
+        ("xx.artifacts.my-project.appspot.com", False),
+        ("artifacts.my-project.appspot.com.evil", False),
+    ],
+)
 def test_gcr_bucket_pattern(name, expected):
     assert is_gcr_bucket(name) is expected

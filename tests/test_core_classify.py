@@ -32,8 +32,14 @@ def test_intact_object_is_verified_with_its_evidence():
     row, problem = classify_read(listed(), DIGEST, read_of(CONTENT))
     assert problem is None
     assert list(row) == list(VERIFIED_FIELDS)
-    assert row == {"bucket": "b", "object": PREFIX + DIGEST, "generation": 7, "size": len(CONTENT),
-                   "crc32c": crc(CONTENT), "sha256": DIGEST.removeprefix("sha256:")}
+    assert row == {
+        "bucket": "b",
+        "object": PREFIX + DIGEST,
+        "generation": 7,
+        "size": len(CONTENT),
+        "crc32c": crc(CONTENT),
+        "sha256": DIGEST.removeprefix("sha256:"),
+    }
 
 
 def test_damage_after_write_disagrees_with_stored_crc32c():
@@ -66,10 +72,13 @@ def test_size_difference_is_named():
     assert f"read {len(CONTENT) - 3} bytes, listing said {len(CONTENT)}" in problem["detail"]
 
 
-@pytest.mark.parametrize("failure, kind, severity", [
-    (ReadFailure.VANISHED, "vanished", "warning"),
-    (ReadFailure.UNREADABLE, "read_error", "error"),
-])
+@pytest.mark.parametrize(
+    "failure, kind, severity",
+    [
+        (ReadFailure.VANISHED, "vanished", "warning"),
+        (ReadFailure.UNREADABLE, "read_error", "error"),
+    ],
+)
 def test_read_failures_become_findings_with_status(failure, kind, severity):
     result = ReadResult(failure=failure, http_status=503, reason="HTTP 503", attempts=5)
     row, problem = classify_read(listed(), DIGEST, result)

@@ -63,8 +63,14 @@ def test_every_name_under_the_prefix_falls_in_exactly_one_range(shard_count):
     hex_shards = [r for r in ranges if r.start is None and r.end is None]
     assert len(hex_shards) == shard_count
     names = _random_names(random.Random(shard_count), 3000) + [
-        PREFIX, PREFIX + "sha256:", PREFIX + "sha256:" + "f" * 64, PREFIX + "sha256:" + "0" * 64,
-        PREFIX + "sha256:9", PREFIX + "sha256::", PREFIX + "sha256:g", PREFIX + "\U0010ffff",
+        PREFIX,
+        PREFIX + "sha256:",
+        PREFIX + "sha256:" + "f" * 64,
+        PREFIX + "sha256:" + "0" * 64,
+        PREFIX + "sha256:9",
+        PREFIX + "sha256::",
+        PREFIX + "sha256:g",
+        PREFIX + "\U0010ffff",
     ]
     for name in names:
         holders = [r for r in ranges if r.contains(name)]

@@ -17,9 +17,11 @@ from pipeline.core.summary import (
 def _rows():
     tallies = [Tally.of_listed(10) for _ in range(5)]
     tallies += [Tally.of_verified({"size": 10}) for _ in range(3)]
-    tallies += [Tally.of_finding(finding(Kind.DIGEST_MISMATCH, size=10)),
-                Tally.of_finding(finding(Kind.MALFORMED_NAME, size=10)),
-                Tally.of_finding(finding(Kind.UNREFERENCED_BLOB, size=400))]
+    tallies += [
+        Tally.of_finding(finding(Kind.DIGEST_MISMATCH, size=10)),
+        Tally.of_finding(finding(Kind.MALFORMED_NAME, size=10)),
+        Tally.of_finding(finding(Kind.UNREFERENCED_BLOB, size=400)),
+    ]
     return tallies
 
 
@@ -51,8 +53,9 @@ def test_an_object_without_a_row_is_unaccounted_and_fails_the_run():
 
 
 def test_summary_document_and_human_lines():
-    summary = build_summary(sum_tallies(_rows()), run_id="r1", started_at="t0", ended_at="t1",
-                            config={"k": "v"}, report_location="/tmp/r1")
+    summary = build_summary(
+        sum_tallies(_rows()), run_id="r1", started_at="t0", ended_at="t1", config={"k": "v"}, report_location="/tmp/r1"
+    )
     assert summary["findings_by_kind"]["digest_mismatch"] == 1
     assert summary["findings_by_kind"]["read_error"] == 0
     assert summary["findings_by_severity"] == {"error": 1, "warning": 1, "info": 1}

@@ -51,9 +51,12 @@ def _graph(bigquery_dataset: str | None):
     if bigquery_dataset:
         raw["report"]["bigquery_dataset"] = bigquery_dataset
     config = parse_config(raw, "test")
-    plan = RunPlan(buckets=BUCKETS, run_id="20250101T000000Z",
-                   run_dir="gs://my-audit-reports/registry-scrub/20250101T000000Z",
-                   started_at="2025-01-01T00:00:00Z")
+    plan = RunPlan(
+        buckets=BUCKETS,
+        run_id="20250101T000000Z",
+        run_dir="gs://my-audit-reports/registry-scrub/20250101T000000Z",
+        started_at="2025-01-01T00:00:00Z",
+    )
     options = PipelineOptions(DATAFLOW_ARGS)
     options.view_as(SetupOptions).save_main_session = False  # as jobs.launcher.submit_scan does
     pipeline = beam.Pipeline(options=options)
@@ -61,7 +64,8 @@ def _graph(bigquery_dataset: str | None):
     result = pipeline.run()
     job = result.job
     environment = apiclient.Environment(
-        packages=[], options=job.options,
+        packages=[],
+        options=job.options,
         environment_version=apiclient._FNAPI_ENVIRONMENT_MAJOR_VERSION,
         proto_pipeline_staged_url=f"gs://{PROJECT}-registry-scrub-dataflow/staging/pipeline.pb",
         proto_pipeline=job.proto_pipeline,
@@ -114,8 +118,7 @@ def test_no_side_input_carries_objects_or_digests(graph):
     proto, _ = graph
     # Side inputs exist only where a small value is broadcast: the written file names for the
     # summary, the empty-input default of the tally sum, and BigQuery's load bookkeeping.
-    allowed = ("WriteReport/WriteSummary", "WriteReport/SumTallies/", "WriteReport/Write",
-               "WriteAuditTables/")
+    allowed = ("WriteReport/WriteSummary", "WriteReport/SumTallies/", "WriteReport/Write", "WriteAuditTables/")
     with_side_inputs = [t.unique_name for t in proto.components.transforms.values() if _side_inputs(t)]
     assert with_side_inputs, "expected the summary's side inputs; the graph walk found none"
     unexpected = [name for name in with_side_inputs if not name.startswith(allowed)]
@@ -160,8 +163,12 @@ def test_cogroupbykey_joins_references_with_the_digest_keyed_blobs(graph):
 def test_report_and_bigquery_sinks(graph):
     proto, _ = graph
     transforms = _by_name(proto)
-    for sink in ("WriteReport/WriteFindings/Write", "WriteReport/WriteVerified/Write",
-                 "WriteReport/WriteSummary", "LogOutcome"):
+    for sink in (
+        "WriteReport/WriteFindings/Write",
+        "WriteReport/WriteVerified/Write",
+        "WriteReport/WriteSummary",
+        "LogOutcome",
+    ):
         assert sink in transforms, sink
     for load in ("WriteAuditTables/LoadFindings", "WriteAuditTables/LoadSummary"):
         assert transforms[load].spec.urn == "beam:transform:write_to_big_query:v0"

@@ -17,16 +17,21 @@ from pipeline.core.findings import Kind
 def test_demo_finds_every_planted_problem(tmp_path):
     with Emulator(tmp_path / "gcs") as emulator:
         planted = seed_demo(emulator)
-        config = load_config(DEFAULT_CONFIG, {
-            "source.emulator_endpoint": (emulator.endpoint, "test"),
-            "report.output": (str(tmp_path / "out"), "test"),
-            "report.run_id": ("demo", "test"),
-        })
+        config = load_config(
+            DEFAULT_CONFIG,
+            {
+                "source.emulator_endpoint": (emulator.endpoint, "test"),
+                "report.output": (str(tmp_path / "out"), "test"),
+                "report.run_id": ("demo", "test"),
+            },
+        )
         summary = run_scan(config, ["--direct_running_mode=in_memory"])
-    rows = [json.loads(line) for p in (tmp_path / "out" / "demo").glob("findings-*.jsonl")
-            for line in p.read_text().splitlines()]
-    manifest_kinds = {Kind.MANIFEST_DIGEST_MISMATCH, Kind.MISSING_BLOB, Kind.SIZE_MISMATCH,
-                      Kind.MANIFEST_UNAVAILABLE}
+    rows = [
+        json.loads(line)
+        for p in (tmp_path / "out" / "demo").glob("findings-*.jsonl")
+        for line in p.read_text().splitlines()
+    ]
+    manifest_kinds = {Kind.MANIFEST_DIGEST_MISMATCH, Kind.MISSING_BLOB, Kind.SIZE_MISMATCH, Kind.MANIFEST_UNAVAILABLE}
     for item in planted:
         if item.kind in manifest_kinds:  # planted as repo@digest: the finding must name that image
             hits = [r for r in rows if r["kind"] == item.kind.value and item.object in (r["images"] or [])]

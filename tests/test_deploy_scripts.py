@@ -37,8 +37,9 @@ SETTINGS = {
 def deploy(*args: str, **settings: str) -> subprocess.CompletedProcess:
     # A bare environment: no gcloud on PATH, nothing inherited that could fill a variable.
     env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), **settings}
-    return subprocess.run(["bash", str(DEPLOY / "deploy.sh"), *args], capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
+    return subprocess.run(
+        ["bash", str(DEPLOY / "deploy.sh"), *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,18 +71,24 @@ def test_syntax():
 def test_shellcheck_clean():
     shellcheck = shutil.which("shellcheck")
     assert shellcheck, "shellcheck missing: run tests/system-deps.sh (Debian package shellcheck)"
-    result = subprocess.run([shellcheck, "-x", *map(str, SCRIPTS)], cwd=REPO,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [shellcheck, "-x", *map(str, SCRIPTS)], cwd=REPO, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout
 
 
-@pytest.mark.parametrize("settings, named", [
-    ({}, "PROJECT REGION"),
-    ({"PROJECT": "audit-proj"}, "REGION"),
-    ({"PROJECT": "audit-proj", "REGION": "europe-west1", "SCAN_BUCKETS": "b-bucket"}, "REPORT_BUCKET"),
-    ({"PROJECT": "audit-proj", "REGION": "europe-west1", "REPORT_BUCKET": "r-bucket"},
-     "SCAN_BUCKETS SCAN_PROJECTS"),
-])
+@pytest.mark.parametrize(
+    "settings, named",
+    [
+        ({}, "PROJECT REGION"),
+        ({"PROJECT": "audit-proj"}, "REGION"),
+        ({"PROJECT": "audit-proj", "REGION": "europe-west1", "SCAN_BUCKETS": "b-bucket"}, "REPORT_BUCKET"),
+        (
+            {"PROJECT": "audit-proj", "REGION": "europe-west1", "REPORT_BUCKET": "r-bucket"},
+            "SCAN_BUCKETS SCAN_PROJECTS",
+        ),
+    ],
+)
 def test_refuses_missing_variables_and_names_them(settings, named):
     result = deploy("--dry-run", "iam", **settings)
     assert result.returncode == 2
@@ -96,8 +103,14 @@ def test_refuses_values_that_would_break_quoting():
 
 def test_a_real_run_needs_gcloud(tmp_path):
     # PATH is an empty folder, so no gcloud can be reached whatever this machine has installed.
-    result = subprocess.run(["/bin/bash", str(DEPLOY / "deploy.sh"), "apis"], capture_output=True, text=True,
-                            env={"PATH": str(tmp_path), **SETTINGS}, timeout=60, check=False)
+    result = subprocess.run(
+        ["/bin/bash", str(DEPLOY / "deploy.sh"), "apis"],
+        capture_output=True,
+        text=True,
+        env={"PATH": str(tmp_path), **SETTINGS},
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2 and "gcloud not found" in result.stderr
     assert "+ " not in result.stdout
 
@@ -117,20 +130,26 @@ def test_worker_reads_only_the_scanned_buckets(plan):
     viewer = _runs(plan, "add-iam-policy-binding", "roles/storage.objectViewer", WORKER)
     granted = {c[c.index("add-iam-policy-binding") + 1] for c in viewer}
     expected = {f"gs://{b}" for b in SETTINGS["SCAN_BUCKETS"].split(",")} | {
-        f"gs://{p}artifacts.team-b-prod.appspot.com" for p in ("", "us.", "eu.", "asia.")}
+        f"gs://{p}artifacts.team-b-prod.appspot.com" for p in ("", "us.", "eu.", "asia.")
+    }
     assert granted == expected
     assert all(c[:2] == ["gcloud", "storage"] for c in viewer), "objectViewer only per bucket"
     # Project-wide, the worker gets only the Dataflow worker role, load jobs, and bucket listing
     # where a whole project's GCR buckets are discovered.
     project_roles = {(_flag(c, "--role"), c[3]) for c in _runs(plan, "projects", "add-iam-policy-binding", WORKER)}
-    assert project_roles == {("roles/dataflow.worker", "audit-proj"), ("roles/bigquery.jobUser", "audit-proj"),
-                             ("roles/storage.bucketViewer", "team-b-prod")}
+    assert project_roles == {
+        ("roles/dataflow.worker", "audit-proj"),
+        ("roles/bigquery.jobUser", "audit-proj"),
+        ("roles/storage.bucketViewer", "team-b-prod"),
+    }
 
 
 def test_worker_writes_only_the_report_and_its_temp_bucket(plan):
     writers = _runs(plan, "add-iam-policy-binding", "roles/storage.objectAdmin")
     assert {(c[4], _flag(c, "--member")) for c in writers} == {
-        ("gs://audit-proj-reports", WORKER), ("gs://audit-proj-registry-scrub-dataflow", WORKER)}
+        ("gs://audit-proj-reports", WORKER),
+        ("gs://audit-proj-registry-scrub-dataflow", WORKER),
+    }
     (grant,) = [c for c in _runs(plan, "bq", "query") if "GRANT" in c[-1]]
     assert "roles/bigquery.dataEditor` ON SCHEMA `audit-proj.registry_audit`" in grant[-1]
 
@@ -138,11 +157,17 @@ def test_worker_writes_only_the_report_and_its_temp_bucket(plan):
 def test_launcher_may_only_launch(plan):
     launcher_grants = [c for c in plan if c[0] == "+" and LAUNCHER in c]
     roles = sorted(_flag(c[1:], "--role") for c in launcher_grants)
-    assert roles == ["projects/audit-proj/roles/registryScrubLauncher", "roles/iam.serviceAccountUser",
-                     "roles/storage.objectViewer"]
+    assert roles == [
+        "projects/audit-proj/roles/registryScrubLauncher",
+        "roles/iam.serviceAccountUser",
+        "roles/storage.objectViewer",
+    ]
     (custom,) = _runs(plan, "iam", "roles", "create")
     assert _flag(custom, "--permissions").split(",") == [
-        "dataflow.jobs.create", "dataflow.jobs.get", "workflows.executions.create"]
+        "dataflow.jobs.create",
+        "dataflow.jobs.get",
+        "workflows.executions.create",
+    ]
     (act_as,) = _runs(plan, "roles/iam.serviceAccountUser")
     assert act_as[4] == WORKER.split(":", 1)[1], "actAs on the worker account only"
 
@@ -162,7 +187,10 @@ def test_run_once_passes_valid_parameters(plan):
     raw = _flag(run, "--parameters")
     assert raw.startswith("^~^"), "gcloud's alternate delimiter keeps commas in lists"
     _check_template_parameters(dict(pair.split("=", 1) for pair in raw[3:].split("~")))
-    assert _flag(run, "--template-file-gcs-location") == "gs://audit-proj-registry-scrub-dataflow/templates/registry-scrub.json"
+    assert (
+        _flag(run, "--template-file-gcs-location")
+        == "gs://audit-proj-registry-scrub-dataflow/templates/registry-scrub.json"
+    )
 
 
 def test_image_and_template_use_one_image(plan):
@@ -186,8 +214,10 @@ def test_schedule_launches_through_the_workflow_as_the_launcher(plan):
     assert _flag(workflow, "--service-account") == LAUNCHER.split(":", 1)[1]
     (job,) = _runs(plan, "scheduler", "jobs", "http")
     assert job[3] == "create", "no scheduler job exists in a dry run, so it is created"
-    assert _flag(job, "--uri") == ("https://workflowexecutions.googleapis.com/v1/projects/audit-proj/"
-                                   "locations/europe-west1/workflows/registry-scrub-launch/executions")
+    assert _flag(job, "--uri") == (
+        "https://workflowexecutions.googleapis.com/v1/projects/audit-proj/"
+        "locations/europe-west1/workflows/registry-scrub-launch/executions"
+    )
     assert _flag(job, "--oauth-service-account-email") == LAUNCHER.split(":", 1)[1]
     assert _flag(job, "--schedule") == "0 3 * * *"
     argument = json.loads(json.loads(_flag(job, "--message-body"))["argument"])
@@ -213,7 +243,7 @@ def test_workflow_names_every_launch_uniquely():
 def test_scheduler_job_is_updated_in_place_when_it_exists():
     """The real-mode branch: with a describe that succeeds, the job is updated, not re-created."""
     script = (DEPLOY / "deploy.sh").read_text()
-    assert 'verb=update' in script and 'gcloud scheduler jobs "$verb" http' in script
+    assert "verb=update" in script and 'gcloud scheduler jobs "$verb" http' in script
 
 
 def test_alert_metrics_match_the_outcome_line(plan):
@@ -221,8 +251,9 @@ def test_alert_metrics_match_the_outcome_line(plan):
 
     metrics = {c[4]: _flag(c, "--log-filter") for c in _runs(plan, "logging", "metrics", "create")}
     assert set(metrics) == {"registry_scrub_runs", "registry_scrub_error_runs"}
-    line = outcome_line({"run_id": "r1", "exit_status": 1, "findings_by_severity": {"error": 2},
-                         "report_location": "gs://r/x"})
+    line = outcome_line(
+        {"run_id": "r1", "exit_status": 1, "findings_by_severity": {"error": 2}, "report_location": "gs://r/x"}
+    )
     for name, log_filter in metrics.items():
         for needle in re.findall(r'jsonPayload\.message:"((?:[^"\\]|\\.)*)"', log_filter):
             assert needle.replace('\\"', '"') in line, f"{name}: {needle!r} never matches {line!r}"

@@ -25,8 +25,10 @@ LOCK = (REPO / "requirements.lock").read_text()
 
 
 def _lock_pins() -> dict[str, str]:
-    return {m.group(1).lower().replace("_", "-"): m.group(2)
-            for m in re.finditer(r"^([A-Za-z0-9._-]+)==([^\s;\\]+)", LOCK, re.MULTILINE)}
+    return {
+        m.group(1).lower().replace("_", "-"): m.group(2)
+        for m in re.finditer(r"^([A-Za-z0-9._-]+)==([^\s;\\]+)", LOCK, re.MULTILINE)
+    }
 
 
 def _dockerfile_arg(name: str) -> str:
@@ -36,12 +38,12 @@ def _dockerfile_arg(name: str) -> str:
 
 def test_one_beam_version_in_dockerfile_pyproject_and_lock():
     dockerfile = _dockerfile_arg("BEAM_VERSION")
-    (beam_req,) = [Requirement(r) for r in PYPROJECT["project"]["dependencies"]
-                   if Requirement(r).name == "apache-beam"]
+    (beam_req,) = [Requirement(r) for r in PYPROJECT["project"]["dependencies"] if Requirement(r).name == "apache-beam"]
     (pyproject,) = [spec.version for spec in beam_req.specifier if spec.operator == "=="]
     lock = _lock_pins()["apache-beam"]
     assert dockerfile == pyproject == lock, (
-        f"Beam versions differ: Dockerfile {dockerfile}, pyproject.toml {pyproject}, requirements.lock {lock}")
+        f"Beam versions differ: Dockerfile {dockerfile}, pyproject.toml {pyproject}, requirements.lock {lock}"
+    )
     assert apache_beam.__version__ == lock, "the tests run another Beam than the image ships"
     assert "gcp" in beam_req.extras
     # The worker boot files come from the SDK image of that same release and Python.
@@ -62,7 +64,9 @@ def test_lock_pins_every_dependency_with_hashes():
         name = requirement.name.lower()
         assert name in pins, f"{name} (pyproject.toml) is not in requirements.lock: run `make lock`"
         assert requirement.specifier.contains(pins[name], prereleases=True), (
-            f"requirements.lock pins {name}=={pins[name]}, pyproject.toml wants {requirement.specifier}: run `make lock`")
+            f"requirements.lock pins {name}=={pins[name]}, "
+            f"pyproject.toml wants {requirement.specifier}: run `make lock`"
+        )
     # Every entry is hash-checked, or `pip install --require-hashes` refuses the whole file.
     entries = re.split(r"^(?=[A-Za-z0-9])", LOCK, flags=re.MULTILINE)
     for entry in filter(lambda e: "==" in e, entries):
@@ -85,8 +89,11 @@ def test_dockerfile_installs_lock_then_project_and_checks():
 
 
 def test_build_context_holds_what_the_dockerfile_copies():
-    ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")}
+    ignored = {
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     assert {".git", ".venv"} <= ignored
     for match in re.finditer(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE, re.MULTILINE):
         for source in match.group(1).split():
@@ -103,8 +110,14 @@ def _hadolint() -> str:
 
 
 def test_hadolint_passes_at_info_level():
-    result = subprocess.run([_hadolint(), "--config", str(REPO / ".hadolint.yaml"), "Dockerfile"],
-                            cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [_hadolint(), "--config", str(REPO / ".hadolint.yaml"), "Dockerfile"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -112,6 +125,11 @@ def test_hadolint_would_catch_a_regression(tmp_path):
     """The check can fail: an unpinned pip install and a root USER are flagged."""
     bad = tmp_path / "Dockerfile"
     bad.write_text(DOCKERFILE.replace("USER ${RUN_AS_USER}", "USER root") + "RUN pip install requests\n")
-    result = subprocess.run([_hadolint(), "--config", str(REPO / ".hadolint.yaml"), str(bad)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [_hadolint(), "--config", str(REPO / ".hadolint.yaml"), str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode != 0 and "DL3002" in result.stdout and "DL3013" in result.stdout

@@ -37,8 +37,10 @@ def read(endpoint, obj, **kwargs):
 @pytest.mark.parametrize("shard_count", [16, 256])
 def test_listing_covers_every_shard_and_the_sweep_once(storage_client, bucket, shard_count):
     names = {upload_blob(bucket, f"blob {i}".encode()) for i in range(40)}
-    names |= {upload_blob(bucket, b"x", PREFIX + leaf) for leaf in
-              ("README", "sha256:", "sha256:XYZ", "sha256:g00d", "tmp/partial", "~lock")}
+    names |= {
+        upload_blob(bucket, b"x", PREFIX + leaf)
+        for leaf in ("README", "sha256:", "sha256:XYZ", "sha256:g00d", "tmp/partial", "~lock")
+    }
     upload_blob(bucket, b"outside", "containers/repositories/library/app/manifest")
     listed = list_all(storage_client, bucket.name, shard_count)
     assert sorted(o.name for o in listed) == sorted(names)
@@ -83,8 +85,11 @@ def test_transient_errors_are_retried_and_a_cut_stream_resumes(storage_client, b
     content = os.urandom(2_000_000)
     upload_blob(bucket, content)
     (obj,) = list_all(storage_client, bucket.name)
-    faults = [Fault("alt=media", status=503), Fault("alt=media", status=429, retry_after="0"),
-              Fault("alt=media", cut_after=700_000)]
+    faults = [
+        Fault("alt=media", status=503),
+        Fault("alt=media", status=429, retry_after="0"),
+        Fault("alt=media", cut_after=700_000),
+    ]
     with FaultyProxy(emulator.port, faults=faults) as proxy:
         result = read(proxy.endpoint, obj, max_attempts=5)
     assert result.ok and result.attempts == 4

@@ -62,20 +62,31 @@ def test_oci_layout_store_and_fetch_recurses_into_children(tmp_path):
     kid = make_image([random_layer(43, 500)], oci=True, architecture="arm64")
     index = make_index([(IMG, "linux", "amd64"), (kid, "linux", "arm64")])
     # The arm64 child is absent from the layout: the index names it, nothing holds it.
-    write_oci_layout(tmp_path / "layout", [(index, OCI_INDEX, "latest"), (IMG2.manifest, IMG2.media_type, None)],
-                     {**IMG.blobs, IMG.digest: IMG.manifest})
+    write_oci_layout(
+        tmp_path / "layout",
+        [(index, OCI_INDEX, "latest"), (IMG2.manifest, IMG2.media_type, None)],
+        {**IMG.blobs, IMG.digest: IMG.manifest},
+    )
     store = OciLayoutStore(0, str(tmp_path / "layout"), "reg/app", None)
     requests = _all(store)
     assert {r["digest"]: r["tags"] for r in requests} == {sha256_of(index): ["reg/app:latest"], IMG2.digest: []}
 
-    spec = parse_config({"source": {"buckets": ["b-b-b"]}, "manifests": {
-        "sources": [{"oci_layout": str(tmp_path / "layout"), "repository": "reg/app"}]}}, "t").manifests
+    spec = parse_config(
+        {
+            "source": {"buckets": ["b-b-b"]},
+            "manifests": {"sources": [{"oci_layout": str(tmp_path / "layout"), "repository": "reg/app"}]},
+        },
+        "t",
+    ).manifests
     fn = FetchManifestsFn(spec.sources, spec, None)
     fn.setup()
     request = next(r for r in requests if r["digest"] == sha256_of(index))
     records = list(fn.process(request))
     assert [(r["digest"], r["status"]) for r in records] == [
-        (sha256_of(index), "ok"), (IMG.digest, "ok"), (kid.digest, "unavailable")]
+        (sha256_of(index), "ok"),
+        (IMG.digest, "ok"),
+        (kid.digest, "unavailable"),
+    ]
     assert records[2]["parents"] == [sha256_of(index)] and records[2]["tags"] == ["reg/app:latest"]
 
 
@@ -116,6 +127,7 @@ def test_legacy_repository_prefix():
 
 # --- config -----------------------------------------------------------------------------------
 
+
 def _parse(manifests=None, scan=None):
     raw = {"source": {"buckets": ["artifacts.p.appspot.com"]}}
     if manifests is not None:
@@ -126,13 +138,24 @@ def _parse(manifests=None, scan=None):
 
 
 def test_config_sources_and_modes():
-    config = _parse({"sources": [
-        {"registry": "https://gcr.io", "gcr_projects": ["my-project"]},
-        {"registry": "http://127.0.0.1:5000", "repositories": ["library/alpine"], "auth": "anonymous",
-         "tls_verify": False, "bucket": "artifacts.p.appspot.com"},
-        {"directory": "gs://b-b/manifests/", "repository": "gcr.io/p"},
-        {"oci_layout": "./layout"},
-    ], "requests_per_second": 5, "max_manifest_size": "1MiB"})
+    config = _parse(
+        {
+            "sources": [
+                {"registry": "https://gcr.io", "gcr_projects": ["my-project"]},
+                {
+                    "registry": "http://127.0.0.1:5000",
+                    "repositories": ["library/alpine"],
+                    "auth": "anonymous",
+                    "tls_verify": False,
+                    "bucket": "artifacts.p.appspot.com",
+                },
+                {"directory": "gs://b-b/manifests/", "repository": "gcr.io/p"},
+                {"oci_layout": "./layout"},
+            ],
+            "requests_per_second": 5,
+            "max_manifest_size": "1MiB",
+        }
+    )
     kinds = [s.kind for s in config.manifests.sources]
     assert kinds == ["registry", "registry", "directory", "oci_layout"]
     assert config.manifests.sources[0].gcr_projects == ("my-project",)
@@ -142,20 +165,26 @@ def test_config_sources_and_modes():
     assert _parse(scan={"mode": "manifests"}).scan.mode == "manifests"  # legacy metadata alone
 
 
-@pytest.mark.parametrize("manifests, scan, message", [
-    ({"sources": [{"registry": "https://gcr.io", "password": "x"}]}, None,
-     "scan.yaml: manifests.sources: item 0: password: secrets never go in the config file; "
-     "set REGISTRY_SCRUB_USERNAME"),
-    ({"sources": [{"registry": "gcr.io"}]}, None, "registry: expected http(s)://HOST[:PORT]"),
-    ({"sources": [{"registry": "https://x.io", "directory": "/d"}]}, None, "exactly one of"),
-    ({"sources": [{"directory": "/d", "gcr_projects": ["p"]}]}, None, "unknown key(s) gcr_projects"),
-    ({"sources": [{"registry": "https://x.io", "auth": "magic"}]}, None, "auth: expected one of"),
-    ({"sources": [{"registry": "https://x.io", "credentials_env": "lower"}]}, None, "credentials_env"),
-    ({"sources": {"registry": "https://x.io"}}, None, "expected a list of sources"),
-    ({"requests_per_second": 0}, None, "manifests.requests_per_second: expected requests per second"),
-    ({"legacy_metadata": False}, {"mode": "both"}, "scan.mode: 'both' needs a manifest source"),
-    (None, {"mode": "hashes"}, "scan.yaml: scan.mode: expected one of names, manifests, both"),
-])
+@pytest.mark.parametrize(
+    "manifests, scan, message",
+    [
+        (
+            {"sources": [{"registry": "https://gcr.io", "password": "x"}]},
+            None,
+            "scan.yaml: manifests.sources: item 0: password: secrets never go in the config file; "
+            "set REGISTRY_SCRUB_USERNAME",
+        ),
+        ({"sources": [{"registry": "gcr.io"}]}, None, "registry: expected http(s)://HOST[:PORT]"),
+        ({"sources": [{"registry": "https://x.io", "directory": "/d"}]}, None, "exactly one of"),
+        ({"sources": [{"directory": "/d", "gcr_projects": ["p"]}]}, None, "unknown key(s) gcr_projects"),
+        ({"sources": [{"registry": "https://x.io", "auth": "magic"}]}, None, "auth: expected one of"),
+        ({"sources": [{"registry": "https://x.io", "credentials_env": "lower"}]}, None, "credentials_env"),
+        ({"sources": {"registry": "https://x.io"}}, None, "expected a list of sources"),
+        ({"requests_per_second": 0}, None, "manifests.requests_per_second: expected requests per second"),
+        ({"legacy_metadata": False}, {"mode": "both"}, "scan.mode: 'both' needs a manifest source"),
+        (None, {"mode": "hashes"}, "scan.yaml: scan.mode: expected one of names, manifests, both"),
+    ],
+)
 def test_config_errors_name_the_key(manifests, scan, message):
     with pytest.raises(ConfigError) as err:
         _parse(manifests, scan)
@@ -163,7 +192,8 @@ def test_config_errors_name_the_key(manifests, scan, message):
 
 
 def test_open_store_for_every_kind(tmp_path):
-    spec = _parse({"sources": [{"registry": "http://127.0.0.1:9"}, {"directory": str(tmp_path)},
-                               {"oci_layout": str(tmp_path)}]}).manifests
+    spec = _parse(
+        {"sources": [{"registry": "http://127.0.0.1:9"}, {"directory": str(tmp_path)}, {"oci_layout": str(tmp_path)}]}
+    ).manifests
     stores = [open_store(i, s, spec, None) for i, s in enumerate(spec.sources)]
     assert [type(s).__name__ for s in stores] == ["RegistryStore", "DirectoryStore", "OciLayoutStore"]

@@ -22,28 +22,40 @@ D3 = "sha256:" + "3" * 64
 @pytest.fixture(scope="module")
 def images():
     base = random_layer(seed=11, size=2000)
-    return (make_image([base, random_layer(seed=12, size=1000)], oci=True),
-            make_image([base], oci=False))
+    return (make_image([base, random_layer(seed=12, size=1000)], oci=True), make_image([base], oci=False))
 
 
 def _schema1(signed: bool) -> tuple[bytes, str]:
-    payload = json.dumps({
-        "schemaVersion": 1, "name": "library/old", "tag": "v1", "architecture": "amd64",
-        "fsLayers": [{"blobSum": D1}, {"blobSum": D2}, {"blobSum": D1}],
-        "history": [{"v1Compatibility": "{}"}] * 3,
-    }, indent=3).encode()
+    payload = json.dumps(
+        {
+            "schemaVersion": 1,
+            "name": "library/old",
+            "tag": "v1",
+            "architecture": "amd64",
+            "fsLayers": [{"blobSum": D1}, {"blobSum": D2}, {"blobSum": D1}],
+            "history": [{"v1Compatibility": "{}"}] * 3,
+        },
+        indent=3,
+    ).encode()
     if not signed:
         return payload, m.sha256_of(payload)
     length = len(payload) - 2  # payload ends with "\n}"
-    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-    protected = b64(json.dumps({"formatLength": length, "formatTail": b64(payload[length:]),
-                                "time": "2016-01-01T00:00:00Z"}).encode())
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    protected = b64(
+        json.dumps(
+            {"formatLength": length, "formatTail": b64(payload[length:]), "time": "2016-01-01T00:00:00Z"}
+        ).encode()
+    )
     signatures = json.dumps([{"header": {"alg": "ES256"}, "signature": "c2ln", "protected": protected}])
     signed_bytes = payload[:length] + b',\n   "signatures": ' + signatures.encode() + b"\n}"
     return signed_bytes, m.sha256_of(payload)
 
 
 # --- parsing: the five media types ---------------------------------------------------------
+
 
 def test_oci_manifest(images):
     oci, _ = images
@@ -93,46 +105,66 @@ def test_schema1(signed):
 
 
 def test_foreign_layers_are_marked():
-    doc = {"schemaVersion": 2, "mediaType": m.DOCKER_MANIFEST, "config": {"digest": D1, "size": 1},
-           "layers": [{"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-                       "digest": D2, "size": 9, "urls": ["https://example.invalid/l"]},
-                      {"digest": D3, "size": 4}]}
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": m.DOCKER_MANIFEST,
+        "config": {"digest": D1, "size": 1},
+        "layers": [
+            {
+                "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                "digest": D2,
+                "size": 9,
+                "urls": ["https://example.invalid/l"],
+            },
+            {"digest": D3, "size": 4},
+        ],
+    }
     parsed = m.parse_manifest(json.dumps(doc).encode())
     assert [d.foreign for d in parsed.blobs] == [False, True, False]
 
 
 # --- parsing: broken input -----------------------------------------------------------------
 
+
 def _doc(**over):
-    doc = {"schemaVersion": 2, "mediaType": m.OCI_MANIFEST, "config": {"digest": D1, "size": 1},
-           "layers": [{"digest": D2, "size": 2}]}
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": m.OCI_MANIFEST,
+        "config": {"digest": D1, "size": 1},
+        "layers": [{"digest": D2, "size": 2}],
+    }
     doc.update(over)
     return json.dumps(doc).encode()
 
 
-@pytest.mark.parametrize("data, message", [
-    (b'{"schemaVersion": 2, "layers": [', "not valid JSON"),
-    (b"\xff\xfe{}", "not UTF-8"),
-    (b"[1, 2]", "expected a JSON object, got a list"),
-    (b"{}", "neither manifests nor config"),
-    (_doc(mediaType="application/vnd.example.thing+json"), "unknown media type"),
-    (_doc(mediaType=7), "mediaType: expected a string"),
-    (_doc(schemaVersion="2"), "schemaVersion: expected a number"),
-    (_doc(schemaVersion=3), "schemaVersion: expected 2"),
-    (_doc(layers={"digest": D2}), "layers: expected a list, got an object"),
-    (_doc(layers=["sha256:abc"]), "layers[0]: expected a descriptor object"),
-    (_doc(config={"digest": "sha256:" + "A" * 64, "size": 1}), "config.digest"),
-    (_doc(config={"digest": "md5:abc", "size": 1}), "is not sha256"),
-    (_doc(config={"digest": D1}), "config.size: expected a whole number, got null"),
-    (_doc(config={"digest": D1, "size": -1}), "expected a size >= 0"),
-    (_doc(config={"digest": D1, "size": True}), "config.size"),
-    (_doc(config={"digest": D1, "size": 1.5}), "config.size"),
-    (_doc(config=None, layers=[]), "config: expected a descriptor object"),
-    (json.dumps({"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": [{"digest": D1}]}).encode(),
-     "manifests[0].size"),
-    (json.dumps({"schemaVersion": 1, "fsLayers": [{"blobSum": 5}]}).encode(), "fsLayers[0].blobSum"),
-    (json.dumps({"schemaVersion": 1, "fsLayers": [{"blobSum": "sha256:12"}]}).encode(), "is not sha256"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b'{"schemaVersion": 2, "layers": [', "not valid JSON"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"[1, 2]", "expected a JSON object, got a list"),
+        (b"{}", "neither manifests nor config"),
+        (_doc(mediaType="application/vnd.example.thing+json"), "unknown media type"),
+        (_doc(mediaType=7), "mediaType: expected a string"),
+        (_doc(schemaVersion="2"), "schemaVersion: expected a number"),
+        (_doc(schemaVersion=3), "schemaVersion: expected 2"),
+        (_doc(layers={"digest": D2}), "layers: expected a list, got an object"),
+        (_doc(layers=["sha256:abc"]), "layers[0]: expected a descriptor object"),
+        (_doc(config={"digest": "sha256:" + "A" * 64, "size": 1}), "config.digest"),
+        (_doc(config={"digest": "md5:abc", "size": 1}), "is not sha256"),
+        (_doc(config={"digest": D1}), "config.size: expected a whole number, got null"),
+        (_doc(config={"digest": D1, "size": -1}), "expected a size >= 0"),
+        (_doc(config={"digest": D1, "size": True}), "config.size"),
+        (_doc(config={"digest": D1, "size": 1.5}), "config.size"),
+        (_doc(config=None, layers=[]), "config: expected a descriptor object"),
+        (
+            json.dumps({"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": [{"digest": D1}]}).encode(),
+            "manifests[0].size",
+        ),
+        (json.dumps({"schemaVersion": 1, "fsLayers": [{"blobSum": 5}]}).encode(), "fsLayers[0].blobSum"),
+        (json.dumps({"schemaVersion": 1, "fsLayers": [{"blobSum": "sha256:12"}]}).encode(), "is not sha256"),
+    ],
+)
 def test_broken_manifests_are_refused_with_a_reason(data, message):
     with pytest.raises(m.ManifestError, match=None) as err:
         m.parse_manifest(data)
@@ -167,13 +199,17 @@ def test_deeply_nested_input_is_refused_cleanly():
 
 
 def test_too_many_descriptors():
-    doc = {"schemaVersion": 2, "mediaType": m.OCI_INDEX,
-           "manifests": [{"digest": D1, "size": 1}] * (m.MAX_DESCRIPTORS + 1)}
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": m.OCI_INDEX,
+        "manifests": [{"digest": D1, "size": 1}] * (m.MAX_DESCRIPTORS + 1),
+    }
     with pytest.raises(m.ManifestError, match="above the limit"):
         m.parse_manifest(json.dumps(doc).encode())
 
 
 # --- records and references ----------------------------------------------------------------
+
 
 def test_evaluate_and_references(images):
     oci, _ = images
@@ -182,9 +218,18 @@ def test_evaluate_and_references(images):
     assert parsed is not None and record["status"] == cc.OK and record["mismatch"] is None
     assert cc.record_findings(record) == []
     refs = cc.record_references(record)
-    assert refs[0] == (oci.digest, {"repository": "reg/app", "manifest_digest": oci.digest,
-                                    "images": [f"reg/app@{oci.digest}"], "tags": ["reg/app:v1"],
-                                    "bucket": "b", "role": "manifest", "size": None})
+    assert refs[0] == (
+        oci.digest,
+        {
+            "repository": "reg/app",
+            "manifest_digest": oci.digest,
+            "images": [f"reg/app@{oci.digest}"],
+            "tags": ["reg/app:v1"],
+            "bucket": "b",
+            "role": "manifest",
+            "size": None,
+        },
+    )
     assert {d for d, _ in refs[1:]} == set(oci.blobs)
     assert all(r["images"] == [f"reg/app@{oci.digest}"] for _, r in refs)
 
@@ -243,9 +288,17 @@ def test_index_depth_cap(images):
 
 # --- classification of joined records --------------------------------------------------------
 
+
 def _ref(repo="r", manifest=D1, role="layer", size=10, tags=(), bucket=None, parents=()):
-    return {"repository": repo, "manifest_digest": manifest, "images": sorted({f"{repo}@{manifest}",
-            *(f"{repo}@{p}" for p in parents)}), "tags": list(tags), "bucket": bucket, "role": role, "size": size}
+    return {
+        "repository": repo,
+        "manifest_digest": manifest,
+        "images": sorted({f"{repo}@{manifest}", *(f"{repo}@{p}" for p in parents)}),
+        "tags": list(tags),
+        "bucket": bucket,
+        "role": role,
+        "size": size,
+    }
 
 
 def _blob(size=10, bucket="b", intact=True):
@@ -291,9 +344,16 @@ def test_unreferenced_blob_is_reclaimable():
 
 
 def test_corrupt_referenced_blob_names_the_images_it_breaks():
-    damaged = {**dict.fromkeys(FINDING_FIELDS), "kind": "digest_mismatch", "severity": "error",
-               "bucket": "b", "object": f"containers/images/{D3}", "digest": D3, "size": 7,
-               "detail": "bytes differ"}
+    damaged = {
+        **dict.fromkeys(FINDING_FIELDS),
+        "kind": "digest_mismatch",
+        "severity": "error",
+        "bucket": "b",
+        "object": f"containers/images/{D3}",
+        "digest": D3,
+        "size": 7,
+        "detail": "bytes differ",
+    }
     rows = cc.classify_joined(D3, [_ref(tags=["r:v1"], parents=[D2])], [_blob(size=7, intact=False)], [damaged])
     (row,) = rows  # no size_mismatch on top of the corruption
     assert row["kind"] == "digest_mismatch" and row["images"] == [f"r@{D1}", f"r@{D2}"]
@@ -313,10 +373,17 @@ def test_bucket_scoped_references():
 
 # --- summary arithmetic ----------------------------------------------------------------------
 
+
 def test_tally_stays_a_monoid_with_manifest_counts():
     rows = cc.classify_joined(D3, [_ref(tags=["r:v1"]), _ref(repo="s", manifest=D2)], [])
-    parts = [Tally.of_manifest("r"), Tally.of_manifest("s"), Tally.of_finding(rows[0]),
-             Tally.of_affected_image(f"r@{D1}"), Tally.of_not_hashed(), Tally.of_listed(5)]
+    parts = [
+        Tally.of_manifest("r"),
+        Tally.of_manifest("s"),
+        Tally.of_finding(rows[0]),
+        Tally.of_affected_image(f"r@{D1}"),
+        Tally.of_not_hashed(),
+        Tally.of_listed(5),
+    ]
     forward, backward = sum_tallies(parts), sum_tallies(reversed(parts))
     assert forward == backward == forward + Tally() == Tally() + forward
     assert (parts[0] + parts[1]) + parts[2] == parts[0] + (parts[1] + parts[2])

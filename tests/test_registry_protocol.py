@@ -65,7 +65,7 @@ class FakeRegistry:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.host = self.url[len("http://"):]
+        self.host = self.url[len("http://") :]
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
@@ -83,31 +83,51 @@ def fake():
 
 def _gcr_entry(media_type, tags, size="1234"):
     # GCR's recorded shape: every value is a string, untagged manifests have "tag": [].
-    return {"imageSizeBytes": size, "layerId": "", "mediaType": media_type, "tag": tags,
-            "timeCreatedMs": "1500000000000", "timeUploadedMs": "1500000001000"}
+    return {
+        "imageSizeBytes": size,
+        "layerId": "",
+        "mediaType": media_type,
+        "tag": tags,
+        "timeCreatedMs": "1500000000000",
+        "timeUploadedMs": "1500000001000",
+    }
 
 
 def _serve_gcr(fake, manifests_by_repo, children):
     """tags/list per repository with ``child`` and ``manifest`` maps, and manifests by digest."""
     for repo in set(manifests_by_repo) | set(children):
         entries = manifests_by_repo.get(repo, {})
-        body = {"child": children.get(repo, []), "name": repo,
-                "manifest": {d: _gcr_entry(mt, tags) for d, (data, mt, tags) in entries.items()},
-                "tags": sorted({t for _, _, tags in entries.values() for t in tags})}
+        body = {
+            "child": children.get(repo, []),
+            "name": repo,
+            "manifest": {d: _gcr_entry(mt, tags) for d, (data, mt, tags) in entries.items()},
+            "tags": sorted({t for _, _, tags in entries.values() for t in tags}),
+        }
         fake.routes[f"/v2/{repo}/tags/list"] = lambda h, q, body=body: (200, {}, body)
         for digest, (data, media_type, _) in entries.items():
             fake.routes[f"/v2/{repo}/manifests/{digest}"] = (
-                lambda h, q, data=data, media_type=media_type, digest=digest:
-                (200, {"Content-Type": media_type, "Docker-Content-Digest": digest}, data))
+                lambda h, q, data=data, media_type=media_type, digest=digest: (
+                    200,
+                    {"Content-Type": media_type, "Docker-Content-Digest": digest},
+                    data,
+                )
+            )
 
 
 def test_gcr_walk_follows_children_and_takes_untagged_manifests(fake):
     tagged, untagged, nested = (make_image([random_layer(s, 500)], oci=False) for s in (1, 2, 3))
     mt = tagged.media_type
-    _serve_gcr(fake, {
-        "proj/app": {tagged.digest: (tagged.manifest, mt, ["latest", "v1"]), untagged.digest: (untagged.manifest, mt, [])},
-        "proj/app/nested": {nested.digest: (nested.manifest, mt, ["x"])},
-    }, {"proj": ["app", "tools"], "proj/app": ["nested"], "proj/tools": []})
+    _serve_gcr(
+        fake,
+        {
+            "proj/app": {
+                tagged.digest: (tagged.manifest, mt, ["latest", "v1"]),
+                untagged.digest: (untagged.manifest, mt, []),
+            },
+            "proj/app/nested": {nested.digest: (nested.manifest, mt, ["x"])},
+        },
+        {"proj": ["app", "tools"], "proj/app": ["nested"], "proj/tools": []},
+    )
     store = RegistryStore(0, RegistryClient(fake.url, requests_per_second=1000), gcr_roots=("proj",))
     units = list(store.units())
     assert [u[1] for u in units] == ["proj/app", "proj/app/nested"]  # proj and proj/tools hold no manifest
@@ -121,8 +141,12 @@ def test_gcr_walk_follows_children_and_takes_untagged_manifests(fake):
     }
     assert {r["media_type"] for r in requests} == {mt}
     walked = [path for method, path, _, _ in fake.requests if path.endswith("tags/list")]
-    assert walked == ["/v2/proj/tags/list", "/v2/proj/app/tags/list", "/v2/proj/app/nested/tags/list",
-                      "/v2/proj/tools/tags/list"]
+    assert walked == [
+        "/v2/proj/tags/list",
+        "/v2/proj/app/tags/list",
+        "/v2/proj/app/nested/tags/list",
+        "/v2/proj/tools/tags/list",
+    ]
 
 
 def test_gcr_map_with_a_bad_key_is_a_finding_not_a_crash(fake):
@@ -140,28 +164,45 @@ def test_scan_of_a_gcr_style_project(fake, emulator, tmp_path):
     index = make_index([(kid, "linux", "arm64")], oci=True)
     from pipeline.core.manifests import OCI_INDEX, sha256_of
 
-    _serve_gcr(fake, {
-        "scan-proj/app": {tagged.digest: (tagged.manifest, tagged.media_type, ["v1"]),
-                          untagged.digest: (untagged.manifest, untagged.media_type, [])},
-        "scan-proj/app/multi": {sha256_of(index): (index, OCI_INDEX, ["latest"])},
-    }, {"scan-proj": ["app"], "scan-proj/app": ["multi"]})
+    _serve_gcr(
+        fake,
+        {
+            "scan-proj/app": {
+                tagged.digest: (tagged.manifest, tagged.media_type, ["v1"]),
+                untagged.digest: (untagged.manifest, untagged.media_type, []),
+            },
+            "scan-proj/app/multi": {sha256_of(index): (index, OCI_INDEX, ["latest"])},
+        },
+        {"scan-proj": ["app"], "scan-proj/app": ["multi"]},
+    )
     fake.routes[f"/v2/scan-proj/app/multi/manifests/{kid.digest}"] = lambda h, q: (
-        200, {"Content-Type": kid.media_type}, kid.manifest)
+        200,
+        {"Content-Type": kid.media_type},
+        kid.manifest,
+    )
     client = gcs.make_client(emulator.endpoint)
     bucket = client.lookup_bucket("artifacts.scan-proj.appspot.com") or client.create_bucket(
-        "artifacts.scan-proj.appspot.com")
+        "artifacts.scan-proj.appspot.com"
+    )
     for digest, data in {**tagged.blobs, **untagged.blobs, **kid.blobs}.items():
         bucket.blob(f"containers/images/{digest}").upload_from_string(data)
     orphan = random_layer(14, 300)
     bucket.blob(f"containers/images/{orphan.digest}").upload_from_string(orphan.blob)
-    config = parse_config({
-        "source": {"buckets": [bucket.name], "emulator_endpoint": emulator.endpoint},
-        "report": {"output": str(tmp_path), "run_id": "gcr"},
-        "manifests": {"sources": [{"registry": fake.url, "gcr_projects": ["scan-proj"], "bucket": bucket.name}],
-                      "requests_per_second": 1000},
-    }, "test")
+    config = parse_config(
+        {
+            "source": {"buckets": [bucket.name], "emulator_endpoint": emulator.endpoint},
+            "report": {"output": str(tmp_path), "run_id": "gcr"},
+            "manifests": {
+                "sources": [{"registry": fake.url, "gcr_projects": ["scan-proj"], "bucket": bucket.name}],
+                "requests_per_second": 1000,
+            },
+        },
+        "test",
+    )
     summary = run_scan(config, ["--direct_running_mode=in_memory"])
-    rows = [json.loads(line) for p in (tmp_path / "gcr").glob("findings-*.jsonl") for line in p.read_text().splitlines()]
+    rows = [
+        json.loads(line) for p in (tmp_path / "gcr").glob("findings-*.jsonl") for line in p.read_text().splitlines()
+    ]
     assert [(r["kind"], r["digest"]) for r in rows] == [("unreferenced_blob", orphan.digest)]
     assert summary["manifests_scanned"] == 4 and summary["reclaimable_bytes"] == len(orphan.blob)
 
@@ -201,10 +242,10 @@ def test_bearer_challenge_flow_with_credentials_from_the_environment(fake, monke
 
 def test_bearer_challenge_anonymous_and_refused(fake, monkeypatch):
     monkeypatch.delenv("REGISTRY_SCRUB_USERNAME", raising=False)
-    fake.routes["/token"] = lambda h, q: (200, {}, {"access_token": "anon"} if "Authorization" not in h.headers
-                                          else {})
+    fake.routes["/token"] = lambda h, q: (200, {}, {"access_token": "anon"} if "Authorization" not in h.headers else {})
     fake.routes["/v2/r/tags/list"] = lambda h, q: (
-        (200, {}, {"tags": []}) if h.headers.get("Authorization") == "Bearer anon" else (401, _challenge(fake), {}))
+        (200, {}, {"tags": []}) if h.headers.get("Authorization") == "Bearer anon" else (401, _challenge(fake), {})
+    )
     assert RegistryClient(fake.url).tags_list("r") == {"tags": []}
     fake.routes["/v2/r/tags/list"] = lambda h, q: (401, _challenge(fake), {})
     with pytest.raises(RegistryError) as err:
@@ -223,7 +264,8 @@ def test_google_hosts_use_the_access_token_as_basic(fake, monkeypatch):
     monkeypatch.setattr(google.auth, "default", lambda scopes=None: (StubCredentials(), "p"))
     expected = "Basic " + base64.b64encode(b"_token:ya29.stub-token").decode()
     fake.routes["/v2/p/tags/list"] = lambda h, q: (
-        (200, {}, {"child": []}) if h.headers.get("Authorization") == expected else (403, {}, {}))
+        (200, {}, {"child": []}) if h.headers.get("Authorization") == expected else (403, {}, {})
+    )
     assert RegistryClient(fake.url, auth="google").tags_list("p") == {"child": []}
 
 
@@ -276,7 +318,12 @@ def test_rate_limiter_spaces_requests():
 
 
 def test_parse_challenge():
-    scheme, params = parse_challenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
-                                     'scope="repository:library/alpine:pull"')
-    assert scheme == "bearer" and params == {"realm": "https://auth.docker.io/token", "service": "registry.docker.io",
-                                             "scope": "repository:library/alpine:pull"}
+    scheme, params = parse_challenge(
+        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
+        'scope="repository:library/alpine:pull"'
+    )
+    assert scheme == "bearer" and params == {
+        "realm": "https://auth.docker.io/token",
+        "service": "registry.docker.io",
+        "scope": "repository:library/alpine:pull",
+    }

@@ -28,20 +28,25 @@ _seed = iter(range(1000, 2000))
 
 def image(oci: bool, arch: str = "amd64"):
     """A small image with layers of its own (no blob shared with another test image)."""
-    return make_image([random_layer(next(_seed), 4000), random_layer(next(_seed), 2500)], oci=oci,
-                      architecture=arch)
+    return make_image([random_layer(next(_seed), 4000), random_layer(next(_seed), 2500)], oci=oci, architecture=arch)
 
 
 def scan(emulator, bucket_name: str, out: Path, registry_url: str, **scan_keys):
-    config = parse_config({
-        "source": {"buckets": [bucket_name], "emulator_endpoint": emulator.endpoint},
-        "scan": {"read_concurrency": 4, **scan_keys},
-        "report": {"output": str(out), "run_id": "run"},
-        "manifests": {"sources": [{"registry": registry_url}], "requests_per_second": 500},
-    }, "test")
+    config = parse_config(
+        {
+            "source": {"buckets": [bucket_name], "emulator_endpoint": emulator.endpoint},
+            "scan": {"read_concurrency": 4, **scan_keys},
+            "report": {"output": str(out), "run_id": "run"},
+            "manifests": {"sources": [{"registry": registry_url}], "requests_per_second": 500},
+        },
+        "test",
+    )
     summary = run_scan(config, BEAM_ARGS)
-    rows = [json.loads(line) for path in sorted((out / "run").glob("findings-*.jsonl"))
-            for line in path.read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for path in sorted((out / "run").glob("findings-*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
     return summary, rows
 
 
@@ -73,20 +78,31 @@ def test_client_reads_a_real_registry(registry, monkeypatch):
 def test_clean_registry_yields_no_error_findings(registry, emulator, tmp_path):
     registry.push(image(True), "clean/oci", "v1")
     registry.push(image(False), "clean/docker", "v1")
-    registry.push_index([(image(True), "linux", "amd64"), (image(True, "arm64"), "linux", "arm64")],
-                        "clean/oci-multi", "latest", oci=True)
-    registry.push_index([(image(False), "linux", "amd64"), (image(False, "arm64"), "linux", "arm64")],
-                        "clean/docker-multi", "latest", oci=False)
+    registry.push_index(
+        [(image(True), "linux", "amd64"), (image(True, "arm64"), "linux", "arm64")],
+        "clean/oci-multi",
+        "latest",
+        oci=True,
+    )
+    registry.push_index(
+        [(image(False), "linux", "amd64"), (image(False, "arm64"), "linux", "arm64")],
+        "clean/docker-multi",
+        "latest",
+        oci=False,
+    )
     bucket = new_bucket(emulator, "artifacts.clean-project.appspot.com")
     copied = copy_blobs_to_bucket(registry, bucket)
     summary, rows = scan(emulator, bucket.name, tmp_path, registry.url)
     assert [r for r in rows if r["severity"] == "error"] == []
     assert [r for r in rows if r["kind"] == "unreferenced_blob"] == []
-    assert summary["exit_status"] == 0 and summary["objects_verified"] == len(copied) == 18  # 6 images x (config + 2 layers)
+    assert (
+        summary["exit_status"] == 0 and summary["objects_verified"] == len(copied) == 18
+    )  # 6 images x (config + 2 layers)
     assert summary["manifests_scanned"] == 8  # 2 images + 2 indexes + 4 children
     assert summary["images_affected"] == 0
-    assert set(summary["repositories"]) == {f"{registry.host}/clean/{r}" for r in
-                                             ("oci", "docker", "oci-multi", "docker-multi")}
+    assert set(summary["repositories"]) == {
+        f"{registry.host}/clean/{r}" for r in ("oci", "docker", "oci-multi", "docker-multi")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +117,15 @@ def damaged(tmp_path_factory, emulator):
         reg.push(missing, "bad/missing-layer", "v1")
         reg.push(corrupt, "bad/corrupt-layer", "v1")
         reg.push(edited, "bad/edited-manifest", "v1")
-        index = reg.push_index([(kids[0], "linux", "amd64"), (kids[1], "linux", "arm64")],
-                               "bad/missing-child", "latest", oci=True)
-        reg.push_index([(docker_kids[0], "linux", "amd64"), (docker_kids[1], "linux", "arm64")],
-                       "ok/docker-multi", "latest", oci=False)
+        index = reg.push_index(
+            [(kids[0], "linux", "amd64"), (kids[1], "linux", "arm64")], "bad/missing-child", "latest", oci=True
+        )
+        reg.push_index(
+            [(docker_kids[0], "linux", "amd64"), (docker_kids[1], "linux", "arm64")],
+            "ok/docker-multi",
+            "latest",
+            oci=False,
+        )
         bucket = new_bucket(emulator, "artifacts.damaged-project.appspot.com")
         copy_blobs_to_bucket(reg, bucket)
 
@@ -121,8 +142,17 @@ def damaged(tmp_path_factory, emulator):
         # 4. A child manifest of an index missing from its repository.
         shutil.rmtree(reg.revision_link("bad/missing-child", kids[1].digest))
 
-        yield {"registry": reg, "bucket": bucket.name, "healthy": healthy, "missing": missing,
-               "corrupt": corrupt, "edited": edited, "kids": kids, "index": sha256_of(index), "work": work}
+        yield {
+            "registry": reg,
+            "bucket": bucket.name,
+            "healthy": healthy,
+            "missing": missing,
+            "corrupt": corrupt,
+            "edited": edited,
+            "kids": kids,
+            "index": sha256_of(index),
+            "work": work,
+        }
 
 
 def _one(rows, kind, **match):
@@ -156,8 +186,9 @@ def test_damage_is_reported_with_the_affected_image(damaged, emulator):
     child = damaged["kids"][1]
     row = _one(rows, "manifest_unavailable", manifest_digest=child.digest)
     assert row["http_status"] == 404
-    assert row["images"] == sorted([f"{host}/bad/missing-child@{child.digest}",
-                                    f"{host}/bad/missing-child@{damaged['index']}"])
+    assert row["images"] == sorted(
+        [f"{host}/bad/missing-child@{child.digest}", f"{host}/bad/missing-child@{damaged['index']}"]
+    )
     assert row["tags"] == [f"{host}/bad/missing-child:latest"]
 
     # Nothing else is an error: the healthy images and the Docker manifest list are clean.

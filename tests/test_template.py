@@ -89,7 +89,8 @@ def test_config_file_parameter_loads_the_file_and_parameters_override_it(tmp_pat
         "manifests:\n  sources:\n    - registry: https://gcr.io\n      gcr_projects: [my-project]\n"
     )
     config, _ = template.config_from_template(
-        [f"--config={config_file}", "--shard_count=256", "--output=gs://reports/x", "--sdk_container_image=i"])
+        [f"--config={config_file}", "--shard_count=256", "--output=gs://reports/x", "--sdk_container_image=i"]
+    )
     assert config.source.buckets == ("artifacts.from-file.appspot.com",)
     assert config.scan.shard_count == 256
     assert config.report.output == "gs://reports/x"
@@ -111,36 +112,70 @@ def test_template_and_cli_build_the_same_config():
     """One code path: the same values through either entry give equal Config objects."""
     template_argv = [
         "--buckets=artifacts.a-proj.appspot.com,eu.artifacts.a-proj.appspot.com",
-        "--projects=b-project", "--prefix=containers/images/", "--output=gs://reports/scrub",
-        "--run_id=nightly-1", "--bigquery_dataset=audit-proj:registry_audit", "--shard_count=256",
-        "--chunk_size=4MiB", "--read_concurrency=64", "--max_attempts=7",
+        "--projects=b-project",
+        "--prefix=containers/images/",
+        "--output=gs://reports/scrub",
+        "--run_id=nightly-1",
+        "--bigquery_dataset=audit-proj:registry_audit",
+        "--shard_count=256",
+        "--chunk_size=4MiB",
+        "--read_concurrency=64",
+        "--max_attempts=7",
         # Beam's own options pass through untouched.
-        "--project=audit-proj", "--region=europe-west1", "--sdk_container_image=img:1",
+        "--project=audit-proj",
+        "--region=europe-west1",
+        "--sdk_container_image=img:1",
     ]
     from_template, beam_args = template.config_from_template(template_argv)
-    cli_args, cli_beam_args = cli.build_parser().parse_known_args([
-        "scan", "--bucket=artifacts.a-proj.appspot.com", "--bucket=eu.artifacts.a-proj.appspot.com",
-        "--scan-project=b-project", "--prefix=containers/images/", "--output=gs://reports/scrub",
-        "--run-id=nightly-1", "--bigquery-dataset=audit-proj:registry_audit", "--shard-count=256",
-        "--chunk-size=4MiB", "--read-concurrency=64", "--max-attempts=7",
-        "--project=audit-proj", "--region=europe-west1", "--sdk_container_image=img:1",
-    ])
+    cli_args, cli_beam_args = cli.build_parser().parse_known_args(
+        [
+            "scan",
+            "--bucket=artifacts.a-proj.appspot.com",
+            "--bucket=eu.artifacts.a-proj.appspot.com",
+            "--scan-project=b-project",
+            "--prefix=containers/images/",
+            "--output=gs://reports/scrub",
+            "--run-id=nightly-1",
+            "--bigquery-dataset=audit-proj:registry_audit",
+            "--shard-count=256",
+            "--chunk-size=4MiB",
+            "--read-concurrency=64",
+            "--max-attempts=7",
+            "--project=audit-proj",
+            "--region=europe-west1",
+            "--sdk_container_image=img:1",
+        ]
+    )
     from_cli = load_config(None, cli.overrides_from(cli_args))
     assert from_template == from_cli
-    assert beam_args == cli_beam_args == ["--project=audit-proj", "--region=europe-west1", "--sdk_container_image=img:1"]
+    assert (
+        beam_args == cli_beam_args == ["--project=audit-proj", "--region=europe-west1", "--sdk_container_image=img:1"]
+    )
 
 
 def test_beam_project_is_not_taken_for_the_projects_parameter():
     config, beam_args = template.config_from_template(
-        ["--buckets=artifacts.p.appspot.com", "--output=gs://reports/x", "--project=audit-proj", "--sdk_container_image=i"])
+        [
+            "--buckets=artifacts.p.appspot.com",
+            "--output=gs://reports/x",
+            "--project=audit-proj",
+            "--sdk_container_image=i",
+        ]
+    )
     assert config.source.projects == ()
     assert "--project=audit-proj" in beam_args
 
 
 def test_empty_optional_parameters_keep_the_defaults():
     config, _ = template.config_from_template(
-        ["--buckets=artifacts.p.appspot.com", "--output=gs://reports/x", "--run_id=", "--bigquery_dataset=",
-         "--sdk_container_image=i"])
+        [
+            "--buckets=artifacts.p.appspot.com",
+            "--output=gs://reports/x",
+            "--run_id=",
+            "--bigquery_dataset=",
+            "--sdk_container_image=i",
+        ]
+    )
     assert config.report.run_id is None and config.report.bigquery_dataset is None
     assert config.scan.shard_count == 16
 
@@ -157,7 +192,8 @@ def test_bad_values_are_reported_against_the_template_parameter():
 def test_workers_get_the_launching_image_unless_a_launch_names_one():
     env = {template.SDK_IMAGE_ENV: "region-docker.pkg.dev/p/r/registry-scrub:abc"}
     assert template.with_sdk_image(["--region=r"], env)[-1] == (
-        "--sdk_container_image=region-docker.pkg.dev/p/r/registry-scrub:abc")
+        "--sdk_container_image=region-docker.pkg.dev/p/r/registry-scrub:abc"
+    )
     assert template.with_sdk_image(["--sdk_container_image=other:1"], env) == ["--sdk_container_image=other:1"]
     with pytest.raises(ConfigError, match="sdk_container_image"):
         template.with_sdk_image(["--region=r"], {})
@@ -187,8 +223,13 @@ def test_submit_scan_builds_the_dataflow_job_without_waiting(emulator, bucket, t
     from tests.test_dataflow_graph import DATAFLOW_ARGS, IMAGE
 
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "")  # submit_scan sets it; restored afterwards
-    config = parse_config({"source": {"buckets": [bucket.name], "emulator_endpoint": emulator.endpoint},
-                           "report": {"output": str(tmp_path), "run_id": "launch-1"}}, "test")
+    config = parse_config(
+        {
+            "source": {"buckets": [bucket.name], "emulator_endpoint": emulator.endpoint},
+            "report": {"output": str(tmp_path), "run_id": "launch-1"},
+        },
+        "test",
+    )
     result, plan = submit_scan(config, DATAFLOW_ARGS)
     assert result.state == PipelineState.DONE  # the dry run's result: nothing was submitted
     assert plan.buckets == (bucket.name,) and plan.run_id == "launch-1"
@@ -203,7 +244,12 @@ def test_submit_scan_refuses_a_missing_bucket_before_building(emulator, tmp_path
     from tests.test_dataflow_graph import DATAFLOW_ARGS
 
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "")
-    config = parse_config({"source": {"buckets": ["no-such-bucket-here"], "emulator_endpoint": emulator.endpoint},
-                           "report": {"output": str(tmp_path)}}, "test")
+    config = parse_config(
+        {
+            "source": {"buckets": ["no-such-bucket-here"], "emulator_endpoint": emulator.endpoint},
+            "report": {"output": str(tmp_path)},
+        },
+        "test",
+    )
     with pytest.raises(UnusableInput, match="does not exist"):
         submit_scan(config, DATAFLOW_ARGS)

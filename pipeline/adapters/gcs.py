@@ -168,17 +168,24 @@ def read_and_hash(
             with session.get(url, headers=headers, stream=True, timeout=HTTP_TIMEOUT) as response:
                 status = response.status_code
                 if status == 404:
-                    return ReadResult(failure=ReadFailure.VANISHED, http_status=404,
-                                      reason="object not found when read", attempts=attempt)
+                    return ReadResult(
+                        failure=ReadFailure.VANISHED,
+                        http_status=404,
+                        reason="object not found when read",
+                        attempts=attempt,
+                    )
                 if status in TRANSIENT_STATUSES:
                     raise _Transient(status, f"HTTP {status} {response.reason}")
                 if digests.size and status == 200:
                     # The server ignored the Range: start the digests over on the whole body.
                     digests = _Digests()
                 elif status not in (200, 206):
-                    return ReadResult(failure=ReadFailure.UNREADABLE, http_status=status,
-                                      reason=f"HTTP {status} {response.reason}: {_error_text(response)}",
-                                      attempts=attempt)
+                    return ReadResult(
+                        failure=ReadFailure.UNREADABLE,
+                        http_status=status,
+                        reason=f"HTTP {status} {response.reason}: {_error_text(response)}",
+                        attempts=attempt,
+                    )
                 while True:
                     chunk = response.raw.read(chunk_size, decode_content=False)
                     if not chunk:
@@ -194,11 +201,11 @@ def read_and_hash(
         except Exception as err:
             # One object must never take the run down with it: record it and go on.
             log.warning("unexpected error reading %s", url, exc_info=True)
-            return ReadResult(failure=ReadFailure.UNREADABLE, reason=f"{type(err).__name__}: {err}",
-                              attempts=attempt)
+            return ReadResult(failure=ReadFailure.UNREADABLE, reason=f"{type(err).__name__}: {err}", attempts=attempt)
         log.debug("retrying %s after attempt %d: %s", url, attempt, last.reason)
-    return ReadResult(failure=ReadFailure.UNREADABLE, http_status=last.status, reason=last.reason,
-                      attempts=max_attempts)
+    return ReadResult(
+        failure=ReadFailure.UNREADABLE, http_status=last.status, reason=last.reason, attempts=max_attempts
+    )
 
 
 def _error_text(response: requests.Response) -> str:

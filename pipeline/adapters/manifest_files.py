@@ -54,6 +54,7 @@ class Unavailable(Exception):
 
 # --- trees: local folders and gs:// prefixes ------------------------------------------------
 
+
 class LocalTree:
     def __init__(self, root: str):
         self.root = Path(root).expanduser().resolve()
@@ -91,7 +92,7 @@ class GcsTree:
     def walk(self) -> Iterator[tuple[str, int]]:
         for blob in self._client.list_blobs(self.bucket, prefix=self.prefix, fields="items(name,size),nextPageToken"):
             if not blob.name.endswith("/"):
-                yield blob.name[len(self.prefix):], int(blob.size or 0)
+                yield blob.name[len(self.prefix) :], int(blob.size or 0)
 
     def read(self, rel: str, max_bytes: int) -> bytes:
         from google.api_core import exceptions as gapi
@@ -119,11 +120,26 @@ def open_tree(location: str, client_factory=None):
     return LocalTree(location)
 
 
-def request(source: int, repository: str, digest: str | None, *, tags=(), location: str | None = None,
-            media_type: str | None = None, bucket: str | None = None) -> dict[str, Any]:
+def request(
+    source: int,
+    repository: str,
+    digest: str | None,
+    *,
+    tags=(),
+    location: str | None = None,
+    media_type: str | None = None,
+    bucket: str | None = None,
+) -> dict[str, Any]:
     """A manifest to fetch: ``digest`` is the claimed one (None: whatever the bytes hash to)."""
-    return {"source": source, "repository": repository, "digest": digest, "tags": sorted(set(tags)),
-            "location": location, "media_type": media_type, "bucket": bucket}
+    return {
+        "source": source,
+        "repository": repository,
+        "digest": digest,
+        "tags": sorted(set(tags)),
+        "location": location,
+        "media_type": media_type,
+        "bucket": bucket,
+    }
 
 
 def digest_from_name(name: str) -> str | None:
@@ -137,11 +153,19 @@ def _join(repo: str, sub: str) -> str:
 
 # --- stores --------------------------------------------------------------------------------
 
+
 class DirectoryStore:
     """Manifests in a folder tree, named by digest or with a ``.digest`` sidecar."""
 
-    def __init__(self, index: int, location: str, repository: str | None, bucket: str | None,
-                 client_factory=None, max_bytes: int = MAX_MANIFEST_BYTES):
+    def __init__(
+        self,
+        index: int,
+        location: str,
+        repository: str | None,
+        bucket: str | None,
+        client_factory=None,
+        max_bytes: int = MAX_MANIFEST_BYTES,
+    ):
         self._index, self._bucket, self._max = index, bucket, max_bytes
         self._tree = open_tree(location, client_factory)
         self.label = self._tree.label
@@ -177,19 +201,25 @@ class DirectoryStore:
             if digest is None and rel + DIGEST_SIDECAR in files:
                 claimed = self._tree.read(rel + DIGEST_SIDECAR, 200).decode("utf-8", "replace").strip()
                 if not is_digest(claimed):
-                    yield _file_finding(self._tree.label, rel,
-                                        f"{name}{DIGEST_SIDECAR} does not hold a sha256 digest", size)
+                    yield _file_finding(
+                        self._tree.label, rel, f"{name}{DIGEST_SIDECAR} does not hold a sha256 digest", size
+                    )
                     continue
                 digest = claimed
             if digest is None:
-                yield _file_finding(self._tree.label, rel, "neither named by a sha256 digest nor accompanied "
-                                    f"by {name}{DIGEST_SIDECAR}; not checked", size)
+                yield _file_finding(
+                    self._tree.label,
+                    rel,
+                    f"neither named by a sha256 digest nor accompanied by {name}{DIGEST_SIDECAR}; not checked",
+                    size,
+                )
                 continue
             self._by_digest[(repo, digest)] = rel
             pending.append((repo, digest, rel))
         for repo, digest, rel in pending:
-            yield request(self._index, repo, digest, tags=tags.get((repo, digest), ()), location=rel,
-                          bucket=self._bucket)
+            yield request(
+                self._index, repo, digest, tags=tags.get((repo, digest), ()), location=rel, bucket=self._bucket
+            )
 
     def fetch(self, repository: str, digest: str, location: str | None) -> tuple[bytes, str | None, str | None]:
         if location is None:
@@ -204,8 +234,15 @@ class DirectoryStore:
 class OciLayoutStore:
     """An OCI image layout: ``index.json`` names the manifests, ``blobs/sha256/`` holds them."""
 
-    def __init__(self, index: int, location: str, repository: str | None, bucket: str | None,
-                 client_factory=None, max_bytes: int = MAX_MANIFEST_BYTES):
+    def __init__(
+        self,
+        index: int,
+        location: str,
+        repository: str | None,
+        bucket: str | None,
+        client_factory=None,
+        max_bytes: int = MAX_MANIFEST_BYTES,
+    ):
         self._index, self._bucket, self._max = index, bucket, max_bytes
         self._tree = open_tree(location, client_factory)
         self.label = self._tree.label
@@ -222,28 +259,45 @@ class OciLayoutStore:
             if not isinstance(entries, list):
                 raise ValueError("manifests is not a list")
         except Unavailable as err:
-            yield finding(Kind.MANIFEST_UNAVAILABLE, object=f"{self._tree.label}/index.json",
-                          repository=self._repo, http_status=err.status, detail=err.reason)
+            yield finding(
+                Kind.MANIFEST_UNAVAILABLE,
+                object=f"{self._tree.label}/index.json",
+                repository=self._repo,
+                http_status=err.status,
+                detail=err.reason,
+            )
             return
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
-            yield _file_finding(self._tree.label, "index.json", f"OCI layout index not understood: {err}", None,
-                                repository=self._repo)
+            yield _file_finding(
+                self._tree.label, "index.json", f"OCI layout index not understood: {err}", None, repository=self._repo
+            )
             return
         by_digest: dict[str, tuple[set, str | None]] = {}
         for i, entry in enumerate(entries):
             digest = entry.get("digest") if isinstance(entry, dict) else None
             if not is_digest(digest):
-                yield _file_finding(self._tree.label, "index.json",
-                                    f"manifests[{i}].digest: {str(digest)[:80]!r} is not sha256:<64 hex>", None,
-                                    repository=self._repo)
+                yield _file_finding(
+                    self._tree.label,
+                    "index.json",
+                    f"manifests[{i}].digest: {str(digest)[:80]!r} is not sha256:<64 hex>",
+                    None,
+                    repository=self._repo,
+                )
                 continue
             annotations = entry.get("annotations") if isinstance(entry.get("annotations"), dict) else {}
             tags, _ = by_digest.setdefault(digest, (set(), entry.get("mediaType")))
             if isinstance(annotations.get(REF_NAME), str):
                 tags.add(f"{self._repo}:{annotations[REF_NAME]}")
         for digest, (tags, media_type) in by_digest.items():
-            yield request(self._index, self._repo, digest, tags=tags, media_type=media_type,
-                          location=_blob_path(digest), bucket=self._bucket)
+            yield request(
+                self._index,
+                self._repo,
+                digest,
+                tags=tags,
+                media_type=media_type,
+                location=_blob_path(digest),
+                bucket=self._bucket,
+            )
 
     def fetch(self, repository: str, digest: str, location: str | None) -> tuple[bytes, str | None, str | None]:
         return self._tree.read(location or _blob_path(digest), self._max), None, None
@@ -301,16 +355,27 @@ class LegacyStore:
                 if is_digest(target):
                     tags.setdefault((repo, target), set()).add(f"{repo}:{tag}")
                 else:
-                    yield _file_finding(self._tree.label, rel, "legacy tag object does not hold a sha256 "
-                                        "digest (a v1 image id?); not checked", size, repository=repo)
+                    yield _file_finding(
+                        self._tree.label,
+                        rel,
+                        "legacy tag object does not hold a sha256 digest (a v1 image id?); not checked",
+                        size,
+                        repository=repo,
+                    )
                 continue
             digest = digest_from_name(name)
             if digest:
                 self._by_digest[(repo, digest)] = rel
             manifests.append((repo, digest, rel))
         for repo, digest, rel in manifests:
-            yield request(self._index, repo, digest, tags=tags.get((repo, digest), ()) if digest else (),
-                          location=rel, bucket=self._bucket)
+            yield request(
+                self._index,
+                repo,
+                digest,
+                tags=tags.get((repo, digest), ()) if digest else (),
+                location=rel,
+                bucket=self._bucket,
+            )
 
     def fetch(self, repository: str, digest: str, location: str | None) -> tuple[bytes, str | None, str | None]:
         if location is None:
@@ -324,5 +389,6 @@ class LegacyStore:
 
 
 def _file_finding(label: str, rel: str, detail: str, size: int | None, repository: str | None = None):
-    return finding(Kind.INVALID_MANIFEST, object=f"{label.rstrip('/')}/{rel}", size=size,
-                   repository=repository, detail=detail)
+    return finding(
+        Kind.INVALID_MANIFEST, object=f"{label.rstrip('/')}/{rel}", size=size, repository=repository, detail=detail
+    )

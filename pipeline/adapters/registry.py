@@ -78,8 +78,10 @@ def is_google_host(host: str) -> bool:
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     """``Bearer realm="…",service="…",scope="…"`` -> ("bearer", {realm, service, scope})."""
     scheme, _, rest = header.strip().partition(" ")
-    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-              for m in _CHALLENGE_PARAM.finditer(rest)}
+    params = {
+        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+        for m in _CHALLENGE_PARAM.finditer(rest)
+    }
     return scheme.lower(), params
 
 
@@ -100,8 +102,12 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
 class RateLimiter:
     """At most ``per_second`` requests per second from this client (spaced evenly, thread-safe)."""
 
-    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self._interval = 1.0 / per_second if per_second else 0.0
         self._clock, self._sleep = clock, sleep
         self._lock = threading.Lock()
@@ -119,10 +125,19 @@ class RateLimiter:
 class RegistryClient:
     """One registry (``url`` = ``http(s)://host[:port]``); repositories are named without the host."""
 
-    def __init__(self, url: str, *, auth: str = "auto", credentials_env: str | None = None,
-                 tls_verify: bool = True, requests_per_second: float = 20.0, max_attempts: int = 5,
-                 max_manifest_bytes: int = MAX_MANIFEST_BYTES, sleep: Callable[[float], None] = time.sleep,
-                 session: requests.Session | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        auth: str = "auto",
+        credentials_env: str | None = None,
+        tls_verify: bool = True,
+        requests_per_second: float = 20.0,
+        max_attempts: int = 5,
+        max_manifest_bytes: int = MAX_MANIFEST_BYTES,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ):
         parts = urlsplit(url.rstrip("/"))
         self.base = f"{parts.scheme}://{parts.netloc}"
         self.host = parts.netloc
@@ -153,8 +168,11 @@ class RegistryClient:
         user = os.environ.get(f"{self._credentials_env}_USERNAME")
         password = os.environ.get(f"{self._credentials_env}_PASSWORD")
         if self._auth_mode == "basic" and not (user and password):
-            raise RegistryError(None, f"auth is 'basic' but {self._credentials_env}_USERNAME and "
-                                      f"{self._credentials_env}_PASSWORD are not both set")
+            raise RegistryError(
+                None,
+                f"auth is 'basic' but {self._credentials_env}_USERNAME and "
+                f"{self._credentials_env}_PASSWORD are not both set",
+            )
         return (user, password) if user and password else None
 
     def _google_header(self) -> str:
@@ -194,9 +212,10 @@ class RegistryClient:
         headers = {"Authorization": _basic_header(*credentials)} if credentials else {}
         response = self._send("GET", url, headers, what="token request")
         if response.status_code != 200:
-            raise RegistryError(response.status_code,
-                                f"token endpoint answered HTTP {response.status_code} for scope "
-                                f"{params.get('scope', '(none)')!r}")
+            raise RegistryError(
+                response.status_code,
+                f"token endpoint answered HTTP {response.status_code} for scope {params.get('scope', '(none)')!r}",
+            )
         try:
             body = response.json()
             return body.get("token") or body["access_token"]
@@ -205,16 +224,18 @@ class RegistryClient:
 
     # --- transport ------------------------------------------------------------------------
 
-    def _send(self, method: str, url: str, headers: dict[str, str], *, what: str,
-              stream: bool = False) -> requests.Response:
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], *, what: str, stream: bool = False
+    ) -> requests.Response:
         """One logical request with the rate cap and retries; returns the final response."""
         last: RegistryError | None = None
         for attempt in range(1, self._max_attempts + 1):
             self._limiter.wait()
             self.requests_made += 1
             try:
-                response = self._session.request(method, url, headers=headers, timeout=HTTP_TIMEOUT,
-                                                 allow_redirects=True, stream=stream)
+                response = self._session.request(
+                    method, url, headers=headers, timeout=HTTP_TIMEOUT, allow_redirects=True, stream=stream
+                )
             except (requests.ConnectionError, requests.Timeout) as err:
                 last = RegistryError(None, f"{what}: {type(err).__name__}", attempt)
                 self._backoff(attempt)
@@ -240,8 +261,9 @@ class RegistryClient:
         if attempt < self._max_attempts:
             self._sleep(random.uniform(0, min(30.0, 0.5 * 2 ** (attempt - 1))))
 
-    def request(self, method: str, path: str, *, scope: str | None, accept: str | None = None,
-                stream: bool = False) -> requests.Response:
+    def request(
+        self, method: str, path: str, *, scope: str | None, accept: str | None = None, stream: bool = False
+    ) -> requests.Response:
         """An authenticated request to ``path`` (or an absolute URL on this registry)."""
         url = path if path.startswith(("http://", "https://")) else urljoin(self.base + "/", path.lstrip("/"))
         what = f"{method} {urlsplit(url).path}"
@@ -299,11 +321,13 @@ class RegistryClient:
 
     def resolve(self, repository: str, reference: str) -> str:
         """The digest a tag points at (``Docker-Content-Digest`` of a HEAD; GET and hash if absent)."""
-        response = self.request("HEAD", f"/v2/{repository}/manifests/{reference}", scope=_pull(repository),
-                                accept=ACCEPT)
+        response = self.request(
+            "HEAD", f"/v2/{repository}/manifests/{reference}", scope=_pull(repository), accept=ACCEPT
+        )
         if response.status_code != 200:
-            raise RegistryError(response.status_code, f"HEAD manifest {repository}:{reference}: "
-                                                      f"HTTP {response.status_code}")
+            raise RegistryError(
+                response.status_code, f"HEAD manifest {repository}:{reference}: HTTP {response.status_code}"
+            )
         digest = response.headers.get("Docker-Content-Digest")
         if digest and is_digest(digest):
             return digest
@@ -312,20 +336,24 @@ class RegistryClient:
 
     def fetch_manifest(self, repository: str, reference: str) -> Fetched:
         """GET a manifest by digest (or tag) with every media type accepted; the exact bytes served."""
-        response = self.request("GET", f"/v2/{repository}/manifests/{reference}", scope=_pull(repository),
-                                accept=ACCEPT, stream=True)
+        response = self.request(
+            "GET", f"/v2/{repository}/manifests/{reference}", scope=_pull(repository), accept=ACCEPT, stream=True
+        )
         with response:
             if response.status_code != 200:
-                raise RegistryError(response.status_code, f"GET manifest {repository}@{reference}: "
-                                    f"HTTP {response.status_code}{_error_code(response)}")
+                raise RegistryError(
+                    response.status_code,
+                    f"GET manifest {repository}@{reference}: HTTP {response.status_code}{_error_code(response)}",
+                )
             chunks, total = [], 0
             for chunk in response.iter_content(64 * 1024):
                 chunks.append(chunk)
                 total += len(chunk)
                 if total > self._max_manifest_bytes:
                     return Fetched(b"".join(chunks), response.headers.get("Content-Type"), None, too_large=True)
-            return Fetched(b"".join(chunks), response.headers.get("Content-Type"),
-                           response.headers.get("Docker-Content-Digest"))
+            return Fetched(
+                b"".join(chunks), response.headers.get("Content-Type"), response.headers.get("Docker-Content-Digest")
+            )
 
     def close(self) -> None:
         self._session.close()
@@ -369,8 +397,15 @@ class RegistryStore:
     ``manifest`` map (untagged manifests included). Failures become findings, never exceptions.
     """
 
-    def __init__(self, index: int, client: RegistryClient, *, gcr_roots: tuple[str, ...] = (),
-                 repositories: tuple[str, ...] = (), bucket: str | None = None):
+    def __init__(
+        self,
+        index: int,
+        client: RegistryClient,
+        *,
+        gcr_roots: tuple[str, ...] = (),
+        repositories: tuple[str, ...] = (),
+        bucket: str | None = None,
+    ):
         self._index, self._client, self._bucket = index, client, bucket
         self._gcr_roots, self._repositories = gcr_roots, repositories
         self.host = client.host
@@ -404,15 +439,20 @@ class RegistryStore:
         kind, repo = unit[0], unit[1]
         full = self.name(repo) if repo else self.host
         if kind == "error":
-            yield finding(Kind.MANIFEST_UNAVAILABLE, repository=full, http_status=unit[2],
-                          detail=f"cannot enumerate: {unit[3]}")
+            yield finding(
+                Kind.MANIFEST_UNAVAILABLE, repository=full, http_status=unit[2], detail=f"cannot enumerate: {unit[3]}"
+            )
             return
         if kind == "repo":
             try:
                 body = self._client.tags_list(repo)
             except RegistryError as err:
-                yield finding(Kind.MANIFEST_UNAVAILABLE, repository=full, http_status=err.status,
-                              detail=f"cannot list tags: {err.reason}")
+                yield finding(
+                    Kind.MANIFEST_UNAVAILABLE,
+                    repository=full,
+                    http_status=err.status,
+                    detail=f"cannot list tags: {err.reason}",
+                )
                 return
             if isinstance(body.get("manifest"), dict) and body["manifest"]:
                 kind, unit = "map", ("map", repo, body["manifest"])
@@ -423,9 +463,14 @@ class RegistryStore:
                     try:
                         digest = self._client.resolve(repo, tag)
                     except RegistryError as err:
-                        yield finding(Kind.MANIFEST_UNAVAILABLE, repository=full, reference=tag,
-                                      tags=[f"{full}:{tag}"], http_status=err.status,
-                                      detail=f"tag listed but its manifest cannot be read: {err.reason}")
+                        yield finding(
+                            Kind.MANIFEST_UNAVAILABLE,
+                            repository=full,
+                            reference=tag,
+                            tags=[f"{full}:{tag}"],
+                            http_status=err.status,
+                            detail=f"tag listed but its manifest cannot be read: {err.reason}",
+                        )
                         continue
                     by_digest.setdefault(digest, set()).add(f"{full}:{tag}")
                 for digest, tag_names in sorted(by_digest.items()):
@@ -434,18 +479,28 @@ class RegistryStore:
         for digest, info in sorted(unit[2].items()):
             info = info if isinstance(info, dict) else {}
             if not is_digest(digest):
-                yield finding(Kind.INVALID_MANIFEST, repository=full, reference=str(digest)[:100],
-                              detail="tags/list 'manifest' map key is not a sha256 digest")
+                yield finding(
+                    Kind.INVALID_MANIFEST,
+                    repository=full,
+                    reference=str(digest)[:100],
+                    detail="tags/list 'manifest' map key is not a sha256 digest",
+                )
                 continue
             tags = info.get("tag") if isinstance(info.get("tag"), list) else []
             media_type = info.get("mediaType") if isinstance(info.get("mediaType"), str) else None
-            yield request(self._index, full, digest, tags=[f"{full}:{t}" for t in tags if isinstance(t, str)],
-                          media_type=media_type, bucket=self._bucket)
+            yield request(
+                self._index,
+                full,
+                digest,
+                tags=[f"{full}:{t}" for t in tags if isinstance(t, str)],
+                media_type=media_type,
+                bucket=self._bucket,
+            )
 
     def fetch(self, repository: str, digest: str, location: str | None) -> tuple[bytes, str | None, str | None]:
         from pipeline.adapters.manifest_files import Unavailable
 
-        name = repository[len(self.host) + 1:] if repository.startswith(self.host + "/") else repository
+        name = repository[len(self.host) + 1 :] if repository.startswith(self.host + "/") else repository
         try:
             fetched = self._client.fetch_manifest(name, digest)
         except RegistryError as err:

@@ -51,5 +51,3 @@ def read_json(path: str) -> dict[str, Any] | None:
             return json.loads(handle.read().decode("utf-8"))
     except (BeamIOError, FileNotFoundError, OSError):
         return None
-
-

@@ -135,18 +135,18 @@ def _field(name: str, type_: str, mode: str) -> dict[str, Any]:
 
 def finding_columns() -> list[dict[str, Any]]:
     """The ``findings`` table: run columns, then FINDING_FIELDS in report order."""
-    _check_same("findings", FINDING_FIELDS, FINDING_TYPES,
-                "add the field to FINDING_TYPES in pipeline/core/bq_schema.py")
-    return [_field(*column) for column in RUN_COLUMNS] + [
-        _field(name, *FINDING_TYPES[name]) for name in FINDING_FIELDS
-    ]
+    _check_same(
+        "findings", FINDING_FIELDS, FINDING_TYPES, "add the field to FINDING_TYPES in pipeline/core/bq_schema.py"
+    )
+    return [_field(*column) for column in RUN_COLUMNS] + [_field(name, *FINDING_TYPES[name]) for name in FINDING_FIELDS]
 
 
 def summary_columns(summary_keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """The ``summaries`` table; checked against ``summary_keys`` when given (the test does)."""
     if summary_keys is not None:
-        _check_same("summaries", summary_keys, SUMMARY_TYPES,
-                    "add the key to SUMMARY_TYPES in pipeline/core/bq_schema.py")
+        _check_same(
+            "summaries", summary_keys, SUMMARY_TYPES, "add the key to SUMMARY_TYPES in pipeline/core/bq_schema.py"
+        )
     return [_field(name, *types) for name, types in SUMMARY_TYPES.items()] + [
         _field(*column) for column in SUMMARY_EXTRA_COLUMNS
     ]
@@ -162,10 +162,11 @@ def table_spec(dataset: str, table: str) -> str:
     cut = max(dataset.rfind(":"), dataset.rfind("."))
     if cut < 0:
         return f"{dataset}.{table}"
-    return f"{dataset[:cut]}:{dataset[cut + 1:]}.{table}"
+    return f"{dataset[:cut]}:{dataset[cut + 1 :]}.{table}"
 
 
 # --- rows: plain dicts in the column types above ---
+
 
 def _utc(timestamp: str) -> datetime:
     parsed = datetime.fromisoformat(timestamp)  # Python 3.11 reads a trailing Z

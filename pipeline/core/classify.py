@@ -23,7 +23,7 @@ def classify_name(obj: ListedObject, prefix: str) -> Row | None:
         generation=obj.generation,
         size=obj.size,
         expected="sha256:<64 lowercase hex>",
-        actual=obj.name[len(prefix):] if obj.name.startswith(prefix) else obj.name,
+        actual=obj.name[len(prefix) :] if obj.name.startswith(prefix) else obj.name,
         detail=parsed.problem,
     )
 

@@ -48,8 +48,15 @@ def tag_name(repository: str, tag: str) -> str:
     return f"{repository}:{tag}"
 
 
-def new_record(repository: str, digest: str, *, tags: Iterable[str] = (), parents: Iterable[str] = (),
-               bucket: str | None = None, source: str | None = None) -> Record:
+def new_record(
+    repository: str,
+    digest: str,
+    *,
+    tags: Iterable[str] = (),
+    parents: Iterable[str] = (),
+    bucket: str | None = None,
+    source: str | None = None,
+) -> Record:
     """A manifest record before its outcome is known. ``tags`` are ``repo:tag`` strings."""
     return {
         "repository": repository,
@@ -70,8 +77,15 @@ def new_record(repository: str, digest: str, *, tags: Iterable[str] = (), parent
     }
 
 
-def evaluate(record: Record, data: bytes, media_type: str | None, header_digest: str | None = None,
-             *, claimed_by: str = "reference digest", max_bytes: int | None = None) -> Manifest | None:
+def evaluate(
+    record: Record,
+    data: bytes,
+    media_type: str | None,
+    header_digest: str | None = None,
+    *,
+    claimed_by: str = "reference digest",
+    max_bytes: int | None = None,
+) -> Manifest | None:
     """Fill ``record`` from the fetched bytes: digest check, then parse. Returns the Manifest, if parsed.
 
     The digest the manifest was asked for (``record["digest"]``: the reference
@@ -83,8 +97,11 @@ def evaluate(record: Record, data: bytes, media_type: str | None, header_digest:
     if actual is not None:
         record["mismatch"] = {"actual": actual, "claimed_by": claimed_by}
     elif header_digest and header_digest != record["digest"]:
-        record["mismatch"] = {"actual": record["digest"], "claimed_by": "Docker-Content-Digest header",
-                              "expected": header_digest}
+        record["mismatch"] = {
+            "actual": record["digest"],
+            "claimed_by": "Docker-Content-Digest header",
+            "expected": header_digest,
+        }
     try:
         kwargs = {} if max_bytes is None else {"max_bytes": max_bytes}
         manifest = parse_manifest(data, media_type, **kwargs)
@@ -114,8 +131,12 @@ def mark_unavailable(record: Record, detail: str, http_status: int | None = None
 def child_record(parent: Record, child_digest: str) -> Record:
     """The record of an index's child: same repository, the parent's tags, the parent chain."""
     return new_record(
-        parent["repository"], child_digest, tags=parent["tags"],
-        parents=[*parent["parents"], parent["digest"]], bucket=parent["bucket"], source=parent["source"],
+        parent["repository"],
+        child_digest,
+        tags=parent["tags"],
+        parents=[*parent["parents"], parent["digest"]],
+        bucket=parent["bucket"],
+        source=parent["source"],
     )
 
 
@@ -156,19 +177,37 @@ def record_findings(record: Record) -> list[Row]:
     rows = []
     parents = f" (child of {', '.join(record['parents'])})" if record["parents"] else ""
     if record["status"] == UNAVAILABLE:
-        rows.append(finding(Kind.MANIFEST_UNAVAILABLE, **common, http_status=record["http_status"],
-                            detail=f"{record['detail']}{parents}"))
+        rows.append(
+            finding(
+                Kind.MANIFEST_UNAVAILABLE,
+                **common,
+                http_status=record["http_status"],
+                detail=f"{record['detail']}{parents}",
+            )
+        )
     if record["mismatch"]:
         mismatch = record["mismatch"]
-        rows.append(finding(
-            Kind.MANIFEST_DIGEST_MISMATCH, **common, size=record["size"],
-            expected=mismatch.get("expected", record["digest"]), actual=mismatch["actual"],
-            detail=f"SHA-256 of the {record['size']} bytes served differs from the {mismatch['claimed_by']}"
-                   f"{parents}",
-        ))
+        rows.append(
+            finding(
+                Kind.MANIFEST_DIGEST_MISMATCH,
+                **common,
+                size=record["size"],
+                expected=mismatch.get("expected", record["digest"]),
+                actual=mismatch["actual"],
+                detail=f"SHA-256 of the {record['size']} bytes served differs from the {mismatch['claimed_by']}"
+                f"{parents}",
+            )
+        )
     if record["status"] == INVALID:
-        rows.append(finding(Kind.INVALID_MANIFEST, **common, size=record["size"],
-                            actual=record["media_type"], detail=f"{record['detail']}{parents}"))
+        rows.append(
+            finding(
+                Kind.INVALID_MANIFEST,
+                **common,
+                size=record["size"],
+                actual=record["media_type"],
+                detail=f"{record['detail']}{parents}",
+            )
+        )
     return rows
 
 
@@ -208,8 +247,9 @@ def _named(refs: list[dict[str, Any]]) -> dict[str, Any]:
     return named
 
 
-def classify_joined(digest: str, refs: Iterable[dict[str, Any]], blobs: Iterable[dict[str, Any]],
-                    damaged: Iterable[Row] = ()) -> list[Row]:
+def classify_joined(
+    digest: str, refs: Iterable[dict[str, Any]], blobs: Iterable[dict[str, Any]], damaged: Iterable[Row] = ()
+) -> list[Row]:
     """Findings for one digest, given what references it, the listed objects that carry it,
     and the object findings (digest_mismatch, read_error, vanished) already made for them.
 
@@ -238,10 +278,16 @@ def classify_joined(digest: str, refs: Iterable[dict[str, Any]], blobs: Iterable
     for blob in blobs:
         scoped_all = [r for r in refs if _in_scope(r, blob["bucket"])]
         if not scoped_all:
-            rows.append(finding(
-                Kind.UNREFERENCED_BLOB, bucket=blob["bucket"], object=blob["object"], digest=digest,
-                size=blob["size"], detail="referenced by no manifest that was scanned; reclaimable",
-            ))
+            rows.append(
+                finding(
+                    Kind.UNREFERENCED_BLOB,
+                    bucket=blob["bucket"],
+                    object=blob["object"],
+                    digest=digest,
+                    size=blob["size"],
+                    detail="referenced by no manifest that was scanned; reclaimable",
+                )
+            )
             continue
         if blob.get("intact") is False or (blob["bucket"], blob["object"]) in damaged_objects:
             continue
@@ -251,12 +297,20 @@ def classify_joined(digest: str, refs: Iterable[dict[str, Any]], blobs: Iterable
                 by_size.setdefault(ref["size"], []).append(ref)
         for declared, group in sorted(by_size.items()):
             named = _named(group)
-            rows.append(finding(
-                Kind.SIZE_MISMATCH, bucket=blob["bucket"], object=blob["object"], digest=digest,
-                expected=str(declared), actual=str(blob["size"]), size=blob["size"], **named,
-                detail=f"manifest says {declared} bytes, the object has {blob['size']}; "
-                       f"{len(named['images'])} image(s) affected",
-            ))
+            rows.append(
+                finding(
+                    Kind.SIZE_MISMATCH,
+                    bucket=blob["bucket"],
+                    object=blob["object"],
+                    digest=digest,
+                    expected=str(declared),
+                    actual=str(blob["size"]),
+                    size=blob["size"],
+                    **named,
+                    detail=f"manifest says {declared} bytes, the object has {blob['size']}; "
+                    f"{len(named['images'])} image(s) affected",
+                )
+            )
 
     # Missing: per bucket scope, a reference with no object in that scope.
     scopes: dict[str | None, list] = {}
@@ -269,10 +323,16 @@ def classify_joined(digest: str, refs: Iterable[dict[str, Any]], blobs: Iterable
         named = _named(group)
         roles = sorted({r["role"] for r in group})
         sizes = sorted({r["size"] for r in group if r["size"] is not None})
-        rows.append(finding(
-            Kind.MISSING_BLOB, bucket=scope, digest=digest, size=sizes[0] if len(sizes) == 1 else None,
-            expected=digest, **named,
-            detail=f"{'/'.join(roles)} referenced by {len(named['images'])} image(s) "
-                   f"is not in {'bucket ' + scope if scope else 'any scanned bucket'}",
-        ))
+        rows.append(
+            finding(
+                Kind.MISSING_BLOB,
+                bucket=scope,
+                digest=digest,
+                size=sizes[0] if len(sizes) == 1 else None,
+                expected=digest,
+                **named,
+                detail=f"{'/'.join(roles)} referenced by {len(named['images'])} image(s) "
+                f"is not in {'bucket ' + scope if scope else 'any scanned bucket'}",
+            )
+        )
     return rows

@@ -38,7 +38,7 @@ def parse_blob_name(object_name: str, prefix: str) -> ParsedName:
     """
     if not object_name.startswith(prefix):
         return ParsedName(None, f"name is outside the scanned prefix {prefix!r}")
-    leaf = object_name[len(prefix):]
+    leaf = object_name[len(prefix) :]
     if is_digest(leaf):
         return ParsedName(leaf)
     if not leaf:

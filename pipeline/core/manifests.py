@@ -38,12 +38,14 @@ MANIFEST_TYPES = IMAGE_TYPES | INDEX_TYPES | SCHEMA1_TYPES
 ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST, SCHEMA1_SIGNED, SCHEMA1])
 
 # Layers that are fetched from elsewhere (``urls``) and never stored in the registry.
-FOREIGN_LAYER_TYPES = frozenset({
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-})
+FOREIGN_LAYER_TYPES = frozenset(
+    {
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    }
+)
 
 # distribution refuses manifests above 4 MiB; so do we, before parsing.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -204,9 +206,7 @@ def parse_manifest(data: bytes, media_type: str | None = None, *, max_bytes: int
         children = tuple(_descriptor(entry, f"manifests[{i}]", "manifest") for i, entry in enumerate(entries))
         return Manifest(kind, digest, len(data), children=children)
     config = _descriptor(_required(document, "config"), "config", "config")
-    layers = tuple(
-        _descriptor(entry, f"layers[{i}]", "layer") for i, entry in enumerate(_array(document, "layers"))
-    )
+    layers = tuple(_descriptor(entry, f"layers[{i}]", "layer") for i, entry in enumerate(_array(document, "layers")))
     return Manifest(kind, digest, len(data), blobs=(config, *layers))
 
 
@@ -294,8 +294,15 @@ def _array(document: dict, key: str) -> list:
 
 
 def _json_type(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def verify(data: bytes, claimed: str, media_type: str | None = None) -> str | None:

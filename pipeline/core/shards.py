@@ -63,7 +63,7 @@ def plan_ranges(prefix: str, shard_count: int) -> list[KeyRange]:
             ranges.append(_sweep(prefix, lower, shard_prefix))
         lower = successor(shard_prefix)
     ranges.append(_sweep(prefix, lower, None))
-    return sorted(ranges, key=lambda r: (r.start or r.prefix))
+    return sorted(ranges, key=lambda r: r.start or r.prefix)
 
 
 def _sweep(prefix: str, start: str, end: str | None) -> KeyRange:

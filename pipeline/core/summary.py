@@ -14,9 +14,7 @@ EXIT_FINDINGS = 1
 EXIT_UNUSABLE_INPUT = 2
 
 # Findings that stand for a listed object; the others (manifest checks) come on top.
-OBJECT_KINDS = frozenset(
-    {Kind.DIGEST_MISMATCH, Kind.MALFORMED_NAME, Kind.READ_ERROR, Kind.VANISHED}
-)
+OBJECT_KINDS = frozenset({Kind.DIGEST_MISMATCH, Kind.MALFORMED_NAME, Kind.READ_ERROR, Kind.VANISHED})
 
 
 @dataclass
@@ -62,20 +60,23 @@ class Tally:
         reclaimable = row["size"] or 0 if row["kind"] == Kind.UNREFERENCED_BLOB.value else 0
         repos = {row["repository"]} if row.get("repository") else set()
         repos.update(image.rsplit("@", 1)[0] for image in row.get("images") or ())
-        return cls(reclaimable_bytes=reclaimable, findings=Counter({row["kind"]: 1}),
-                   repositories=Counter({(repo, row["kind"]): 1 for repo in repos}))
+        return cls(
+            reclaimable_bytes=reclaimable,
+            findings=Counter({row["kind"]: 1}),
+            repositories=Counter({(repo, row["kind"]): 1 for repo in repos}),
+        )
 
     @classmethod
-    def of_manifest(cls, repository: str) -> "Tally":
+    def of_manifest(cls, repository: str) -> Tally:
         return cls(manifests_scanned=1, repositories=Counter({(repository, "manifests_scanned"): 1}))
 
     @classmethod
-    def of_affected_image(cls, image: str) -> "Tally":
+    def of_affected_image(cls, image: str) -> Tally:
         """One distinct ``repository@digest`` named by at least one error finding."""
         return cls(images_affected=1, repositories=Counter({(image.rsplit("@", 1)[0], "images_affected"): 1}))
 
     @classmethod
-    def of_not_hashed(cls) -> "Tally":
+    def of_not_hashed(cls) -> Tally:
         return cls(objects_not_hashed=1)
 
     @property
@@ -130,9 +131,7 @@ def build_summary(
         "reclaimable_bytes": tally.reclaimable_bytes,
         "findings_by_kind": {kind.value: tally.findings[kind.value] for kind in Kind},
         "findings_by_severity": {
-            severity.value: sum(
-                tally.findings[kind.value] for kind in Kind if SEVERITY_OF[kind] is severity
-            )
+            severity.value: sum(tally.findings[kind.value] for kind in Kind if SEVERITY_OF[kind] is severity)
             for severity in Severity
         },
         "manifests_scanned": tally.manifests_scanned,
@@ -148,8 +147,10 @@ def reclaimable_caveat(tally: Tally) -> str | None:
     """Why reclaimable_bytes may overstate: blobs of manifests that could not be read look unreferenced."""
     unread = tally.findings[Kind.MANIFEST_UNAVAILABLE.value] + tally.findings[Kind.INVALID_MANIFEST.value]
     if tally.reclaimable_bytes and unread:
-        return (f"{unread} manifest(s) could not be read or parsed; blobs only they reference are counted "
-                "as unreferenced. Resolve those findings before deleting anything.")
+        return (
+            f"{unread} manifest(s) could not be read or parsed; blobs only they reference are counted "
+            "as unreferenced. Resolve those findings before deleting anything."
+        )
     return None
 
 
@@ -169,9 +170,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{summary['objects_verified']} verified ({summary['bytes_verified'] / 1e6:.1f} MB hashed)",
     ]
     if summary.get("manifests_scanned"):
-        lines.append(f"manifests: {summary['manifests_scanned']} scanned in "
-                     f"{len(summary.get('repositories') or {})} repositories, "
-                     f"{summary.get('images_affected', 0)} image(s) affected by errors")
+        lines.append(
+            f"manifests: {summary['manifests_scanned']} scanned in "
+            f"{len(summary.get('repositories') or {})} repositories, "
+            f"{summary.get('images_affected', 0)} image(s) affected by errors"
+        )
     found = {kind: n for kind, n in summary["findings_by_kind"].items() if n}
     if found:
         lines.append("findings:")

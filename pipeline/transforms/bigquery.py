@@ -41,13 +41,11 @@ class WriteAuditTables(beam.PTransform):
     def expand(self, inputs):
         findings, summary = inputs
         run_id, started_at, buckets = self._run_id, self._started_at, self._buckets
-        finding_rows = findings | "FindingRows" >> beam.Map(
-            lambda row: bq_schema.finding_row(row, run_id, started_at))
-        summary_rows = summary | "SummaryRow" >> beam.Map(
-            lambda document: bq_schema.summary_row(document, buckets))
+        finding_rows = findings | "FindingRows" >> beam.Map(lambda row: bq_schema.finding_row(row, run_id, started_at))
+        summary_rows = summary | "SummaryRow" >> beam.Map(lambda document: bq_schema.summary_row(document, buckets))
         return {
-            bq_schema.FINDINGS_TABLE: finding_rows | "LoadFindings" >> _load(
-                bq_schema.FINDINGS_TABLE, self._dataset, self._finding_columns),
-            bq_schema.SUMMARIES_TABLE: summary_rows | "LoadSummary" >> _load(
-                bq_schema.SUMMARIES_TABLE, self._dataset, self._summary_columns),
+            bq_schema.FINDINGS_TABLE: finding_rows
+            | "LoadFindings" >> _load(bq_schema.FINDINGS_TABLE, self._dataset, self._finding_columns),
+            bq_schema.SUMMARIES_TABLE: summary_rows
+            | "LoadSummary" >> _load(bq_schema.SUMMARIES_TABLE, self._dataset, self._summary_columns),
         }

@@ -79,8 +79,9 @@ class HashObjectsFn(beam.DoFn):
     references join against.
     """
 
-    def __init__(self, prefix: str, emulator_endpoint: str | None, chunk_size: int,
-                 read_concurrency: int, max_attempts: int):
+    def __init__(
+        self, prefix: str, emulator_endpoint: str | None, chunk_size: int, read_concurrency: int, max_attempts: int
+    ):
         self._prefix = prefix
         self._emulator_endpoint = emulator_endpoint
         self._chunk_size = chunk_size
@@ -125,8 +126,11 @@ class HashObjectsFn(beam.DoFn):
     def _read(self, obj: ListedObject):
         digest = parse_blob_name(obj.name, self._prefix).digest
         result = gcs.read_and_hash(
-            self._session, self._endpoint, obj,
-            chunk_size=self._chunk_size, max_attempts=self._max_attempts,
+            self._session,
+            self._endpoint,
+            obj,
+            chunk_size=self._chunk_size,
+            max_attempts=self._max_attempts,
             on_bytes=self._progress.add_bytes,
         )
         self._progress.object_done()
@@ -140,8 +144,13 @@ class HashObjectsFn(beam.DoFn):
             self._hashed_bytes.inc(result.size)
             self._object_sizes.update(result.size)
         if result.failure is not ReadFailure.VANISHED:
-            yield None, (digest, {"bucket": obj.bucket, "object": obj.name, "size": obj.size,
-                                  "intact": verified_row is not None})
+            yield (
+                None,
+                (
+                    digest,
+                    {"bucket": obj.bucket, "object": obj.name, "size": obj.size, "intact": verified_row is not None},
+                ),
+            )
         if verified_row is not None:
             yield VERIFIED, verified_row
         else:
@@ -155,12 +164,12 @@ def _tagged(tag: str | None, value):
 class HashObjects(beam.PTransform):
     """ListedObject -> tagged outputs ``blobs`` (main), ``verified`` and ``findings``."""
 
-    def __init__(self, prefix: str, emulator_endpoint: str | None, chunk_size: int,
-                 read_concurrency: int, max_attempts: int):
+    def __init__(
+        self, prefix: str, emulator_endpoint: str | None, chunk_size: int, read_concurrency: int, max_attempts: int
+    ):
         super().__init__()
         self._fn = HashObjectsFn(prefix, emulator_endpoint, chunk_size, read_concurrency, max_attempts)
 
     def expand(self, objects):
-        outputs = objects | "HashAndClassify" >> beam.ParDo(self._fn).with_outputs(
-            VERIFIED, FINDINGS, main="blobs")
+        outputs = objects | "HashAndClassify" >> beam.ParDo(self._fn).with_outputs(VERIFIED, FINDINGS, main="blobs")
         return outputs

@@ -49,16 +49,16 @@ DAMAGE_KINDS = frozenset({Kind.DIGEST_MISMATCH.value, Kind.READ_ERROR.value, Kin
 
 def sources_for(manifests: ManifestsConfig, buckets: tuple[str, ...]) -> tuple[SourceSpec, ...]:
     """The configured sources, plus each scanned bucket's legacy metadata when enabled."""
-    legacy = tuple(SourceSpec(kind="legacy", location=b, bucket=b) for b in buckets) \
-        if manifests.legacy_metadata else ()
+    legacy = (
+        tuple(SourceSpec(kind="legacy", location=b, bucket=b) for b in buckets) if manifests.legacy_metadata else ()
+    )
     return manifests.sources + legacy
 
 
 class _StoresFn(beam.DoFn):
     """A DoFn that opens the manifest stores in ``setup()`` (clients are not picklable)."""
 
-    def __init__(self, sources: tuple[SourceSpec, ...], settings: ManifestsConfig,
-                 emulator_endpoint: str | None):
+    def __init__(self, sources: tuple[SourceSpec, ...], settings: ManifestsConfig, emulator_endpoint: str | None):
         self._sources = sources
         self._settings = replace(settings, sources=())
         self._emulator_endpoint = emulator_endpoint
@@ -87,11 +87,18 @@ class _StoresFn(beam.DoFn):
 def open_store(index: int, spec: SourceSpec, settings: ManifestsConfig, client_factory):
     max_bytes = settings.max_manifest_size
     if spec.kind == "registry":
-        client = RegistryClient(spec.location, auth=spec.auth, credentials_env=spec.credentials_env,
-                                tls_verify=spec.tls_verify, requests_per_second=settings.requests_per_second,
-                                max_attempts=settings.max_attempts, max_manifest_bytes=max_bytes)
-        store = RegistryStore(index, client, gcr_roots=spec.gcr_projects, repositories=spec.repositories,
-                              bucket=spec.bucket)
+        client = RegistryClient(
+            spec.location,
+            auth=spec.auth,
+            credentials_env=spec.credentials_env,
+            tls_verify=spec.tls_verify,
+            requests_per_second=settings.requests_per_second,
+            max_attempts=settings.max_attempts,
+            max_manifest_bytes=max_bytes,
+        )
+        store = RegistryStore(
+            index, client, gcr_roots=spec.gcr_projects, repositories=spec.repositories, bucket=spec.bucket
+        )
         store.claimed_by = "digest the registry listed"
         return store
     if spec.kind == "directory":
@@ -115,9 +122,14 @@ class SourceUnitsFn(_StoresFn):
                 yield index, unit
         except Exception as err:  # a source that cannot even start is a finding, not a crash
             log.warning("manifest source %d (%s) failed", index, self._sources[index].location, exc_info=True)
-            yield TaggedOutput(FINDINGS, cc.finding(
-                Kind.MANIFEST_UNAVAILABLE, object=self._sources[index].location,
-                detail=f"cannot read manifest source: {type(err).__name__}: {err}"))
+            yield TaggedOutput(
+                FINDINGS,
+                cc.finding(
+                    Kind.MANIFEST_UNAVAILABLE,
+                    object=self._sources[index].location,
+                    detail=f"cannot read manifest source: {type(err).__name__}: {err}",
+                ),
+            )
 
 
 class EnumerateFn(_StoresFn):
@@ -132,14 +144,25 @@ class EnumerateFn(_StoresFn):
                 else:
                     yield item
         except Unavailable as err:
-            yield TaggedOutput(FINDINGS, cc.finding(
-                Kind.MANIFEST_UNAVAILABLE, object=self._sources[index].location, http_status=err.status,
-                detail=f"cannot enumerate manifests: {err.reason}"))
+            yield TaggedOutput(
+                FINDINGS,
+                cc.finding(
+                    Kind.MANIFEST_UNAVAILABLE,
+                    object=self._sources[index].location,
+                    http_status=err.status,
+                    detail=f"cannot enumerate manifests: {err.reason}",
+                ),
+            )
         except Exception as err:
             log.warning("enumerating %r failed", unit, exc_info=True)
-            yield TaggedOutput(FINDINGS, cc.finding(
-                Kind.MANIFEST_UNAVAILABLE, object=self._sources[index].location,
-                detail=f"cannot enumerate manifests: {type(err).__name__}: {err}"))
+            yield TaggedOutput(
+                FINDINGS,
+                cc.finding(
+                    Kind.MANIFEST_UNAVAILABLE,
+                    object=self._sources[index].location,
+                    detail=f"cannot enumerate manifests: {type(err).__name__}: {err}",
+                ),
+            )
 
 
 def _request_key(request: dict[str, Any]):
@@ -164,8 +187,9 @@ class FetchManifestsFn(_StoresFn):
     def process(self, request: dict[str, Any]):
         store = self.store(request["source"])
         source = None if isinstance(store, RegistryStore) else f"{store.label.rstrip('/')}/{request['location']}"
-        record = cc.new_record(request["repository"], request["digest"], tags=request["tags"],
-                               bucket=request["bucket"], source=source)
+        record = cc.new_record(
+            request["repository"], request["digest"], tags=request["tags"], bucket=request["bucket"], source=source
+        )
         yield from self._fetch(store, record, request["location"], request["media_type"])
 
     def _fetch(self, store, record, location, media_hint):
@@ -184,12 +208,21 @@ class FetchManifestsFn(_StoresFn):
             record["digest"] = manifest_digest(data, media_type or media_hint)
         limit = self._settings.max_manifest_size
         if len(data) > limit:
-            record.update(status=cc.INVALID, size=len(data),
-                          detail=f"manifest larger than {limit:,} bytes (manifests.max_manifest_size); not parsed")
+            record.update(
+                status=cc.INVALID,
+                size=len(data),
+                detail=f"manifest larger than {limit:,} bytes (manifests.max_manifest_size); not parsed",
+            )
             yield record
             return
-        manifest = cc.evaluate(record, data, media_type or media_hint, header_digest,
-                               claimed_by=getattr(store, "claimed_by", "reference digest"), max_bytes=limit)
+        manifest = cc.evaluate(
+            record,
+            data,
+            media_type or media_hint,
+            header_digest,
+            claimed_by=getattr(store, "claimed_by", "reference digest"),
+            max_bytes=limit,
+        )
         yield record
         if manifest is not None:
             for child_digest, _size, _platform in record["children"]:
@@ -312,11 +345,18 @@ class ListingFacts(beam.PTransform):
 
     def expand(self, listed):
         return listed | "FactsFromListing" >> beam.ParDo(ListingFactsFn(self._prefix)).with_outputs(
-            VERIFIED, FINDINGS, TALLIES, main="blobs")
+            VERIFIED, FINDINGS, TALLIES, main="blobs"
+        )
 
 
-def add_manifest_checks(pipeline, sources: tuple[SourceSpec, ...], settings: ManifestsConfig,
-                        emulator_endpoint: str | None, blobs, object_findings):
+def add_manifest_checks(
+    pipeline,
+    sources: tuple[SourceSpec, ...],
+    settings: ManifestsConfig,
+    emulator_endpoint: str | None,
+    blobs,
+    object_findings,
+):
     """Wire ManifestSource and CrossCheck onto a scan: returns (all findings, [tally PCollections])."""
     manifests = pipeline | "ManifestSource" >> ManifestSource(sources, settings, emulator_endpoint)
     checked = (manifests["refs"], blobs, object_findings) | "CrossCheck" >> CrossCheck()

@@ -59,9 +59,7 @@ class WriteSummaryFn(beam.DoFn):
             config=self._config,
             report_location=self._run_dir,
         )
-        summary["files"] = sorted(
-            path.rsplit("/", 1)[-1] for path in list(findings_files) + list(verified_files)
-        )
+        summary["files"] = sorted(path.rsplit("/", 1)[-1] for path in list(findings_files) + list(verified_files))
         report_io.write_json(report_io.FileSystems.join(self._run_dir, report_io.SUMMARY_FILE), summary)
         yield summary
 
@@ -70,7 +68,8 @@ def _write_rows(rows, label: str, path_prefix: str):
     return (
         rows
         | f"{label}ToJson" >> beam.Map(lambda row: json.dumps(row, separators=(",", ":")))
-        | f"Write{label}" >> beam.io.WriteToText(
+        | f"Write{label}"
+        >> beam.io.WriteToText(
             path_prefix, file_name_suffix=report_io.ROWS_SUFFIX, shard_name_template="-SSSSS-of-NNNNN"
         )
     )

@@ -74,8 +74,10 @@ class Figure:
     def row(self, reference: Figure | None) -> str:
         mbps = self.total_bytes / 1e6 / self.seconds
         ratio = f"{reference.seconds / self.seconds:6.2f}x" if reference else "      "
-        return (f"  {self.label:<34} {self.seconds:8.2f} s {mbps:9.1f} MB/s "
-                f"{self.objects / self.seconds:9.0f} obj/s  {ratio}")
+        return (
+            f"  {self.label:<34} {self.seconds:8.2f} s {mbps:9.1f} MB/s "
+            f"{self.objects / self.seconds:9.0f} obj/s  {ratio}"
+        )
 
 
 def time_emulator_ceiling(endpoint: str, corpus: Corpus) -> Figure:
@@ -83,40 +85,50 @@ def time_emulator_ceiling(endpoint: str, corpus: Corpus) -> Figure:
     received = 0
     start = time.perf_counter()
     for name, _ in corpus.objects:
-        with session.get(f"{endpoint}/download/storage/v1/b/{corpus.bucket}/o/{quote(name, safe='')}?alt=media",
-                         stream=True) as response:
+        with session.get(
+            f"{endpoint}/download/storage/v1/b/{corpus.bucket}/o/{quote(name, safe='')}?alt=media", stream=True
+        ) as response:
             response.raise_for_status()
             for chunk in response.iter_content(MiB):
                 received += len(chunk)
     assert received == corpus.total_bytes, (received, corpus.total_bytes)
-    return Figure("emulator ceiling (download only)", time.perf_counter() - start,
-                  corpus.total_bytes, len(corpus.objects))
+    return Figure(
+        "emulator ceiling (download only)", time.perf_counter() - start, corpus.total_bytes, len(corpus.objects)
+    )
 
 
-def time_registry_scrub(endpoint: str, corpus: Corpus, output: Path, label: str, concurrency: int,
-                        fixed_cost: float = 0.0) -> list[Figure]:
-    config = parse_config({
-        "source": {"buckets": [corpus.bucket], "emulator_endpoint": endpoint},
-        "scan": {"read_concurrency": concurrency},
-        "report": {"output": str(output), "run_id": label.replace(" ", "-")},
-    }, "bench")
+def time_registry_scrub(
+    endpoint: str, corpus: Corpus, output: Path, label: str, concurrency: int, fixed_cost: float = 0.0
+) -> list[Figure]:
+    config = parse_config(
+        {
+            "source": {"buckets": [corpus.bucket], "emulator_endpoint": endpoint},
+            "scan": {"read_concurrency": concurrency},
+            "report": {"output": str(output), "run_id": label.replace(" ", "-")},
+        },
+        "bench",
+    )
     start = time.perf_counter()
     summary = run_scan(config, [])
     seconds = time.perf_counter() - start
     assert summary["objects_verified"] == len(corpus.objects), summary
     figures = [Figure(f"registry-scrub ({concurrency} reads/worker)", seconds, corpus.total_bytes, len(corpus.objects))]
     if fixed_cost and seconds > fixed_cost:
-        figures.append(Figure("  same, less fixed start-up cost", seconds - fixed_cost,
-                              corpus.total_bytes, len(corpus.objects)))
+        figures.append(
+            Figure("  same, less fixed start-up cost", seconds - fixed_cost, corpus.total_bytes, len(corpus.objects))
+        )
     return figures
 
 
 def measure_fixed_cost(endpoint: str, output: Path) -> float:
     """Wall time of a scan of a bucket with one tiny object: Beam's start-up, stages and report."""
-    config = parse_config({
-        "source": {"buckets": ["bench-empty.appspot.com"], "emulator_endpoint": endpoint},
-        "report": {"output": str(output), "run_id": "fixed-cost"},
-    }, "bench")
+    config = parse_config(
+        {
+            "source": {"buckets": ["bench-empty.appspot.com"], "emulator_endpoint": endpoint},
+            "report": {"output": str(output), "run_id": "fixed-cost"},
+        },
+        "bench",
+    )
     start = time.perf_counter()
     run_scan(config, [])
     return time.perf_counter() - start
@@ -135,8 +147,13 @@ for item in json.load(sys.stdin).get("items", []): print(u.quote(item["name"], s
 
 def time_shell_recipe(endpoint: str, corpus: Corpus) -> Figure:
     start = time.perf_counter()
-    out = subprocess.run(["bash", "-c", SHELL_RECIPE], env=dict(os.environ, EP=endpoint, BUCKET=corpus.bucket),
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["bash", "-c", SHELL_RECIPE],
+        env=dict(os.environ, EP=endpoint, BUCKET=corpus.bucket),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     seconds = time.perf_counter() - start
     assert int(out.stdout.strip()) == len(corpus.objects), out
     return Figure("shell recipe (curl | sha256sum)", seconds, corpus.total_bytes, len(corpus.objects))
@@ -146,13 +163,19 @@ def time_hashlib(corpus: Corpus) -> Figure:
     start = time.perf_counter()
     for _, content in corpus.objects:
         hashlib.sha256(content).hexdigest()
-    return Figure("hashlib.sha256 in memory (1 core)", time.perf_counter() - start,
-                  corpus.total_bytes, len(corpus.objects))
+    return Figure(
+        "hashlib.sha256 in memory (1 core)", time.perf_counter() - start, corpus.total_bytes, len(corpus.objects)
+    )
 
 
 def worker_rss(endpoint: str, bucket: str, name: str, mode: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "tests.bench.worker_rss", endpoint, bucket, name, mode],
-                         cwd=REPO, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.bench.worker_rss", endpoint, bucket, name, mode],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -190,14 +213,18 @@ def main() -> None:
             huge_name = PREFIX + "sha256:" + hashlib.sha256(huge).hexdigest()
             bulk_seed(data_dir, "bench-huge.appspot.com", [(huge_name, huge)])
             del huge
-        print(f"seeded {len(large.objects)} x {args.large_mib} MiB and {len(small.objects)} x "
-              f"{args.small_bytes} B in {time.perf_counter() - started:.1f} s")
+        print(
+            f"seeded {len(large.objects)} x {args.large_mib} MiB and {len(small.objects)} x "
+            f"{args.small_bytes} B in {time.perf_counter() - started:.1f} s"
+        )
 
         with Emulator(data_dir) as emulator:
             fixed = measure_fixed_cost(emulator.endpoint, output)
             print(f"registry-scrub fixed cost (scan of a one-object bucket): {fixed:.2f} s")
-            for corpus, title in ((large, f"large objects: {len(large.objects)} x {args.large_mib} MiB"),
-                                  (small, f"small objects: {len(small.objects)} x {args.small_bytes} B")):
+            for corpus, title in (
+                (large, f"large objects: {len(large.objects)} x {args.large_mib} MiB"),
+                (small, f"small objects: {len(small.objects)} x {args.small_bytes} B"),
+            ):
                 ceiling = time_emulator_ceiling(emulator.endpoint, corpus)
                 figures = [
                     ceiling,
@@ -210,17 +237,23 @@ def main() -> None:
             with FaultyProxy(emulator.port, latency=args.latency_ms / 1000) as proxy:
                 shell = time_shell_recipe(proxy.endpoint, small)
                 figures = [shell, *time_registry_scrub(proxy.endpoint, small, output, "small-proxied", 32, fixed)]
-                print_block(f"small objects through a {args.latency_ms:.0f} ms latency proxy "
-                            f"({len(small.objects)} x {args.small_bytes} B)", figures, shell)
+                print_block(
+                    f"small objects through a {args.latency_ms:.0f} ms latency proxy "
+                    f"({len(small.objects)} x {args.small_bytes} B)",
+                    figures,
+                    shell,
+                )
 
             if huge_name:
                 print(f"\npeak RSS of one worker process hashing a {args.rss_gib:g} GiB object")
                 for mode in ("scan", "download_as_bytes"):
                     result = worker_rss(emulator.endpoint, "bench-huge.appspot.com", huge_name, mode)
                     label = "registry-scrub HashObjectsFn" if mode == "scan" else "naive download_as_bytes"
-                    print(f"  {label:<34} peak {result['peak_rss_mib']:7.0f} MiB "
-                          f"(before the read {result['baseline_rss_mib']:.0f} MiB; "
-                          f"{result['size'] / 1e6 / result['seconds']:.0f} MB/s)")
+                    print(
+                        f"  {label:<34} peak {result['peak_rss_mib']:7.0f} MiB "
+                        f"(before the read {result['baseline_rss_mib']:.0f} MiB; "
+                        f"{result['size'] / 1e6 / result['seconds']:.0f} MB/s)"
+                    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,7 @@ def main(endpoint: str, bucket: str, name: str, mode: str) -> None:
     baseline = peak_rss_mib()
     start = time.perf_counter()
     if mode == "scan":
-        fn = HashObjectsFn("containers/images/", endpoint, chunk_size=1024 * 1024,
-                           read_concurrency=32, max_attempts=3)
+        fn = HashObjectsFn("containers/images/", endpoint, chunk_size=1024 * 1024, read_concurrency=32, max_attempts=3)
         fn.setup()
         fn.start_bundle()
         outputs = list(fn.process(obj)) + list(fn.finish_bundle())
@@ -45,8 +44,17 @@ def main(endpoint: str, bucket: str, name: str, mode: str) -> None:
         import hashlib
 
         hashlib.sha256(client.bucket(bucket).blob(name).download_as_bytes(raw_download=True)).hexdigest()
-    print(json.dumps({"mode": mode, "size": obj.size, "seconds": time.perf_counter() - start,
-                      "baseline_rss_mib": baseline, "peak_rss_mib": peak_rss_mib()}))
+    print(
+        json.dumps(
+            {
+                "mode": mode,
+                "size": obj.size,
+                "seconds": time.perf_counter() - start,
+                "baseline_rss_mib": baseline,
+                "peak_rss_mib": peak_rss_mib(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -106,7 +106,8 @@ class FaultyProxy:
                     message = b'{"error":{"code":%d,"message":"injected by test proxy"}}' % fault.status
                     writer.write(
                         f"HTTP/1.1 {fault.status} Injected\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {len(message)}\r\n{extra}\r\n".encode() + message
+                        f"Content-Length: {len(message)}\r\n{extra}\r\n".encode()
+                        + message
                     )
                     await writer.drain()
                     continue
@@ -129,8 +130,9 @@ class FaultyProxy:
             lines = status_and_headers.decode("latin-1").split("\r\n")
             status_line = lines[0].replace("HTTP/1.0", "HTTP/1.1", 1)
             kept = [line for line in lines[1:] if line and not line.lower().startswith("connection:")]
-            length = next((int(line.split(":", 1)[1]) for line in kept
-                           if line.lower().startswith("content-length:")), None)
+            length = next(
+                (int(line.split(":", 1)[1]) for line in kept if line.lower().startswith("content-length:")), None
+            )
             connection = "keep-alive" if length is not None else "close"
             out_head = "\r\n".join([status_line, *kept, f"Connection: {connection}", "", ""]).encode("latin-1")
             writer.write(out_head)
