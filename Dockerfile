@@ -1,5 +1,5 @@
 # registry-scrub: one image that is both the Flex Template launcher and the Dataflow
-# workers' sdk_container_image (DESIGN.md §5, docs/production.md).
+# workers' sdk_container_image (README.md, "Production on Dataflow").
 #
 #   Cloud Build:  jobs/deploy/deploy.sh image   (passes IMAGE, see jobs/deploy/cloudbuild.yaml)
 #   By hand:      docker build --build-arg IMAGE=<the tag you push> -t <that tag> .
@@ -19,7 +19,7 @@ FROM ${PYTHON_IMAGE}
 ARG BEAM_VERSION
 # The image's own name: the template launcher hands it to the workers as their image.
 ARG IMAGE=""
-# The uid of the user "scrub" created below. See "Non-root" in docs/production.md: pass
+# The uid of the user "scrub" created below. See "Non-root" in README.md, "Production on Dataflow": pass
 # RUN_AS_USER=0 only if Dataflow workers cannot start without root.
 ARG RUN_AS_USER=10001
 

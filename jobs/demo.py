@@ -115,7 +115,7 @@ def seed_demo(emulator: Emulator, bucket: str = DEMO_BUCKET) -> list[Planted]:
         target.blob(name).upload_from_string(b"stray")
         planted.append(Planted(name, Kind.MALFORMED_NAME, story))
 
-    # Manifest problems (docs/manifests.md): manifest files in the emulator, and legacy metadata.
+    # Manifest problems (README.md, "Manifest cross-check"): manifest files in the emulator, and legacy metadata.
     from jobs.demo_manifests import plant_legacy, plant_manifests
 
     def upload_blob(digest: str, content: bytes) -> None:

@@ -27,7 +27,7 @@ class RunPlan:
 
 def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> dict[str, beam.PCollection]:
     source, scan = config.source, config.scan
-    # names: hash only; manifests: cross-check from the listing; both (docs/manifests.md).
+    # names: hash only; manifests: cross-check from the listing; both (README.md, "Manifest cross-check").
     mode = effective_mode(scan.mode, config.manifests)
     config = replace(config, scan=replace(scan, mode=mode))
     listed = pipeline | "ListObjects" >> ListObjects(

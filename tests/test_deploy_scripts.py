@@ -259,3 +259,13 @@ def test_alert_metrics_match_the_outcome_line(plan):
             assert needle.replace('\\"', '"') in line, f"{name}: {needle!r} never matches {line!r}"
     assert "exit_status=1" in metrics["registry_scrub_error_runs"]
     assert "exit_status=0" not in outcome_line({"run_id": "r", "exit_status": 1})
+
+
+def test_a_config_file_reaches_the_template_as_its_config_parameter():
+    config = "gs://audit-proj-registry-scrub-dataflow/config/scan.yaml"
+    result = deploy("--dry-run", "run", **SETTINGS, CONFIG_FILE=config)
+    assert result.returncode == 0, result.stderr
+    (raw,) = re.findall(r"--parameters '?(\^~\^[^' \n]+)", result.stdout)
+    parameters = dict(pair.split("=", 1) for pair in raw[3:].split("~"))
+    assert parameters["config"] == config
+    _check_template_parameters(parameters)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deploys registry-scrub as a scheduled Dataflow Flex Template (docs/production.md).
+# Deploys registry-scrub as a scheduled Dataflow Flex Template (README.md, "Production on Dataflow").
 #
 #   jobs/deploy/deploy.sh [--dry-run] STEP...
 #
@@ -56,11 +56,12 @@ settings() {
   : "${SCHEDULE:=0 3 * * *}"
   : "${TIME_ZONE:=Etc/UTC}"
   : "${BQ_DATASET:=}"
+  : "${CONFIG_FILE:=}"
   : "${SCAN_BUCKETS:=}"
   : "${SCAN_PROJECTS:=}"
   : "${DISABLE_PUBLIC_IPS:=0}"
   plain DATAFLOW_BUCKET AR_REPO TAG IMAGE TEMPLATE WORKER_SA LAUNCHER_SA REPORT_PREFIX \
-    MACHINE_TYPE MAX_WORKERS SHARD_COUNT BQ_DATASET SCAN_BUCKETS SCAN_PROJECTS REPORT_BUCKET
+    MACHINE_TYPE MAX_WORKERS SHARD_COUNT BQ_DATASET SCAN_BUCKETS SCAN_PROJECTS REPORT_BUCKET CONFIG_FILE
 }
 
 need_scan_settings() {
@@ -228,6 +229,7 @@ scan_parameters() {
   echo "shard_count=${SHARD_COUNT}"
   [[ -n "$BQ_DATASET" ]] && echo "bigquery_dataset=${BQ_DATASET}"
   [[ -n "${RUN_ID:-}" ]] && echo "run_id=${RUN_ID}"
+  [[ -n "$CONFIG_FILE" ]] && echo "config=${CONFIG_FILE}"
   return 0
 }
 
@@ -290,7 +292,7 @@ ensure_log_metric() { # ensure_log_metric NAME DESCRIPTION FILTER
 }
 
 step_alerts() {
-  # Alert policies on these (with your notification channels) are in docs/production.md.
+  # Alert policies on these (with your notification channels) are in README.md, "Production on Dataflow".
   ensure_log_metric registry_scrub_runs "registry-scrub runs that finished (any exit status)" \
     "$OUTCOME_FILTER"
   ensure_log_metric registry_scrub_error_runs "registry-scrub runs that found errors (exit status 1)" \

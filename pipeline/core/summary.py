@@ -27,7 +27,7 @@ class Tally:
     bytes_verified: int = 0
     reclaimable_bytes: int = 0
     findings: Counter = field(default_factory=Counter)
-    # Manifest cross-check (docs/manifests.md).
+    # Manifest cross-check (README.md, "Manifest cross-check").
     manifests_scanned: int = 0
     images_affected: int = 0  # fed one distinct repo@digest at a time, so it sums
     objects_not_hashed: int = 0  # listed in "manifests" mode, where nothing is hashed

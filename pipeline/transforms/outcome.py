@@ -2,7 +2,7 @@
 
 On Dataflow a job "succeeds" whether or not it found damage; the exit status of
 the scan lives in ``summary.json``. This line carries it into Cloud Logging, where
-a log-based metric counts runs by status (docs/production.md, "Alerts").
+a log-based metric counts runs by status (README.md, "Production on Dataflow", "Alerts").
 """
 
 from __future__ import annotations
