@@ -26,6 +26,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop_process(process: subprocess.Popen, grace: float = 5.0) -> None:
+    """Terminate a local server, and kill it if it has not exited after ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class Emulator:
     """Start with ``with Emulator(data_dir) as emu:``; ``emu.endpoint`` is its URL."""
 
@@ -75,15 +87,10 @@ class Emulator:
         raise RuntimeError(f"gcp-storage-emulator did not answer on {self.endpoint} within {self._startup_timeout}s")
 
     def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        if self._process and self._process.stderr:
-            self._process.stderr.close()
+        if self._process is not None:
+            stop_process(self._process)
+            if self._process.stderr:
+                self._process.stderr.close()
         self._process = None
 
     def __enter__(self) -> Emulator:

@@ -23,6 +23,7 @@ from pipeline.manifest_config import (
     check_mode,
     check_mode_against_sources,
 )
+from pipeline.values import BUCKET_RE, size_in, whole_number_in
 
 DEFAULT_PREFIX = "containers/images/"
 DEFAULT_OUTPUT = "./scrub-reports"
@@ -36,14 +37,11 @@ DEFAULT_MAX_ATTEMPTS = 5
 # The bucket names GCR created: artifacts.PROJECT.appspot.com and its regional variants.
 GCR_BUCKET_PATTERN = re.compile(r"(?:(?:us|eu|asia)\.)?artifacts\.([a-z0-9.:-]+)\.appspot\.com")
 
-_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 _PROJECT_RE = re.compile(r"(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
 _RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _ENDPOINT_RE = re.compile(r"https?://[A-Za-z0-9.\[\]:-]+(?::[0-9]{1,5})?/?")
 # [PROJECT:|PROJECT.]DATASET; without a project, the job's own --project.
 _BQ_DATASET_RE = re.compile(r"(?:(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9][:.])?[A-Za-z0-9_]{1,1024}")
-_SIZE_RE = re.compile(r"\s*([0-9]+)\s*(B|KiB|MiB|GiB)?\s*")
-_SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 
 
 class ConfigError(ValueError):
@@ -113,7 +111,7 @@ def _bucket(value: Any) -> str:
         raise ValueError("expected a bare bucket name; drop the 'gs://'")
     if "/" in text:
         raise ValueError("expected a bare bucket name without '/'; set the path under source.prefix")
-    if not _BUCKET_RE.fullmatch(text):
+    if not BUCKET_RE.fullmatch(text):
         raise ValueError("expected a GCS bucket name (3-222 characters: a-z 0-9 . _ -)")
     return text
 
@@ -149,7 +147,7 @@ def _prefix(value: Any) -> str:
 def _output(value: Any) -> str:
     text = _string(value)
     if text.startswith("gs://"):
-        if not _BUCKET_RE.fullmatch(text[5:].split("/", 1)[0]):
+        if not BUCKET_RE.fullmatch(text[5:].split("/", 1)[0]):
             raise ValueError("expected gs://BUCKET[/PATH] with a valid bucket name")
         return text.rstrip("/")
     if "://" in text:
@@ -161,34 +159,14 @@ def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda value: None if value is None else check(value)
 
 
-def _int_in(low: int, high: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"expected a whole number from {low} to {high}")
-        if not low <= value <= high:
-            raise ValueError(f"expected a whole number from {low} to {high}, got {value}")
-        return value
-
-    return check
-
-
 def _shard_count(value: Any) -> int:
     if isinstance(value, bool) or value not in SHARD_COUNTS:
         raise ValueError(f"expected one of {', '.join(map(str, SHARD_COUNTS))} (16 per hex digit)")
     return value
 
 
-def parse_size(value: Any) -> int:
-    """Bytes from an int or a string such as ``"256KiB"`` or ``"1 MiB"``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        size = value
-    elif isinstance(value, str) and (match := _SIZE_RE.fullmatch(value)):
-        size = int(match.group(1)) * _SIZE_UNITS[match.group(2)]
-    else:
-        raise ValueError("expected a size in bytes or with a unit, e.g. 1MiB or 262144")
-    if not 4 * 1024 <= size <= 256 * 1024**2:
-        raise ValueError("expected a size from 4KiB to 256MiB")
-    return size
+# Bytes from an int or a string such as "256KiB" or "1 MiB".
+parse_size = size_in(4 * 1024, 256 * 1024**2, "1MiB or 262144")
 
 
 SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
@@ -203,8 +181,8 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
     "scan": {
         "shard_count": _shard_count,
         "chunk_size": parse_size,
-        "read_concurrency": _int_in(1, 512),
-        "max_attempts": _int_in(1, 20),
+        "read_concurrency": whole_number_in(1, 512),
+        "max_attempts": whole_number_in(1, 20),
         "mode": _optional(check_mode),
     },
     "report": {

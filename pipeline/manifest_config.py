@@ -17,6 +17,7 @@ from typing import Any
 
 from pipeline.adapters.registry import DEFAULT_CREDENTIALS_ENV
 from pipeline.core.manifests import MAX_MANIFEST_BYTES
+from pipeline.values import BUCKET_RE, size_in, whole_number_in
 
 MODES = ("names", "manifests", "both")
 AUTH_MODES = ("auto", "anonymous", "google", "basic")
@@ -27,8 +28,6 @@ DEFAULT_MANIFEST_ATTEMPTS = 5
 _REGISTRY_URL = re.compile(r"https?://[A-Za-z0-9.\[\]-]+(?::[0-9]{1,5})?/?")
 _REPOSITORY = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
 _ENV_PREFIX = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
-_SIZE = re.compile(r"\s*([0-9]+)\s*(B|KiB|MiB)?\s*")
 _SECRET_KEYS = ("username", "password", "token", "access_token", "auth_token", "secret")
 
 
@@ -77,22 +76,8 @@ def check_rate(value: Any) -> float:
     return float(value)
 
 
-def check_attempts(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 20:
-        raise ValueError("expected a whole number from 1 to 20")
-    return value
-
-
-def check_manifest_size(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        size = value
-    elif isinstance(value, str) and (match := _SIZE.fullmatch(value)):
-        size = int(match.group(1)) * {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2}[match.group(2)]
-    else:
-        raise ValueError("expected a size in bytes or with a unit, e.g. 4MiB")
-    if not 1024 <= size <= 64 * 1024**2:
-        raise ValueError("expected a size from 1KiB to 64MiB")
-    return size
+check_attempts = whole_number_in(1, 20)
+check_manifest_size = size_in(1024, 64 * 1024**2, "4MiB")
 
 
 def _text(value: Any, what: str) -> str:
@@ -141,7 +126,7 @@ def check_source(value: Any) -> SourceSpec:
     fields: dict[str, Any] = {"kind": kind}
     if value.get("bucket") is not None:
         bucket = value["bucket"]
-        if not isinstance(bucket, str) or not _BUCKET.fullmatch(bucket):
+        if not isinstance(bucket, str) or not BUCKET_RE.fullmatch(bucket):
             raise ValueError("bucket: expected a bare GCS bucket name whose blobs these manifests use")
         fields["bucket"] = bucket
     if kind == "registry":

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.emulator import free_port
+from jobs.emulator import free_port, stop_process
 from jobs.images import Image, make_index, write_dir_layout, write_oci_layout
 
 CONFIG = """\
@@ -80,13 +80,8 @@ class Registry:
         raise RuntimeError("docker-registry did not answer within 15s")
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process is not None:
+            stop_process(self._process)
         self._process = None
         if getattr(self, "_log", None):
             self._log.close()

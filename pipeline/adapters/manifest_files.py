@@ -154,8 +154,10 @@ def _join(repo: str, sub: str) -> str:
 # --- stores --------------------------------------------------------------------------------
 
 
-class DirectoryStore:
-    """Manifests in a folder tree, named by digest or with a ``.digest`` sidecar."""
+class _TreeStore:
+    """A manifest store read from a local folder or a ``gs://`` prefix."""
+
+    default_repository = "manifests"
 
     def __init__(
         self,
@@ -169,7 +171,14 @@ class DirectoryStore:
         self._index, self._bucket, self._max = index, bucket, max_bytes
         self._tree = open_tree(location, client_factory)
         self.label = self._tree.label
-        self._repo = repository or os.path.basename(location.rstrip("/")) or "manifests"
+        self._repo = repository or os.path.basename(location.rstrip("/")) or self.default_repository
+
+
+class DirectoryStore(_TreeStore):
+    """Manifests in a folder tree, named by digest or with a ``.digest`` sidecar."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self._by_digest: dict[tuple[str, str], str] | None = None
 
     def units(self) -> Iterator[Any]:
@@ -231,22 +240,10 @@ class DirectoryStore:
         return self._tree.read(location, self._max), None, None
 
 
-class OciLayoutStore:
+class OciLayoutStore(_TreeStore):
     """An OCI image layout: ``index.json`` names the manifests, ``blobs/sha256/`` holds them."""
 
-    def __init__(
-        self,
-        index: int,
-        location: str,
-        repository: str | None,
-        bucket: str | None,
-        client_factory=None,
-        max_bytes: int = MAX_MANIFEST_BYTES,
-    ):
-        self._index, self._bucket, self._max = index, bucket, max_bytes
-        self._tree = open_tree(location, client_factory)
-        self.label = self._tree.label
-        self._repo = repository or os.path.basename(location.rstrip("/")) or "oci-layout"
+    default_repository = "oci-layout"
 
     def units(self) -> Iterator[Any]:
         yield self._tree.label

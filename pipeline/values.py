@@ -1,0 +1,50 @@
+"""Checkers for single configuration values, shared by every config section.
+
+Each returns the clean value or raises ``ValueError("expected …")``; the config
+loader adds where the value came from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+_SIZE_RE = re.compile(r"\s*([0-9]+)\s*(B|KiB|MiB|GiB)?\s*")
+_SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+
+
+def human_size(size: int) -> str:
+    for unit in ("GiB", "MiB", "KiB"):
+        if size % _SIZE_UNITS[unit] == 0:
+            return f"{size // _SIZE_UNITS[unit]}{unit}"
+    return f"{size}B"
+
+
+def size_in(low: int, high: int, example: str) -> Callable[[Any], int]:
+    """Bytes from an int or a string such as ``"256KiB"`` or ``"1 MiB"``, within ``[low, high]``."""
+
+    def check(value: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            size = value
+        elif isinstance(value, str) and (match := _SIZE_RE.fullmatch(value)):
+            size = int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+        else:
+            raise ValueError(f"expected a size in bytes or with a unit, e.g. {example}")
+        if not low <= size <= high:
+            raise ValueError(f"expected a size from {human_size(low)} to {human_size(high)}")
+        return size
+
+    return check
+
+
+def whole_number_in(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        if not low <= value <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}, got {value}")
+        return value
+
+    return check
