@@ -16,7 +16,7 @@ from typing import Any
 
 import apache_beam as beam
 import google.auth.exceptions
-from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+from apache_beam.options.pipeline_options import SetupOptions
 from apache_beam.runners.runner import PipelineResult
 from google.api_core import exceptions as gapi
 
@@ -24,7 +24,7 @@ from pipeline.adapters import gcs
 from pipeline.adapters import report as report_io
 from pipeline.build import RunPlan, build_pipeline
 from pipeline.config import Config, is_gcr_bucket
-from pipeline.runner import OptionsError, is_local, runner_for
+from pipeline.runner import OptionsError, is_local, pipeline_options, runner_for
 from pipeline.transforms.report import utc_now
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def run_scan(config: Config, beam_args: list[str]) -> dict[str, Any]:
 def submit_scan(config: Config, beam_args: list[str]) -> tuple[PipelineResult, RunPlan]:
     """Plan, build and start the scan without waiting: what a Flex Template launch must do."""
     prepare_environment(config)
-    options = PipelineOptions(beam_args)
+    options = pipeline_options(beam_args)
     # DoFns reference our modules; workers must import them rather than unpickle globals.
     options.view_as(SetupOptions).save_main_session = False
     try:

@@ -10,6 +10,7 @@ would fall back to anyway for a batch pipeline.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from apache_beam.options.pipeline_options import (
     DirectOptions,
@@ -34,19 +35,30 @@ def is_local(options: PipelineOptions) -> bool:
     )
 
 
+def _given(args: Sequence[str], name: str) -> bool:
+    return any(arg == f"--{name}" or arg.startswith(f"--{name}=") for arg in args)
+
+
+def pipeline_options(args: Sequence[str]) -> PipelineOptions:
+    """Beam's options from the command line; a local run gets multi-processing with one worker
+    per core unless the arguments choose otherwise (decided on the arguments themselves, since
+    an explicit ``--direct_running_mode=in_memory`` equals Beam's default)."""
+    args = list(args)
+    if is_local(PipelineOptions(args)):
+        if not _given(args, "direct_running_mode"):
+            args.append("--direct_running_mode=multi_processing")
+        in_memory = PipelineOptions(args).view_as(DirectOptions).direct_running_mode == "in_memory"
+        if not _given(args, "direct_num_workers") and not in_memory:
+            args.append(f"--direct_num_workers={os.cpu_count() or 1}")
+    return PipelineOptions(args)
+
+
 def local_runner(options: PipelineOptions) -> PipelineRunner:
-    """An offline FnApiRunner; fills in multi-processing and the worker count unless the user set them."""
+    """An offline FnApiRunner, handed the options as SwitchingDirectRunner would hand them."""
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
-    direct = options.view_as(DirectOptions)
-    given = options.get_all_options(drop_default=True)
-    if "direct_running_mode" not in given:
-        direct.direct_running_mode = "multi_processing"
-    if "direct_num_workers" not in given:
-        direct.direct_num_workers = os.cpu_count() or 1
-    # What SwitchingDirectRunner hands the FnApiRunner, so workers see the options.
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     provision = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
     return fn_runner.FnApiRunner(provision_info=provision)
