@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from typing import Any
 
 from jobs import logs
 from pipeline.config import ConfigError, load_config
-from pipeline.core.summary import EXIT_UNUSABLE_INPUT, format_summary
+from pipeline.core.summary import EXIT_RUN_FAILED, EXIT_UNUSABLE_INPUT, format_summary
 
 # flag -> (config key, parser); repeated flags collect into a list.
 OVERRIDES: dict[str, tuple[str, Any]] = {
@@ -42,6 +43,7 @@ def _add_scan_flags(parser: argparse.ArgumentParser) -> None:
         else:
             parser.add_argument(flag, dest=dest, type=kind, help=f"overrides {key}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the summary")
+    parser.add_argument("-v", "--verbose", action="store_true", help="the full error when a run fails")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,12 +71,18 @@ def overrides_from(args: argparse.Namespace) -> dict[str, tuple[Any, str]]:
     return overrides
 
 
+def failure_line(err: BaseException) -> str:
+    """The last line of an error: Beam wraps a worker's exception in its whole traceback."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[-1] if lines else type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in ("scan", "demo", "-h", "--help"):
         argv.insert(0, "scan")
     args, beam_args = build_parser().parse_known_args(argv)
-    logs.configure(args.quiet)
+    logs.configure(args.quiet, args.verbose)
 
     from jobs.launcher import UnusableInput, run_scan
 
@@ -89,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, UnusableInput) as err:
         print(f"registry-scrub: {err}", file=sys.stderr)
         return EXIT_UNUSABLE_INPUT
+    except Exception as err:  # the pipeline failed: say why in one line, not Beam's page of frames
+        if args.verbose:
+            traceback.print_exc()
+        print(f"registry-scrub: the run failed before its report was complete: {failure_line(err)}", file=sys.stderr)
+        if not args.verbose:
+            print("registry-scrub: rerun with --verbose for the full error", file=sys.stderr)
+        return EXIT_RUN_FAILED
     print(format_summary(summary))
     return summary["exit_status"]
 

@@ -18,15 +18,19 @@ WORKER_FORMAT = "Worker: %s"  # how Beam's local job service relays a worker's L
 
 
 class ConsoleFilter(logging.Filter):
-    def __init__(self, level: int):
+    def __init__(self, level: int, tracebacks: bool = False):
         super().__init__()
         self._level = level
+        self._tracebacks = tracebacks
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.split(".")[0] in OUR_LOGGERS:
             return record.levelno >= self._level
         if record.msg == WORKER_FORMAT and record.args:
             return self._worker_record(record, str(record.args[0]))
+        if record.levelno >= logging.WARNING and not self._tracebacks:
+            # Beam logs a failed bundle with a page of frames; the CLI says why in one line.
+            record.exc_info, record.exc_text = None, None
         return record.levelno >= logging.WARNING
 
     def _worker_record(self, record: logging.LogRecord, text: str) -> bool:
@@ -44,11 +48,11 @@ class ConsoleFilter(logging.Filter):
         return True
 
 
-def configure(quiet: bool) -> None:
+def configure(quiet: bool, verbose: bool = False) -> None:
     level = logging.WARNING if quiet else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-    handler.addFilter(ConsoleFilter(level))
+    handler.addFilter(ConsoleFilter(level, tracebacks=verbose))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     # The root must let INFO through: that is how worker entries arrive.

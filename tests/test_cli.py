@@ -94,3 +94,32 @@ def test_clean_bucket_scan_exits_zero(emulator, storage_client, tmp_path):
     assert "3 objects listed, 3 verified" in proc.stdout
     assert "findings: none" in proc.stdout
     assert (tmp_path / "out" / "clean" / "summary.json").exists()
+
+
+def test_a_listing_that_keeps_failing_fails_the_run_with_status_three(emulator, storage_client, tmp_path):
+    """A shard whose listing is refused (injected by FaultyProxy in front of the real emulator)
+    must fail the run, naming the bucket and range, rather than leave its objects out."""
+    from tests.support.proxy import Fault, FaultyProxy
+
+    bucket = storage_client.create_bucket("artifacts.refused-1234.appspot.com")
+    bucket.blob("containers/images/sha256:" + hashlib.sha256(b"a").hexdigest()).upload_from_string(b"a")
+    refused = Fault("prefix=containers%2Fimages%2Fsha256%3A5", status=403, times=100)
+    with FaultyProxy(emulator.port, faults=[refused]) as proxy:
+        proc = run_cli(
+            "--bucket",
+            bucket.name,
+            "--emulator-endpoint",
+            proxy.endpoint,
+            "--output",
+            str(tmp_path),
+            "--run-id",
+            "refused",
+            "--direct_running_mode=in_memory",
+            cwd=tmp_path,
+        )
+    assert proc.returncode == 3, proc.stderr
+    assert (
+        f"the run failed before its report was complete: listing gs://{bucket.name} containers/images/sha256:5 failed"
+    ) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "refused" / "summary.json").exists()

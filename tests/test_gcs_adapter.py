@@ -79,6 +79,7 @@ def test_object_deleted_after_listing_is_vanished(storage_client, bucket, emulat
     bucket.blob(name).delete()
     result = read(emulator.endpoint, obj)
     assert result.failure is ReadFailure.VANISHED and result.http_status == 404
+    assert f"generation {obj.generation} not found" in result.reason
 
 
 def test_transient_errors_are_retried_and_a_cut_stream_resumes(storage_client, bucket, emulator):

@@ -171,7 +171,11 @@ def read_and_hash(
                     return ReadResult(
                         failure=ReadFailure.VANISHED,
                         http_status=404,
-                        reason="object not found when read",
+                        reason=(
+                            f"generation {obj.generation} not found when read: deleted or overwritten since listing"
+                            if obj.generation is not None
+                            else "object not found when read"
+                        ),
                         attempts=attempt,
                     )
                 if status in TRANSIENT_STATUSES:

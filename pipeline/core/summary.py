@@ -12,6 +12,9 @@ from pipeline.core.findings import SEVERITY_OF, Kind, Severity
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
 EXIT_UNUSABLE_INPUT = 2
+# The run stopped before its report was complete (a listing that kept failing, a crashed
+# worker): nothing can be concluded, which is neither "clean" nor "findings".
+EXIT_RUN_FAILED = 3
 
 # Findings that stand for a listed object; the others (manifest checks) come on top.
 OBJECT_KINDS = frozenset({Kind.DIGEST_MISMATCH, Kind.MALFORMED_NAME, Kind.READ_ERROR, Kind.VANISHED})

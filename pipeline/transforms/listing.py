@@ -6,12 +6,18 @@ import logging
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from google.api_core.exceptions import GoogleAPICallError
 
 from pipeline.adapters import gcs
 from pipeline.core.blobs import ListedObject
 from pipeline.core.shards import KeyRange, plan_ranges
 
 log = logging.getLogger(__name__)
+
+
+class ListingFailed(RuntimeError):
+    """A listing that failed after the client's retries. It fails the run rather than
+    leaving the range out: objects never listed could appear in no report row."""
 
 
 class ListRangeFn(beam.DoFn):
@@ -28,11 +34,15 @@ class ListRangeFn(beam.DoFn):
     def process(self, element: tuple[str, KeyRange]):
         bucket, key_range = element
         count = 0
-        for obj in gcs.list_range(self._client, bucket, key_range):
-            count += 1
-            self._listed.inc()
-            self._listed_bytes.inc(obj.size)
-            yield obj
+        try:
+            for obj in gcs.list_range(self._client, bucket, key_range):
+                count += 1
+                self._listed.inc()
+                self._listed_bytes.inc(obj.size)
+                yield obj
+        except GoogleAPICallError as err:
+            # Beam retries the bundle (its partial output is discarded), then fails the job.
+            raise ListingFailed(f"listing gs://{bucket} {key_range.label} failed after {count} objects: {err}") from err
         log.debug("listed %d objects in gs://%s %s", count, bucket, key_range.label)
 
 
