@@ -240,12 +240,6 @@ def test_workflow_names_every_launch_uniquely():
     assert parameter["parameters"] == "${args.parameters}"
 
 
-def test_scheduler_job_is_updated_in_place_when_it_exists():
-    """The real-mode branch: with a describe that succeeds, the job is updated, not re-created."""
-    script = (DEPLOY / "deploy.sh").read_text()
-    assert "verb=update" in script and 'gcloud scheduler jobs "$verb" http' in script
-
-
 def test_alert_metrics_match_the_outcome_line(plan):
     from pipeline.transforms.outcome import outcome_line
 
@@ -269,3 +263,95 @@ def test_a_config_file_reaches_the_template_as_its_config_parameter():
     parameters = dict(pair.split("=", 1) for pair in raw[3:].split("~"))
     assert parameters["config"] == config
     _check_template_parameters(parameters)
+
+
+# Flags each command accepts, from its gcloud reference page (cloud.google.com/sdk/gcloud/reference/...),
+# plus the gcloud-wide --project and --quiet. A flag a command does not know fails the deploy in the
+# cloud only, so the commands the script runs are checked against these lists here.
+GCLOUD_WIDE = {"--project", "--quiet"}
+GCLOUD_FLAGS = {
+    ("scheduler", "jobs", "create", "http"): set(
+        "--attempt-deadline --description --headers --http-method --location --message-body "
+        "--message-body-from-file --oauth-service-account-email --oauth-token-scope "
+        "--oidc-service-account-email --oidc-token-audience --schedule --time-zone --uri".split()
+    ),
+    ("scheduler", "jobs", "update", "http"): set(
+        "--attempt-deadline --clear-auth-token --clear-headers --clear-message-body --clear-time-zone "
+        "--description --http-method --location --message-body --message-body-from-file "
+        "--oauth-service-account-email --oauth-token-scope --oidc-service-account-email "
+        "--oidc-token-audience --remove-headers --schedule --time-zone --update-headers --uri".split()
+    ),
+    ("dataflow", "flex-template", "build"): set(
+        "--additional-experiments --additional-user-labels --disable-public-ips --image --max-workers "
+        "--metadata-file --network --num-workers --sdk-language --service-account-email "
+        "--staging-location --subnetwork --temp-location --worker-machine-type --worker-region "
+        "--worker-zone".split()
+    ),
+    ("dataflow", "flex-template", "run"): set(
+        "--additional-experiments --additional-user-labels --disable-public-ips --max-workers "
+        "--num-workers --parameters --region --service-account-email --staging-location --temp-location "
+        "--template-file-gcs-location --worker-machine-type".split()
+    ),
+    ("storage", "buckets", "create"): set(
+        "--default-storage-class --location --public-access-prevention --uniform-bucket-level-access".split()
+    ),
+}
+
+
+def _unknown_flags(command: list[str]) -> list[str]:
+    if not command or command[0] != "gcloud":
+        return []
+    for words, known in GCLOUD_FLAGS.items():
+        if tuple(command[1 : 1 + len(words)]) == words:
+            flags = {word.split("=", 1)[0] for word in command if word.startswith("--")}
+            return sorted(flags - known - GCLOUD_WIDE)
+    return []
+
+
+def real_run(tmp_path, *steps: str, present: bool) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
+    """deploy.sh without --dry-run against a stand-in gcloud that records each call.
+
+    PATH holds only the stand-in and the few tools the script needs, so no real gcloud can be
+    reached. With present=True every describe succeeds (the resources exist: the update branches).
+    """
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "gcloud.log"
+    for tool in ("date", "paste", "sed"):
+        (bindir / tool).symlink_to(shutil.which(tool))
+    describe = "" if present else '[[ " $* " == *" describe "* ]] && exit 1\n'
+    (bindir / "gcloud").write_text(
+        f'#!/bin/bash\nprintf "%q " "$@" >>{shlex.quote(str(log))}\necho >>{shlex.quote(str(log))}\n{describe}exit 0\n'
+    )
+    (bindir / "gcloud").chmod(0o755)
+    env = {"PATH": str(bindir), "HOME": str(tmp_path), **SETTINGS}
+    result = subprocess.run(
+        ["/bin/bash", str(DEPLOY / "deploy.sh"), *steps],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    calls = [["gcloud", *shlex.split(line)] for line in log.read_text().splitlines()] if log.exists() else []
+    return result, calls
+
+
+def test_every_gcloud_flag_in_the_dry_run_is_one_the_command_takes(plan):
+    runs = [c[1:] for c in plan if c[0] == "+"]
+    covered = {words for words in GCLOUD_FLAGS for c in runs if tuple(c[1 : 1 + len(words)]) == words}
+    assert len(covered) == len(GCLOUD_FLAGS) - 1, "the dry run creates; the update branch is checked below"
+    bad = {" ".join(c[:6]): _unknown_flags(c) for c in runs if _unknown_flags(c)}
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("present", [False, True], ids=["absent-create", "present-update"])
+def test_scheduler_job_create_and_update_use_flags_gcloud_takes(tmp_path, present):
+    result, calls = real_run(tmp_path, "schedule", present=present)
+    assert result.returncode == 0, result.stderr
+    verb = "update" if present else "create"
+    (job,) = [c for c in calls if c[1:5] == ["scheduler", "jobs", verb, "http"]]
+    assert _unknown_flags(job) == [], job
+    headers = "--update-headers" if present else "--headers"
+    assert _flag(job, headers) == "Content-Type=application/json"
+    assert json.loads(json.loads(_flag(job, "--message-body"))["argument"])["template"].startswith("gs://")

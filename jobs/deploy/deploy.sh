@@ -267,13 +267,15 @@ step_schedule() {
   argument="$(launch_argument)"
   body="{\"argument\":\"${argument//\"/\\\"}\"}"
   uri="https://workflowexecutions.googleapis.com/v1/projects/${PROJECT}/locations/${REGION}/workflows/${WORKFLOW}/executions"
-  local verb=create
+  # "jobs update http" has no --headers: it takes --update-headers (gcloud reference).
+  local verb=create headers=--headers
   if exists gcloud scheduler jobs describe "$SCHEDULER_JOB" --location "$REGION" --project "$PROJECT"; then
     verb=update
+    headers=--update-headers
   fi
   run gcloud scheduler jobs "$verb" http "$SCHEDULER_JOB" --project "$PROJECT" --location "$REGION" \
     --schedule "$SCHEDULE" --time-zone "$TIME_ZONE" --uri "$uri" --http-method POST \
-    --headers "Content-Type=application/json" --message-body "$body" \
+    "$headers" "Content-Type=application/json" --message-body "$body" \
     --oauth-service-account-email "$LAUNCHER_SA" \
     --oauth-token-scope "https://www.googleapis.com/auth/cloud-platform"
 }
