@@ -228,3 +228,18 @@ def test_fetch_compares_each_index_child_with_its_descriptor(tmp_path):
     )
     size_row = next(r for r in rows if r["kind"] == "size_mismatch")
     assert size_row["expected"] == str(len(IMG.manifest) + 7) and size_row["actual"] == str(len(IMG.manifest))
+
+
+def test_one_unreadable_file_does_not_hide_the_rest_of_a_directory(tmp_path):
+    """A dangling symlink (or a sidecar that cannot be read) is reported on its own; the other manifests still count."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / IMG.digest.replace(":", "-")).write_bytes(IMG.manifest)
+    (root / ("sha256-" + "e" * 64)).symlink_to(tmp_path / "gone")
+    (root / "current.json").write_bytes(IMG2.manifest)
+    (root / "current.json.digest").symlink_to(tmp_path / "gone-too")
+    items = _all(DirectoryStore(0, str(root), "reg/p", None))
+    requests = sorted(i["digest"] for i in items if "kind" not in i)
+    assert IMG.digest in requests
+    problems = [i for i in items if "kind" in i]
+    assert any(p["object"].endswith("current.json") for p in problems)
