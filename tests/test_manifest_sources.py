@@ -17,6 +17,7 @@ from pipeline.adapters.manifest_files import (
     legacy_repository_prefix,
 )
 from pipeline.config import ConfigError, parse_config
+from pipeline.core import crosscheck as cc
 from pipeline.core.manifests import OCI_INDEX, sha256_of
 from pipeline.manifest_config import effective_mode
 from pipeline.transforms.manifests import FetchManifestsFn, open_store
@@ -197,3 +198,48 @@ def test_open_store_for_every_kind(tmp_path):
     ).manifests
     stores = [open_store(i, s, spec, None) for i, s in enumerate(spec.sources)]
     assert [type(s).__name__ for s in stores] == ["RegistryStore", "DirectoryStore", "OciLayoutStore"]
+
+
+def test_fetch_compares_each_index_child_with_its_descriptor(tmp_path):
+    """The index says one size and type per child; the bytes fetched for that child must agree."""
+    kid = make_image([random_layer(44, 500)], oci=True, architecture="arm64")
+    document = json.loads(make_index([(IMG, "linux", "amd64"), (kid, "linux", "arm64")]))
+    document["manifests"][0]["size"] += 7  # the amd64 child is 7 bytes shorter than declared
+    document["manifests"][1]["mediaType"] = "application/vnd.docker.distribution.manifest.v2+json"
+    index = json.dumps(document).encode()
+    write_oci_layout(
+        tmp_path / "layout",
+        [(index, OCI_INDEX, "latest")],
+        {**IMG.blobs, **kid.blobs, IMG.digest: IMG.manifest, kid.digest: kid.manifest},
+    )
+    spec = parse_config(
+        {
+            "source": {"buckets": ["b-b-b"]},
+            "manifests": {"sources": [{"oci_layout": str(tmp_path / "layout"), "repository": "reg/app"}]},
+        },
+        "t",
+    ).manifests
+    fn = FetchManifestsFn(spec.sources, spec, None)
+    fn.setup()
+    (request,) = _all(OciLayoutStore(0, str(tmp_path / "layout"), "reg/app", None))
+    rows = [row for record in fn.process(request) for row in cc.record_findings(record)]
+    assert sorted((r["kind"], r["digest"]) for r in rows) == sorted(
+        [("size_mismatch", IMG.digest), ("invalid_manifest", kid.digest)]
+    )
+    size_row = next(r for r in rows if r["kind"] == "size_mismatch")
+    assert size_row["expected"] == str(len(IMG.manifest) + 7) and size_row["actual"] == str(len(IMG.manifest))
+
+
+def test_one_unreadable_file_does_not_hide_the_rest_of_a_directory(tmp_path):
+    """A dangling symlink (or a sidecar that cannot be read) is reported on its own; the other manifests still count."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / IMG.digest.replace(":", "-")).write_bytes(IMG.manifest)
+    (root / ("sha256-" + "e" * 64)).symlink_to(tmp_path / "gone")
+    (root / "current.json").write_bytes(IMG2.manifest)
+    (root / "current.json.digest").symlink_to(tmp_path / "gone-too")
+    items = _all(DirectoryStore(0, str(root), "reg/p", None))
+    requests = sorted(i["digest"] for i in items if "kind" not in i)
+    assert IMG.digest in requests
+    problems = [i for i in items if "kind" in i]
+    assert any(p["object"].endswith("current.json") for p in problems)

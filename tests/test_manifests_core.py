@@ -395,3 +395,114 @@ def test_tally_stays_a_monoid_with_manifest_counts():
         "s": {"manifests_scanned": 1, "images_affected": 0, "missing_blob": 1},
     }
     assert exit_status(forward) == 1
+
+
+# --- index children: what the index declares vs what was served -------------------------------
+
+
+def _child_of_index(images, size=None, media_type=None):
+    """An index over images[0] whose descriptor may lie about the child's size or media type."""
+    child = images[0]
+    document = json.loads(make_index([(child, "linux", "amd64")]))
+    if size is not None:
+        document["manifests"][0]["size"] = size
+    if media_type is not None:
+        document["manifests"][0]["mediaType"] = media_type
+    data = json.dumps(document).encode()
+    index = cc.new_record("reg/app", m.sha256_of(data), tags=["reg/app:latest"])
+    cc.evaluate(index, data, None)
+    assert index["status"] == cc.OK
+    ((digest, declared_size, declared_type),) = [(c[0], c[1], c[3]) for c in index["children"]]
+    record = cc.child_record(index, digest, size=declared_size, media_type=declared_type)
+    cc.evaluate(record, child.manifest, m.OCI_MANIFEST)
+    return index, record
+
+
+def test_index_child_served_with_the_declared_size_and_type_is_clean(images):
+    _, record = _child_of_index(images)
+    assert cc.record_findings(record) == []
+
+
+def test_index_child_size_differing_from_the_descriptor_is_a_size_mismatch(images):
+    index, record = _child_of_index(images, size=len(images[0].manifest) + 5)
+    (row,) = cc.record_findings(record)
+    assert row["kind"] == "size_mismatch" and row["severity"] == "error"
+    assert row["digest"] == images[0].digest and row["manifest_digest"] == images[0].digest
+    assert row["expected"] == str(len(images[0].manifest) + 5) and row["actual"] == str(len(images[0].manifest))
+    assert row["images"] == sorted([f"reg/app@{images[0].digest}", f"reg/app@{index['digest']}"])
+    assert index["digest"] in row["detail"] and "index" in row["detail"]
+
+
+def test_index_child_of_another_media_type_than_declared_is_invalid(images):
+    index, record = _child_of_index(images, media_type=m.DOCKER_MANIFEST)
+    (row,) = cc.record_findings(record)
+    assert row["kind"] == "invalid_manifest" and row["actual"] == m.OCI_MANIFEST
+    assert m.DOCKER_MANIFEST in row["detail"] and index["digest"] in row["detail"]
+    assert cc.record_references(record)  # the child's own blobs are still cross-checked
+
+
+def test_declared_size_survives_a_merge_with_the_same_manifest_listed_on_its_own(images):
+    """GCR lists index children in its manifest map too: the listed record must not hide the index's claim."""
+    _, child = _child_of_index(images, size=1)
+    listed = cc.new_record("reg/app", images[0].digest, tags=["reg/app:v1"])
+    cc.evaluate(listed, images[0].manifest, m.OCI_MANIFEST)
+    for order in ([listed, child], [child, listed]):
+        rows = cc.record_findings(cc.merge_records(order))
+        assert [r["kind"] for r in rows] == ["size_mismatch"]
+
+
+# --- foreign layers -------------------------------------------------------------------------
+
+
+def test_foreign_layer_is_never_missing_but_keeps_a_stored_copy_referenced():
+    """A foreign layer is fetched from its urls; when the bucket holds a copy anyway, it is not reclaimable."""
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": m.DOCKER_MANIFEST,
+        "config": {"digest": D1, "size": 1},
+        "layers": [
+            {
+                "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                "digest": D3,
+                "size": 10,
+                "urls": ["https://example.invalid/l"],
+            }
+        ],
+    }
+    data = json.dumps(doc).encode()
+    record = cc.new_record("r", m.sha256_of(data))
+    cc.evaluate(record, data, None)
+    refs = [ref for digest, ref in cc.record_references(record) if digest == D3]
+    assert refs, "the foreign layer must still be referenced"
+    assert cc.classify_joined(D3, refs, []) == []  # absent: expected, it lives at its urls
+    assert cc.classify_joined(D3, refs, [_blob(size=10)]) == []  # present: referenced, not reclaimable
+    (row,) = cc.classify_joined(D3, refs, [_blob(size=11)])
+    assert row["kind"] == "size_mismatch"
+
+
+def test_zero_size_descriptor_is_checked_like_any_other():
+    assert cc.classify_joined(D3, [_ref(size=0)], [_blob(size=0)]) == []
+    (row,) = cc.classify_joined(D3, [_ref(size=0)], [_blob(size=3)])
+    assert row["kind"] == "size_mismatch" and row["expected"] == "0"
+    (row,) = cc.classify_joined(D3, [_ref(size=0)], [])
+    assert row["kind"] == "missing_blob" and row["size"] == 0
+
+
+def test_blob_in_two_buckets_with_one_copy_corrupt_and_missing_elsewhere():
+    """One digest: corrupt in bucket a (layer of r), missing from bucket c (config of s), fine in b."""
+    damaged = {
+        **dict.fromkeys(FINDING_FIELDS),
+        "kind": "digest_mismatch",
+        "severity": "error",
+        "bucket": "a",
+        "object": f"containers/images/{D3}",
+        "digest": D3,
+        "detail": "bytes differ",
+    }
+    refs = [_ref(bucket="a", tags=["r:v1"]), _ref(repo="s", manifest=D2, role="config", bucket="c"), _ref(bucket="b")]
+    blobs = [_blob(bucket="a", intact=False), _blob(bucket="b")]
+    rows = cc.classify_joined(D3, refs, blobs, [damaged])
+    by_kind = {r["kind"]: r for r in rows}
+    assert sorted(by_kind) == ["digest_mismatch", "missing_blob"] and len(rows) == 2
+    assert by_kind["digest_mismatch"]["images"] == [f"r@{D1}"]
+    assert by_kind["missing_blob"]["bucket"] == "c" and by_kind["missing_blob"]["images"] == [f"s@{D2}"]

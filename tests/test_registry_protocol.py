@@ -4,7 +4,9 @@ This is a fake server, on purpose and only for what has no local counterpart:
 GCR / Artifact Registry's extended ``tags/list`` (``child`` and ``manifest`` maps,
 values as strings, untagged manifests), served from recorded response shapes;
 the ``WWW-Authenticate: Bearer`` token flow against a local token endpoint; and
-429 answers with ``Retry-After``. Everything else is tested against the real
+429 answers with ``Retry-After``; and what a well-behaved registry never sends
+(relative or foreign ``Link`` targets, bodies broken off, endless answers,
+failing nested repositories). Everything else is tested against the real
 docker-registry in ``test_registry_scan.py``.
 """
 
@@ -14,6 +16,7 @@ import base64
 import json
 import logging
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,11 +25,13 @@ import pytest
 from jobs.images import make_image, make_index, random_layer
 from jobs.launcher import run_scan
 from pipeline.adapters import gcs
+from pipeline.adapters import registry as registry_mod
 from pipeline.adapters.registry import (
     RateLimiter,
     RegistryClient,
     RegistryError,
     RegistryStore,
+    next_link,
     parse_challenge,
     retry_after_seconds,
 )
@@ -53,7 +58,8 @@ class FakeRegistry:
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
+                if "Content-Length" not in headers:  # a route may lie about it, to break the body off
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(body)
@@ -327,3 +333,141 @@ def test_parse_challenge():
         "service": "registry.docker.io",
         "scope": "repository:library/alpine:pull",
     }
+
+
+def test_next_link_forms():
+    page = "http://r.example:5000/v2/_catalog?n=100"
+    assert (
+        next_link('</v2/_catalog?last=b&n=100>; rel="next"', page) == "http://r.example:5000/v2/_catalog?last=b&n=100"
+    )
+    assert next_link('<_catalog?last=b&n=100>; rel="next"', page) == "http://r.example:5000/v2/_catalog?last=b&n=100"
+    assert next_link("<https://o.example/x>; rel=next", page) == "https://o.example/x"
+    assert next_link('<a>; rel="prev", <b>; title="x"; rel="next"', page) == "http://r.example:5000/v2/b"
+    assert next_link('<c>; rel="prev next"', page) == "http://r.example:5000/v2/c"
+    assert next_link('<d>; rel="nextpage"', page) is None and next_link(None, page) is None
+
+
+def _catalog_pages(fake, pages):
+    """``/v2/_catalog`` answering page ``last`` with its repositories and the Link the test gives."""
+
+    def catalog(handler, query):
+        repos, link = pages[query.get("last", [""])[0]]
+        return 200, ({"Link": link} if link else {}), {"repositories": repos}
+
+    fake.routes["/v2/_catalog"] = catalog
+
+
+def test_catalog_follows_a_relative_link_but_never_another_host(fake):
+    _catalog_pages(
+        fake,
+        {
+            "": (["a"], '<_catalog?last=a&n=100>; rel="next"'),  # relative to /v2/, as RFC 3986 resolves it
+            "a": (["b"], '<http://127.0.0.2:9/v2/_catalog?last=b>; rel="next"'),
+        },
+    )
+    units = list(RegistryStore(0, RegistryClient(fake.url)).units())
+    assert units[:2] == [("repo", "a"), ("repo", "b")]
+    (error,) = units[2:]
+    assert error[0] == "error" and "another host" in error[3]
+    assert all(path == "/v2/_catalog" for _, path, _, _ in fake.requests) and len(fake.requests) == 2
+
+
+def test_catalog_link_that_loops_stops(fake):
+    _catalog_pages(
+        fake, {"": (["a"], '</v2/_catalog?last=a>; rel="next"'), "a": (["b"], '</v2/_catalog?last=a>; rel="next"')}
+    )
+    client = RegistryClient(fake.url)
+    with pytest.raises(RegistryError, match="repeats"):
+        list(client.catalog())
+    assert len(fake.requests) == 2
+
+
+def test_gcr_walk_goes_on_past_a_repository_that_fails(fake):
+    image = make_image([random_layer(21, 300)], oci=False)
+    _serve_gcr(fake, {"p/tools": {image.digest: (image.manifest, image.media_type, ["v1"])}}, {"p": ["app", "tools"]})
+    fake.routes["/v2/p/app/tags/list"] = lambda h, q: (500, {}, {})
+    store = RegistryStore(0, RegistryClient(fake.url, max_attempts=1), gcr_roots=("p",))
+    units = list(store.units())
+    assert [u[:2] for u in units] == [("error", "p/app"), ("map", "p/tools")]
+    (row,) = store.enumerate(units[0])
+    assert row["kind"] == "manifest_unavailable" and row["repository"] == f"{fake.host}/p/app"
+
+
+def test_gcr_walk_resolves_tags_when_there_is_no_manifest_map(fake):
+    """A registry that answers the walk with tags but without GCR's manifest map: the tags are not dropped."""
+    image = make_image([random_layer(22, 300)], oci=False)
+    fake.routes["/v2/p/tags/list"] = lambda h, q: (200, {}, {"name": "p", "tags": ["v1"], "child": []})
+    fake.routes["/v2/p/manifests/v1"] = lambda h, q: (
+        200,
+        {"Content-Type": image.media_type, "Docker-Content-Digest": image.digest},
+        image.manifest,
+    )
+    store = RegistryStore(0, RegistryClient(fake.url), gcr_roots=("p",))
+    requests = [r for unit in store.units() for r in store.enumerate(unit)]
+    assert [(r["digest"], r["tags"]) for r in requests] == [(image.digest, [f"{fake.host}/p:v1"])]
+
+
+def test_a_body_broken_off_is_retried_and_never_escapes_as_a_requests_error(fake):
+    digest = "sha256:" + "b" * 64
+    broken = (200, {"Content-Type": "x", "Content-Length": "5000"}, b'{"half')
+    answers = iter([broken, (200, {"Content-Type": "x"}, b"{}")])
+    fake.routes[f"/v2/r/manifests/{digest}"] = lambda h, q: next(answers)
+    client = RegistryClient(fake.url, sleep=lambda s: None)
+    assert client.fetch_manifest("r", digest).data == b"{}"
+    fake.routes[f"/v2/r/manifests/{digest}"] = lambda h, q: broken
+    with pytest.raises(RegistryError) as err:
+        RegistryClient(fake.url, sleep=lambda s: None, max_attempts=2).fetch_manifest("r", digest)
+    assert err.value.status is None and "after 2 attempt(s)" in err.value.reason
+
+
+def test_endless_listing_is_refused_without_reading_it_all(fake, monkeypatch):
+    monkeypatch.setattr(registry_mod, "MAX_JSON_BYTES", 1000)
+    fake.routes["/v2/r/tags/list"] = lambda h, q: (200, {}, {"tags": ["t" * 50] * 100})
+    with pytest.raises(RegistryError, match="larger than"):
+        RegistryClient(fake.url).tags_list("r")
+
+
+def test_relative_token_realm_and_a_new_token_when_the_old_one_expires(fake, monkeypatch):
+    monkeypatch.delenv("REGISTRY_SCRUB_USERNAME", raising=False)
+    issued = iter(["tok-1", "tok-2"])
+    valid = {"token": None}
+
+    def token(handler, query):
+        valid["token"] = next(issued)
+        return 200, {}, {"token": valid["token"]}
+
+    def tags(handler, query):
+        if handler.headers.get("Authorization") != f"Bearer {valid['token']}":
+            return 401, {"WWW-Authenticate": 'Bearer realm="/token",scope="repository:r:pull"'}, {}
+        return 200, {}, {"tags": ["v1"]}
+
+    fake.routes["/token"] = token
+    fake.routes["/v2/r/tags/list"] = tags
+    client = RegistryClient(fake.url)
+    assert client.tags_list("r") == {"tags": ["v1"]}
+    valid["token"] = "expired"  # the registry stops accepting tok-1
+    assert client.tags_list("r") == {"tags": ["v1"]}
+    assert valid["token"] == "tok-2"
+
+
+def test_retry_after_date_without_a_zone_is_gmt(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert retry_after_seconds("Wed, 21 Oct 2015 07:28:10 -0000", now=1445412480) == 10.0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_rate_cap_holds_across_clients_and_threads(fake):
+    """Each DoFn instance builds its own client; the cap is per process, so they must share one limiter."""
+    fake.routes["/v2/"] = lambda h, q: (200, {}, {})
+    clients = [RegistryClient(fake.url, requests_per_second=40) for _ in range(2)]
+    start = time.monotonic()
+    threads = [threading.Thread(target=lambda c=c: [c.ping() for _ in range(5)]) for c in clients * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert time.monotonic() - start >= 19 / 40 * 0.95  # 20 requests spaced 1/40 s apart

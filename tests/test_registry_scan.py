@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.images import make_image, random_layer
+from jobs.images import make_image, make_index, random_layer
 from jobs.launcher import run_scan
 from pipeline.adapters import gcs
 from pipeline.adapters import registry as registry_mod
@@ -215,3 +215,45 @@ def test_manifests_only_mode_checks_existence_and_size_without_hashing(damaged, 
     assert summary["objects_not_hashed"] == summary["objects_listed"] > 0
     assert summary["unaccounted_objects"] == 0
     assert summary["config"]["scan"]["mode"] == "manifests"
+
+
+def test_index_declaring_a_wrong_child_size_is_reported(registry):
+    """distribution accepts an index whose descriptor misstates a child's size; the scan must not."""
+    import requests
+
+    from pipeline.core import crosscheck as cc
+    from pipeline.transforms.manifests import FetchManifestsFn
+
+    kid = image(True)
+    registry.push(kid, "lies/index", "kid")
+    document = json.loads(make_index([(kid, "linux", "amd64")]))
+    document["manifests"][0]["size"] += 7
+    index = json.dumps(document).encode()
+    answer = requests.put(
+        f"{registry.url}/v2/lies/index/manifests/latest",
+        data=index,
+        headers={"Content-Type": "application/vnd.oci.image.index.v1+json"},
+        timeout=10,
+    )
+    assert answer.status_code == 201
+    settings = parse_config(
+        {
+            "source": {"buckets": ["b-b-b"]},
+            "manifests": {"sources": [{"registry": registry.url, "repositories": ["lies/index"]}]},
+        },
+        "test",
+    ).manifests
+    fn = FetchManifestsFn(settings.sources, settings, None)
+    fn.setup()
+    store = fn.store(0)
+    requests_ = [r for unit in store.units() for r in store.enumerate(unit)]
+    records = [record for request in requests_ for record in fn.process(request)]
+    merged = {}
+    for record in records:
+        merged.setdefault((record["repository"], record["digest"]), []).append(record)
+    rows = [row for group in merged.values() for row in cc.record_findings(cc.merge_records(group))]
+    (row,) = rows
+    assert row["kind"] == "size_mismatch" and row["digest"] == kid.digest
+    assert row["expected"] == str(len(kid.manifest) + 7) and row["actual"] == str(len(kid.manifest))
+    assert f"{registry.host}/lies/index@{sha256_of(index)}" in row["images"]
+    assert row["tags"] == sorted([f"{registry.host}/lies/index:kid", f"{registry.host}/lies/index:latest"])

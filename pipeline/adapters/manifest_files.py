@@ -60,14 +60,18 @@ class LocalTree:
         self.root = Path(root).expanduser().resolve()
         self.label = str(self.root)
 
-    def walk(self) -> Iterator[tuple[str, int]]:
+    def walk(self) -> Iterator[tuple[str, int | None]]:
         if not self.root.is_dir():
             raise Unavailable(404, f"{self.root} is not a directory")
         for folder, dirs, files in os.walk(self.root):
             dirs.sort()
             for name in sorted(files):
                 path = Path(folder, name)
-                yield path.relative_to(self.root).as_posix(), path.stat().st_size
+                try:
+                    size = path.stat().st_size
+                except OSError:  # a dangling link, a file gone: listed here, reported when read
+                    size = None
+                yield path.relative_to(self.root).as_posix(), size
 
     def read(self, rel: str, max_bytes: int) -> bytes:
         path = self.root / rel
@@ -208,7 +212,11 @@ class DirectoryStore(_TreeStore):
                 continue
             digest = digest_from_name(name)
             if digest is None and rel + DIGEST_SIDECAR in files:
-                claimed = self._tree.read(rel + DIGEST_SIDECAR, 200).decode("utf-8", "replace").strip()
+                try:
+                    claimed = self._tree.read(rel + DIGEST_SIDECAR, 200).decode("utf-8", "replace").strip()
+                except Unavailable as err:
+                    yield _file_finding(self._tree.label, rel, f"{name}{DIGEST_SIDECAR} cannot be read: {err}", size)
+                    continue
                 if not is_digest(claimed):
                     yield _file_finding(
                         self._tree.label, rel, f"{name}{DIGEST_SIDECAR} does not hold a sha256 digest", size

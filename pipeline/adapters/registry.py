@@ -13,7 +13,8 @@ Auth, in order of preference for ``auth: auto``:
 Secrets are read on the worker that makes the request, never from the YAML file,
 and never appear in logs, exceptions or findings.
 
-Every request goes through one rate cap (requests per second, per client) and
+Every request goes through one rate cap (requests per second, shared by every
+client of the same registry in the process) and
 one retry policy: 429 waits for ``Retry-After``; 408, 5xx and connection errors
 back off exponentially; other statuses are final.
 """
@@ -21,7 +22,9 @@ back off exponentially; other statuses are final.
 from __future__ import annotations
 
 import base64
+import datetime
 import email.utils
+import json
 import logging
 import os
 import random
@@ -30,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
@@ -48,7 +52,11 @@ MAX_RETRY_AFTER_S = 120.0
 CATALOG_PAGE = 100
 _GOOGLE_HOST = re.compile(r"(?:[a-z0-9-]+\.)?gcr\.io|[a-z0-9-]+-docker\.pkg\.dev")
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
-_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+_LINK = re.compile(r"<([^>]*)>([^<]*)")
+_LINK_REL = re.compile(r';\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,"]+))', re.I)
+# Bodies other than manifests (tags/list, _catalog, tokens): GCR's tags/list of a big
+# repository runs to megabytes, but a server that never stops must not exhaust memory.
+MAX_JSON_BYTES = 64 * 1024 * 1024
 
 
 class RegistryError(Exception):
@@ -59,6 +67,33 @@ class RegistryError(Exception):
         self.status = status
         self.reason = reason
         self.attempts = attempts
+
+
+# Transport failures worth another attempt: the connection, a timeout, a body broken off.
+_RETRIED_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response whose body has been read (at most ``limit`` bytes; ``too_large`` when there was more)."""
+
+    status_code: int
+    headers: Any
+    content: bytes
+    too_large: bool = False
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def _read_capped(response: requests.Response, limit: int) -> tuple[bytes, bool]:
+    chunks, total = [], 0
+    for chunk in response.iter_content(64 * 1024):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            return b"".join(chunks), True
+    return b"".join(chunks), False
 
 
 @dataclass(frozen=True)
@@ -85,6 +120,20 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
+def next_link(header: str | None, current_url: str) -> str | None:
+    """The ``rel="next"`` target of a ``Link`` header, resolved against the URL that returned it (RFC 8288)."""
+    for match in _LINK.finditer(header or ""):
+        rel = _LINK_REL.search(match.group(2))
+        if rel and "next" in (rel.group(1) if rel.group(1) is not None else rel.group(2)).lower().split():
+            return urljoin(current_url, match.group(1).strip())
+    return None
+
+
+def same_origin(url: str, base: str) -> bool:
+    a, b = urlsplit(url), urlsplit(base)
+    return (a.scheme.lower(), a.netloc.lower()) == (b.scheme.lower(), b.netloc.lower())
+
+
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
     """``Retry-After`` as seconds: either a number or an HTTP date."""
     if not value:
@@ -94,13 +143,15 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:  # "-0000" or no zone: HTTP dates are always GMT (RFC 9110)
+        when = when.replace(tzinfo=datetime.UTC)
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class RateLimiter:
-    """At most ``per_second`` requests per second from this client (spaced evenly, thread-safe)."""
+    """At most ``per_second`` requests per second through this limiter (spaced evenly, thread-safe)."""
 
     def __init__(
         self,
@@ -122,6 +173,20 @@ class RateLimiter:
             self._sleep(delay)
 
 
+_SHARED_LIMITERS: dict[tuple[str, float], RateLimiter] = {}
+_SHARED_LIMITERS_LOCK = threading.Lock()
+
+
+def shared_limiter(base: str, per_second: float) -> RateLimiter:
+    """One limiter per registry and rate in this process: every client (one per DoFn instance and
+    thread) draws from it, so ``requests_per_second`` caps the whole worker process."""
+    with _SHARED_LIMITERS_LOCK:
+        key = (base, per_second)
+        if key not in _SHARED_LIMITERS:
+            _SHARED_LIMITERS[key] = RateLimiter(per_second)
+        return _SHARED_LIMITERS[key]
+
+
 class RegistryClient:
     """One registry (``url`` = ``http(s)://host[:port]``); repositories are named without the host."""
 
@@ -137,6 +202,7 @@ class RegistryClient:
         max_manifest_bytes: int = MAX_MANIFEST_BYTES,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        limiter: RateLimiter | None = None,
     ):
         parts = urlsplit(url.rstrip("/"))
         self.base = f"{parts.scheme}://{parts.netloc}"
@@ -146,7 +212,7 @@ class RegistryClient:
         self._max_attempts = max_attempts
         self._max_manifest_bytes = max_manifest_bytes
         self._sleep = sleep
-        self._limiter = RateLimiter(requests_per_second, sleep=sleep)
+        self._limiter = limiter or shared_limiter(self.base, requests_per_second)
         self._session = session or requests.Session()
         self._session.verify = tls_verify
         adapter = HTTPAdapter(pool_maxsize=8, max_retries=0)
@@ -194,7 +260,7 @@ class RegistryClient:
             return _basic_header(*self._basic)
         return None
 
-    def _answer_challenge(self, response: requests.Response, scope: str | None) -> bool:
+    def _answer_challenge(self, response: Answer, scope: str | None) -> bool:
         """Learn how to authenticate from a 401; True when a retry can succeed."""
         scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         credentials = self._env_credentials()
@@ -208,7 +274,8 @@ class RegistryClient:
 
     def _fetch_token(self, params: dict[str, str], credentials: tuple[str, str] | None) -> str:
         query = {k: params[k] for k in ("service", "scope") if params.get(k)}
-        url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urlencode(query)
+        realm = urljoin(self.base + "/", params["realm"])  # a relative realm is on the registry itself
+        url = realm + ("&" if "?" in realm else "?") + urlencode(query)
         headers = {"Authorization": _basic_header(*credentials)} if credentials else {}
         response = self._send("GET", url, headers, what="token request")
         if response.status_code != 200:
@@ -218,35 +285,42 @@ class RegistryClient:
             )
         try:
             body = response.json()
-            return body.get("token") or body["access_token"]
+            token = body.get("token") or body["access_token"]
         except (ValueError, KeyError, AttributeError):
-            raise RegistryError(200, "token endpoint answered without a token") from None
+            token = None
+        if not isinstance(token, str) or not token:
+            raise RegistryError(200, "token endpoint answered without a token")
+        return token
 
     # --- transport ------------------------------------------------------------------------
 
-    def _send(
-        self, method: str, url: str, headers: dict[str, str], *, what: str, stream: bool = False
-    ) -> requests.Response:
-        """One logical request with the rate cap and retries; returns the final response."""
+    def _send(self, method: str, url: str, headers: dict[str, str], *, what: str, limit: int | None = None) -> Answer:
+        """One logical request with the rate cap and retries; the final answer, its body read up to ``limit``.
+
+        Every failure of the transport becomes a ``RegistryError`` whose reason names the
+        exception type only (a requests message may carry URLs and headers). Connection
+        errors, timeouts and bodies broken off mid-way are retried like 5xx.
+        """
         last: RegistryError | None = None
         for attempt in range(1, self._max_attempts + 1):
             self._limiter.wait()
             self.requests_made += 1
             try:
-                response = self._session.request(
-                    method, url, headers=headers, timeout=HTTP_TIMEOUT, allow_redirects=True, stream=stream
-                )
-            except (requests.ConnectionError, requests.Timeout) as err:
+                with self._session.request(
+                    method, url, headers=headers, timeout=HTTP_TIMEOUT, allow_redirects=True, stream=True
+                ) as response:
+                    status = response.status_code
+                    wait = retry_after_seconds(response.headers.get("Retry-After")) if status == 429 else None
+                    if status not in TRANSIENT_STATUSES:
+                        data, too_large = _read_capped(response, MAX_JSON_BYTES if limit is None else limit)
+                        return Answer(status, response.headers, data, too_large)
+            except _RETRIED_ERRORS as err:
                 last = RegistryError(None, f"{what}: {type(err).__name__}", attempt)
                 self._backoff(attempt)
                 continue
-            if response.status_code not in TRANSIENT_STATUSES:
-                return response
-            wait = None
-            if response.status_code == 429:
-                wait = retry_after_seconds(response.headers.get("Retry-After"))
-            response.close()
-            last = RegistryError(response.status_code, f"{what}: HTTP {response.status_code}", attempt)
+            except requests.RequestException as err:
+                raise RegistryError(None, f"{what}: {type(err).__name__}", attempt) from None
+            last = RegistryError(status, f"{what}: HTTP {status}", attempt)
             if attempt < self._max_attempts:
                 if wait is not None:
                     log.info("%s: 429, waiting %.1fs as Retry-After asks", what, min(wait, MAX_RETRY_AFTER_S))
@@ -262,8 +336,8 @@ class RegistryClient:
             self._sleep(random.uniform(0, min(30.0, 0.5 * 2 ** (attempt - 1))))
 
     def request(
-        self, method: str, path: str, *, scope: str | None, accept: str | None = None, stream: bool = False
-    ) -> requests.Response:
+        self, method: str, path: str, *, scope: str | None, accept: str | None = None, limit: int | None = None
+    ) -> Answer:
         """An authenticated request to ``path`` (or an absolute URL on this registry)."""
         url = path if path.startswith(("http://", "https://")) else urljoin(self.base + "/", path.lstrip("/"))
         what = f"{method} {urlsplit(url).path}"
@@ -271,15 +345,14 @@ class RegistryClient:
         auth = self._auth_header(scope)
         if auth:
             headers["Authorization"] = auth
-        response = self._send(method, url, headers, what=what, stream=stream)
+        response = self._send(method, url, headers, what=what, limit=limit)
         if response.status_code != 401 or self._uses_google():
             return response
         # Learn from the challenge (a new or expired token, or Basic) and try once more.
         if not self._answer_challenge(response, scope):
             return response
-        response.close()
         headers["Authorization"] = self._auth_header(scope)
-        return self._send(method, url, headers, what=what, stream=stream)
+        return self._send(method, url, headers, what=what, limit=limit)
 
     # --- API ------------------------------------------------------------------------------
 
@@ -288,35 +361,53 @@ class RegistryClient:
 
     def catalog(self) -> Iterator[str]:
         """Every repository, following ``Link`` pagination."""
-        path: str | None = f"/v2/_catalog?n={CATALOG_PAGE}"
+        url: str | None = f"{self.base}/v2/_catalog?n={CATALOG_PAGE}"
         seen: set[str] = set()
-        while path:
-            response = self.request("GET", path, scope="registry:catalog:*")
+        pages: set[str] = set()
+        while url:
+            pages.add(url)
+            response = self.request("GET", url, scope="registry:catalog:*")
             body = _json_or_raise(response, "catalog")
-            for repo in body.get("repositories") or []:
-                if repo not in seen:
+            repositories = body.get("repositories") or []
+            if not isinstance(repositories, list):
+                raise RegistryError(200, "catalog: 'repositories' is not a list")
+            for repo in repositories:
+                if isinstance(repo, str) and repo not in seen:
                     seen.add(repo)
                     yield repo
-            match = _LINK_NEXT.search(response.headers.get("Link", ""))
-            path = match.group(1) if match else None
+            url = next_link(response.headers.get("Link"), url)
+            if url is not None and not same_origin(url, self.base):
+                # Never send this registry's credentials to another host.
+                raise RegistryError(200, "catalog: the next page is on another host; not followed")
+            if url in pages:
+                raise RegistryError(200, "catalog: the next page repeats an earlier one; stopped")
 
     def tags_list(self, repository: str) -> dict:
         response = self.request("GET", f"/v2/{repository}/tags/list", scope=_pull(repository))
         return _json_or_raise(response, f"tags of {repository}")
 
-    def walk_gcr(self, root: str) -> Iterator[tuple[str, dict]]:
-        """``(repository, tags/list body)`` for ``root`` and every ``child`` below it, depth first."""
+    def walk_gcr(self, root: str) -> Iterator[tuple[str, dict | RegistryError]]:
+        """``(repository, tags/list body)`` for ``root`` and every ``child`` below it, depth first.
+
+        A repository that cannot be listed comes as ``(repository, RegistryError)`` and the
+        walk goes on with its siblings: one broken repository must not hide the rest.
+        """
         stack, seen = [root.strip("/")], set()
         while stack:
             repo = stack.pop()
             if repo in seen:
                 continue
             seen.add(repo)
-            body = self.tags_list(repo)
-            yield repo, body
+            try:
+                body = self.tags_list(repo)
+            except RegistryError as err:
+                yield repo, err
+                continue
             children = body.get("child") or []
             if not isinstance(children, list):
-                raise RegistryError(200, f"tags of {repo}: 'child' is not a list")
+                yield repo, RegistryError(200, f"tags of {repo}: 'child' is not a list; nested repositories not walked")
+                children = []
+            yield repo, body
             stack.extend(f"{repo}/{child}" for child in reversed(children) if isinstance(child, str) and child)
 
     def resolve(self, repository: str, reference: str) -> str:
@@ -337,23 +428,21 @@ class RegistryClient:
     def fetch_manifest(self, repository: str, reference: str) -> Fetched:
         """GET a manifest by digest (or tag) with every media type accepted; the exact bytes served."""
         response = self.request(
-            "GET", f"/v2/{repository}/manifests/{reference}", scope=_pull(repository), accept=ACCEPT, stream=True
+            "GET",
+            f"/v2/{repository}/manifests/{reference}",
+            scope=_pull(repository),
+            accept=ACCEPT,
+            limit=self._max_manifest_bytes,
         )
-        with response:
-            if response.status_code != 200:
-                raise RegistryError(
-                    response.status_code,
-                    f"GET manifest {repository}@{reference}: HTTP {response.status_code}{_error_code(response)}",
-                )
-            chunks, total = [], 0
-            for chunk in response.iter_content(64 * 1024):
-                chunks.append(chunk)
-                total += len(chunk)
-                if total > self._max_manifest_bytes:
-                    return Fetched(b"".join(chunks), response.headers.get("Content-Type"), None, too_large=True)
-            return Fetched(
-                b"".join(chunks), response.headers.get("Content-Type"), response.headers.get("Docker-Content-Digest")
+        if response.status_code != 200:
+            raise RegistryError(
+                response.status_code,
+                f"GET manifest {repository}@{reference}: HTTP {response.status_code}{_error_code(response)}",
             )
+        content_type = response.headers.get("Content-Type")
+        if response.too_large:
+            return Fetched(response.content, content_type, None, too_large=True)
+        return Fetched(response.content, content_type, response.headers.get("Docker-Content-Digest"))
 
     def close(self) -> None:
         self._session.close()
@@ -367,9 +456,11 @@ def _basic_header(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
-def _json_or_raise(response: requests.Response, what: str) -> dict:
+def _json_or_raise(response: Answer, what: str) -> dict:
     if response.status_code != 200:
         raise RegistryError(response.status_code, f"{what}: HTTP {response.status_code}{_error_code(response)}")
+    if response.too_large:
+        raise RegistryError(200, f"{what}: the answer is larger than {MAX_JSON_BYTES:,} bytes; not read")
     try:
         body = response.json()
     except ValueError:
@@ -379,7 +470,7 @@ def _json_or_raise(response: requests.Response, what: str) -> dict:
     return body
 
 
-def _error_code(response: requests.Response) -> str:
+def _error_code(response: Answer) -> str:
     """The registry's error code (``MANIFEST_UNKNOWN`` …), never the body verbatim."""
     try:
         codes = [e.get("code") for e in response.json().get("errors", []) if isinstance(e, dict)]
@@ -416,21 +507,26 @@ class RegistryStore:
     def units(self) -> Iterator[tuple]:
         if self._gcr_roots:
             for root in self._gcr_roots:
-                try:
-                    for repo, body in self._client.walk_gcr(root):
-                        manifests = body.get("manifest")
-                        if manifests:
-                            yield ("map", repo, manifests)
-                except RegistryError as err:
-                    yield ("error", root, err.status, err.reason)
+                for repo, body in self._client.walk_gcr(root):
+                    if isinstance(body, RegistryError):
+                        yield ("error", repo, body.status, body.reason)
+                        continue
+                    manifests, tags = body.get("manifest"), body.get("tags")
+                    if manifests and isinstance(manifests, dict):
+                        yield ("map", repo, manifests)
+                    elif manifests:
+                        yield ("error", repo, 200, f"tags of {repo}: 'manifest' is not a map of digests")
+                    elif tags:  # tags without GCR's map: resolve them one by one, as for any registry
+                        yield ("repo", repo)
             return
-        try:
-            names = self._repositories or tuple(self._client.catalog())
+        if self._repositories:
+            yield from (("repo", repo) for repo in self._repositories)
+            return
+        try:  # every repository of the pages read so far is scanned, even if a later page fails
+            for repo in self._client.catalog():
+                yield ("repo", repo)
         except RegistryError as err:
             yield ("error", "", err.status, err.reason)
-            return
-        for repo in names:
-            yield ("repo", repo)
 
     def enumerate(self, unit: tuple) -> Iterator[dict]:
         from pipeline.adapters.manifest_files import request

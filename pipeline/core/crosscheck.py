@@ -22,6 +22,7 @@ from typing import Any
 from pipeline.core.findings import Kind, finding
 from pipeline.core.manifests import (
     MAX_INDEX_DEPTH,
+    SCHEMA1_TYPES,
     Manifest,
     ManifestError,
     normalise_media_type,
@@ -38,6 +39,10 @@ INVALID = "invalid"
 # A reference that only says "this digest is a manifest": it keeps a manifest
 # stored in the bucket from counting as unreferenced, but is never missing.
 MANIFEST_ROLE = "manifest"
+# A foreign (non-distributable) layer: fetched from its ``urls``, so never missing,
+# but a copy in the bucket is still referenced (and size-checked), not reclaimable.
+FOREIGN_ROLE = "foreign_layer"
+OPTIONAL_ROLES = frozenset({MANIFEST_ROLE, FOREIGN_ROLE})
 
 
 def image_name(repository: str, digest: str) -> str:
@@ -73,7 +78,8 @@ def new_record(
         "media_type": None,
         "size": None,
         "blobs": [],  # [role, digest, size, foreign]
-        "children": [],  # [digest, size, platform]
+        "children": [],  # [digest, size, platform, media type]
+        "declared": [],  # [index digest, size, media type]: what each index that lists it declares
     }
 
 
@@ -113,7 +119,7 @@ def evaluate(
     record["status"] = OK
     record["media_type"] = manifest.media_type
     record["blobs"] = [[d.role, d.digest, d.size, d.foreign] for d in manifest.blobs]
-    record["children"] = [[d.digest, d.size, d.platform] for d in manifest.children]
+    record["children"] = [[d.digest, d.size, d.platform, d.media_type] for d in manifest.children]
     if len(record["parents"]) >= MAX_INDEX_DEPTH and manifest.is_index:
         record["status"] = INVALID
         record["detail"] = f"index nested more than {MAX_INDEX_DEPTH} levels deep; children not followed"
@@ -128,9 +134,10 @@ def mark_unavailable(record: Record, detail: str, http_status: int | None = None
     return record
 
 
-def child_record(parent: Record, child_digest: str) -> Record:
-    """The record of an index's child: same repository, the parent's tags, the parent chain."""
-    return new_record(
+def child_record(parent: Record, child_digest: str, size: int | None = None, media_type: str | None = None) -> Record:
+    """The record of an index's child: same repository, the parent's tags, the parent chain,
+    and the ``size`` and ``media_type`` the index's descriptor declares for it."""
+    record = new_record(
         parent["repository"],
         child_digest,
         tags=parent["tags"],
@@ -138,6 +145,8 @@ def child_record(parent: Record, child_digest: str) -> Record:
         bucket=parent["bucket"],
         source=parent["source"],
     )
+    record["declared"] = [[parent["digest"], size, media_type]]
+    return record
 
 
 def merge_records(records: Iterable[Record]) -> Record:
@@ -147,6 +156,8 @@ def merge_records(records: Iterable[Record]) -> Record:
     best = dict(min(records, key=lambda r: (rank[r["status"]], r["mismatch"] is None)))
     best["tags"] = sorted({t for r in records for t in r["tags"]})
     best["parents"] = sorted({p for r in records for p in r["parents"]})
+    declared = {tuple(d) for r in records for d in r.get("declared", ())}
+    best["declared"] = [list(d) for d in sorted(declared, key=repr)]
     return best
 
 
@@ -208,6 +219,48 @@ def record_findings(record: Record) -> list[Row]:
                 detail=f"{record['detail']}{parents}",
             )
         )
+    rows.extend(_declaration_findings(record, common))
+    return rows
+
+
+def _same_type(declared: str, actual: str | None) -> bool:
+    return declared == actual or (declared in SCHEMA1_TYPES and actual in SCHEMA1_TYPES)
+
+
+def _declaration_findings(record: Record, common: dict[str, Any]) -> list[Row]:
+    """An index's descriptor that disagrees with the child manifest it names (only for a parsed child).
+
+    The digest matched, so the served bytes are the right ones and the index is what lies:
+    a wrong ``size`` is a ``size_mismatch`` (as for a blob), a wrong ``mediaType`` an
+    ``invalid_manifest``. Clients that trust the descriptor reject or misread the image.
+    """
+    if record["status"] != OK or record["size"] is None:
+        return []
+    rows = []
+    for index, size, media_type in record.get("declared", ()):
+        if size is not None and size != record["size"]:
+            rows.append(
+                finding(
+                    Kind.SIZE_MISMATCH,
+                    **common,
+                    size=record["size"],
+                    expected=str(size),
+                    actual=str(record["size"]),
+                    detail=f"index {index} declares this child manifest as {size} bytes; "
+                    f"the {record['size']} bytes served hash to the declared digest",
+                )
+            )
+        if media_type and not _same_type(media_type, record["media_type"]):
+            rows.append(
+                finding(
+                    Kind.INVALID_MANIFEST,
+                    **common,
+                    size=record["size"],
+                    expected=media_type,
+                    actual=record["media_type"],
+                    detail=f"index {index} declares this child manifest as {media_type}; it is {record['media_type']}",
+                )
+            )
     return rows
 
 
@@ -217,7 +270,10 @@ def counts_as_scanned(record: Record) -> bool:
 
 
 def record_references(record: Record) -> list[tuple[str, dict[str, Any]]]:
-    """``(blob digest, ref)`` for every stored blob the manifest needs, plus the manifest's own digest."""
+    """``(blob digest, ref)`` for every blob the manifest names, plus the manifest's own digest.
+
+    Foreign layers get the role ``foreign_layer``: never missing, but a copy in the bucket stays referenced.
+    """
     base = {
         "repository": record["repository"],
         "manifest_digest": record["digest"],
@@ -227,8 +283,7 @@ def record_references(record: Record) -> list[tuple[str, dict[str, Any]]]:
     }
     refs = [(record["digest"], {**base, "role": MANIFEST_ROLE, "size": None})]
     for role, digest, size, foreign in record["blobs"]:
-        if not foreign:
-            refs.append((digest, {**base, "role": role, "size": size}))
+        refs.append((digest, {**base, "role": FOREIGN_ROLE if foreign else role, "size": size}))
     return refs
 
 
@@ -253,7 +308,8 @@ def classify_joined(
     """Findings for one digest, given what references it, the listed objects that carry it,
     and the object findings (digest_mismatch, read_error, vanished) already made for them.
 
-    * referenced, no object in scope -> ``missing_blob`` naming every image and tag;
+    * referenced, no object in scope -> ``missing_blob`` naming every image and tag
+      (not for a manifest's own digest, nor for a foreign layer, which lives at its ``urls``);
     * object size differs from a descriptor's size -> ``size_mismatch`` (unless the object
       is already known to be corrupt, which says more);
     * an object nobody references -> ``unreferenced_blob`` with its size (reclaimable);
@@ -261,6 +317,7 @@ def classify_joined(
     """
     refs, blobs, damaged = list(refs), list(blobs), list(damaged)
     blob_refs = [r for r in refs if r["role"] != MANIFEST_ROLE]
+    required = [r for r in refs if r["role"] not in OPTIONAL_ROLES]
     rows: list[Row] = []
 
     damaged_objects = set()
@@ -314,7 +371,7 @@ def classify_joined(
 
     # Missing: per bucket scope, a reference with no object in that scope.
     scopes: dict[str | None, list] = {}
-    for ref in blob_refs:
+    for ref in required:
         scopes.setdefault(ref.get("bucket"), []).append(ref)
     for scope, group in sorted(scopes.items(), key=lambda item: item[0] or ""):
         present = any(scope is None or blob["bucket"] == scope for blob in blobs)

@@ -192,7 +192,7 @@ class FetchManifestsFn(_StoresFn):
         )
         yield from self._fetch(store, record, request["location"], request["media_type"])
 
-    def _fetch(self, store, record, location, media_hint):
+    def _fetch(self, store, record, location, media_hint, claimed_by=None):
         try:
             data, media_type, header_digest = store.fetch(record["repository"], record["digest"], location)
         except Unavailable as err:
@@ -220,15 +220,15 @@ class FetchManifestsFn(_StoresFn):
             data,
             media_type or media_hint,
             header_digest,
-            claimed_by=getattr(store, "claimed_by", "reference digest"),
+            claimed_by=claimed_by or getattr(store, "claimed_by", "reference digest"),
             max_bytes=limit,
         )
         yield record
         if manifest is not None:
-            for child_digest, _size, _platform in record["children"]:
-                child = cc.child_record(record, child_digest)
+            for child_digest, size, _platform, child_type in record["children"]:
+                child = cc.child_record(record, child_digest, size, child_type)
                 child["source"] = None if isinstance(store, RegistryStore) else store.label
-                yield from self._fetch(store, child, None, None)
+                yield from self._fetch(store, child, None, None, f"digest that index {record['digest']} lists")
 
 
 class ManifestOutcomeFn(beam.DoFn):
