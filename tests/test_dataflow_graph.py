@@ -132,7 +132,7 @@ def test_no_step_gathers_all_objects_on_one_worker(graph):
     gbk = common_urns.primitives.GROUP_BY_KEY.urn
     grouping = [name for name, t in transforms.items() if t.spec.urn == gbk]
     # From listing to hashing the only groupings are inside Reshuffles (random keys: they spread,
-    # never gather). Once the manifest cross-check lands, its CoGroupByKey by digest joins them.
+    # never gather). The manifest cross-check joins them later, with a CoGroupByKey by digest.
     scan = [name for name in grouping if name.startswith(("ListObjects/", "HashObjects/"))]
     assert scan, "expected the Reshuffles' GroupByKeys; the graph walk found none"
     gathering = [name for name in scan if not any(name.startswith(r + "/") for r in reshuffles)]
