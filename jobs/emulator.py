@@ -6,7 +6,6 @@ that it never shares a GIL with the scanner it serves.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -131,7 +130,3 @@ def bulk_seed(data_dir: str | Path, bucket: str, objects: Iterable[tuple[str, by
         storage._write_config_to_file = save
     save()
     return count
-
-
-def stored_metadata(data_dir: str | Path) -> dict:
-    return json.loads((Path(data_dir) / STORAGE_DIR / ".meta").read_text())

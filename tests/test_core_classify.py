@@ -89,8 +89,9 @@ def test_read_failures_become_findings_with_status(failure, kind, severity):
 
 
 def test_malformed_name_finding_and_well_formed_name_passes():
-    assert classify_name(listed(), PREFIX) is None
-    problem = classify_name(listed(name=PREFIX + "tmp-upload"), PREFIX)
+    assert classify_name(listed(), PREFIX) == (DIGEST, None)
+    digest, problem = classify_name(listed(name=PREFIX + "tmp-upload"), PREFIX)
+    assert digest is None
     assert problem["kind"] == "malformed_name" and problem["severity"] == "warning"
     assert problem["actual"] == "tmp-upload"
 

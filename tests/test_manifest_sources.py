@@ -59,6 +59,20 @@ def test_directory_store(tmp_path):
     assert err.value.status == 404
 
 
+def _fetch_fn_over_layout(layout) -> FetchManifestsFn:
+    """The fetch step, set up as a worker would, over one OCI layout source for ``reg/app``."""
+    spec = parse_config(
+        {
+            "source": {"buckets": ["b-b-b"]},
+            "manifests": {"sources": [{"oci_layout": str(layout), "repository": "reg/app"}]},
+        },
+        "t",
+    ).manifests
+    fn = FetchManifestsFn(spec.sources, spec, None)
+    fn.setup()
+    return fn
+
+
 def test_oci_layout_store_and_fetch_recurses_into_children(tmp_path):
     kid = make_image([random_layer(43, 500)], oci=True, architecture="arm64")
     index = make_index([(IMG, "linux", "amd64"), (kid, "linux", "arm64")])
@@ -72,15 +86,7 @@ def test_oci_layout_store_and_fetch_recurses_into_children(tmp_path):
     requests = _all(store)
     assert {r["digest"]: r["tags"] for r in requests} == {sha256_of(index): ["reg/app:latest"], IMG2.digest: []}
 
-    spec = parse_config(
-        {
-            "source": {"buckets": ["b-b-b"]},
-            "manifests": {"sources": [{"oci_layout": str(tmp_path / "layout"), "repository": "reg/app"}]},
-        },
-        "t",
-    ).manifests
-    fn = FetchManifestsFn(spec.sources, spec, None)
-    fn.setup()
+    fn = _fetch_fn_over_layout(tmp_path / "layout")
     request = next(r for r in requests if r["digest"] == sha256_of(index))
     records = list(fn.process(request))
     assert [(r["digest"], r["status"]) for r in records] == [
@@ -212,15 +218,7 @@ def test_fetch_compares_each_index_child_with_its_descriptor(tmp_path):
         [(index, OCI_INDEX, "latest")],
         {**IMG.blobs, **kid.blobs, IMG.digest: IMG.manifest, kid.digest: kid.manifest},
     )
-    spec = parse_config(
-        {
-            "source": {"buckets": ["b-b-b"]},
-            "manifests": {"sources": [{"oci_layout": str(tmp_path / "layout"), "repository": "reg/app"}]},
-        },
-        "t",
-    ).manifests
-    fn = FetchManifestsFn(spec.sources, spec, None)
-    fn.setup()
+    fn = _fetch_fn_over_layout(tmp_path / "layout")
     (request,) = _all(OciLayoutStore(0, str(tmp_path / "layout"), "reg/app", None))
     rows = [row for record in fn.process(request) for row in cc.record_findings(record)]
     assert sorted((r["kind"], r["digest"]) for r in rows) == sorted(

@@ -104,22 +104,25 @@ def test_schema1(signed):
         assert m.sha256_of(data) != digest
 
 
-def test_foreign_layers_are_marked():
+def _with_foreign_layer(digest: str, size: int, *more_layers: dict) -> bytes:
+    """A Docker manifest whose first layer is foreign (non-distributable, fetched from its urls)."""
+    foreign = {
+        "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "digest": digest,
+        "size": size,
+        "urls": ["https://example.invalid/l"],
+    }
     doc = {
         "schemaVersion": 2,
         "mediaType": m.DOCKER_MANIFEST,
         "config": {"digest": D1, "size": 1},
-        "layers": [
-            {
-                "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-                "digest": D2,
-                "size": 9,
-                "urls": ["https://example.invalid/l"],
-            },
-            {"digest": D3, "size": 4},
-        ],
+        "layers": [foreign, *more_layers],
     }
-    parsed = m.parse_manifest(json.dumps(doc).encode())
+    return json.dumps(doc).encode()
+
+
+def test_foreign_layers_are_marked():
+    parsed = m.parse_manifest(_with_foreign_layer(D2, 9, {"digest": D3, "size": 4}))
     assert [d.foreign for d in parsed.blobs] == [False, True, False]
 
 
@@ -456,20 +459,7 @@ def test_declared_size_survives_a_merge_with_the_same_manifest_listed_on_its_own
 
 def test_foreign_layer_is_never_missing_but_keeps_a_stored_copy_referenced():
     """A foreign layer is fetched from its urls; when the bucket holds a copy anyway, it is not reclaimable."""
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": m.DOCKER_MANIFEST,
-        "config": {"digest": D1, "size": 1},
-        "layers": [
-            {
-                "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-                "digest": D3,
-                "size": 10,
-                "urls": ["https://example.invalid/l"],
-            }
-        ],
-    }
-    data = json.dumps(doc).encode()
+    data = _with_foreign_layer(D3, 10)
     record = cc.new_record("r", m.sha256_of(data))
     cc.evaluate(record, data, None)
     refs = [ref for digest, ref in cc.record_references(record) if digest == D3]

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipeline.core.crosscheck import tag_name
 from pipeline.core.digests import is_digest
 from pipeline.core.findings import Kind, finding
 from pipeline.core.manifests import MAX_MANIFEST_BYTES
@@ -206,7 +207,7 @@ class DirectoryStore(_TreeStore):
                     for tag, digest in mapping.items():
                         if not (isinstance(tag, str) and is_digest(digest)):
                             raise ValueError(f"entry {tag!r}: expected a tag and a sha256 digest")
-                        tags.setdefault((repo, digest), set()).add(f"{repo}:{tag}")
+                        tags.setdefault((repo, digest), set()).add(tag_name(repo, tag))
                 except (ValueError, Unavailable) as err:
                     yield _file_finding(self._tree.label, rel, f"tags file not understood: {err}", size)
                 continue
@@ -292,7 +293,7 @@ class OciLayoutStore(_TreeStore):
             annotations = entry.get("annotations") if isinstance(entry.get("annotations"), dict) else {}
             tags, _ = by_digest.setdefault(digest, (set(), entry.get("mediaType")))
             if isinstance(annotations.get(REF_NAME), str):
-                tags.add(f"{self._repo}:{annotations[REF_NAME]}")
+                tags.add(tag_name(self._repo, annotations[REF_NAME]))
         for digest, (tags, media_type) in by_digest.items():
             yield request(
                 self._index,
@@ -358,7 +359,7 @@ class LegacyStore:
                 except Unavailable:
                     continue
                 if is_digest(target):
-                    tags.setdefault((repo, target), set()).add(f"{repo}:{tag}")
+                    tags.setdefault((repo, target), set()).add(tag_name(repo, tag))
                 else:
                     yield _file_finding(
                         self._tree.label,

@@ -39,6 +39,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from pipeline.core.crosscheck import tag_name
 from pipeline.core.digests import is_digest
 from pipeline.core.manifests import ACCEPT, MAX_MANIFEST_BYTES, manifest_digest
 
@@ -563,12 +564,12 @@ class RegistryStore:
                             Kind.MANIFEST_UNAVAILABLE,
                             repository=full,
                             reference=tag,
-                            tags=[f"{full}:{tag}"],
+                            tags=[tag_name(full, tag)],
                             http_status=err.status,
                             detail=f"tag listed but its manifest cannot be read: {err.reason}",
                         )
                         continue
-                    by_digest.setdefault(digest, set()).add(f"{full}:{tag}")
+                    by_digest.setdefault(digest, set()).add(tag_name(full, tag))
                 for digest, tag_names in sorted(by_digest.items()):
                     yield request(self._index, full, digest, tags=tag_names, bucket=self._bucket)
                 return
@@ -588,7 +589,7 @@ class RegistryStore:
                 self._index,
                 full,
                 digest,
-                tags=[f"{full}:{t}" for t in tags if isinstance(t, str)],
+                tags=[tag_name(full, t) for t in tags if isinstance(t, str)],
                 media_type=media_type,
                 bucket=self._bucket,
             )

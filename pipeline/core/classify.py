@@ -11,12 +11,12 @@ from pipeline.core.findings import Kind, finding, verified
 Row = dict[str, Any]
 
 
-def classify_name(obj: ListedObject, prefix: str) -> Row | None:
-    """A ``malformed_name`` finding, or None when the name is a well-formed digest."""
+def classify_name(obj: ListedObject, prefix: str) -> tuple[str | None, Row | None]:
+    """``(digest, None)`` when the name is a well-formed digest, else ``(None, malformed_name finding)``."""
     parsed = parse_blob_name(obj.name, prefix)
     if parsed.digest is not None:
-        return None
-    return finding(
+        return parsed.digest, None
+    return None, finding(
         Kind.MALFORMED_NAME,
         bucket=obj.bucket,
         object=obj.name,
@@ -26,6 +26,14 @@ def classify_name(obj: ListedObject, prefix: str) -> Row | None:
         actual=obj.name[len(prefix) :] if obj.name.startswith(prefix) else obj.name,
         detail=parsed.problem,
     )
+
+
+def blob_fact(digest: str, obj: ListedObject, intact: bool | None) -> tuple[str, Row]:
+    """What the manifest cross-check joins on: the object a digest names, keyed by that digest.
+
+    ``intact`` is None when the object was not hashed (``manifests`` mode).
+    """
+    return digest, {"bucket": obj.bucket, "object": obj.name, "size": obj.size, "intact": intact}
 
 
 def classify_read(obj: ListedObject, claimed_digest: str, result: ReadResult) -> tuple[Row | None, Row | None]:

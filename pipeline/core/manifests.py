@@ -241,14 +241,17 @@ def _schema1_blobs(document: dict) -> tuple[Descriptor, ...]:
         where = f"fsLayers[{i}]"
         if not isinstance(entry, dict):
             raise ManifestError(f"{where}: expected an object, got {_json_type(entry)}")
-        blob_sum = entry.get("blobSum")
-        if not isinstance(blob_sum, str):
-            raise ManifestError(f"{where}.blobSum: expected a digest string, got {_json_type(blob_sum)}")
-        if not is_digest(blob_sum):
-            raise ManifestError(f"{where}.blobSum: {blob_sum[:80]!r} is not sha256:<64 lowercase hex>")
-        out.append(Descriptor("blobsum", blob_sum, None))
+        out.append(Descriptor("blobsum", _digest(entry.get("blobSum"), f"{where}.blobSum"), None))
     # Schema 1 repeats empty layers; one reference per distinct blob is enough.
     return tuple(dict.fromkeys(out))
+
+
+def _digest(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ManifestError(f"{where}: expected a digest string, got {_json_type(value)}")
+    if not is_digest(value):
+        raise ManifestError(f"{where}: {value[:80]!r} is not sha256:<64 lowercase hex>")
+    return value
 
 
 def _descriptor(entry: Any, where: str, role: str) -> Descriptor:
@@ -257,11 +260,7 @@ def _descriptor(entry: Any, where: str, role: str) -> Descriptor:
     media_type = entry.get("mediaType")
     if media_type is not None and not isinstance(media_type, str):
         raise ManifestError(f"{where}.mediaType: expected a string, got {_json_type(media_type)}")
-    digest = entry.get("digest")
-    if not isinstance(digest, str):
-        raise ManifestError(f"{where}.digest: expected a digest string, got {_json_type(digest)}")
-    if not is_digest(digest):
-        raise ManifestError(f"{where}.digest: {digest[:80]!r} is not sha256:<64 lowercase hex>")
+    digest = _digest(entry.get("digest"), f"{where}.digest")
     size = entry.get("size")
     if isinstance(size, bool) or not isinstance(size, int):
         raise ManifestError(f"{where}.size: expected a whole number, got {_json_type(size)}")

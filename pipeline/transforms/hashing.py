@@ -20,8 +20,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from pipeline.adapters import gcs
 from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
-from pipeline.core.classify import classify_name, classify_read
-from pipeline.core.digests import parse_blob_name
+from pipeline.core.classify import blob_fact, classify_name, classify_read
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +103,11 @@ class HashObjectsFn(beam.DoFn):
         self._in_flight: set[Future] = set()
 
     def process(self, obj: ListedObject):
-        malformed = classify_name(obj, self._prefix)
+        digest, malformed = classify_name(obj, self._prefix)
         if malformed is not None:
             yield TaggedOutput(FINDINGS, malformed)
             return
-        self._in_flight.add(self._pool.submit(self._read, obj))
+        self._in_flight.add(self._pool.submit(self._read, obj, digest))
         if len(self._in_flight) >= self._read_concurrency:
             done, self._in_flight = wait(self._in_flight, return_when=FIRST_COMPLETED)
             for future in done:
@@ -123,8 +122,7 @@ class HashObjectsFn(beam.DoFn):
                 # Outputs after process() carry no window of their own: batch is global.
                 yield _tagged(tag, GlobalWindows.windowed_value(value))
 
-    def _read(self, obj: ListedObject):
-        digest = parse_blob_name(obj.name, self._prefix).digest
+    def _read(self, obj: ListedObject, digest: str):
         result = gcs.read_and_hash(
             self._session,
             self._endpoint,
@@ -144,13 +142,7 @@ class HashObjectsFn(beam.DoFn):
             self._hashed_bytes.inc(result.size)
             self._object_sizes.update(result.size)
         if result.failure is not ReadFailure.VANISHED:
-            yield (
-                None,
-                (
-                    digest,
-                    {"bucket": obj.bucket, "object": obj.name, "size": obj.size, "intact": verified_row is not None},
-                ),
-            )
+            yield None, blob_fact(digest, obj, intact=verified_row is not None)
         if verified_row is not None:
             yield VERIFIED, verified_row
         else:

@@ -31,8 +31,8 @@ from pipeline.adapters.manifest_files import (
 from pipeline.adapters.registry import RegistryClient, RegistryStore
 from pipeline.core import crosscheck as cc
 from pipeline.core.blobs import ListedObject
-from pipeline.core.classify import classify_name
-from pipeline.core.digests import is_digest, parse_blob_name
+from pipeline.core.classify import blob_fact, classify_name
+from pipeline.core.digests import is_digest
 from pipeline.core.findings import Kind, is_error
 from pipeline.core.manifests import manifest_digest
 from pipeline.core.summary import Tally
@@ -78,6 +78,18 @@ class _StoresFn(beam.DoFn):
             self._gcs_client = gcs.make_client(self._emulator_endpoint)
         return self._gcs_client
 
+    def _source_unavailable(self, index: int, detail: str, http_status: int | None = None) -> TaggedOutput:
+        """A source (or one unit of it) that yields no manifests: reported, never silently empty."""
+        return TaggedOutput(
+            FINDINGS,
+            cc.finding(
+                Kind.MANIFEST_UNAVAILABLE,
+                object=self._sources[index].location,
+                http_status=http_status,
+                detail=detail,
+            ),
+        )
+
     def store(self, index: int):
         if index not in self._stores:
             self._stores[index] = open_store(index, self._sources[index], self._settings, self._client)
@@ -122,14 +134,7 @@ class SourceUnitsFn(_StoresFn):
                 yield index, unit
         except Exception as err:  # a source that cannot even start is a finding, not a crash
             log.warning("manifest source %d (%s) failed", index, self._sources[index].location, exc_info=True)
-            yield TaggedOutput(
-                FINDINGS,
-                cc.finding(
-                    Kind.MANIFEST_UNAVAILABLE,
-                    object=self._sources[index].location,
-                    detail=f"cannot read manifest source: {type(err).__name__}: {err}",
-                ),
-            )
+            yield self._source_unavailable(index, f"cannot read manifest source: {type(err).__name__}: {err}")
 
 
 class EnumerateFn(_StoresFn):
@@ -144,25 +149,10 @@ class EnumerateFn(_StoresFn):
                 else:
                     yield item
         except Unavailable as err:
-            yield TaggedOutput(
-                FINDINGS,
-                cc.finding(
-                    Kind.MANIFEST_UNAVAILABLE,
-                    object=self._sources[index].location,
-                    http_status=err.status,
-                    detail=f"cannot enumerate manifests: {err.reason}",
-                ),
-            )
+            yield self._source_unavailable(index, f"cannot enumerate manifests: {err.reason}", err.status)
         except Exception as err:
             log.warning("enumerating %r failed", unit, exc_info=True)
-            yield TaggedOutput(
-                FINDINGS,
-                cc.finding(
-                    Kind.MANIFEST_UNAVAILABLE,
-                    object=self._sources[index].location,
-                    detail=f"cannot enumerate manifests: {type(err).__name__}: {err}",
-                ),
-            )
+            yield self._source_unavailable(index, f"cannot enumerate manifests: {type(err).__name__}: {err}")
 
 
 def _request_key(request: dict[str, Any]):
@@ -327,12 +317,11 @@ class ListingFactsFn(beam.DoFn):
         self._prefix = prefix
 
     def process(self, obj: ListedObject):
-        malformed = classify_name(obj, self._prefix)
+        digest, malformed = classify_name(obj, self._prefix)
         if malformed is not None:
             yield TaggedOutput(FINDINGS, malformed)
             return
-        digest = parse_blob_name(obj.name, self._prefix).digest
-        yield digest, {"bucket": obj.bucket, "object": obj.name, "size": obj.size, "intact": None}
+        yield blob_fact(digest, obj, intact=None)
         yield TaggedOutput(TALLIES, Tally.of_not_hashed())
 
 
