@@ -1,4 +1,4 @@
-"""README, "Expected duration and cost for 10 TB in 1 M objects": every figure follows from the others.
+"""docs/production.md, "Expected duration and cost for 10 TB in 1 M objects": every figure follows from the others.
 
 The figures are what a user plans a budget with, and nothing else checks them: each one the
 section states is recomputed here from P, the worker shape and the prices the section itself gives.
@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import REPO
 
-SECTION = (REPO / "README.md").read_text().split("#### Expected duration and cost for 10 TB in 1 M objects")[1]
+SECTION = (REPO / "docs" / "production.md").read_text().split("### Expected duration and cost for 10 TB in 1 M objects")[1]
 SECTION = " ".join(SECTION.split("\n### ")[0].replace("\n> ", "\n").split())  # one line: figures may wrap
 MB = 10_000_000  # 10 TB
 OBJECTS = 1_000_000
@@ -21,7 +21,7 @@ WORKERS, VCPUS, GB = 20, 4, 16
 
 def _number(pattern: str) -> float:
     match = re.search(pattern, SECTION)
-    assert match, f"README no longer says {pattern!r}"
+    assert match, f"docs/production.md no longer says {pattern!r}"
     return float(match.group(1).replace(",", ""))
 
 
