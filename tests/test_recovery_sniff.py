@@ -97,7 +97,12 @@ def test_config_facts_are_kept_and_bounded():
     assert result.kind == CONFIG
     facts = result.config
     assert facts.diff_ids == tuple(layer.diff_id for layer in layers)
-    assert (facts.os, facts.architecture, facts.variant, facts.created) == ("linux", "arm64", "v8", "2024-05-01T10:00:00Z")
+    assert (facts.os, facts.architecture, facts.variant, facts.created) == (
+        "linux",
+        "arm64",
+        "v8",
+        "2024-05-01T10:00:00Z",
+    )
     assert facts.labels == {"org.registry-scrub.demo": "kept"}
     assert facts.history_head == ("RUN step 0", "RUN step 1", "RUN step 2")
     assert facts.history_tail[:2] == ("RUN step 8", "RUN step 9")

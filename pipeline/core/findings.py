@@ -27,6 +27,7 @@ class Kind(StrEnum):
     INVALID_MANIFEST = "invalid_manifest"
     MANIFEST_UNAVAILABLE = "manifest_unavailable"
     UNREFERENCED_BLOB = "unreferenced_blob"
+    DIFF_ID_MISMATCH = "diff_id_mismatch"
 
 
 SEVERITY_OF: dict[Kind, Severity] = {
@@ -40,6 +41,7 @@ SEVERITY_OF: dict[Kind, Severity] = {
     Kind.INVALID_MANIFEST: Severity.ERROR,
     Kind.MANIFEST_UNAVAILABLE: Severity.ERROR,
     Kind.UNREFERENCED_BLOB: Severity.INFO,
+    Kind.DIFF_ID_MISMATCH: Severity.ERROR,
 }
 
 # Order is the column order auditors see; adding a key is a schema change (README + DESIGN.md).
