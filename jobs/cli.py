@@ -29,6 +29,7 @@ OVERRIDES: dict[str, tuple[str, Any]] = {
     "--read-concurrency": ("scan.read_concurrency", int),
     "--max-attempts": ("scan.max_attempts", int),
     "--mode": ("scan.mode", str),
+    "--recover-images": ("scan.recover_images", "flag"),
 }
 
 
@@ -40,6 +41,8 @@ def _add_scan_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(
                 flag, dest=dest, action="append", metavar="NAME", help=f"overrides {key}; repeat for more"
             )
+        elif kind == "flag":
+            parser.add_argument(flag, dest=dest, action="store_const", const=True, help=f"sets {key} to true")
         else:
             parser.add_argument(flag, dest=dest, type=kind, help=f"overrides {key}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the summary")

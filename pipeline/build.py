@@ -8,10 +8,11 @@ import apache_beam as beam
 
 from pipeline.config import Config
 from pipeline.manifest_config import effective_mode
-from pipeline.transforms.hashing import FINDINGS, VERIFIED, HashObjects
+from pipeline.transforms.hashing import FINDINGS, SNIFFED, VERIFIED, HashObjects
 from pipeline.transforms.listing import ListObjects
 from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
 from pipeline.transforms.outcome import LogOutcomeFn
+from pipeline.transforms.recovery import RecoverImages
 from pipeline.transforms.report import WriteReport
 
 
@@ -39,11 +40,17 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         tallies.append(hashed["tallies"])
     else:
         hashed = listed | "HashObjects" >> HashObjects(
-            source.prefix, source.emulator_endpoint, scan.chunk_size, scan.read_concurrency, scan.max_attempts
+            source.prefix,
+            source.emulator_endpoint,
+            scan.chunk_size,
+            scan.read_concurrency,
+            scan.max_attempts,
+            scan.recover_images,
         )
     verified, findings = hashed[VERIFIED], hashed[FINDINGS]
+    images = None
     if mode != "names":
-        findings, manifest_tallies = add_manifest_checks(
+        findings, manifest_tallies, images = add_manifest_checks(
             pipeline,
             sources_for(config.manifests, plan.buckets),
             config.manifests,
@@ -52,6 +59,12 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
             findings,
         )
         tallies.extend(manifest_tallies)
+    if scan.recover_images:
+        if images is None:
+            images = pipeline | "NoManifests" >> beam.Create([])
+        recovery = (hashed[SNIFFED], images, hashed["blobs"]) | "RecoverImages" >> RecoverImages(plan.run_dir)
+        findings = (findings, recovery["findings"]) | "WithDiffIdChecks" >> beam.Flatten()
+        tallies.append(recovery["tallies"])
     summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
         plan.run_dir, plan.run_id, plan.started_at, config.to_dict()
     )

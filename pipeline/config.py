@@ -20,6 +20,7 @@ from pipeline.core.shards import SHARD_COUNTS
 from pipeline.manifest_config import (
     MANIFESTS_SCHEMA,
     ManifestsConfig,
+    check_bool,
     check_mode,
     check_mode_against_sources,
 )
@@ -64,6 +65,8 @@ class ScanConfig:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     # names | manifests | both; None: both when manifests.sources is set, else names.
     mode: str | None = None
+    # Rebuild images from blobs alone and check diff_ids, in the same single read (docs/recovery.md).
+    recover_images: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "read_concurrency": whole_number_in(1, 512),
         "max_attempts": whole_number_in(1, 20),
         "mode": _optional(check_mode),
+        "recover_images": check_bool,
     },
     "report": {
         "output": _output,
@@ -249,6 +253,8 @@ def parse_config(raw: Any, origin: str, overrides: dict[str, tuple[Any, str]] | 
     problem = check_mode_against_sources(config.scan.mode, config.manifests)
     if problem:
         raise ConfigError(f"{origin}: {problem}")
+    if config.scan.recover_images and config.scan.mode == "manifests":
+        raise ConfigError(f"{origin}: scan.recover_images needs the objects read; use mode both or names")
     return config
 
 

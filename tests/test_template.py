@@ -29,6 +29,7 @@ BAD_VALUES = {
     "read_concurrency": ["0", "1000", "-4", "ten"],
     "max_attempts": ["0", "100", "3.0"],
     "mode": ["all", "Names", "names,manifests"],
+    "recover_images": ["yes", "True", "1"],
     "config": ["./scan.yaml", "gs://bucket/", "s3://bucket/scan.yaml", "gs://bucket/a b.yaml"],
 }
 

@@ -26,6 +26,7 @@ from google.cloud import storage
 from requests.adapters import HTTPAdapter
 
 from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
+from pipeline.core.layer_sniff import ChunkObserver
 from pipeline.core.shards import KeyRange
 
 log = logging.getLogger(__name__)
@@ -148,9 +149,11 @@ def read_and_hash(
     max_attempts: int,
     sleep: Callable[[float], None] = time.sleep,
     on_bytes: Callable[[int], None] | None = None,
+    observer: ChunkObserver | None = None,
 ) -> ReadResult:
     """Stream one object through SHA-256 and crc32c in constant memory.
 
+    ``observer`` sees every chunk hashed, and a ``reset()`` whenever the digests restart from byte 0.
     Never raises for the object's own sake: a 404 is ``VANISHED``, anything that
     still fails after ``max_attempts`` (or fails permanently) is ``UNREADABLE``.
     """
@@ -183,6 +186,8 @@ def read_and_hash(
                 if digests.size and status == 200:
                     # The server ignored the Range: start the digests over on the whole body.
                     digests = _Digests()
+                    if observer:
+                        observer.reset()
                 elif status not in (200, 206):
                     return ReadResult(
                         failure=ReadFailure.UNREADABLE,
@@ -195,6 +200,8 @@ def read_and_hash(
                     if not chunk:
                         break
                     digests.update(chunk)
+                    if observer:
+                        observer.update(chunk)
                     if on_bytes:
                         on_bytes(len(chunk))
             return digests.result(attempt)

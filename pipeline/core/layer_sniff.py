@@ -23,7 +23,7 @@ import json
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import zstandard
 
@@ -225,6 +225,20 @@ def default_inflate() -> tuple[str, Callable[[int], Any]]:
     except ImportError:
         return "zlib", zlib.decompressobj
     return "isal", isal_zlib.decompressobj
+
+
+class ChunkObserver(Protocol):
+    """What a read loop feeds: every chunk it hashes, and ``reset()`` when it restarts from byte 0."""
+
+    def update(self, chunk: bytes) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+def output_cap(stored_size: int) -> int:
+    """The most output worth decompressing for one object: gzip never expands more than about
+    1032:1, so no honest gzip layer reaches 1100x; zstd bombs (far higher ratios) stop there."""
+    return max(64 * 1024 * 1024, 1100 * stored_size)
 
 
 _UNDECIDED, _CONFIG, _LAYER, _DONE = range(4)

@@ -21,11 +21,14 @@ from apache_beam.transforms.window import GlobalWindows
 from pipeline.adapters import gcs
 from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
 from pipeline.core.classify import blob_fact, classify_name, classify_read
+from pipeline.core.layer_sniff import LayerSniffer, output_cap
+from pipeline.core.recovery import sniffed_fact
 
 log = logging.getLogger(__name__)
 
 VERIFIED = "verified"
 FINDINGS = "findings"
+SNIFFED = "sniffed"  # configs and layers seen by the read, for RecoverImages (scan.recover_images)
 PROGRESS_INTERVAL_S = 3.0
 
 
@@ -79,8 +82,15 @@ class HashObjectsFn(beam.DoFn):
     """
 
     def __init__(
-        self, prefix: str, emulator_endpoint: str | None, chunk_size: int, read_concurrency: int, max_attempts: int
+        self,
+        prefix: str,
+        emulator_endpoint: str | None,
+        chunk_size: int,
+        read_concurrency: int,
+        max_attempts: int,
+        recover_images: bool = False,
     ):
+        self._recover_images = recover_images
         self._prefix = prefix
         self._emulator_endpoint = emulator_endpoint
         self._chunk_size = chunk_size
@@ -123,6 +133,7 @@ class HashObjectsFn(beam.DoFn):
                 yield _tagged(tag, GlobalWindows.windowed_value(value))
 
     def _read(self, obj: ListedObject, digest: str):
+        sniffer = LayerSniffer(max_output_bytes=output_cap(obj.size)) if self._recover_images else None
         result = gcs.read_and_hash(
             self._session,
             self._endpoint,
@@ -130,11 +141,12 @@ class HashObjectsFn(beam.DoFn):
             chunk_size=self._chunk_size,
             max_attempts=self._max_attempts,
             on_bytes=self._progress.add_bytes,
+            observer=sniffer,
         )
         self._progress.object_done()
-        return obj, digest, result
+        return obj, digest, result, sniffer.result() if sniffer and result.ok else None
 
-    def _outputs(self, obj: ListedObject, digest: str, result: ReadResult):
+    def _outputs(self, obj: ListedObject, digest: str, result: ReadResult, sniffed=None):
         """(tag, value) pairs; tag None is the main output."""
         verified_row, finding_row = classify_read(obj, digest, result)
         if result.ok:
@@ -145,6 +157,8 @@ class HashObjectsFn(beam.DoFn):
             yield None, blob_fact(digest, obj, intact=verified_row is not None)
         if verified_row is not None:
             yield VERIFIED, verified_row
+            if sniffed is not None:
+                yield SNIFFED, sniffed_fact(obj.bucket, obj.name, digest, obj.size, sniffed)
         else:
             yield FINDINGS, finding_row
 
@@ -157,11 +171,19 @@ class HashObjects(beam.PTransform):
     """ListedObject -> tagged outputs ``blobs`` (main), ``verified`` and ``findings``."""
 
     def __init__(
-        self, prefix: str, emulator_endpoint: str | None, chunk_size: int, read_concurrency: int, max_attempts: int
+        self,
+        prefix: str,
+        emulator_endpoint: str | None,
+        chunk_size: int,
+        read_concurrency: int,
+        max_attempts: int,
+        recover_images: bool = False,
     ):
         super().__init__()
-        self._fn = HashObjectsFn(prefix, emulator_endpoint, chunk_size, read_concurrency, max_attempts)
+        self._fn = HashObjectsFn(prefix, emulator_endpoint, chunk_size, read_concurrency, max_attempts, recover_images)
 
     def expand(self, objects):
-        outputs = objects | "HashAndClassify" >> beam.ParDo(self._fn).with_outputs(VERIFIED, FINDINGS, main="blobs")
+        outputs = objects | "HashAndClassify" >> beam.ParDo(self._fn).with_outputs(
+            VERIFIED, FINDINGS, SNIFFED, main="blobs"
+        )
         return outputs

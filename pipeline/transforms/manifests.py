@@ -35,6 +35,7 @@ from pipeline.core.classify import blob_fact, classify_name
 from pipeline.core.digests import is_digest
 from pipeline.core.findings import Kind, is_error
 from pipeline.core.manifests import manifest_digest
+from pipeline.core.recovery import image_of_record
 from pipeline.core.summary import Tally
 from pipeline.manifest_config import ManifestsConfig, SourceSpec
 
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 FINDINGS = "findings"
 TALLIES = "tallies"
+IMAGES = "images"
 VERIFIED = "verified"
 # Object findings whose blob may still be needed by an image: they go through the join.
 DAMAGE_KINDS = frozenset({Kind.DIGEST_MISMATCH.value, Kind.READ_ERROR.value, Kind.VANISHED.value})
@@ -233,10 +235,13 @@ class ManifestOutcomeFn(beam.DoFn):
             yield TaggedOutput(TALLIES, Tally.of_manifest(record["repository"]))
         if record["status"] == cc.OK:
             yield from cc.record_references(record)
+            image = image_of_record(record)
+            if image is not None:
+                yield TaggedOutput(IMAGES, image)  # config and layer order, for RecoverImages
 
 
 class ManifestSource(beam.PTransform):
-    """PBegin -> {"refs": (digest, ref), "findings": rows, "tallies": Tally}."""
+    """PBegin -> {"refs": (digest, ref), "findings": rows, "tallies": Tally, "images": image rows}."""
 
     def __init__(self, sources: tuple[SourceSpec, ...], settings: ManifestsConfig, emulator_endpoint: str | None):
         super().__init__()
@@ -265,10 +270,10 @@ class ManifestSource(beam.PTransform):
             records
             | "KeyRecords" >> beam.Map(lambda r: ((r["repository"], r["digest"]), r))
             | "GroupRecords" >> beam.GroupByKey()
-            | "Outcome" >> beam.ParDo(ManifestOutcomeFn()).with_outputs(FINDINGS, TALLIES, main="refs")
+            | "Outcome" >> beam.ParDo(ManifestOutcomeFn()).with_outputs(FINDINGS, TALLIES, IMAGES, main="refs")
         )
         findings = (units[FINDINGS], enumerated[FINDINGS], outcome[FINDINGS]) | "SourceFindings" >> beam.Flatten()
-        return {"refs": outcome["refs"], "findings": findings, "tallies": outcome[TALLIES]}
+        return {"refs": outcome["refs"], "findings": findings, "tallies": outcome[TALLIES], "images": outcome[IMAGES]}
 
 
 def _split_damage(row: dict[str, Any]):
@@ -346,9 +351,9 @@ def add_manifest_checks(
     blobs,
     object_findings,
 ):
-    """Wire ManifestSource and CrossCheck onto a scan: returns (all findings, [tally PCollections])."""
+    """Wire ManifestSource and CrossCheck onto a scan: returns (all findings, [tally PCollections], images)."""
     manifests = pipeline | "ManifestSource" >> ManifestSource(sources, settings, emulator_endpoint)
     checked = (manifests["refs"], blobs, object_findings) | "CrossCheck" >> CrossCheck()
     findings = (checked, manifests["findings"]) | "MergeFindings" >> beam.Flatten()
     affected = findings | "ImagesAffected" >> ImagesAffected()
-    return findings, [manifests["tallies"], affected]
+    return findings, [manifests["tallies"], affected], manifests["images"]
