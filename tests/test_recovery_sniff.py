@@ -200,3 +200,16 @@ def test_a_bomb_holds_no_output_and_stops_at_the_cap(compress):
     capped = sniff(bomb, 64 * 1024, max_output_bytes=10 * 1024 * 1024)
     assert capped.diff_id is None
     assert capped.problem == "decompresses to more than 10,485,760 bytes; diff_id not computed"
+
+
+def test_the_default_inflate_is_zlib_ng_when_installed_else_zlib(monkeypatch):
+    import sys
+
+    from pipeline.core.layer_sniff import default_inflate
+
+    name, factory = default_inflate()
+    assert name == "zlib-ng"  # the test extra installs it
+    layer = random_layer(seed=9, size=20_000)
+    assert sniff(layer.blob, decompressobj=factory).diff_id == layer.diff_id
+    monkeypatch.setitem(sys.modules, "zlib_ng", None)  # as if not installed
+    assert default_inflate() == ("zlib", zlib.decompressobj)
