@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--keep-emulator-data", metavar="DIR", help="keep the emulator's data in DIR instead of a temporary folder"
     )
+    from jobs import export
+
+    export.add_parser(commands)
     return parser
 
 
@@ -82,8 +85,12 @@ def failure_line(err: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("scan", "demo", "-h", "--help"):
+    if not argv or argv[0] not in ("scan", "demo", "export", "-h", "--help"):
         argv.insert(0, "scan")
+    if argv[0] == "export":
+        from jobs import export
+
+        return export.main(build_parser().parse_args(argv))
     args, beam_args = build_parser().parse_known_args(argv)
     logs.configure(args.quiet, args.verbose)
 
