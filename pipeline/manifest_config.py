@@ -44,6 +44,8 @@ class SourceSpec:
     credentials_env: str = DEFAULT_CREDENTIALS_ENV
     tls_verify: bool = True
     bucket: str | None = None
+    # "successor": the registry that took over the bucket's images (Artifact Registry); docs/recovery.md.
+    role: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def _names(value: Any, key: str, pattern: re.Pattern, what: str) -> tuple[str, .
 
 
 _KEYS = {
-    "registry": {"registry", "gcr_projects", "repositories", "auth", "credentials_env", "tls_verify", "bucket"},
+    "registry": {"registry", "gcr_projects", "repositories", "auth", "credentials_env", "tls_verify", "bucket", "role"},
     "directory": {"directory", "repository", "bucket"},
     "oci_layout": {"oci_layout", "repository", "bucket"},
 }
@@ -161,6 +163,10 @@ def check_source(value: Any) -> SourceSpec:
             fields["credentials_env"] = prefix
         if "tls_verify" in value:
             fields["tls_verify"] = check_bool(value["tls_verify"])
+        if "role" in value:
+            if value["role"] != "successor":
+                raise ValueError("role: expected successor (the registry that took over the bucket's images)")
+            fields["role"] = "successor"
     else:
         fields["location"] = _text(value[kind], "a local directory or gs://BUCKET/PATH")
         if "://" in fields["location"] and not fields["location"].startswith("gs://"):

@@ -28,6 +28,7 @@ class Kind(StrEnum):
     MANIFEST_UNAVAILABLE = "manifest_unavailable"
     UNREFERENCED_BLOB = "unreferenced_blob"
     DIFF_ID_MISMATCH = "diff_id_mismatch"
+    IN_REGISTRY_ONLY = "in_registry_only"
 
 
 SEVERITY_OF: dict[Kind, Severity] = {
@@ -42,6 +43,7 @@ SEVERITY_OF: dict[Kind, Severity] = {
     Kind.MANIFEST_UNAVAILABLE: Severity.ERROR,
     Kind.UNREFERENCED_BLOB: Severity.INFO,
     Kind.DIFF_ID_MISMATCH: Severity.ERROR,
+    Kind.IN_REGISTRY_ONLY: Severity.INFO,
 }
 
 # Order is the column order auditors see; adding a key is a schema change (README + DESIGN.md).

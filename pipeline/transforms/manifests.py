@@ -182,6 +182,7 @@ class FetchManifestsFn(_StoresFn):
         record = cc.new_record(
             request["repository"], request["digest"], tags=request["tags"], bucket=request["bucket"], source=source
         )
+        record["successor"] = self._sources[request["source"]].role == "successor"
         yield from self._fetch(store, record, request["location"], request["media_type"])
 
     def _fetch(self, store, record, location, media_hint, claimed_by=None):
@@ -220,6 +221,7 @@ class FetchManifestsFn(_StoresFn):
             for child_digest, size, _platform, child_type in record["children"]:
                 child = cc.child_record(record, child_digest, size, child_type)
                 child["source"] = None if isinstance(store, RegistryStore) else store.label
+                child["successor"] = record["successor"]
                 yield from self._fetch(store, child, None, None, f"digest that index {record['digest']} lists")
 
 
@@ -234,7 +236,8 @@ class ManifestOutcomeFn(beam.DoFn):
         if cc.counts_as_scanned(record):
             yield TaggedOutput(TALLIES, Tally.of_manifest(record["repository"]))
         if record["status"] == cc.OK:
-            yield from cc.record_references(record)
+            for digest, ref in cc.record_references(record):
+                yield digest, {**ref, "successor": record.get("successor", False)}
             image = image_of_record(record)
             if image is not None:
                 yield TaggedOutput(IMAGES, image)  # config and layer order, for RecoverImages
