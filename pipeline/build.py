@@ -7,11 +7,13 @@ from dataclasses import dataclass, replace
 import apache_beam as beam
 
 from pipeline.config import Config
+from pipeline.core.summary import Tally
 from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, SNIFFED, VERIFIED, HashObjects
 from pipeline.transforms.listing import ListObjects
 from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
 from pipeline.transforms.outcome import LogOutcomeFn
+from pipeline.transforms.migration import MigrationAudit
 from pipeline.transforms.recovery import RecoverImages
 from pipeline.transforms.report import WriteReport
 
@@ -50,7 +52,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
     verified, findings = hashed[VERIFIED], hashed[FINDINGS]
     images = None
     if mode != "names":
-        findings, manifest_tallies, images = add_manifest_checks(
+        findings, manifest_tallies, manifests = add_manifest_checks(
             pipeline,
             sources_for(config.manifests, plan.buckets),
             config.manifests,
@@ -59,6 +61,10 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
             findings,
         )
         tallies.extend(manifest_tallies)
+        images = manifests["images"]
+        if any(spec.role == "successor" for spec in config.manifests.sources):
+            audit = (manifests["refs"], hashed["blobs"]) | "MigrationAudit" >> MigrationAudit(plan.run_dir)
+            tallies.append(audit["files"] | "MigrationWritten" >> beam.Map(lambda _: Tally()))
     if scan.recover_images:
         if images is None:
             images = pipeline | "NoManifests" >> beam.Create([])

@@ -354,9 +354,10 @@ def add_manifest_checks(
     blobs,
     object_findings,
 ):
-    """Wire ManifestSource and CrossCheck onto a scan: returns (all findings, [tally PCollections], images)."""
+    """Wire ManifestSource and CrossCheck onto a scan: returns (all findings, [tally PCollections], ManifestSource's
+    outputs: refs and images, for the recovery and the migration audit)."""
     manifests = pipeline | "ManifestSource" >> ManifestSource(sources, settings, emulator_endpoint)
     checked = (manifests["refs"], blobs, object_findings) | "CrossCheck" >> CrossCheck()
     findings = (checked, manifests["findings"]) | "MergeFindings" >> beam.Flatten()
     affected = findings | "ImagesAffected" >> ImagesAffected()
-    return findings, [manifests["tallies"], affected], manifests["images"]
+    return findings, [manifests["tallies"], affected], manifests
