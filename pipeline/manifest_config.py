@@ -101,8 +101,8 @@ def _names(value: Any, key: str, pattern: re.Pattern, what: str) -> tuple[str, .
 
 _KEYS = {
     "registry": {"registry", "gcr_projects", "repositories", "auth", "credentials_env", "tls_verify", "bucket", "role"},
-    "directory": {"directory", "repository", "bucket"},
-    "oci_layout": {"oci_layout", "repository", "bucket"},
+    "directory": {"directory", "repository", "bucket", "role"},
+    "oci_layout": {"oci_layout", "repository", "bucket", "role"},
 }
 
 
@@ -131,6 +131,10 @@ def check_source(value: Any) -> SourceSpec:
         if not isinstance(bucket, str) or not BUCKET_RE.fullmatch(bucket):
             raise ValueError("bucket: expected a bare GCS bucket name whose blobs these manifests use")
         fields["bucket"] = bucket
+    if "role" in value:
+        if value["role"] != "successor":
+            raise ValueError("role: expected successor (the registry that took over the bucket's images)")
+        fields["role"] = "successor"
     if kind == "registry":
         url = _text(value["registry"], "a registry URL, e.g. https://gcr.io or http://127.0.0.1:5000")
         if not _REGISTRY_URL.fullmatch(url):
@@ -163,10 +167,6 @@ def check_source(value: Any) -> SourceSpec:
             fields["credentials_env"] = prefix
         if "tls_verify" in value:
             fields["tls_verify"] = check_bool(value["tls_verify"])
-        if "role" in value:
-            if value["role"] != "successor":
-                raise ValueError("role: expected successor (the registry that took over the bucket's images)")
-            fields["role"] = "successor"
     else:
         fields["location"] = _text(value[kind], "a local directory or gs://BUCKET/PATH")
         if "://" in fields["location"] and not fields["location"].startswith("gs://"):
