@@ -1,7 +1,7 @@
 """Recovery core: configs joined to layers by diff_id, reconstructed manifests, orphans, diff_id checks."""
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import zstandard
 
@@ -232,3 +232,29 @@ def test_an_uncompressed_layer_is_its_own_diff_id():
     plain = Layer(blob=tar_bytes, diff_id=sha256_digest(tar_bytes))
     image = make_image([plain])
     assert check(image, image, image.blobs) == []
+
+
+def test_the_summary_counts_what_would_be_lost():
+    kept = make_image([random_layer(seed=51, size=1000)], oci=False)
+    lost = make_image([random_layer(seed=52, size=1000)], oci=False)
+    stray = random_layer(seed=53, size=1000)
+    configs, found = facts_of({**kept.blobs, **lost.blobs, stray.digest: stray.blob})
+    results, orphans = recover(configs, found, [image_row(kept)])
+    counts = Counter()
+    for row, _ in results.values():
+        counts += rc.recovered_counts(row)
+    for row in orphans:
+        counts += rc.orphan_counts(row)
+    table = rc.recovery_table(counts)
+    lost_bytes = sum(len(b) for b in lost.blobs.values())
+    assert table == {
+        "configs": 2,
+        "complete": 2,
+        "not_in_registry": 1,
+        "not_in_registry_complete": 1,
+        "not_in_registry_bytes": lost_bytes,
+        "orphan_layers": 1,
+        "orphan_bytes": len(stray.blob),
+    }
+    assert rc.recovery_lines(table)[0].startswith("recovery: 2 image config(s), 2 with every layer; 1 in no manifest")
+    assert rc.recovery_lines(rc.recovery_table(Counter())) == []

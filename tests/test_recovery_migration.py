@@ -71,7 +71,10 @@ def test_migrated_image_rows_and_the_bucket_line():
             (B, mg.OTHER_BYTES): 12,
         }
     )
-    assert mg.bucket_lines(counts) == [
+    assert mg.successor_table(counts) == {
+        B: {"successor_blobs": 3, "successor_bytes": 2_500_000, "other_blobs": 1, "other_bytes": 12}
+    }
+    assert mg.bucket_lines(mg.successor_table(counts)) == [
         f"{B}: 3 blobs / 2.5 MB belong to images in the successor registry; 1 blobs / 12 B belong to no image there"
     ]
 

@@ -102,13 +102,20 @@ def migrated_image_row(bucket: str, image: str, parts: Iterable[Row]) -> Row:
     }
 
 
-def bucket_lines(counts: Counter) -> list[str]:
+def successor_table(counts: Counter) -> dict[str, dict[str, int]]:
+    """``summary.json``'s ``successor``: ``{bucket: {successor_blobs, successor_bytes, other_blobs, other_bytes}}``."""
+    return {
+        bucket: {column: counts[(bucket, column)] for column in COLUMNS}
+        for bucket in sorted({bucket for bucket, _ in counts})
+    }
+
+
+def bucket_lines(table: dict[str, dict[str, int]]) -> list[str]:
     """The summary's line per bucket."""
-    buckets = sorted({bucket for bucket, _ in counts})
     lines = []
-    for bucket in buckets:
-        n, x = counts[(bucket, SUCCESSOR_BLOBS)], counts[(bucket, SUCCESSOR_BYTES)]
-        m, y = counts[(bucket, OTHER_BLOBS)], counts[(bucket, OTHER_BYTES)]
+    for bucket, row in table.items():
+        n, x = row[SUCCESSOR_BLOBS], row[SUCCESSOR_BYTES]
+        m, y = row[OTHER_BLOBS], row[OTHER_BYTES]
         lines.append(
             f"{bucket}: {n} blobs / {_size(x)} belong to images in the successor registry; "
             f"{m} blobs / {_size(y)} belong to no image there"

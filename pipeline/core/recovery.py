@@ -19,6 +19,7 @@ layer makes it an OCI image manifest. The blobs and their digests are the same e
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -291,3 +292,51 @@ def check_diff_ids(
             )
         )
     return rows
+
+
+# --- what the summary says ----------------------------------------------------------------
+
+RECOVERY_COLUMNS = (
+    "configs",
+    "complete",
+    "not_in_registry",
+    "not_in_registry_complete",
+    "not_in_registry_bytes",
+    "orphan_layers",
+    "orphan_bytes",
+)
+
+
+def recovered_counts(row: Row) -> Counter:
+    """One recovered row's share of the summary's ``recovery`` counts."""
+    lost = row["in_registry"] is None
+    return Counter(
+        {
+            "configs": 1,
+            "complete": int(row["complete"]),
+            "not_in_registry": int(lost),
+            "not_in_registry_complete": int(lost and row["complete"]),
+            "not_in_registry_bytes": row["total_size"] + row["config_size"] if lost else 0,
+        }
+    )
+
+
+def orphan_counts(row: Row) -> Counter:
+    return Counter({"orphan_layers": 1, "orphan_bytes": row["size"] or 0})
+
+
+def recovery_table(counts: Counter) -> dict[str, int]:
+    return {column: counts[column] for column in RECOVERY_COLUMNS}
+
+
+def recovery_lines(table: dict[str, int]) -> list[str]:
+    """The terminal summary's lines for a run with ``scan.recover_images``."""
+    if not table or not (table.get("configs") or table.get("orphan_layers")):
+        return []
+    return [
+        f"recovery: {table['configs']} image config(s), {table['complete']} with every layer; "
+        f"{table['not_in_registry']} in no manifest source ({table['not_in_registry_complete']} complete, "
+        f"{table['not_in_registry_bytes'] / 1e6:.1f} MB): lost if the bucket goes, see recovered-*.jsonl",
+        f"  {table['orphan_layers']} true orphan layer(s), {table['orphan_bytes'] / 1e6:.1f} MB: in no config, "
+        "no manifest",
+    ]

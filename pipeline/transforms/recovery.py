@@ -10,8 +10,9 @@ Inputs, all keyed plain values:
 
 Writes ``<run_dir>/recovered/<config-hex>.json`` (each complete image's manifest),
 ``recovered-*.jsonl`` (one row per config) and ``orphan-layers-*.jsonl``. Returns
-``{"findings": diff_id_mismatch rows, "tallies": one empty Tally per written file}``;
-the tallies make the summary wait until these files are written.
+``{"findings": diff_id_mismatch rows, "tallies": one empty Tally per written file,
+"counts": one Counter of the summary's recovery columns}``; the tallies make the
+summary wait until these files are written.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from apache_beam.pvalue import TaggedOutput
 from pipeline.adapters import report as report_io
 from pipeline.core import recovery as rc
 from pipeline.core.summary import Tally
+from pipeline.transforms.migration import SumCounters
 
 RECOVERED_DIR = "recovered"
 RECOVERED_PREFIX = "recovered"
@@ -158,5 +160,13 @@ class RecoverImages(beam.PTransform):
             _write_rows(orphans, "Orphans", join(self._run_dir, ORPHANS_PREFIX)),
         ) | "RecoveryFiles" >> beam.Flatten()
         tallies = written | "RecoveryWritten" >> beam.Map(lambda _: Tally())
+        counts = (
+            (
+                recovered | "RecoveredCounts" >> beam.Map(rc.recovered_counts),
+                orphans | "OrphanCounts" >> beam.Map(rc.orphan_counts),
+            )
+            | "AllRecoveryCounts" >> beam.Flatten()
+            | "SumRecoveryCounts" >> beam.CombineGlobally(SumCounters())
+        )
         all_findings = (per_config["findings"], findings) | "RecoveryFindings" >> beam.Flatten()
-        return {"findings": all_findings, "tallies": tallies}
+        return {"findings": all_findings, "tallies": tallies, "counts": counts}
