@@ -12,8 +12,8 @@ from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, SNIFFED, VERIFIED, HashObjects
 from pipeline.transforms.listing import ListObjects
 from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
-from pipeline.transforms.outcome import LogOutcomeFn
 from pipeline.transforms.migration import MigrationAudit
+from pipeline.transforms.outcome import LogOutcomeFn
 from pipeline.transforms.recovery import RecoverImages
 from pipeline.transforms.report import WriteReport
 
@@ -65,12 +65,14 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         if any(spec.role == "successor" for spec in config.manifests.sources):
             audit = (manifests["refs"], hashed["blobs"]) | "MigrationAudit" >> MigrationAudit(plan.run_dir)
             tallies.append(audit["files"] | "MigrationWritten" >> beam.Map(lambda _: Tally()))
+            tallies.append(audit["counts"] | "SuccessorTally" >> beam.Map(lambda counts: Tally(successor=counts)))
     if scan.recover_images:
         if images is None:
             images = pipeline | "NoManifests" >> beam.Create([])
         recovery = (hashed[SNIFFED], images, hashed["blobs"]) | "RecoverImages" >> RecoverImages(plan.run_dir)
         findings = (findings, recovery["findings"]) | "WithDiffIdChecks" >> beam.Flatten()
         tallies.append(recovery["tallies"])
+        tallies.append(recovery["counts"] | "RecoveryTally" >> beam.Map(lambda counts: Tally(recovery=counts)))
     summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
         plan.run_dir, plan.run_id, plan.started_at, config.to_dict()
     )

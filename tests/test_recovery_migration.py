@@ -100,3 +100,16 @@ def test_role_successor_is_a_source_key_with_one_value():
         load({"registry": "https://gcr.io", "role": "primary"})
     # Manifest files copied from the successor (as the demo plants them) may carry the role too.
     assert load({"directory": "/tmp/x", "role": "successor"}).manifests.sources[0].role == "successor"
+
+
+def test_the_cross_check_calls_a_blob_only_successor_images_need_in_registry_only():
+    from pipeline.core.crosscheck import classify_joined
+
+    digest = "sha256:" + "c" * 64
+    only_successor = [ref("gcr.io/p/new", "sha256:m9", True), ref("gcr.io/p/new", "sha256:m9", True, role="config")]
+    [row] = classify_joined(digest, only_successor, [])
+    assert (row["kind"], row["severity"], row["images"]) == ("in_registry_only", "info", ["gcr.io/p/new@sha256:m9"])
+    mixed = [*only_successor, ref("old/app", "sha256:m3", False)]
+    [row] = classify_joined(digest, mixed, [])
+    assert (row["kind"], row["images"]) == ("missing_blob", ["old/app@sha256:m3"])
+    assert classify_joined(digest, only_successor, [blob(B, 10)]) == []

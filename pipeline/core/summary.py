@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.core.findings import SEVERITY_OF, Kind, Severity
+from pipeline.core.migration import bucket_lines, successor_table
+from pipeline.core.recovery import recovery_lines, recovery_table
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -35,6 +37,9 @@ class Tally:
     images_affected: int = 0  # fed one distinct repo@digest at a time, so it sums
     objects_not_hashed: int = 0  # listed in "manifests" mode, where nothing is hashed
     repositories: Counter = field(default_factory=Counter)  # (repository, column) -> count
+    # docs/recovery.md: (bucket, column) -> n against a successor registry; recovery column -> n.
+    successor: Counter = field(default_factory=Counter)
+    recovery: Counter = field(default_factory=Counter)
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(
@@ -48,6 +53,8 @@ class Tally:
             images_affected=self.images_affected + other.images_affected,
             objects_not_hashed=self.objects_not_hashed + other.objects_not_hashed,
             repositories=self.repositories + other.repositories,
+            successor=self.successor + other.successor,
+            recovery=self.recovery + other.recovery,
         )
 
     @classmethod
@@ -142,6 +149,8 @@ def build_summary(
         "objects_not_hashed": tally.objects_not_hashed,
         "repositories": repository_table(tally),
         "reclaimable_caveat": reclaimable_caveat(tally),
+        "successor": successor_table(tally.successor),
+        "recovery": recovery_table(tally.recovery),
         "exit_status": exit_status(tally),
     }
 
@@ -191,6 +200,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"reclaimable: {summary['reclaimable_bytes'] / 1e6:.1f} MB in unreferenced blobs")
         if summary.get("reclaimable_caveat"):
             lines.append(f"  caution: {summary['reclaimable_caveat']}")
+    lines += bucket_lines(summary.get("successor") or {})
+    lines += recovery_lines(summary.get("recovery") or {})
     if summary.get("unaccounted_objects"):
         lines.append(f"WARNING: {summary['unaccounted_objects']} listed object(s) ended in no report row")
     lines.append(f"report: {summary['report_location']}")
