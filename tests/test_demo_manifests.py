@@ -7,6 +7,7 @@ import json
 import pytest
 
 from jobs.demo import DEFAULT_CONFIG, seed_demo
+from jobs.demo_recovery import lost_config_digest
 from jobs.emulator import Emulator
 from jobs.launcher import run_scan
 from pipeline.config import load_config
@@ -32,6 +33,7 @@ def test_demo_finds_every_planted_problem(tmp_path):
         for line in p.read_text().splitlines()
     ]
     manifest_kinds = {Kind.MANIFEST_DIGEST_MISMATCH, Kind.MISSING_BLOB, Kind.SIZE_MISMATCH, Kind.MANIFEST_UNAVAILABLE}
+    manifest_kinds |= {Kind.IN_REGISTRY_ONLY}  # docs/recovery.md: blobs only the successor holds
     for item in planted:
         if item.kind in manifest_kinds:  # planted as repo@digest: the finding must name that image
             hits = [r for r in rows if r["kind"] == item.kind.value and item.object in (r["images"] or [])]
@@ -45,3 +47,12 @@ def test_demo_finds_every_planted_problem(tmp_path):
     # The damaged layer of the demo's web image names the image it breaks.
     web = [r for r in rows if r["kind"] == "digest_mismatch" and any("/web@" in i for i in r["images"] or [])]
     assert len(web) == 1
+    # The lost-manifest image is rebuilt; nothing in the demo contradicts its config's diff_ids.
+    recovered = [
+        json.loads(line)
+        for p in (tmp_path / "out" / "demo").glob("recovered-*.jsonl")
+        for line in p.read_text().splitlines()
+    ]
+    (lost,) = [r for r in recovered if r["config_digest"] == lost_config_digest()]
+    assert lost["complete"] and lost["in_registry"] is None
+    assert summary["findings_by_kind"]["diff_id_mismatch"] == 0
