@@ -113,3 +113,28 @@ def test_the_cross_check_calls_a_blob_only_successor_images_need_in_registry_onl
     [row] = classify_joined(digest, mixed, [])
     assert (row["kind"], row["images"]) == ("missing_blob", ["old/app@sha256:m3"])
     assert classify_joined(digest, only_successor, [blob(B, 10)]) == []
+
+
+def test_google_auth_asks_for_a_read_only_token(registry, monkeypatch):
+    """A fake for Application Default Credentials only (nothing local stands in for Google's token
+    service); the registry is the real docker-registry, which ignores the Basic header."""
+    import datetime
+
+    import google.auth
+    import google.oauth2.credentials
+
+    from jobs.images import make_image, random_layer
+    from pipeline.adapters.registry import RegistryClient
+
+    asked = []
+
+    def default(scopes=None):
+        asked.append(scopes)
+        expiry = datetime.datetime.utcnow() + datetime.timedelta(hours=1)
+        return google.oauth2.credentials.Credentials(token="read-only-token", expiry=expiry), "p"
+
+    monkeypatch.setattr(google.auth, "default", default)
+    registry.push(make_image([random_layer(5101, 500)], oci=False), "p/app", "v1")
+    client = RegistryClient(registry.url, auth="google", requests_per_second=1000)
+    assert list(client.catalog()) == ["p/app"]
+    assert asked == [["https://www.googleapis.com/auth/devstorage.read_only"]]
