@@ -140,3 +140,39 @@ def test_recovery_needs_the_objects_read():
             },
             "test",
         )
+
+
+def test_recovery_and_the_migration_audit_build_for_dataflow_with_no_side_input():
+    """The graph as Dataflow would receive it (offline, --dry_run): recovery and the migration
+    audit join by CoGroupByKey, and none of their steps reads a side input."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+
+    from pipeline.build import RunPlan, build_pipeline
+    from tests.test_dataflow_graph import DATAFLOW_ARGS, _by_name, _side_inputs
+
+    config = parse_config(
+        {
+            "source": {"buckets": ["artifacts.p-prod.appspot.com"]},
+            "scan": {"recover_images": True},
+            "report": {"output": "gs://my-audit-reports/registry-scrub"},
+            "manifests": {"sources": [{"registry": "https://gcr.io", "gcr_projects": ["p-prod"], "role": "successor"}]},
+        },
+        "test",
+    )
+    plan = RunPlan(
+        ("artifacts.p-prod.appspot.com",), "r1", "gs://my-audit-reports/registry-scrub/r1", "2025-01-01T00:00:00Z"
+    )
+    options = PipelineOptions(DATAFLOW_ARGS)
+    options.view_as(SetupOptions).save_main_session = False
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, config, plan)
+    pipeline.run()
+    transforms = _by_name(pipeline.runner.proto_pipeline)
+    for join in ("JoinByConfig", "JoinByDiffId", "JoinParts", "JoinOrphans", "JoinExpectations"):
+        assert f"RecoverImages/{join}" in transforms
+    assert "MigrationAudit/JoinByDigest" in transforms
+    ours = [t for name, t in transforms.items() if name.startswith(("RecoverImages/", "MigrationAudit/"))]
+    with_side_inputs = sorted(t.unique_name for t in ours if _side_inputs(t))
+    # Only Beam's own bookkeeping: WriteToText's finalisation and CombineGlobally's empty default.
+    assert ours and [n for n in with_side_inputs if "/WriteImpl/" not in n and not n.endswith("/InjectDefault")] == []
