@@ -483,3 +483,48 @@ def test_oci_layout_sha512_entries_are_read_and_hashed_with_sha512(tmp_path):
     assert request["location"] == "blobs/sha512/" + digest.split(":")[1]
     (record,) = _fetch_fn_over_layout(root).process(request)
     assert (record["digest"], record["status"], record["mismatch"]) == (digest, "ok", None)
+
+
+def _index_over(child: bytes, child_type: str) -> bytes:
+    from jobs.images import canonical_json
+
+    entry = {"mediaType": child_type, "digest": sha256_of(child), "size": len(child)}
+    return canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]})
+
+
+@pytest.mark.parametrize("levels", [5, 6])
+def test_an_index_chain_past_the_cap_ends_in_a_finding_naming_it(tmp_path, levels):
+    chain, blobs, child, child_type = [], {**IMG.blobs, IMG.digest: IMG.manifest}, IMG.manifest, IMG.media_type
+    for _ in range(levels):
+        child, child_type = _index_over(child, child_type), OCI_INDEX
+        blobs[sha256_of(child)] = child
+        chain.insert(0, sha256_of(child))
+    write_oci_layout(tmp_path / "layout", [(child, OCI_INDEX, "deep")], blobs)
+    (request,) = _all(OciLayoutStore(0, str(tmp_path / "layout"), "reg/app", None))
+    records = list(_fetch_fn_over_layout(tmp_path / "layout").process(request))
+    assert [r["digest"] for r in records] == chain[:5]
+    assert [r["status"] for r in records] == ["ok"] * 4 + ["invalid"]
+    unread = chain[5] if levels == 6 else IMG.digest
+    assert records[-1]["detail"] == (
+        f"index chain deeper than 4 levels: {' → '.join(chain[:5])}; its 1 child manifest(s) are not read: {unread}"
+    )
+
+
+def test_a_directory_file_whose_index_lists_its_own_name_stops_as_a_loop(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    name = "sha256:" + "c" * 64
+    looping = _index_over(b"", OCI_INDEX).replace(sha256_of(b"").encode(), name.encode())
+    (root / name.replace(":", "-")).write_bytes(looping)
+    spec = parse_config(
+        {"source": {"buckets": ["b-b-b"]}, "manifests": {"sources": [{"directory": str(root)}]}}, "t"
+    ).manifests
+    fn = FetchManifestsFn(spec.sources, spec, None)
+    fn.setup()
+    (request,) = _all(DirectoryStore(0, str(root), "reg/p", None))
+    (record,) = fn.process(request)
+    assert (
+        record["status"] == "invalid"
+        and record["detail"] == f"index chain loops: {name} → {name}; not followed further"
+    )
+    assert record["mismatch"]["actual"] == sha256_of(looping)

@@ -619,3 +619,50 @@ def test_load_json_can_leave_surrogates_to_the_caller():
         m.load_json(b'{"a": "\\udc80"}')
     with pytest.raises(m.ManifestError, match="nested more than 2 levels"):
         m.load_json(b'{"a": {"b": {}}}', max_depth=2)
+
+
+# --- index chains and unverifiable references ----------------------------------------------
+
+
+def test_an_index_chain_past_the_cap_names_the_chain_and_the_children_left_unread():
+    from pipeline.core.reference_checks import stop_deep_or_cyclic_chain
+
+    chain = ["sha256:" + str(i) * 64 for i in range(4, 8)]
+    record = cc.new_record("r", D1, parents=chain)
+    record["chain"] = [*chain[::-1], D1]  # the order the index chain was walked, root first
+    record.update(status=cc.OK, children=[[D2, 5, None, m.OCI_INDEX]])
+    stop_deep_or_cyclic_chain(record, [D2])
+    assert record["status"] == cc.INVALID and record["children"] == []
+    assert record["detail"] == (
+        f"index chain deeper than {m.MAX_INDEX_DEPTH} levels: {' → '.join([*chain[::-1], D1])}; "
+        f"its 1 child manifest(s) are not read: {D2}"
+    )
+    (row,) = cc.record_findings(record)
+    assert row["kind"] == "invalid_manifest" and D2 in row["detail"]
+
+
+def test_an_index_that_lists_its_own_ancestor_is_a_loop_not_followed():
+    from pipeline.core.reference_checks import stop_deep_or_cyclic_chain
+
+    record = cc.new_record("r", D2, parents=[D1])
+    record.update(status=cc.OK, children=[[D1, 5, None, m.OCI_INDEX], [D3, 5, None, m.OCI_MANIFEST]])
+    stop_deep_or_cyclic_chain(record, [D1, D3])
+    assert (record["status"], record["children"]) == (cc.INVALID, [])
+    assert record["detail"] == f"index chain loops: {D1} → {D2} → {D1}; not followed further"
+    shallow = cc.new_record("r", D2, parents=[D1])
+    shallow.update(status=cc.OK, children=[[D3, 5, None, m.OCI_MANIFEST]])
+    stop_deep_or_cyclic_chain(shallow, [D3])
+    assert shallow["status"] == cc.OK and shallow["children"] == [[D3, 5, None, m.OCI_MANIFEST]]
+
+
+def test_unverifiable_references_are_warnings_naming_the_image():
+    from pipeline.core.reference_checks import unverifiable_findings
+
+    record = cc.new_record("r", D1, tags=["r:v1"])
+    record.update(status=cc.OK, unverifiable=[SHA512, "blake3:" + "e" * 64])
+    sha512, blake3 = unverifiable_findings(record)
+    assert (sha512["kind"], sha512["severity"], sha512["digest"]) == ("unverifiable_digest", "warning", SHA512)
+    assert sha512["images"] == [f"r@{D1}"] and sha512["tags"] == ["r:v1"] and sha512["manifest_digest"] == D1
+    assert "sha512 digest: the bucket names blobs by sha256" in sha512["detail"]
+    assert "'blake3' is not registered in the image-spec" in blake3["detail"]
+    assert unverifiable_findings(cc.new_record("r", D1)) == []

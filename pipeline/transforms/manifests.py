@@ -30,11 +30,13 @@ from pipeline.adapters.manifest_files import (
 )
 from pipeline.adapters.registry import RegistryClient, RegistryStore
 from pipeline.core import crosscheck as cc
+from pipeline.core import reference_checks
 from pipeline.core.blobs import ListedObject
 from pipeline.core.classify import blob_fact, classify_name
 from pipeline.core.digests import is_digest
 from pipeline.core.findings import Kind, is_error
 from pipeline.core.manifests import manifest_digest
+from pipeline.core.oci_rules import REGISTERED_ALGORITHMS, digest_algorithm
 from pipeline.core.summary import Tally
 from pipeline.manifest_config import ManifestsConfig, SourceSpec
 
@@ -213,11 +215,18 @@ class FetchManifestsFn(_StoresFn):
             claimed_by=claimed_by or getattr(store, "claimed_by", "reference digest"),
             max_bytes=limit,
         )
+        if manifest is not None:
+            record["unverifiable"] = list(manifest.unverifiable)
+            if manifest.is_index:
+                reference_checks.stop_deep_or_cyclic_chain(record, [child.digest for child in manifest.children])
         yield record
         if manifest is not None:
             for child_digest, size, _platform, child_type in record["children"]:
+                if digest_algorithm(child_digest) not in REGISTERED_ALGORITHMS:
+                    continue  # reported as unverifiable: nothing could check the bytes fetched
                 child = cc.child_record(record, child_digest, size, child_type)
                 child["source"] = None if isinstance(store, RegistryStore) else store.label
+                child["chain"] = [*record.get("chain", [record["digest"]]), child_digest]
                 yield from self._fetch(store, child, None, None, f"digest that index {record['digest']} lists")
 
 
@@ -229,6 +238,9 @@ class ManifestOutcomeFn(beam.DoFn):
         record = cc.merge_records(records)
         for row in cc.record_findings(record):
             yield TaggedOutput(FINDINGS, row)
+        if record["status"] == cc.OK:
+            for row in reference_checks.unverifiable_findings(record):
+                yield TaggedOutput(FINDINGS, row)
         if cc.counts_as_scanned(record):
             yield TaggedOutput(TALLIES, Tally.of_manifest(record["repository"]))
         if record["status"] == cc.OK:
