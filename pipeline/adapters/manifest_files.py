@@ -427,10 +427,13 @@ class OciLayoutStore(_TreeStore):
             if digest_problems:
                 continue  # already named above: there is nothing to read
             if not oci_rules.is_verifiable(digest):
-                yield self._finding(
-                    "index.json",
-                    f"OCI layout index: {where}.digest {digest[:80]!r}: algorithm not registered "
-                    "(sha256, sha512); unverifiable, not read",
+                yield finding(
+                    Kind.UNVERIFIABLE_DIGEST,
+                    object=f"{self._tree.label}/index.json",
+                    repository=self._repo,
+                    digest=digest,
+                    detail=f"OCI layout index: {where}.digest: algorithm {oci_rules.digest_algorithm(digest)!r} is "
+                    "not registered in the image-spec (sha256, sha512); the manifest cannot be verified, not read",
                 )
                 continue
             path = _blob_path(digest)
