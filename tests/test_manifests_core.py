@@ -221,7 +221,7 @@ def _doc(**over):
         (b'{"schemaVersion": 2, "x": 1e999}', "number 1e999 is beyond a float's range"),
         (b'{"schemaVersion": 2, "schemaVersion": 2}', "key 'schemaVersion' appears twice in one object"),
         (b'{"schemaVersion": 2, "x": "\\udc80"}', "x '\\udc80': a lone surrogate is not a Unicode character"),
-        (b'{"schemaVersion": 2, "\\ud800": 1}', "a lone surrogate is not a Unicode character"),
+        (b'{"schemaVersion": 2, "\\ud800": 1}', "\\ud800 '\\ud800': a lone surrogate is not a Unicode character"),
         (b'{"schemaVersion": 2, "x": ["ok", {"y": "\\udfff"}]}', "x[1].y '\\udfff': a lone surrogate"),
         (b"\xef\xbb\xbf" + _doc(), "not valid JSON: Unexpected UTF-8 BOM"),
         (b"", "not valid JSON: Expecting value"),
@@ -236,6 +236,7 @@ def test_broken_manifests_are_refused_with_a_reason(data, message):
     with pytest.raises(m.ManifestError, match=None) as err:
         m.parse_manifest(data)
     assert message in str(err.value)
+    str(err.value).encode("utf-8")  # the reason goes into a report: it must be writable whatever the input
 
 
 def test_served_type_contradicting_document():

@@ -122,8 +122,9 @@ def _first_surrogate(document: Any) -> str | None:
                     return f"{where or 'the document'} {_escape(value)}"
         elif isinstance(value, dict):
             for key, item in value.items():
-                stack.append((f"{where}.{key}" if where else str(key), key))
-                stack.append((f"{where}.{key}" if where else str(key), item))
+                shown = key.encode("utf-8", "backslashreplace").decode("utf-8")  # the path must be writable too
+                stack.append((f"{where}.{shown}" if where else shown, key))
+                stack.append((f"{where}.{shown}" if where else shown, item))
         elif isinstance(value, list):
             stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
     return None
