@@ -667,3 +667,69 @@ def test_unverifiable_references_are_warnings_naming_the_image():
     assert "sha512 digest: the bucket names blobs by sha256" in sha512["detail"]
     assert "'blake3' is not registered in the image-spec" in blake3["detail"]
     assert unverifiable_findings(cc.new_record("r", D1)) == []
+
+
+# --- the image-spec rules on their own ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "digest, problem",
+    [
+        ("sha256:" + "a" * 64, None),
+        ("sha512:" + "a" * 128, None),
+        ("blake3:" + "Za-_=9" * 5, None),  # unregistered: any encoded [a-zA-Z0-9=_-]+
+        ("multihash+base58:Qm", None),
+        ("sha256.v2:abc", None),  # unregistered algorithm with a separator
+        ("sha256:" + "a" * 65, "a sha256 digest must be 64 lowercase hex digits"),
+        ("sha512:" + "A" * 128, "a sha512 digest must be 128 lowercase hex digits"),
+        ("Sha256:" + "a" * 64, "digest must match algorithm:encoded"),
+        ("sha256+:" + "a" * 64, "digest must match algorithm:encoded"),
+        ("sha256:", "digest must match algorithm:encoded"),
+        ("sha256:a b", "digest must match algorithm:encoded"),
+        (None, "digest is required"),
+        (["sha256:" + "a" * 64], "digest must be a string (got a list)"),
+    ],
+)
+def test_the_digest_grammar(digest, problem):
+    from pipeline.core import oci_rules
+
+    problems = oci_rules.check_digest(digest, "d")
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problems[0].startswith(f"d: image-spec descriptor: {problem}"), problems
+    assert oci_rules.is_verifiable(digest) == (problem is None and digest.split(":")[0] in ("sha256", "sha512"))
+
+
+@pytest.mark.parametrize(
+    "size, ok",
+    [
+        (0, True),
+        (2**63 - 1, True),
+        (2**63, False),
+        (-1, False),
+        (True, False),
+        (1.0, False),
+        ("1", False),
+        (None, False),
+    ],
+)
+def test_size_is_an_int64_of_zero_or_more(size, ok):
+    from pipeline.core import oci_rules
+
+    assert (oci_rules.check_size(size, "s") == []) is ok
+
+
+@pytest.mark.parametrize(
+    "marker, problem",
+    [
+        ({"imageLayoutVersion": "1.0.0"}, None),
+        ({}, "oci-layout must hold imageLayoutVersion"),
+        ({"imageLayoutVersion": ["1"]}, "imageLayoutVersion must be a string (got a list)"),
+        ("1.0.0", "oci-layout must be a JSON object (got a string)"),
+    ],
+)
+def test_the_layout_marker(marker, problem):
+    from pipeline.core import oci_rules
+
+    assert oci_rules.check_layout_marker(marker) == ([] if problem is None else [f"image-spec layout: {problem}"])
