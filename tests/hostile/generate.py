@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -526,6 +527,21 @@ class _Builder:
             "invalid_manifest",
             object_end="/special/loop",
             detail="symbolic link cannot be followed",
+        )
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(str(special / "sock"))
+        self.expect(
+            "special: a socket",
+            "invalid_manifest",
+            object_end="/special/sock",
+            detail="a socket, not a regular file; never opened",
+        )
+        (special / ("sha256-" + "b" * 64)).symlink_to(special / ("sha256-" + "f" * 64))
+        self.expect(
+            "special: a link to a FIFO inside the root",
+            "invalid_manifest",
+            object_end="/special/sha256-" + "b" * 64,
+            detail="symbolic link to a FIFO, not a regular file; never opened",
         )
         os.mkdir(self.dir / os.fsdecode(b"caf\xe9"))
         (self.dir / os.fsdecode(b"caf\xe9") / "x").write_bytes(b"{}")
