@@ -397,12 +397,13 @@ def test_oci_layout_marker_is_checked(tmp_path, marker, detail):
 
 
 def test_oci_layout_index_size_is_checked_against_the_blob(tmp_path):
-    root = _layout(tmp_path, [_entry(size=len(IMG.manifest) + 3)])
+    root = _layout(tmp_path, [_entry(size=len(IMG.manifest) + 3, annotations={REF: "v1"})])
     items = _all(OciLayoutStore(0, str(root), "reg/app", None))
     (problem,) = [i for i in items if "kind" in i]
     assert (problem["kind"], problem["digest"]) == ("size_mismatch", IMG.digest)
     assert (problem["expected"], problem["actual"]) == (str(len(IMG.manifest) + 3), str(len(IMG.manifest)))
     assert problem["object"].endswith("root/blobs/sha256/" + IMG.digest.split(":")[1])
+    assert problem["images"] == [f"reg/app@{IMG.digest}"] and problem["tags"] == ["reg/app:v1"]
     assert [i["digest"] for i in items if "kind" not in i] == [IMG.digest]
 
 

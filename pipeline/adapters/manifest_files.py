@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core import oci_rules
-from pipeline.core.crosscheck import tag_name
+from pipeline.core.crosscheck import image_name, tag_name
 from pipeline.core.digests import is_digest
 from pipeline.core.findings import Kind, finding
 from pipeline.core.manifests import MAX_MANIFEST_BYTES, ManifestError, load_json, unicode_problem
@@ -438,18 +438,20 @@ class OciLayoutStore(_TreeStore):
                 continue
             path = _blob_path(digest)
             referenced.add(path)
-            yield from self._size_findings(path, digest, entry.get("size"), where)
             tags, _ = by_digest.setdefault(digest, (set(), entry.get("mediaType")))
             ref = (entry.get("annotations") or {}).get(REF_NAME) if isinstance(entry.get("annotations"), dict) else None
+            tag = None
             if isinstance(ref, str) and unicode_problem(ref) is None:
                 if _REF_NAME.fullmatch(ref):
-                    tags.add(tag_name(self._repo, ref))
+                    tag = tag_name(self._repo, ref)
+                    tags.add(tag)
                 else:
                     yield self._finding(
                         "index.json",
                         f"OCI layout index: {where}.annotations: {REF_NAME} {ref[:80]!r} does not follow the "
                         "image-spec ref grammar; not used as a tag",
                     )
+            yield from self._size_findings(path, digest, entry.get("size"), where, tag)
         for rel, (size, problem) in sorted(refused.items()):
             if rel not in referenced:
                 yield self._finding(rel, problem, size)
@@ -477,7 +479,9 @@ class OciLayoutStore(_TreeStore):
         for problem in oci_rules.check_layout_marker(marker):
             yield self._finding(LAYOUT_MARKER, f"OCI layout: {problem}")
 
-    def _size_findings(self, path: str, digest: str, declared: Any, where: str) -> Iterator[dict[str, Any]]:
+    def _size_findings(
+        self, path: str, digest: str, declared: Any, where: str, tag: str | None
+    ) -> Iterator[dict[str, Any]]:
         """The descriptor's size against the blob's byte count (a missing blob is reported when fetched)."""
         if not oci_rules.is_int64(declared) or declared < 0:
             return  # named by the descriptor rules
@@ -490,6 +494,9 @@ class OciLayoutStore(_TreeStore):
                 Kind.SIZE_MISMATCH,
                 object=f"{self._tree.label}/{path}",
                 repository=self._repo,
+                manifest_digest=digest,
+                images=[image_name(self._repo, digest)],
+                tags=[tag] if tag else [],
                 digest=digest,
                 expected=str(declared),
                 actual=str(actual),
