@@ -111,7 +111,7 @@ class LocalTree:
                 with os.scandir(self.root / folder if folder else self.root) as listing:
                     entries = sorted(listing, key=lambda e: e.name)
             except OSError as err:
-                yield folder, None, f"folder cannot be listed: {err.strerror or err}"
+                yield folder or ".", None, f"folder cannot be listed: {err.strerror or err}"
                 continue
             below = []
             for entry in entries:
