@@ -530,3 +530,17 @@ def test_a_directory_file_whose_index_lists_its_own_name_stops_as_a_loop(tmp_pat
         and record["detail"] == f"index chain loops: {name} → {name}; not followed further"
     )
     assert record["mismatch"]["actual"] == sha256_of(looping)
+
+
+def test_a_fifo_swapped_in_after_the_check_still_cannot_block_the_read(tmp_path, monkeypatch):
+    """The belt behind the stat check: open with O_NONBLOCK, then refuse what fstat says is not a file."""
+    from pipeline.adapters.manifest_files import LocalTree
+
+    root = tmp_path / "root"
+    root.mkdir()
+    os.mkfifo(root / "swapped")
+    tree = LocalTree(str(root))
+    # As if the path was a regular file when checked and became a FIFO just before open().
+    monkeypatch.setattr(tree, "_regular", lambda rel: (root / rel, os.stat(root / rel)))
+    with pytest.raises(Unavailable, match="swapped is not a regular file; not read"):
+        tree.read("swapped", 100)

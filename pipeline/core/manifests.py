@@ -109,6 +109,9 @@ def _escape(text: str, limit: int = 80) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _first_surrogate(document: Any) -> str | None:
     """The path of the first string (key or value) holding a lone surrogate, or None."""
     stack: list[tuple[str, Any]] = [("", document)]
@@ -169,7 +172,9 @@ def load_json(
         raise ManifestError(f"number not accepted: {str(err)[:120]}") from None
     except RecursionError:  # belt and braces: check_bounds should have refused it
         raise ManifestError("JSON nested too deeply; refusing to parse") from None
-    if not allow_surrogates:
+    # A lone surrogate can only come from a \uD800-\uDFFF escape (UTF-8 decoding refuses the bytes),
+    # so documents without one skip the walk.
+    if not allow_surrogates and _SURROGATE_ESCAPE.search(text):
         where = _first_surrogate(document)
         if where is not None:
             raise ManifestError(f"{where}: a lone surrogate is not a Unicode character; refusing to parse")
