@@ -398,6 +398,71 @@ class _Builder:
         ):
             self.manifest(f"manifest: {case}", content, detail)
 
+    def wrong_types(self) -> None:
+        """Every field of a manifest and an index, given every JSON type it must not have.
+
+        ``null`` is left out where the field is optional: like Go's decoder, the parser takes
+        it as absent. The detail must name the field.
+        """
+        values = {
+            "null": None,
+            "true": True,
+            "a number": 7,
+            "a float": 2.0,
+            "a string": "x",
+            "a list": [],
+            "an object": {},
+        }
+        image_fields = {
+            ("schemaVersion",): ("null", "true", "a float", "a string", "a list", "an object"),
+            ("mediaType",): ("true", "a number", "a list", "an object"),
+            ("config",): ("null", "true", "a number", "a string", "a list"),
+            ("layers",): ("null", "true", "a number", "a string", "an object"),
+            ("annotations",): ("true", "a number", "a string", "a list"),
+            ("artifactType",): ("true", "a number", "a list", "an object"),
+            ("subject",): ("null", "true", "a number", "a string", "a list"),
+            ("config", "mediaType"): ("null", "true", "a number", "a list", "an object"),
+            ("config", "digest"): ("null", "true", "a number", "a list", "an object"),
+            ("config", "size"): ("null", "true", "a float", "a string", "a list", "an object"),
+            ("layers", 0): ("null", "true", "a number", "a string", "a list"),
+            ("layers", 0, "urls"): ("true", "a number", "a string", "an object"),
+            ("layers", 0, "annotations"): ("true", "a number", "a string", "a list"),
+            ("layers", 0, "data"): ("true", "a number", "a list", "an object"),
+        }
+        index_fields = {
+            ("manifests",): ("null", "true", "a number", "a string", "an object"),
+            ("manifests", 0, "platform"): ("true", "a number", "a string", "a list"),
+            ("manifests", 0, "platform", "os"): ("null", "true", "a number", "a list"),
+            ("manifests", 0, "platform", "architecture"): ("null", "a number", "an object"),
+            ("manifests", 0, "platform", "os.features"): ("true", "a string", "an object"),
+            ("manifests", 0, "size"): ("null", "a float", "a string"),
+        }
+        child = {
+            "mediaType": OCI_MANIFEST,
+            "digest": sha256(b"child"),
+            "size": 5,
+            "platform": {"os": "linux", "architecture": "amd64"},
+        }
+        for fields, base in ((image_fields, None), (index_fields, "index")):
+            for path, kinds in fields.items():
+                for kind in kinds:
+                    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+                    case = f"wrong type: {'index ' if base else ''}{where} as {kind}"
+                    if base:
+                        document = {
+                            "schemaVersion": 2,
+                            "mediaType": OCI_INDEX,
+                            "manifests": [json.loads(json.dumps(child))],
+                            "annotations": {"case": case},
+                        }
+                    else:
+                        document = json.loads(json.dumps(self.doc(case)))
+                    target = document
+                    for step in path[:-1]:
+                        target = target[step]
+                    target[path[-1]] = values[kind]
+                    self.manifest(case, canonical(document), where)
+
     def valid_cases(self) -> None:
         """Valid manifests: each names one absent layer, so each ends as one missing_blob row."""
         for case, over in (
@@ -879,6 +944,7 @@ def generate(root: str | Path) -> Corpus:
     builder.dir.mkdir(parents=True)
     builder.bucket()
     builder.json_cases()
+    builder.wrong_types()
     builder.valid_cases()
     builder.naming_cases()
     builder.special_files()
