@@ -555,3 +555,33 @@ def test_a_fifo_swapped_in_after_the_check_still_cannot_block_the_read(tmp_path,
     reader.start()
     reader.join(timeout=60)  # a guard against a hang (a blocking open never returns), not a speed check
     assert outcome == ["swapped is not a regular file; not read"]
+
+
+def test_indexes_sharing_a_child_fetch_it_once_and_keep_every_path(tmp_path):
+    """A diamond: the root lists two indexes that both list one image. The image is fetched once,
+    the second path still reaches the merge (its parent, tags and declared size)."""
+    left = _index_over(IMG.manifest, IMG.media_type)
+    document = json.loads(left)
+    document["annotations"] = {"side": "right"}
+    right = json.dumps(document).encode()
+    root_index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {"mediaType": OCI_INDEX, "digest": sha256_of(side), "size": len(side)} for side in (left, right)
+            ],
+        }
+    ).encode()
+    blobs = {sha256_of(left): left, sha256_of(right): right, IMG.digest: IMG.manifest}
+    write_oci_layout(tmp_path / "layout", [(root_index, OCI_INDEX, "v1")], blobs)
+    (request,) = _all(OciLayoutStore(0, str(tmp_path / "layout"), "reg/app", None))
+    records = list(_fetch_fn_over_layout(tmp_path / "layout").process(request))
+    fetched = [r["digest"] for r in records if r["status"] is not None]
+    assert sorted(fetched) == sorted([sha256_of(root_index), sha256_of(left), sha256_of(right), IMG.digest])
+    met_again = [r for r in records if r["status"] is None]
+    assert [r["digest"] for r in met_again] == [IMG.digest]
+    merged = cc.merge_records([r for r in records if r["digest"] == IMG.digest])
+    assert merged["status"] == "ok" and merged["tags"] == ["reg/app:v1"]
+    assert merged["parents"] == sorted([sha256_of(root_index), sha256_of(left), sha256_of(right)])
+    assert cc.record_findings(merged) == []

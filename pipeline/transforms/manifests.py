@@ -14,6 +14,7 @@ No side input ever holds the digests.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import replace
 from typing import Any
 
@@ -177,24 +178,49 @@ class FetchManifestsFn(_StoresFn):
         self._failed = Metrics.counter("manifests", "unavailable")
 
     def process(self, request: dict[str, Any]):
+        """Breadth first, each digest fetched once per listed manifest: an index is first met at its
+        shallowest depth, and a DAG whose indexes share children (100 x 100 x 100 x 100 paths through
+        400 manifests) costs one fetch per manifest, not one per path. A child met again yields a
+        record without an outcome that carries that path's parent, tags and declared size into the
+        merge (``cc.merge_records``)."""
         store = self.store(request["source"])
         source = None if isinstance(store, RegistryStore) else f"{store.label.rstrip('/')}/{request['location']}"
-        record = cc.new_record(
+        root = cc.new_record(
             request["repository"], request["digest"], tags=request["tags"], bucket=request["bucket"], source=source
         )
-        yield from self._fetch(store, record, request["location"], request["media_type"])
+        pending = deque([(root, request["location"], request["media_type"], None)])
+        met: set[str] = set()
+        while pending:
+            record, location, media_hint, claimed_by = pending.popleft()
+            manifest = self._fetch(store, record, location, media_hint, claimed_by)
+            met.add(record["digest"])
+            yield record
+            if manifest is None:
+                continue
+            for child_digest, size, _platform, child_type in record["children"]:
+                if digest_algorithm(child_digest) not in REGISTERED_ALGORITHMS:
+                    continue  # reported as unverifiable: nothing could check the bytes fetched
+                child = cc.child_record(record, child_digest, size, child_type)
+                child["source"] = None if isinstance(store, RegistryStore) else store.label
+                child["chain"] = [*record.get("chain", [record["digest"]]), child_digest]
+                if child_digest in met:
+                    yield child  # met again by another path: no second fetch
+                    continue
+                met.add(child_digest)
+                pending.append((child, None, None, f"digest that index {record['digest']} lists"))
 
     def _fetch(self, store, record, location, media_hint, claimed_by=None):
+        """Fetch, verify and parse one manifest into ``record``; the Manifest, or None."""
         try:
             data, media_type, header_digest = store.fetch(record["repository"], record["digest"], location)
         except Unavailable as err:
             self._failed.inc()
-            yield cc.mark_unavailable(record, err.reason, err.status)
-            return
+            cc.mark_unavailable(record, err.reason, err.status)
+            return None
         except Exception as err:
             log.warning("fetching %s@%s failed", record["repository"], record["digest"], exc_info=True)
-            yield cc.mark_unavailable(record, f"{type(err).__name__}: {err}")
-            return
+            cc.mark_unavailable(record, f"{type(err).__name__}: {err}")
+            return None
         self._fetched.inc()
         if record["digest"] is None:  # a legacy object with no digest in its name: it names itself
             record["digest"] = manifest_digest(data, media_type or media_hint)
@@ -205,8 +231,7 @@ class FetchManifestsFn(_StoresFn):
                 size=len(data),
                 detail=f"manifest larger than {limit:,} bytes (manifests.max_manifest_size); not parsed",
             )
-            yield record
-            return
+            return None
         manifest = cc.evaluate(
             record,
             data,
@@ -219,15 +244,7 @@ class FetchManifestsFn(_StoresFn):
             record["unverifiable"] = list(manifest.unverifiable)
             if manifest.is_index:
                 reference_checks.stop_deep_or_cyclic_chain(record, [child.digest for child in manifest.children])
-        yield record
-        if manifest is not None:
-            for child_digest, size, _platform, child_type in record["children"]:
-                if digest_algorithm(child_digest) not in REGISTERED_ALGORITHMS:
-                    continue  # reported as unverifiable: nothing could check the bytes fetched
-                child = cc.child_record(record, child_digest, size, child_type)
-                child["source"] = None if isinstance(store, RegistryStore) else store.label
-                child["chain"] = [*record.get("chain", [record["digest"]]), child_digest]
-                yield from self._fetch(store, child, None, None, f"digest that index {record['digest']} lists")
+        return manifest
 
 
 class ManifestOutcomeFn(beam.DoFn):

@@ -910,6 +910,24 @@ class _Builder:
             detail="schemaVersion: image-spec index: schemaVersion must be 2 (got 1)",
         )
 
+        case = "layout: indexes that share children (12 x 12 x 12 paths)"
+        root, repo = layout("wide-dag")
+
+        def put_index(entries: list[dict], label: str) -> dict:
+            data = canonical(
+                {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries, "annotations": {"level": label}}
+            )
+            (root / "blobs" / "sha256" / hex_of(sha256(data))).write_bytes(data)
+            return {"mediaType": OCI_INDEX, "digest": sha256(data), "size": len(data)}
+
+        images = []
+        for i in range(12):
+            manifest, entry = image(f"{case} image {i}", root, repo, ["hostile.example/wide-dag:wide"])
+            images.append(entry)
+        middle = [put_index(images, f"middle {i}") for i in range(12)]
+        upper = [put_index(middle, f"upper {i}") for i in range(12)]
+        index_json(root, {**put_index(upper, "top"), "annotations": {REF_NAME: "wide"}})
+
         case = "layout: an index chain six deep"
         root, repo = layout("deep-chain")
         child, child_type = self.valid_with_missing(case), OCI_MANIFEST
