@@ -558,30 +558,41 @@ def test_a_fifo_swapped_in_after_the_check_still_cannot_block_the_read(tmp_path,
 
 
 def test_indexes_sharing_a_child_fetch_it_once_and_keep_every_path(tmp_path):
-    """A diamond: the root lists two indexes that both list one image. The image is fetched once,
-    the second path still reaches the merge (its parent, tags and declared size)."""
-    left = _index_over(IMG.manifest, IMG.media_type)
-    document = json.loads(left)
-    document["annotations"] = {"side": "right"}
-    right = json.dumps(document).encode()
+    """root -> left, right -> middle -> image: the shared index and its image are fetched once,
+    and the image still names every index above it, through both paths."""
+    middle = _index_over(IMG.manifest, IMG.media_type)
+
+    def side(name: str) -> bytes:
+        document = json.loads(_index_over(middle, OCI_INDEX))
+        document["annotations"] = {"side": name}
+        return json.dumps(document).encode()
+
+    left, right = side("left"), side("right")
     root_index = json.dumps(
         {
             "schemaVersion": 2,
             "mediaType": OCI_INDEX,
-            "manifests": [
-                {"mediaType": OCI_INDEX, "digest": sha256_of(side), "size": len(side)} for side in (left, right)
-            ],
+            "manifests": [{"mediaType": OCI_INDEX, "digest": sha256_of(d), "size": len(d)} for d in (left, right)],
         }
     ).encode()
-    blobs = {sha256_of(left): left, sha256_of(right): right, IMG.digest: IMG.manifest}
+    blobs = {sha256_of(d): d for d in (left, right, middle)} | {IMG.digest: IMG.manifest}
     write_oci_layout(tmp_path / "layout", [(root_index, OCI_INDEX, "v1")], blobs)
     (request,) = _all(OciLayoutStore(0, str(tmp_path / "layout"), "reg/app", None))
     records = list(_fetch_fn_over_layout(tmp_path / "layout").process(request))
-    fetched = [r["digest"] for r in records if r["status"] is not None]
-    assert sorted(fetched) == sorted([sha256_of(root_index), sha256_of(left), sha256_of(right), IMG.digest])
-    met_again = [r for r in records if r["status"] is None]
-    assert [r["digest"] for r in met_again] == [IMG.digest]
-    merged = cc.merge_records([r for r in records if r["digest"] == IMG.digest])
-    assert merged["status"] == "ok" and merged["tags"] == ["reg/app:v1"]
-    assert merged["parents"] == sorted([sha256_of(root_index), sha256_of(left), sha256_of(right)])
-    assert cc.record_findings(merged) == []
+    by_digest = {r["digest"]: r for r in records}
+    assert len(records) == len(by_digest) == 5  # one fetch each
+    assert all(r["status"] == "ok" for r in records)
+    assert by_digest[IMG.digest]["parents"] == sorted(sha256_of(d) for d in (root_index, left, right, middle))
+    assert by_digest[sha256_of(middle)]["parents"] == sorted(sha256_of(d) for d in (root_index, left, right))
+    assert sorted(d[0] for d in by_digest[sha256_of(middle)]["declared"]) == sorted([sha256_of(left), sha256_of(right)])
+    assert by_digest[IMG.digest]["tags"] == ["reg/app:v1"]
+    assert [row for r in records for row in cc.record_findings(r)] == []
+
+
+def test_ancestors_follow_every_path_and_survive_a_cycle():
+    from pipeline.core.reference_checks import ancestors
+
+    parents_of = {"g": {"x"}, "x": {"l", "r"}, "l": {"root"}, "r": {"root"}, "y": {"z"}, "z": {"y"}}
+    above = ancestors(parents_of)
+    assert above["g"] == {"x", "l", "r", "root"} and above["x"] == {"l", "r", "root"}
+    assert above["y"] == {"z"} and above["z"] == {"y"}

@@ -41,6 +41,26 @@ def stop_deep_or_cyclic_chain(record: dict[str, Any], children: list[str]) -> No
         )
 
 
+def ancestors(parents_of: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Every index above each manifest, from the direct parents each was listed by.
+
+    The graph is a DAG for honest content; bytes that do not hash to their name can make a
+    cycle, so each walk keeps its own visited set (a manifest is never its own ancestor).
+    """
+    above: dict[str, set[str]] = {}
+    for digest in parents_of:
+        seen: set[str] = set()
+        stack = list(parents_of[digest])
+        while stack:
+            parent = stack.pop()
+            if parent in seen or parent == digest:
+                continue
+            seen.add(parent)
+            stack.extend(parents_of.get(parent, ()))
+        above[digest] = seen
+    return above
+
+
 def unverifiable_findings(record: dict[str, Any]) -> list[dict[str, Any]]:
     """A reference by another algorithm than sha256 (a layer or config by sha512, anything by an
     unregistered algorithm): valid per the image-spec, but no sha256-named object can prove it."""

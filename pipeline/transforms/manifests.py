@@ -180,34 +180,43 @@ class FetchManifestsFn(_StoresFn):
     def process(self, request: dict[str, Any]):
         """Breadth first, each digest fetched once per listed manifest: an index is first met at its
         shallowest depth, and a DAG whose indexes share children (100 x 100 x 100 x 100 paths through
-        400 manifests) costs one fetch per manifest, not one per path. A child met again yields a
-        record without an outcome that carries that path's parent, tags and declared size into the
-        merge (``cc.merge_records``)."""
+        400 manifests) costs one fetch per manifest, not one per path. Every path still counts: a
+        child met again adds its index's declared size and type, and each record's ``parents`` is
+        every index above it (``reference_checks.ancestors``), not only those of the first path."""
         store = self.store(request["source"])
         source = None if isinstance(store, RegistryStore) else f"{store.label.rstrip('/')}/{request['location']}"
         root = cc.new_record(
             request["repository"], request["digest"], tags=request["tags"], bucket=request["bucket"], source=source
         )
         pending = deque([(root, request["location"], request["media_type"], None)])
-        met: set[str] = set()
+        met: dict[str, dict[str, Any]] = {}
+        parents_of: dict[str, set[str]] = {}
+        records = []
         while pending:
             record, location, media_hint, claimed_by = pending.popleft()
             manifest = self._fetch(store, record, location, media_hint, claimed_by)
-            met.add(record["digest"])
-            yield record
+            met.setdefault(record["digest"], record)
+            records.append(record)
             if manifest is None:
                 continue
             for child_digest, size, _platform, child_type in record["children"]:
                 if digest_algorithm(child_digest) not in REGISTERED_ALGORITHMS:
                     continue  # reported as unverifiable: nothing could check the bytes fetched
+                parents_of.setdefault(child_digest, set()).add(record["digest"])
+                if child_digest in met:  # met again by another path: no second fetch
+                    declared = [record["digest"], size, child_type]
+                    if declared not in met[child_digest]["declared"]:
+                        met[child_digest]["declared"].append(declared)
+                    continue
                 child = cc.child_record(record, child_digest, size, child_type)
                 child["source"] = None if isinstance(store, RegistryStore) else store.label
                 child["chain"] = [*record.get("chain", [record["digest"]]), child_digest]
-                if child_digest in met:
-                    yield child  # met again by another path: no second fetch
-                    continue
-                met.add(child_digest)
+                met[child_digest] = child
                 pending.append((child, None, None, f"digest that index {record['digest']} lists"))
+        above = reference_checks.ancestors(parents_of)
+        for record in records:
+            record["parents"] = sorted(above.get(record["digest"], ()))
+            yield record
 
     def _fetch(self, store, record, location, media_hint, claimed_by=None):
         """Fetch, verify and parse one manifest into ``record``; the Manifest, or None."""
