@@ -324,13 +324,13 @@ def parse_manifest(data: bytes, media_type: str | None = None, *, max_bytes: int
     if kind in INDEX_TYPES:
         entries = _array(document, "manifests")
         _obey(oci_rules.check_image_index(document))
-        children = tuple(_descriptor(entry, f"manifests[{i}]", "manifest") for i, entry in enumerate(entries))
+        children = tuple(_descriptor(entry, "manifest") for entry in entries)
         unverifiable = tuple(d.digest for d in children if d.algorithm not in oci_rules.REGISTERED_ALGORITHMS)
         return Manifest(kind, digest, len(data), children=children, unverifiable=unverifiable)
     _array(document, "layers")
     _obey(oci_rules.check_image_manifest(document))
-    config = _descriptor(document["config"], "config", "config")
-    layers = tuple(_descriptor(entry, f"layers[{i}]", "layer") for i, entry in enumerate(document["layers"]))
+    config = _descriptor(document["config"], "config")
+    layers = tuple(_descriptor(entry, "layer") for entry in document["layers"])
     blobs = (config, *layers)
     unverifiable = tuple(d.digest for d in blobs if d.algorithm != "sha256")
     return Manifest(kind, digest, len(data), blobs=blobs, unverifiable=unverifiable)
@@ -387,7 +387,7 @@ def _digest(value: Any, where: str) -> str:
     return value
 
 
-def _descriptor(entry: dict, where: str, role: str) -> Descriptor:
+def _descriptor(entry: dict, role: str) -> Descriptor:
     """A descriptor already checked by ``oci_rules.check_descriptor``.
 
     A layer is foreign when its media type says non-distributable or when it carries ``urls``
