@@ -31,6 +31,7 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 PREFIX = "containers/images/"
 REPO = "hostile.example"
 REF_NAME = "org.opencontainers.image.ref.name"
+MANIFEST_BUCKET = "hostile-manifests"
 
 
 def sha256(data: bytes) -> str:
@@ -79,6 +80,8 @@ class Expect:
 @dataclass
 class Corpus:
     bucket_objects: list[tuple[str, bytes]] = field(default_factory=list)
+    # A second bucket, never scanned for blobs: a gs:// directory source of manifest files.
+    manifest_bucket_objects: list[tuple[str, bytes]] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
     expects: list[Expect] = field(default_factory=list)
 
@@ -726,6 +729,36 @@ class _Builder:
                 self.expect(case, "none", digest=digest)
                 return
 
+    def gcs_directory(self) -> None:
+        """The same rules for a ``gs://`` directory source (objects instead of files)."""
+        put = self.corpus.manifest_bucket_objects.append
+        prefix = f"gs://{MANIFEST_BUCKET}/dir/"
+        self.corpus.sources.append({"directory": prefix, "repository": f"{REPO}/gcs"})
+        for case, name in (
+            ("gcs: a manifest named sha256:<hex>", lambda c: sha256(c)),
+            ("gcs: a manifest named by bare hex", lambda c: hex_of(sha256(c))),
+        ):
+            content = self.valid_with_missing(case)
+            put((f"dir/app/{name(content)}", content))
+        case = "gcs: a tags.json nested 100,000 deep"
+        content = self.valid_with_missing(case)
+        put((f"dir/deep/{sha256(content)}", content))
+        put(("dir/deep/tags.json", b"[" * 100_000 + b"]" * 100_000))
+        self.expect(case, "invalid_manifest", object=prefix + "deep/tags.json", detail="nested more than 32 levels")
+        huge = b'{"schemaVersion":2,"n":' + b"8" * 5000 + b"}"
+        for case, name, content, detail in (
+            ("gcs: a control character in a name", "bell\x07", b"{}", "neither named by a sha256 digest"),
+            ("gcs: a 5,000-digit integer", hex_of(sha256(huge)), huge, "an integer of 5000 digits is beyond int64"),
+            (
+                "gcs: a lone surrogate",
+                "sha256:" + hex_of(sha256(b'{"x":"\\udc80"}')),
+                b'{"x":"\\udc80"}',
+                "a lone surrogate is not a Unicode character",
+            ),
+        ):
+            put((f"dir/odd/{name}", content))
+            self.expect(case, "invalid_manifest", object=f"{prefix}odd/{name}", detail=detail)
+
     # --- OCI layouts ------------------------------------------------------------------------
 
     def layouts(self) -> None:
@@ -969,10 +1002,12 @@ def generate(root: str | Path) -> Corpus:
     builder.tags_cases()
     builder.index_cases()
     builder.layouts()
+    builder.gcs_directory()
     builder.corpus.sources.insert(0, {"directory": str(builder.dir), "repository": f"{REPO}/dir"})
     return builder.corpus
 
 
 if __name__ == "__main__":
     corpus = generate(sys.argv[1])
-    print(f"{len(corpus.cases)} cases, {len(corpus.bucket_objects)} bucket objects, {len(corpus.sources)} sources")
+    objects = len(corpus.bucket_objects) + len(corpus.manifest_bucket_objects)
+    print(f"{len(corpus.cases)} cases, {objects} bucket objects, {len(corpus.sources)} sources")
