@@ -94,10 +94,12 @@ def test_one_scan_of_the_hostile_corpus_ends_every_case_as_expected(hostile_scan
 
 @pytest.mark.slow
 def test_every_row_of_the_hostile_scan_can_be_written_as_utf8(hostile_scan):
-    _, _, findings, verified, run_dir = hostile_scan
+    corpus, _, findings, verified, run_dir = hostile_scan
     for path in run_dir.glob("*.jsonl"):
         path.read_bytes().decode("utf-8")  # strict: no lone surrogate slipped into a report
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["exit_status"] == 1
-    assert summary["findings_by_kind"]["unverifiable_digest"] == 3
+    assert summary["exit_status"] == 1 and summary["unaccounted_objects"] == 0
+    for kind in ("unverifiable_digest", "malformed_name", "missing_blob", "manifest_unavailable"):
+        assert summary["findings_by_kind"][kind] == sum(e.kind == kind for e in corpus.expects), kind
+    assert summary["objects_verified"] == len(verified) == sum(e.kind == "verified" for e in corpus.expects)
     assert len(findings) == sum(summary["findings_by_kind"].values())
