@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import datetime
 import email.utils
-import json
 import logging
 import os
 import random
@@ -41,7 +40,7 @@ from requests.adapters import HTTPAdapter
 
 from pipeline.core.crosscheck import tag_name
 from pipeline.core.digests import is_digest
-from pipeline.core.manifests import ACCEPT, MAX_MANIFEST_BYTES, manifest_digest
+from pipeline.core.manifests import ACCEPT, MAX_MANIFEST_BYTES, load_json, manifest_digest
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +83,8 @@ class Answer:
     too_large: bool = False
 
     def json(self) -> Any:
-        return json.loads(self.content)
+        # Bounded and strict like a manifest: a registry's answer is input too (ManifestError is a ValueError).
+        return load_json(self.content, max_bytes=MAX_JSON_BYTES)
 
 
 def _read_capped(response: requests.Response, limit: int) -> tuple[bytes, bool]:
@@ -464,8 +464,8 @@ def _json_or_raise(response: Answer, what: str) -> dict:
         raise RegistryError(200, f"{what}: the answer is larger than {MAX_JSON_BYTES:,} bytes; not read")
     try:
         body = response.json()
-    except ValueError:
-        raise RegistryError(200, f"{what}: the answer is not JSON") from None
+    except ValueError as err:
+        raise RegistryError(200, f"{what}: the answer is not JSON we accept: {err}") from None
     if not isinstance(body, dict):
         raise RegistryError(200, f"{what}: the answer is not a JSON object")
     return body
