@@ -15,8 +15,9 @@ and never appear in logs, exceptions or findings.
 
 Every request goes through one rate cap (requests per second, shared by every
 client of the same registry in the process: the process's share of the job's
-budget, see ``pipeline.core.budget``) and one retry policy: 429 waits for ``Retry-After``; 408, 5xx and connection errors
-back off exponentially; other statuses are final.
+budget, see ``pipeline.core.budget``) and one retry policy: 429 waits for
+``Retry-After``; 408, 5xx and connection errors back off exponentially; other
+statuses are final.
 """
 
 from __future__ import annotations
