@@ -16,6 +16,7 @@ from pathlib import Path
 
 import apache_beam
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 from tests.conftest import REPO
 
@@ -50,8 +51,24 @@ def test_one_beam_version_in_dockerfile_pyproject_and_lock():
     assert "FROM apache/beam_python3.11_sdk:${BEAM_VERSION} AS beam_sdk" in DOCKERFILE
 
 
-def test_one_python_version():
-    assert PYPROJECT["project"]["requires-python"] == ">=3.11,<3.12"
+# Each was installed and its pure tests run at least once (docs/production.md, "Python versions").
+CLAIMED_PYTHONS = ("3.11", "3.12", "3.13")
+
+
+def test_claimed_python_versions_match_requires_python_and_classifiers():
+    specifier = SpecifierSet(PYPROJECT["project"]["requires-python"])
+    for minor in range(6, 16):
+        version = f"3.{minor}"
+        assert (version in specifier) == (version in CLAIMED_PYTHONS), version
+    classifiers = {
+        c.rsplit(" :: ", 1)[1] for c in PYPROJECT["project"]["classifiers"] if re.fullmatch(r".*Python :: 3\.\d+", c)
+    }
+    assert classifiers == set(CLAIMED_PYTHONS)
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in specifier
+
+
+def test_the_image_stays_on_the_flex_base_python():
+    assert "3.11" in SpecifierSet(PYPROJECT["project"]["requires-python"])
     assert _dockerfile_arg("PYTHON_IMAGE").startswith("python:3.11-")
     assert "python311-template-launcher-base" in _dockerfile_arg("LAUNCHER_IMAGE")
     assert "--python-version 3.11" in (REPO / "Makefile").read_text()
