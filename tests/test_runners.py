@@ -83,6 +83,17 @@ def demo(tmp_path_factory):
     with Emulator(tmp_path_factory.mktemp("runners-gcs")) as emulator:
         seed_demo(emulator)
         yield DemoScans(emulator, tmp_path_factory.mktemp("runners-reports"))
+    stop_shared_prism()
+
+
+def stop_shared_prism() -> None:
+    """Beam keeps one Prism server per process and stops it at exit, when pytest's streams are
+    closed and its goodbye log line fails; stop it while they are open."""
+    from apache_beam.runners.portability.prism_runner import PrismRunner
+
+    server = PrismRunner.shared_handle.acquire(lambda: None)
+    if server is not None:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
