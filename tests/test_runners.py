@@ -51,12 +51,12 @@ class DemoScans:
         self.emulator = emulator
         self.output = output
 
-    def scan(self, run_id: str, beam_args: list[str]) -> dict:
+    def scan(self, run_id: str, beam_args: list[str], config: Path = DEFAULT_CONFIG) -> dict:
         status = cli.main(
             [
                 "scan",
                 "--config",
-                str(DEFAULT_CONFIG),
+                str(config),
                 "--emulator-endpoint",
                 self.emulator.endpoint,
                 "--output",
@@ -177,5 +177,48 @@ def test_flink_reports_what_fnapi_reports(demo, reference, flink_job_server_jar)
             "--parallelism=2",
             "--environment_type=LOOPBACK",
         ],
+    )
+    assert_same_scan(result, reference)
+
+
+@pytest.fixture(scope="module")
+def registry_bucket(tmp_path_factory, demo):
+    """A real registry (docker-registry, images pushed with skopeo) whose blobs are copied into a GCR
+    bucket, one layer missing: the registry client's DoFns must run on the portable runners too."""
+    from jobs.images import make_image, random_layer
+    from pipeline.adapters import gcs
+    from tests.registry_fixtures import Registry, copy_blobs_to_bucket
+
+    work = tmp_path_factory.mktemp("runners-registry")
+    with Registry(work / "registry") as registry:
+        images = [
+            make_image([random_layer(7000 + i, 3000), random_layer(7100 + i, 2000)], oci=i % 2 == 0) for i in range(3)
+        ]
+        for i, image in enumerate(images):
+            registry.push(image, f"team/app{i}", "v1")
+        client = gcs.make_client(demo.emulator.endpoint)
+        bucket = client.lookup_bucket("artifacts.runners-1234.appspot.com") or client.create_bucket(
+            "artifacts.runners-1234.appspot.com"
+        )
+        copy_blobs_to_bucket(registry, bucket)
+        bucket.blob(f"containers/images/{images[1].layers[0].digest}").delete()
+        config = work / "registry.yaml"
+        config.write_text(
+            json.dumps(
+                {
+                    "source": {"buckets": [bucket.name]},
+                    "manifests": {"sources": [{"registry": registry.url}], "requests_per_second": 200},
+                }
+            )
+        )
+        yield config
+
+
+def test_prism_reports_what_fnapi_reports_for_a_registry_source(demo, registry_bucket, prism_binary):
+    reference = demo.scan("registry-fnapi", [], config=registry_bucket)
+    kinds = sorted(json.loads(row)["kind"] for row in reference["findings"])
+    assert kinds == ["missing_blob"] and len(reference["verified"]) == 8  # 3 x (config + 2 layers) - 1
+    result = demo.scan(
+        "registry-prism", ["--runner=PrismRunner", f"--prism_location={prism_binary}"], config=registry_bucket
     )
     assert_same_scan(result, reference)
