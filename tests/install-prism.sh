@@ -22,6 +22,11 @@ if [ "${go_minor:-0}" -lt 21 ] 2>/dev/null; then
   echo "install-prism: $(go env GOVERSION) cannot fetch the go 1.26 toolchain Prism needs; install Go >= 1.21 (see docs/runners.md)" >&2
   exit 1
 fi
+# Prism's go.mod asks for go 1.26. An older Go fetches that toolchain from the Go module proxy
+# itself, unless its distribution pinned GOTOOLCHAIN=local (Debian's and Ubuntu's do): lift that.
+if [ "$go_minor" -lt 26 ]; then
+  export GOTOOLCHAIN=auto
+fi
 mkdir -p "$BIN_DIR"
 echo "install-prism: building Prism v$BEAM_VERSION into $BIN_DIR (a few minutes, once)" >&2
 GOBIN="$BIN_DIR" go install "github.com/apache/beam/sdks/v2/go/cmd/prism@v$BEAM_VERSION" >&2
