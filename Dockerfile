@@ -1,5 +1,5 @@
 # registry-scrub: one image that is both the Flex Template launcher and the Dataflow
-# workers' sdk_container_image (README.md, "Production on Dataflow").
+# workers' sdk_container_image (docs/production.md, "The image").
 #
 #   Cloud Build:  jobs/deploy/deploy.sh image   (passes IMAGE, see jobs/deploy/cloudbuild.yaml)
 #   By hand:      docker build --build-arg IMAGE=<the tag you push> -t <that tag> .
