@@ -24,6 +24,8 @@ from pipeline.adapters import gcs
 from pipeline.adapters import report as report_io
 from pipeline.build import RunPlan, build_pipeline
 from pipeline.config import Config, is_gcr_bucket
+from pipeline.core.budget import BudgetError
+from pipeline.fleet import fleet_of
 from pipeline.runner import OptionsError, is_local, pipeline_options, runner_for
 from pipeline.transforms.report import utc_now
 
@@ -105,6 +107,24 @@ def plan_run(config: Config, client) -> RunPlan:
     )
 
 
+def with_registry_share(config: Config, options) -> Config:
+    """The config with the fleet's process count, so each process takes its share of the registry budget."""
+    if not any(source.kind == "registry" for source in config.manifests.sources):
+        return config
+    try:
+        fleet = fleet_of(options)
+    except BudgetError as err:
+        raise UnusableInput(str(err)) from None
+    manifests = replace(config.manifests, processes=fleet.processes)
+    log.info(
+        "registry budget %g requests/s for the job: %g per SDK process (%s)",
+        manifests.requests_per_second,
+        manifests.requests_per_process,
+        fleet.reason,
+    )
+    return replace(config, manifests=manifests)
+
+
 def run_scan(config: Config, beam_args: list[str]) -> dict[str, Any]:
     """Scan and return the summary document, once the pipeline has finished."""
     result, plan = submit_scan(config, beam_args)
@@ -126,6 +146,7 @@ def submit_scan(config: Config, beam_args: list[str]) -> tuple[PipelineResult, R
     except OptionsError as err:
         raise UnusableInput(str(err)) from None
 
+    config = with_registry_share(config, options)
     client = make_storage_client(config)
     plan = plan_run(config, client)
     config = replace(config, report=replace(config.report, run_id=plan.run_id))

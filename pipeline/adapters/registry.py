@@ -14,9 +14,10 @@ Secrets are read on the worker that makes the request, never from the YAML file,
 and never appear in logs, exceptions or findings.
 
 Every request goes through one rate cap (requests per second, shared by every
-client of the same registry in the process) and
-one retry policy: 429 waits for ``Retry-After``; 408, 5xx and connection errors
-back off exponentially; other statuses are final.
+client of the same registry in the process: the process's share of the job's
+budget, see ``pipeline.core.budget``) and one retry policy: 429 waits for
+``Retry-After``; 408, 5xx and connection errors back off exponentially; other
+statuses are final.
 """
 
 from __future__ import annotations
@@ -180,7 +181,8 @@ _SHARED_LIMITERS_LOCK = threading.Lock()
 
 def shared_limiter(base: str, per_second: float) -> RateLimiter:
     """One limiter per registry and rate in this process: every client (one per DoFn instance and
-    thread) draws from it, so ``requests_per_second`` caps the whole worker process."""
+    thread) draws from it, so ``per_second`` caps the whole worker process. The launcher sets it to
+    the process's share of ``manifests.requests_per_second`` (``ManifestsConfig.requests_per_process``)."""
     with _SHARED_LIMITERS_LOCK:
         key = (base, per_second)
         if key not in _SHARED_LIMITERS:
