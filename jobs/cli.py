@@ -250,17 +250,20 @@ def main(argv: list[str] | None = None) -> int:
             config = load_config(args.config, overrides_from(args))
             summary = run_scan(emulator_from_environment(config, os.environ), beam_args)
     except (ConfigError, UnusableInput) as err:
+        logs.finish()
         if args.verbose:
             traceback.print_exc()
         print(f"{PROG}: {err}", file=sys.stderr)
         return EXIT_UNUSABLE_INPUT
     except Exception as err:  # the pipeline failed: say why in one line, not Beam's page of frames
+        logs.finish()
         if args.verbose:
             traceback.print_exc()
         print(f"{PROG}: the run failed before its report was complete: {failure_line(err)}", file=sys.stderr)
         if not args.verbose:
             print(f"{PROG}: rerun with --verbose for the full error", file=sys.stderr)
         return EXIT_RUN_FAILED
+    logs.finish()
     if summary is None:  # a dry run: the graph was built and checked, nothing ran
         return 0
     print(format_summary(summary))

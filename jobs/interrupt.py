@@ -108,7 +108,8 @@ def remove_partial_report(run_dir: str) -> Callable[[], None]:
 
 def _say(text: str) -> None:
     # os.write, not logging or print: the main thread may hold their locks where the signal hit it.
-    os.write(sys.stderr.fileno(), f"registry-scrub: {text}\n".encode(errors="replace"))
+    start = "\n" if sys.stderr.isatty() else ""  # below a progress line drawn in place
+    os.write(sys.stderr.fileno(), f"{start}registry-scrub: {text}\n".encode(errors="replace"))
 
 
 _once = threading.Lock()
