@@ -454,3 +454,32 @@ def test_a_signal_stops_the_run_its_workers_and_its_partial_report(signum, statu
     assert "Traceback" not in stderr
     assert not (tmp_path / "out" / "slow").exists()
     assert [pid for pid in everything if is_running(pid)] == []
+
+
+def _string_literals(path: Path):
+    import ast
+
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.value
+
+
+def test_messages_name_only_flags_that_exist():
+    """A message that says "pass --project" where the flag is --scan-project sends users astray."""
+    import re
+
+    commands = cli.build_parser().commands
+    known = {flag for command in commands.values() for flag in cli._known_flags(command)}
+    known |= set(cli._known_flags(cli.beam_option_parser()))
+    not_ours = {"--dataset"}  # `bq mk --dataset`, a command the message quotes
+    sources = ["jobs/cli.py", "jobs/launcher.py", "jobs/interrupt.py", "pipeline/config.py", "pipeline/runner.py"]
+    sources += ["pipeline/manifest_config.py", "pipeline/adapters/registry.py"]
+    named = {
+        (source, flag)
+        for source in sources
+        for text in _string_literals(REPO / source)
+        for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9_-]*[a-z0-9]", text)
+    }
+    assert named, "the scan found no flag at all in the messages"
+    unknown = sorted((source, flag) for source, flag in named if flag not in known | not_ours)
+    assert unknown == []
