@@ -483,3 +483,12 @@ def test_messages_name_only_flags_that_exist():
     assert named, "the scan found no flag at all in the messages"
     unknown = sorted((source, flag) for source, flag in named if flag not in known | not_ours)
     assert unknown == []
+
+
+def test_docs_describe_every_flag_and_exit_status():
+    text = (REPO / "docs" / "cli.md").read_text()
+    for flag, (key, _) in cli.OVERRIDES.items():
+        assert f"| `{flag} " in text and f"| `{key}` |" in text, f"docs/cli.md: describe {flag}"
+    for status in (0, 1, 2, 3, 130, 143):
+        assert f"\n| {status} |" in text
+        assert f"\n| {status} |" in (REPO / "docs" / "report.md").read_text()
