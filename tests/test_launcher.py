@@ -76,7 +76,7 @@ def test_local_runs_use_the_offline_fnapi_runner_in_multiprocessing_mode(args):
     assert isinstance(runner, fn_runner.FnApiRunner)
     direct = options.get_all_options()
     assert direct["direct_running_mode"] == "multi_processing"
-    assert direct["direct_num_workers"] >= 1
+    assert direct["direct_num_workers"] == (os.cpu_count() or 1)
 
 
 def test_the_users_own_runner_choices_are_kept():
