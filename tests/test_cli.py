@@ -296,16 +296,23 @@ HTPASSWD = "scrub:$2b$05$abcdefghijklmnopqrstuuV7fpPozvyqJfnY19y0802WTlXUm6Rjy\n
 
 
 @pytest.fixture
-def locked_registry(tmp_path, monkeypatch):
+def locked_registry(tmp_path):
     """The fixtures' registry, with Basic auth from an htpasswd file added to its config."""
     from tests import registry_fixtures
 
     htpasswd = tmp_path / "htpasswd"
     htpasswd.write_text(HTPASSWD)
     auth = f"auth:\n  htpasswd:\n    realm: registry-scrub-test\n    path: {htpasswd}\n"
-    monkeypatch.setattr(registry_fixtures, "CONFIG", registry_fixtures.CONFIG + auth)
-    with registry_fixtures.Registry(tmp_path / "registry") as reg:
+    plain = registry_fixtures.CONFIG
+    registry_fixtures.CONFIG = plain + auth
+    try:
+        reg = registry_fixtures.Registry(tmp_path / "locked-registry").start()
+    finally:
+        registry_fixtures.CONFIG = plain  # read once, at start: other registries stay open
+    try:
         yield reg
+    finally:
+        reg.stop()
 
 
 def test_registry_credentials_missing_or_refused_exit_two(locked_registry, emulator, storage_client, tmp_path):
@@ -492,3 +499,26 @@ def test_docs_describe_every_flag_and_exit_status():
     for status in (0, 1, 2, 3, 130, 143):
         assert f"\n| {status} |" in text
         assert f"\n| {status} |" in (REPO / "docs" / "report.md").read_text()
+
+
+def test_registry_preflight_per_auth_mode(locked_registry, registry, monkeypatch):
+    """In-process, against the real registries: basic without credentials is refused before any
+    request; an open registry passes; a refused password names the variables to check."""
+    from jobs.launcher import UnusableInput, check_registries
+    from pipeline.config import parse_config
+
+    def config(url: str, **source):
+        raw = {"source": {"buckets": ["b-1234"]}, "manifests": {"sources": [{"registry": url, **source}]}}
+        return parse_config(raw, "test")
+
+    monkeypatch.delenv("REGISTRY_SCRUB_USERNAME", raising=False)
+    monkeypatch.delenv("REGISTRY_SCRUB_PASSWORD", raising=False)
+    check_registries(config(registry.url, repositories=["a/b"]))  # no auth configured there: fine
+    with pytest.raises(UnusableInput, match="auth is 'basic' but AUDIT_USERNAME and AUDIT_PASSWORD are not both set"):
+        check_registries(config(locked_registry.url, auth="basic", credentials_env="AUDIT"))
+    monkeypatch.setenv("AUDIT_USERNAME", "scrub")
+    monkeypatch.setenv("AUDIT_PASSWORD", "s3cret-pass")
+    check_registries(config(locked_registry.url, auth="basic", credentials_env="AUDIT"))
+    monkeypatch.setenv("AUDIT_PASSWORD", "nope")
+    with pytest.raises(UnusableInput, match="the registry refused AUDIT_USERNAME / AUDIT_PASSWORD"):
+        check_registries(config(locked_registry.url, credentials_env="AUDIT"))
