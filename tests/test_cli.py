@@ -501,7 +501,7 @@ def test_docs_describe_every_flag_and_exit_status():
         assert f"\n| {status} |" in (REPO / "docs" / "report.md").read_text()
 
 
-def test_registry_preflight_per_auth_mode(locked_registry, registry, monkeypatch):
+def test_registry_preflight_per_auth_mode(locked_registry, registry, monkeypatch, tmp_path):
     """In-process, against the real registries: basic without credentials is refused before any
     request; an open registry passes; a refused password names the variables to check."""
     from jobs.launcher import UnusableInput, check_registries
@@ -522,3 +522,8 @@ def test_registry_preflight_per_auth_mode(locked_registry, registry, monkeypatch
     monkeypatch.setenv("AUDIT_PASSWORD", "nope")
     with pytest.raises(UnusableInput, match="the registry refused AUDIT_USERNAME / AUDIT_PASSWORD"):
         check_registries(config(locked_registry.url, credentials_env="AUDIT"))
+    # Google auth with no application default credentials anywhere (NO_GCE_CHECK: no metadata server).
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))
+    with pytest.raises(UnusableInput, match=r"no usable Google credentials \(DefaultCredentialsError\)"):
+        check_registries(config(registry.url, auth="google"))

@@ -456,6 +456,8 @@ def access_problem(client: RegistryClient) -> str | None:
     they would fail every request of the scan the same way. Any other failure is left to
     the scan, which reports it per manifest.
     """
+    import google.auth.exceptions
+
     env = client._credentials_env
     wanted = f"set {env}_USERNAME and {env}_PASSWORD"
     try:
@@ -467,12 +469,8 @@ def access_problem(client: RegistryClient) -> str | None:
         if err.status in (401, 403):
             return f"refused our credentials ({err.reason}); check {env}_USERNAME and {env}_PASSWORD"
         return None
-    except Exception as err:  # google-auth: no application default credentials, or a refresh refused
-        import google.auth.exceptions
-
-        if isinstance(err, google.auth.exceptions.GoogleAuthError):
-            return f"no usable Google credentials ({type(err).__name__}); run `gcloud auth application-default login`"
-        raise
+    except google.auth.exceptions.GoogleAuthError as err:  # no application default credentials, or refused
+        return f"no usable Google credentials ({type(err).__name__}); run `gcloud auth application-default login`"
     if status not in (401, 403):
         return None
     if client._uses_google():
