@@ -40,7 +40,14 @@ from pipeline.adapters.manifest_files import LEGACY_PREFIX
 from pipeline.build import RunPlan, build_pipeline
 from pipeline.config import SCHEMA, Config, ConfigError, is_gcr_bucket
 from pipeline.manifest_config import effective_mode
-from pipeline.runner import OptionsError, is_dry_run, is_local, pipeline_options, runner_for
+from pipeline.runner import (
+    OptionsError,
+    check_dataflow_options,
+    is_dry_run,
+    is_local,
+    pipeline_options,
+    runner_for,
+)
 from pipeline.transforms.report import utc_now
 
 log = logging.getLogger(__name__)
@@ -319,6 +326,10 @@ def submit_scan(config: Config, beam_args: list[str]) -> tuple[PipelineResult, R
     else:
         plan = plan_run(config, make_storage_client(config), options)
     config = replace(config, report=replace(config.report, run_id=plan.run_id))
+    try:
+        check_dataflow_options(options)
+    except OptionsError as err:
+        raise UnusableInput(str(err)) from None
     token = None
     if not dry_run:
         removed = report_io.clear_run_folder(plan.run_dir)

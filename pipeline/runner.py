@@ -111,3 +111,18 @@ def validate_dataflow(options: PipelineOptions) -> None:
         if value and not BUCKET_RE.fullmatch(value[len("gs://") :].split("/", 1)[0]):
             # Beam would fall back to creating a default bucket of its own, over the network.
             raise OptionsError(f"{flag}: {value!r} does not name a valid bucket (gs://BUCKET/PATH)")
+
+
+def check_dataflow_options(options: PipelineOptions) -> None:
+    """Beam's own validation of Dataflow options (project id format, locations, job name …),
+    which Beam would otherwise raise only once ``run()`` has started. Call it after the
+    checks above: with an invalid bucket in a location it would go looking for a bucket
+    of its own over the network."""
+    if options.view_as(StandardOptions).runner != "DataflowRunner":
+        return
+    from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
+    from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
+
+    errors = PipelineOptionsValidator(options, DataflowRunner()).validate()
+    if errors:
+        raise OptionsError("; ".join(" ".join(error.split()) for error in errors))

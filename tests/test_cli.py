@@ -398,6 +398,21 @@ def test_dataflow_dry_run_builds_the_job_offline_without_credentials(tmp_path):
     assert "gs://audit-reports/scrub/dry" in proc.stderr
 
 
+def test_dataflow_options_beam_would_refuse_mid_run_exit_two_before(tmp_path):
+    proc = run_cli(
+        "--bucket=artifacts.p-1234.appspot.com",
+        "--output=gs://audit-reports/scrub",
+        "--runner=DataflowRunner",
+        "--dry_run=True",
+        "--project=p",
+        "--region=r",
+        "--temp_location=gs://bkt/t",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert one_line(proc.stderr).startswith("registry-scrub: Invalid Project ID (p).")
+
+
 def test_dry_run_flag_must_mean_what_it_says(tmp_path):
     proc = run_cli("--bucket", "artifacts.p-1234.appspot.com", "--dry_run=False", cwd=tmp_path)
     assert proc.returncode == 2
@@ -420,13 +435,13 @@ def _worker_pids(pid: int) -> list[int]:
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_stops_the_run_its_workers_and_its_partial_report(signum, status, emulator, storage_client, tmp_path):
-    """The scan is made slow by a proxy that holds every request for a second; the signal comes
+    """The scan is made slow by a proxy that holds every request for 1.5 s; the signal comes
     once the worker processes run. Everything below this process is gone afterwards."""
     from tests.support.proxy import FaultyProxy
 
     bucket = seed_clean(storage_client, "artifacts.slow-1234.appspot.com", count=40)
     err = (tmp_path / "stderr").open("w+")
-    with FaultyProxy(emulator.port, latency=1.0) as proxy:
+    with FaultyProxy(emulator.port, latency=1.5) as proxy:
         proc = subprocess.Popen(
             [CLI, "--bucket", bucket.name, "--emulator-endpoint", proxy.endpoint, "--output", str(tmp_path / "out")]
             + ["--run-id", "slow", "--read-concurrency", "1", "--direct_num_workers=2"],
@@ -439,7 +454,7 @@ def test_a_signal_stops_the_run_its_workers_and_its_partial_report(signum, statu
         )
         try:
             workers: list[int] = []
-            while len(workers) < 2 or "[worker] progress" not in Path(err.name).read_text():
+            while len(workers) < 2 or " INFO progress: " not in Path(err.name).read_text():
                 assert proc.poll() is None, Path(err.name).read_text()
                 workers = _worker_pids(proc.pid)
                 time.sleep(0.2)
