@@ -105,10 +105,11 @@ def test_configure_tells_local_workers_how_often_to_report(monkeypatch, quiet, t
     stream = io.StringIO()
     stream.isatty = lambda: tty
     root = logging.getLogger()
-    saved = root.handlers[:], root.level
+    saved_handlers, saved_level = root.handlers[:], root.level
     try:
         handler = logs.configure(quiet, stream=stream)
     finally:
-        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
     assert os.environ.get(PROGRESS_ENV) == expected
     assert handler._in_place is tty
