@@ -136,9 +136,7 @@ def run_demo(
     config_file = config_path or DEFAULT_CONFIG
     with tempfile.TemporaryDirectory(prefix="registry-scrub-demo-") as scratch:
         # os._exit on an interrupt skips the cleanup of this with-block.
-        token = interrupt.on_interrupt(
-            "removed the demo's emulator data", lambda: shutil.rmtree(scratch, ignore_errors=True)
-        )
+        token = interrupt.on_interrupt("the demo's emulator data", lambda: shutil.rmtree(scratch, ignore_errors=True))
         with Emulator(keep_dir or scratch) as emulator:
             overrides = {"source.emulator_endpoint": (emulator.endpoint, "the demo's emulator"), **overrides}
             config = load_config(config_file, overrides)

@@ -22,7 +22,7 @@ EXIT_SIGINT = 128 + signal.SIGINT  # 130, what a shell reports for Ctrl-C
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143
 _KILL_WAIT_S = 3.0
 
-# What to undo when interrupted, registered while it is pending: (description, action).
+# What to remove when interrupted, registered while it is pending: (what, action).
 _cleanups: dict[int, tuple[str, Callable[[], None]]] = {}
 
 
@@ -79,10 +79,10 @@ def kill_descendants() -> int:
     return len(pids)
 
 
-def on_interrupt(description: str, action: Callable[[], None]) -> int:
-    """Register ``action`` to run if the run is interrupted; returns a token for ``done``."""
-    token = id(action)
-    _cleanups[token] = (description, action)
+def on_interrupt(what: str, remove: Callable[[], None]) -> int:
+    """Register ``remove`` (of ``what``) to run if the run is interrupted; returns a token for ``done``."""
+    token = id(remove)
+    _cleanups[token] = (what, remove)
     return token
 
 
@@ -101,7 +101,16 @@ def remove_partial_report(run_dir: str) -> Callable[[], None]:
             if matched:
                 FileSystems.delete([m.path for m in matched])
         else:
-            shutil.rmtree(run_dir, ignore_errors=False)
+            for attempt in range(3):  # a thread of this process may still be writing a file there
+                try:
+                    shutil.rmtree(run_dir)
+                    return
+                except FileNotFoundError:
+                    return
+                except OSError:
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.1)
 
     return remove
 
@@ -126,12 +135,12 @@ def _stop(signum: int) -> None:
     threading.excepthook = lambda args: None
     stopped = kill_descendants()
     notes = [f"stopped {stopped} child process(es)"]
-    for description, action in list(_cleanups.values()):
+    for what, remove in list(_cleanups.values()):
         try:
-            action()
-            notes.append(description)
+            remove()
+            notes.append(f"removed {what}")
         except Exception as err:  # say what is left behind rather than fail the exit
-            notes.append(f"could not {description} ({type(err).__name__}: {err})")
+            notes.append(f"could not remove {what} ({type(err).__name__}: {err})")
     _say(f"interrupted by {name}; {'; '.join(notes)}; no summary.json was written")
     os._exit(EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM)
 

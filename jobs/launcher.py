@@ -337,7 +337,7 @@ def submit_scan(config: Config, beam_args: list[str]) -> tuple[PipelineResult, R
             log.info("replaced %d file(s) of an earlier run with id %s", removed, plan.run_id)
         if is_local(options):  # elsewhere the job's own workers write the report: they outlive this process
             token = interrupt.on_interrupt(
-                f"removed the partial report {plan.run_dir}", interrupt.remove_partial_report(plan.run_dir)
+                f"the partial report {plan.run_dir}", interrupt.remove_partial_report(plan.run_dir)
             )
     log.info(
         "%s %d bucket(s) under %r; report: %s",
