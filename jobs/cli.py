@@ -170,6 +170,7 @@ def beam_option_parser() -> argparse.ArgumentParser:
     from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
     parser = _BeamArgumentParser(allow_abbrev=False)
+    parser.error = _Parser.error.__get__(parser)  # a bad value of a Beam option: one line too, not its usage
     classes: dict[str, type] = {}
     for cls in PipelineOptions.__subclasses__():
         classes.setdefault(str(cls), cls)

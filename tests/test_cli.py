@@ -154,6 +154,14 @@ def test_a_typo_of_any_flag_points_at_that_flag(flag):
         cli.parse_arguments(["--bucket=artifacts.p-1234.appspot.com", f"{typo}=1"])
 
 
+def test_a_bad_value_of_a_beam_option_is_one_line(tmp_path):
+    proc = run_cli("--bucket", "artifacts.p-1234.appspot.com", "--direct_num_workers=abc", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert one_line(proc.stderr) == (
+        "registry-scrub: argument --direct_num_workers: invalid int value: 'abc'; see registry-scrub --help"
+    )
+
+
 def test_beam_options_pass_and_stray_words_do_not():
     args, beam_args = cli.parse_arguments(
         ["--bucket=b-1234", "--runner=DataflowRunner", "--project", "p-1234", "--experiments=a", "--no_use_public_ips"]
