@@ -151,6 +151,8 @@ def configure(quiet: bool, verbose: bool = False, stream=None) -> ConsoleHandler
     root.handlers[:] = [handler]
     # The root must let INFO through: that is how worker entries arrive.
     root.setLevel(logging.INFO)
+    # google-auth warns of each credential source it tried; the launcher names the problem itself.
+    logging.getLogger("google.auth._default").setLevel(logging.ERROR)
     if not quiet:  # inherited by local worker processes only; Dataflow's workers keep logging at DEBUG
         os.environ[progress.PROGRESS_ENV] = str(interval)
     global _handler

@@ -291,6 +291,21 @@ def test_manifests_mode_without_a_manifest_source_exits_two(emulator, storage_cl
     assert not (tmp_path / "scrub-reports").exists()
 
 
+def test_no_credentials_exit_two_in_one_line(tmp_path):
+    proc = run_cli(
+        "--bucket=artifacts.p-1234.appspot.com",
+        "--output=gs://audit-reports/scrub",
+        "--runner=DataflowRunner",
+        "--project=p-1234",
+        "--region=us-central1",
+        "--temp_location=gs://p-1234-dataflow/tmp",
+        cwd=tmp_path,
+        env=cli_env(HOME=str(tmp_path)),
+    )
+    assert proc.returncode == 2
+    assert one_line(proc.stderr).startswith("registry-scrub: no Google Cloud credentials (")
+
+
 def test_dataflow_runner_without_its_options_exits_two(tmp_path):
     proc = run_cli("--bucket", "artifacts.p-1234.appspot.com", "--runner=DataflowRunner", cwd=tmp_path)
     assert proc.returncode == 2
