@@ -477,8 +477,10 @@ def test_a_signal_stops_the_run_its_workers_and_its_partial_report(signum, statu
         )
         try:
             workers: list[int] = []
+            hang_guard = time.monotonic() + 300  # not a speed check: only keeps a broken run from hanging the suite
             while len(workers) < 2 or " INFO progress: " not in Path(err.name).read_text():
                 assert proc.poll() is None, Path(err.name).read_text()
+                assert time.monotonic() < hang_guard, "no worker reported progress"
                 workers = _worker_pids(proc.pid)
                 time.sleep(0.2)
             everything = descendants(proc.pid)
