@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -513,8 +514,6 @@ def _string_literals(path: Path):
 
 def test_messages_name_only_flags_that_exist():
     """A message that says "pass --project" where the flag is --scan-project sends users astray."""
-    import re
-
     commands = cli.build_parser().commands
     known = {flag for command in commands.values() for flag in cli._known_flags(command)}
     known |= set(cli._known_flags(cli.beam_option_parser()))
@@ -567,3 +566,42 @@ def test_registry_preflight_per_auth_mode(locked_registry, registry, monkeypatch
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))
     with pytest.raises(UnusableInput, match=r"no usable Google credentials \(DefaultCredentialsError\)"):
         check_registries(config(registry.url, auth="google"))
+
+
+def test_on_a_terminal_progress_is_one_line_redrawn_in_place(emulator, storage_client, tmp_path):
+    """The CLI under a pseudo-terminal, made slow enough by the proxy for the workers to report."""
+    import pty
+
+    from tests.support.proxy import FaultyProxy
+
+    bucket = seed_clean(storage_client, "artifacts.tty-1234.appspot.com", count=12)
+    with FaultyProxy(emulator.port, latency=0.5) as proxy:
+        controller, terminal = pty.openpty()
+        proc = subprocess.Popen(
+            [CLI, "--bucket", bucket.name, "--emulator-endpoint", proxy.endpoint, "--output", str(tmp_path)]
+            + ["--run-id", "tty", "--read-concurrency", "1"],
+            cwd=tmp_path,
+            env=cli_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=terminal,
+            stderr=terminal,
+        )
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed: every process writing to it has exited
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(controller)
+        assert proc.wait(timeout=60) == 0
+    screen = b"".join(chunks).decode()
+    assert "\r\x1b[Kprogress: " in screen
+    assert "INFO progress" not in screen and "[worker] progress" not in screen  # never a line per report
+    # Each drawing is followed by the next one, or ends its line before anything else is printed.
+    drawings = re.findall(r"\r\x1b\[Kprogress: [^\r\n]* worker process\(es\)\)(?=\r\x1b\[K|\r\n)", screen)
+    assert len(drawings) == screen.count("\r\x1b[K")
+    assert "\r\nrun tty: 12 objects listed, 12 verified" in screen
