@@ -451,6 +451,37 @@ class RegistryClient:
         self._session.close()
 
 
+def access_problem(client: RegistryClient) -> str | None:
+    """Before a scan: why this client's credentials cannot get into the registry, else None.
+
+    Only missing credentials and a 401 or 403 (from ``/v2/`` or its token endpoint) count:
+    they would fail every request of the scan the same way. Any other failure is left to
+    the scan, which reports it per manifest.
+    """
+    import google.auth.exceptions
+
+    env = client._credentials_env
+    wanted = f"set {env}_USERNAME and {env}_PASSWORD"
+    try:
+        have_credentials = client._env_credentials() is not None
+        status = client.ping()
+    except RegistryError as err:
+        if err.status is None and err.reason.startswith("auth is 'basic'"):
+            return err.reason
+        if err.status in (401, 403):
+            return f"refused our credentials ({err.reason}); check {env}_USERNAME and {env}_PASSWORD"
+        return None
+    except google.auth.exceptions.GoogleAuthError as err:  # no application default credentials, or refused
+        return f"no usable Google credentials ({type(err).__name__}); run `gcloud auth application-default login`"
+    if status not in (401, 403):
+        return None
+    if client._uses_google():
+        return f"GET /v2/ answered HTTP {status} to the Google credentials; the identity needs read access"
+    if have_credentials:
+        return f"GET /v2/ answered HTTP {status}: the registry refused {env}_USERNAME / {env}_PASSWORD"
+    return f"GET /v2/ answered HTTP {status}: the registry needs credentials; {wanted} (or credentials_env)"
+
+
 def _pull(repository: str) -> str:
     return f"repository:{repository}:pull"
 
