@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--keep-emulator-data", metavar="DIR", help="keep the emulator's data in DIR instead of a temporary folder"
     )
+    report = commands.add_parser("report", help="re-render report.html from an existing run folder")
+    report.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, local or gs://BUCKET/PATH/<run_id>")
+    report.add_argument("--emulator-endpoint", help="a gs:// RUN_DIR on a local storage emulator (tests, demos)")
+    report.add_argument("-q", "--quiet", action="store_true", help="print only the page's path")
+    report.add_argument("-v", "--verbose", action="store_true", help="the full error when rendering fails")
     return parser
 
 
@@ -79,10 +84,14 @@ def failure_line(err: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("scan", "demo", "-h", "--help"):
+    if not argv or argv[0] not in ("scan", "demo", "report", "-h", "--help"):
         argv.insert(0, "scan")
     args, beam_args = build_parser().parse_known_args(argv)
     logs.configure(args.quiet, args.verbose)
+    if args.command == "report":
+        from jobs.report import main as report_main
+
+        return report_main(args)
 
     from jobs.launcher import UnusableInput, run_scan
 

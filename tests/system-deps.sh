@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run for real, when they are missing:
-# the registry server and skopeo (manifest tests), shellcheck (deploy scripts).
+# the registry server and skopeo (manifest tests), shellcheck (deploy scripts),
+# chromium (renders report.html offline in tests/test_report_browser.py).
 set -euo pipefail
 
 needed=()
 command -v docker-registry >/dev/null 2>&1 || needed+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || needed+=(skopeo)
 command -v shellcheck >/dev/null 2>&1 || needed+=(shellcheck)
+command -v chromium >/dev/null 2>&1 || needed+=(chromium)
 [ ${#needed[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
