@@ -503,8 +503,10 @@ def verdict(summary: Row) -> Row:
     if status == EXIT_FINDINGS or errors or unaccounted:
         state = "errors"
         parts = [f"{errors} finding(s) of severity error"] if errors else []
-        if unaccounted:
+        if unaccounted > 0:
             parts.append(f"{unaccounted} listed object(s) ended in no report row")
+        elif unaccounted < 0:
+            parts.append(f"{-unaccounted} more report row(s) than listed objects")
         headline = "Errors: " + "; ".join(parts)
     elif warnings:
         state, headline = "warnings", f"Warnings: {warnings} finding(s) of severity warning, no errors"
