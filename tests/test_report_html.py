@@ -145,7 +145,7 @@ def test_sections_verdict_tables_and_charts():
     assert "503" in text
     assert page.count("<svg ") == 2
     assert 'aria-label="bytes by state"' in page and 'aria-label="objects by age"' in page
-    assert re.search(r'<tr data-status="broken"><td class="mono">gcr\.io/p/web</td>', page)
+    assert re.search(r'<tr data-status="broken"><td>gcr\.io/p/web</td>', page)
     for table in ("kinds", "images", "buckets", "findings"):
         assert f'<table id="{table}">' in page
     assert '<button type="button" data-kind="read_error" aria-pressed="false">read_error (1)</button>' in page

@@ -207,8 +207,22 @@ def age_chart(bins: list[dict[str, Any]]) -> str:
 
 def _names_cell(names: list[str], total: int) -> str:
     shown = "<br>".join(esc(n) for n in names)
-    more = f'<div class="muted">and {count(total - len(names))} more</div>' if total > len(names) else ""
-    return f'<td class="mono">{shown}{more}</td>'
+    more = f"<br>and {count(total - len(names))} more" if total > len(names) else ""
+    return f"<td>{shown}{more}</td>"
+
+
+def _image_row(img: dict[str, Any]) -> str:
+    broken = "<br>".join(
+        f"<b>{esc(b['kind'])}</b> {esc(b.get('digest') or '(the manifest itself)')}" for b in img["broken_by"]
+    )
+    if img["broken_by_count"] > len(img["broken_by"]):
+        broken += f"<br>and {count(img['broken_by_count'] - len(img['broken_by']))} more"
+    return (
+        f'<tr data-status="{esc(img["status"])}"><td>{esc(img["repository"])}</td>'
+        f"{_names_cell(img['tags'], img['tag_count'])}<td>{esc(img['manifest_digest'])}</td>"
+        f'<td class="num">{esc(human_bytes(img["size"]))}</td>'
+        f'<td class="st-{esc(img["status"])}">{esc(img["status"])}</td><td>{broken}</td></tr>'
+    )
 
 
 def _images(model: Model) -> str:
@@ -217,22 +231,6 @@ def _images(model: Model) -> str:
         return (
             '<h2>Images</h2><p class="muted" id="images">No manifests were cross-checked in this run '
             "(mode names), so there is no per-image view.</p>"
-        )
-    rows = []
-    for img in images["rows"]:
-        broken = "".join(
-            f'<div><span class="sev-error">{esc(b["kind"])}</span> <span class="mono">'
-            f"{esc(b.get('digest') or '(the manifest itself)')}</span></div>"
-            for b in img["broken_by"]
-        )
-        if img["broken_by_count"] > len(img["broken_by"]):
-            broken += f'<div class="muted">and {count(img["broken_by_count"] - len(img["broken_by"]))} more</div>'
-        rows.append(
-            f'<tr data-status="{esc(img["status"])}"><td class="mono">{esc(img["repository"])}</td>'
-            f"{_names_cell(img['tags'], img['tag_count'])}"
-            f'<td class="mono">{esc(img["manifest_digest"])}</td>'
-            f'<td class="num">{esc(human_bytes(img["size"]))}</td>'
-            f'<td class="st-{esc(img["status"])}">{esc(img["status"])}</td><td>{broken}</td></tr>'
         )
     by_status = ", ".join(f"{count(n)} {esc(s)}" for s, n in sorted(images["by_status"].items()))
     omitted = (
@@ -246,7 +244,7 @@ def _images(model: Model) -> str:
         "Broken images first.</p>"
         '<table id="images"><thead><tr><th>repository</th><th>tags</th><th>manifest digest</th>'
         '<th class="num">total size</th><th>status</th><th>broken by</th></tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>{omitted}"
+        f"<tbody>{''.join(_image_row(img) for img in images['rows'])}</tbody></table>{omitted}"
     )
 
 
@@ -320,12 +318,13 @@ def _reclaim(model: Model) -> str:
 
 
 def _evidence(row: dict[str, Any]) -> str:
+    """Expected vs actual, sizes, the crc32c diagnosis, HTTP status: one short line each (markup kept lean:
+    a capped page still holds thousands of these rows)."""
     lines = []
 
-    def line(label: str, value: Any, mono: bool = True) -> None:
+    def line(label: str, value: Any) -> None:
         if value is not None and value != "" and value != []:
-            cls = ' class="mono"' if mono else ""
-            lines.append(f'<div><span class="label">{esc(label)}:</span> <span{cls}>{esc(value)}</span></div>')
+            lines.append(f"<i>{esc(label)}:</i> {esc(value)}")
 
     line("expected", row["expected"])
     line("actual", row["actual"])
@@ -333,11 +332,24 @@ def _evidence(row: dict[str, Any]) -> str:
         line("expected size", f"{row['expected_size']:,} bytes")
     if row["size"] is not None:
         line("size", f"{row['size']:,} bytes")
-    line("crc32c", row["crc32c_diagnosis"], mono=False)
+    line("crc32c", row["crc32c_diagnosis"])
     line("stored crc32c", row["crc32c"])
     line("HTTP status", row["http_status"])
     line("reads", row["reads"])
-    return f'<td class="evidence">{"".join(lines)}</td>'
+    return f"<td>{'<br>'.join(lines)}</td>"
+
+
+def _finding_row(kind: str, row: dict[str, Any]) -> str:
+    where = [row["bucket"], row["object"], row["generation"] and f"generation {row['generation']}"]
+    where += row["repositories"]
+    images = row["images"] + row["tags"][: max(0, 2 - len(row["images"]))]
+    if row["image_count"] > len(row["images"]):
+        images.append(f"and {row['image_count'] - len(row['images']):,} more image(s)")
+    return (
+        f'<tr data-kind="{esc(kind)}"><td>{esc(kind)}<br><i class="sev-{esc(row["severity"])}">'
+        f"{esc(row['severity'])}</i></td><td>{'<br>'.join(esc(w) for w in where if w) or NOT_APPLICABLE}</td>"
+        f"{_evidence(row)}<td>{esc(row['detail'])}</td><td>{'<br>'.join(esc(i) for i in images)}</td></tr>"
+    )
 
 
 def _findings(model: Model) -> str:
@@ -361,26 +373,7 @@ def _findings(model: Model) -> str:
             f'<tr class="kind-head" data-kind="{esc(kind)}"><td colspan="5">{esc(kind)}: '
             f"{count(section['total'])} finding(s){esc(omitted)}</td></tr>"
         )
-        for row in section["rows"]:
-            where = "".join(
-                f'<div class="mono">{esc(v)}</div>'
-                for v in (row["bucket"], row["object"], row["generation"] and f"generation {row['generation']}")
-                if v
-            )
-            if row["repositories"]:
-                where += "".join(f'<div class="mono">{esc(r)}</div>' for r in row["repositories"])
-            images = ""
-            if row["images"]:
-                images = '<div><span class="muted">images:</span></div>' + "".join(
-                    f'<div class="mono">{esc(i)}</div>' for i in row["images"]
-                )
-                if row["image_count"] > len(row["images"]):
-                    images += f'<div class="muted">and {count(row["image_count"] - len(row["images"]))} more</div>'
-            body.append(
-                f'<tr data-kind="{esc(kind)}"><td class="mono">{esc(kind)}<div class="sev-{esc(row["severity"])}">'
-                f"{esc(row['severity'])}</div></td><td>{where or NOT_APPLICABLE}</td>"
-                f"{_evidence(row)}<td>{esc(row['detail'])}</td><td>{images}</td></tr>"
-            )
+        body.extend(_finding_row(kind, row) for row in section["rows"])
     total = sum(len(s["rows"]) for s in sections)
     return (
         '<h2>Findings</h2><div class="filters" id="finding-filters">'
@@ -388,7 +381,7 @@ def _findings(model: Model) -> str:
         f'aria-label="filter findings by text"> <span class="meta"><span id="finding-shown">{total}</span> '
         "shown</span></div>"
         '<table id="findings"><thead><tr><th>kind</th><th>where</th><th>evidence</th><th>detail</th>'
-        f"<th>images</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f"<th>images and tags</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
 
 
