@@ -109,19 +109,35 @@ def summary_extras(accumulator: rm.ReportAccumulator, run_dir: str, image_files=
     }
 
 
-def add_report_model(findings, verified, refs, run_dir: str):
-    """Wire the report model onto a scan: returns (the accumulator, the summary's extra fields), both singletons.
+class HumanReport(beam.PTransform):
+    """(findings, verified[, refs]) -> {"model": the ReportAccumulator, "extras": summary fields}.
 
-    ``refs`` (the manifest references, None when no manifest is cross-checked) gives the image rows.
+    Both outputs are single small values (bounded by the model's caps), which is why they may
+    travel as side inputs; ``refs`` (the manifest references, absent when no manifest is
+    cross-checked) gives the image rows, written as ``images-*.jsonl``.
     """
-    rows, image_files = [findings, verified], []
-    if refs is not None:
-        images = (refs, findings) | "ImageRows" >> ImageRows()
-        image_files = beam.pvalue.AsList(write_image_rows(images, run_dir))
-        rows.append(images)
-    accumulator = tuple(rows) | "ReportModel" >> ReportModel()
-    extras = accumulator | "SummaryExtras" >> beam.Map(summary_extras, run_dir, image_files)
-    return accumulator, extras
+
+    def __init__(self, run_dir: str):
+        super().__init__()
+        self._run_dir = run_dir
+
+    def expand(self, inputs):
+        findings, verified, *refs = inputs
+        rows, image_files = [findings, verified], []
+        if refs:
+            images = (refs[0], findings) | "ImageRows" >> ImageRows()
+            image_files = beam.pvalue.AsList(write_image_rows(images, self._run_dir))
+            rows.append(images)
+        accumulator = tuple(rows) | "ReportModel" >> ReportModel()
+        extras = accumulator | "SummaryExtras" >> beam.Map(summary_extras, self._run_dir, image_files)
+        return {"model": accumulator, "extras": extras}
+
+
+def add_report_model(findings, verified, refs, run_dir: str):
+    """Wire the report model onto a scan: returns (the accumulator, the summary's extra fields), both singletons."""
+    inputs = (findings, verified) if refs is None else (findings, verified, refs)
+    report = inputs | "HumanReport" >> HumanReport(run_dir)
+    return report["model"], report["extras"]
 
 
 class WriteHtmlFn(beam.DoFn):
