@@ -172,3 +172,20 @@ def test_report_subcommand_refuses_a_folder_without_summary(tmp_path):
     proc = run_cli("report", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 2
     assert f"registry-scrub: {tmp_path}: no readable summary.json" in proc.stderr
+
+
+def test_report_subcommand_rerenders_a_gs_run_folder(demo_run, storage_client, emulator, tmp_path):
+    """A run folder on gs:// (the real gcp-storage-emulator), read and written through Beam's filesystems."""
+    _, summary, run_dir = demo_run
+    bucket = storage_client.lookup_bucket("audit-reports-html") or storage_client.create_bucket("audit-reports-html")
+    prefix = f"registry-scrub/{RUN_ID}"
+    for path in run_dir.iterdir():
+        if path.name != "report.html":
+            bucket.blob(f"{prefix}/{path.name}").upload_from_filename(str(path))
+    location = f"gs://{bucket.name}/{prefix}"
+    proc = run_cli("report", location, "--emulator-endpoint", emulator.endpoint, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == f"page: {location}/report.html"
+    page = bucket.blob(f"{prefix}/report.html").download_as_bytes().decode("utf-8")
+    assert f"Errors: {summary['findings_by_severity']['error']} finding(s) of severity error" in page
+    assert page.count('<tr data-status="broken">') == summary["images_affected"]
