@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.core import report_model as rm
 from pipeline.core.findings import Kind, finding, verified
-from pipeline.core.summary import Tally, build_summary, sum_tallies
+from pipeline.core.summary import Tally, build_summary, format_summary, sum_tallies
 
 BUCKET = "artifacts.p.appspot.com"
 REPO = "gcr.io/p/app"
@@ -237,7 +237,7 @@ def test_accumulators_merge_in_any_order_to_the_same_model():
             {"f": part.add_finding, "v": part.add_verified, "i": part.add_image}[tag](row)
         # Through pickle, as Beam ships accumulators between workers.
         parts = [pickle.loads(pickle.dumps(p)) for p in parts]
-        merged = parts[3].merge(parts[1]).merge(parts[0].merge(parts[2]))
+        merged = parts[3].merge(parts[1]).compact().merge(parts[0].merge(parts[2]))
         assert rm.build_model(summary, merged) == whole
 
 
@@ -351,3 +351,32 @@ def test_bucket_table_counts_objects_once():
         "errors": 3,
         "warnings": 1,
     }
+
+
+def test_compact_keeps_only_what_the_caps_allow():
+    rows = [finding(Kind.READ_ERROR, bucket=BUCKET, object=obj(n), size=n) for n in reversed(range(15))]
+    acc = rm.accumulate(rows, detail_cap=10)
+    assert len(acc.details["read_error"].entries) == 15  # trimmed lazily, past twice the cap
+    acc.compact()
+    assert len(acc.details["read_error"].entries) == 10
+    assert [r["object"] for r in acc.details["read_error"].items()] == [obj(n) for n in range(10)]
+
+
+def test_terminal_summary_names_the_most_affected_images_and_the_page():
+    findings, verified_rows = sample_rows()
+    rows = rm.image_rows_from_findings(findings)
+    acc = rm.accumulate(findings, verified_rows, rows)
+    summary = summary_of(findings, verified_rows, report_html="/reports/r1/report.html")
+    summary["images_affected"] = 2
+    summary["most_affected_images"] = rm.most_affected_images(acc)
+    lines = format_summary(summary).splitlines()
+    start = lines.index("most affected images (2 of 2):")
+    assert lines[start + 1 : start + 3] == [
+        f"  {REPO}@{digest(500)}  (1 error finding(s), 1 broken part(s))",
+        f"  {REPO}@{digest(501)}  (1 error finding(s), 1 broken part(s))",
+    ]
+    assert lines[start + 3] == "report: /reports/r1"
+    assert lines[start + 4] == "page:   /reports/r1/report.html"
+    # A summary from before the page existed prints as it did.
+    del summary["most_affected_images"], summary["report_html"]
+    assert not [line for line in format_summary(summary).splitlines() if "most affected" in line or "page:" in line]

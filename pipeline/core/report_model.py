@@ -457,6 +457,12 @@ class ReportAccumulator:
         self.images.add(_image_key(row), _page_image(row))
         return self
 
+    def compact(self) -> ReportAccumulator:
+        """Trim every top-K list to its cap: what is shipped between workers holds nothing surplus."""
+        for top in (*self.details.values(), self.largest_unreferenced, self.images):
+            top.items()
+        return self
+
     def merge(self, other: ReportAccumulator) -> ReportAccumulator:
         self.bytes_by_kind.update(other.bytes_by_kind)
         self.findings_seen.update(other.findings_seen)

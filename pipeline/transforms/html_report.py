@@ -43,6 +43,9 @@ class ReportCombineFn(beam.CombineFn):
             merged.merge(other)
         return merged
 
+    def compact(self, accumulator):
+        return accumulator.compact()
+
     def extract_output(self, accumulator):
         return accumulator
 
