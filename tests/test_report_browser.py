@@ -189,3 +189,29 @@ def test_report_subcommand_rerenders_a_gs_run_folder(demo_run, storage_client, e
     page = bucket.blob(f"{prefix}/report.html").download_as_bytes().decode("utf-8")
     assert f"Errors: {summary['findings_by_severity']['error']} finding(s) of severity error" in page
     assert page.count('<tr data-status="broken">') == summary["images_affected"]
+
+
+def test_a_clean_names_mode_run_writes_a_clean_page(emulator, storage_client, tmp_path):
+    import hashlib
+
+    bucket = storage_client.lookup_bucket("artifacts.html-clean.appspot.com") or storage_client.create_bucket(
+        "artifacts.html-clean.appspot.com"
+    )
+    for i in range(3):
+        content = f"clean page {i}".encode()
+        bucket.blob("containers/images/sha256:" + hashlib.sha256(content).hexdigest()).upload_from_string(content)
+    proc = run_cli(
+        "--bucket", bucket.name, "--emulator-endpoint", emulator.endpoint, "--output", str(tmp_path / "out"),
+        "--run-id", "clean", "--direct_running_mode=in_memory", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    page_path = tmp_path / "out" / "clean" / "report.html"
+    assert f"page:   {page_path}" in proc.stdout
+    dom = dump_dom(page_path.as_uri(), tmp_path / "profile")
+    text = visible_text(dom)
+    assert "Clean: no finding of severity error or warning" in text
+    assert "exit status 0 (clean)" in text
+    assert "No manifests were cross-checked in this run (mode names)" in text
+    assert "No findings." in text
+    (row,) = table_rows(dom, "buckets")[1:]
+    assert row["text"] == "artifacts.html-clean.appspot.com 3 36 B 3 0 B 0 B 0 (0 B) 0 0"
