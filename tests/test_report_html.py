@@ -166,12 +166,12 @@ def test_blocked_reclaim_is_explained():
     page, _ = page_for(
         rows, [], reclaim_blocked_by=["manifest source 0 is a catalog walk <untagged unseen>"], reclaimable_bytes=None
     )
-    assert "Not reclaimable: 1 unreferenced blob(s), 9 B" in page
+    assert "Not reclaimable as a whole: 1 unreferenced blob(s), 9 B" in page
     assert "<li>manifest source 0 is a catalog walk &lt;untagged unseen&gt;</li>" in page
     assert "blocked (see Reclaim)" in page  # the chart draws no number for null
     assert "The 20 largest unreferenced blobs" in page
     reclaimable, _ = page_for(rows, [])
-    assert "Reclaimable: <b>9 B</b> in 1 unreferenced blob(s)." in reclaimable
+    assert "Reclaimable: <b>9 B</b> in 1 unreferenced blob(s).</p>" in reclaimable
     assert "blocked (see Reclaim)" not in reclaimable and "The 20 largest reclaimable blobs" in reclaimable
 
 

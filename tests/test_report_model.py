@@ -161,18 +161,81 @@ def test_reclaim_blocked_when_the_summary_says_so():
 
 def test_reclaim_plan_and_soft_delete_pass_through():
     findings, verified_rows = sample_rows()
-    plan = {"objects": 2, "bytes": 11000, "file": "/reports/r1/reclaim-plan.txt"}
+    plan = {"objects": 2, "bytes": 11000, "file": "reclaim-plan.txt"}
     summary = summary_of(findings, verified_rows, reclaim_plan=plan, soft_delete={"retention_seconds": 604800})
     reclaim = rm.build_model(summary, rm.accumulate(findings, verified_rows))["reclaim"]
-    assert reclaim["plan"] == plan and reclaim["blocked"] is False
+    assert reclaim["plan"] == {
+        "file": "reclaim-plan.txt",
+        "objects": 2,
+        "bytes": 11000,
+        "buckets": [],
+        "usd_per_month": None,
+        "unpriced_bytes": None,
+        "price_date": None,
+        "price_basis": None,
+    }
+    assert reclaim["blocked"] is False and reclaim["largest_reclaimable"] is True
     assert reclaim["soft_delete"] == {"soft_delete": '{"retention_seconds":604800}'}
+
+
+def test_reclaim_per_bucket_blockers_plan_cost_and_largest_of_proven_buckets():
+    """The summary shape of per-bucket reclaim (reclaim_by_bucket, blocker dicts, a priced plan)."""
+    other = "eu.artifacts.p.appspot.com"
+    findings = [
+        finding(Kind.UNREFERENCED_BLOB, bucket=BUCKET, object=obj(1), size=900, generation=1),
+        finding(Kind.UNREFERENCED_BLOB, bucket=other, object=obj(2), size=50, generation=2),
+        finding(Kind.UNREFERENCED_BLOB, bucket=other, object=obj(3), size=70, generation=3),
+    ]
+    blocker = {
+        "bucket": BUCKET,
+        "code": "incomplete_source",
+        "source": "registry http://127.0.0.1:5000 (catalog walk)",
+        "reason": "a catalog walk cannot see untagged manifests",
+        "manifests": [f"m{n}" for n in range(7)],
+        "manifests_total": 12,
+    }
+    summary = summary_of(
+        findings,
+        [],
+        reclaim_blocked_by=[blocker],
+        reclaim_by_bucket={
+            BUCKET: {"reclaim_proven": False, "reclaimable_bytes": None, "unreferenced_objects": 1,
+                     "soft_delete": "unknown: the bucket's metadata was not read"},
+            other: {"reclaim_proven": True, "reclaimable_bytes": 120, "unreferenced_objects": 2,
+                    "soft_delete": "deleted objects stay restorable, and billed, for 7 day(s) (soft delete)"},
+        },
+        reclaim_plan={
+            "file": "reclaim-plan.txt", "objects": 2, "bytes": 120, "buckets": [other],
+            "monthly_cost": {"usd_per_month": 0.000003, "unpriced_bytes": 0, "price_date": "2026-09-20",
+                             "basis": "list prices"},
+        },
+        unreferenced_objects=3,
+        unreferenced_bytes=1020,
+    )  # fmt: skip
+    summary["reclaimable_bytes"] = None
+    model = rm.build_model(summary, rm.accumulate(findings, []))
+    reclaim = model["reclaim"]
+    assert reclaim["blocked"] is True and reclaim["proven_buckets"] == [other] and reclaim["proven_bytes"] == 120
+    assert reclaim["blocked_by"] == [
+        f"{BUCKET}: a catalog walk cannot see untagged manifests (source: registry http://127.0.0.1:5000 "
+        "(catalog walk)); manifests: m0, m1, m2, m3, m4 and 7 more"
+    ]
+    assert reclaim["largest_reclaimable"] is True
+    assert [b["object"] for b in reclaim["largest"]] == [obj(3), obj(2)]  # the blocked bucket's blob is not listed
+    assert reclaim["plan"]["usd_per_month"] == 0.000003 and reclaim["plan"]["price_date"] == "2026-09-20"
+    assert reclaim["soft_delete"] == {
+        f"soft delete, {BUCKET}": "unknown: the bucket's metadata was not read",
+        f"soft delete, {other}": "deleted objects stay restorable, and billed, for 7 day(s) (soft delete)",
+    }
+    assert {b["bucket"]: b["reclaim"] for b in model["buckets"]} == {BUCKET: "blocked", other: 120}
+    assert (reclaim["unreferenced_objects"], reclaim["unreferenced_bytes"]) == (3, 1020)
 
 
 def test_largest_reclaimable_blobs_are_the_twenty_largest_in_order():
     sizes = list(range(1, 31))
     random.Random(4).shuffle(sizes)
     rows = [finding(Kind.UNREFERENCED_BLOB, bucket=BUCKET, object=obj(s), size=s * 100, generation=s) for s in sizes]
-    largest = rm.accumulate(rows).largest_unreferenced.items()
+    largest = rm.build_model(summary_of(rows, []), rm.accumulate(rows))["reclaim"]["largest"]
     assert [b["size"] for b in largest] == [s * 100 for s in range(30, 10, -1)]
     assert largest[0]["object"] == obj(30) and largest[0]["generation"] == "30"
 
@@ -350,6 +413,7 @@ def test_bucket_table_counts_objects_once():
         "unreferenced_bytes": 11000,
         "errors": 3,
         "warnings": 1,
+        "reclaim": None,
     }
 
 

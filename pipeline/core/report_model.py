@@ -187,7 +187,7 @@ def detail_row(row: Row) -> Row:
     """The evidence of one finding, bounded for the page."""
     images, image_count = _names(row.get("images"))
     tags, tag_count = _names(row.get("tags"))
-    repositories, _ = _names(row.get("repository"))
+    repositories, _ = _names(row.get("repositories") or row.get("repository"))
     reads = row.get("reads")
     return {
         "kind": row.get("kind"),
@@ -383,7 +383,8 @@ class ReportAccumulator:
     age_unknown_bytes: int = 0
     images_by_status: Counter = field(default_factory=Counter)
     details: dict[str, TopK] = field(default_factory=dict)
-    largest_unreferenced: TopK = field(default_factory=lambda: TopK(TOP_RECLAIMABLE))
+    # Per bucket, because reclaim is proven (or not) per bucket: the page lists the largest of proven buckets.
+    largest_unreferenced: dict[str, TopK] = field(default_factory=dict)
     images: TopK | None = None
 
     def __post_init__(self):
@@ -439,8 +440,11 @@ class ReportAccumulator:
             if severity in (Severity.ERROR.value, Severity.WARNING.value):
                 bucket[severity] += 1
         if kind == Kind.UNREFERENCED_BLOB.value:
-            self.largest_unreferenced.add(
-                (-_size(row), str(row.get("bucket") or ""), str(row.get("object") or "")),
+            bucket_name = str(row.get("bucket") or "")
+            if bucket_name not in self.largest_unreferenced:
+                self.largest_unreferenced[bucket_name] = TopK(TOP_RECLAIMABLE)
+            self.largest_unreferenced[bucket_name].add(
+                (-_size(row), bucket_name, str(row.get("object") or "")),
                 {
                     "bucket": _text(row.get("bucket")),
                     "object": _text(row.get("object")),
@@ -459,7 +463,7 @@ class ReportAccumulator:
 
     def compact(self) -> ReportAccumulator:
         """Trim every top-K list to its cap: what is shipped between workers holds nothing surplus."""
-        for top in (*self.details.values(), self.largest_unreferenced, self.images):
+        for top in (*self.details.values(), *self.largest_unreferenced.values(), self.images):
             top.items()
         return self
 
@@ -473,12 +477,12 @@ class ReportAccumulator:
         self.age_unknown_objects += other.age_unknown_objects
         self.age_unknown_bytes += other.age_unknown_bytes
         self.images_by_status.update(other.images_by_status)
-        for kind, top in other.details.items():
-            if kind in self.details:
-                self.details[kind].merge(top)
-            else:
-                self.details[kind] = TopK(top.cap, list(top.entries))
-        self.largest_unreferenced.merge(other.largest_unreferenced)
+        for mine, theirs in ((self.details, other.details), (self.largest_unreferenced, other.largest_unreferenced)):
+            for key, top in theirs.items():
+                if key in mine:
+                    mine[key].merge(top)
+                else:
+                    mine[key] = TopK(top.cap, list(top.entries))
         self.images.merge(other.images)
         return self
 
@@ -527,7 +531,7 @@ def bytes_by_state(summary: Row, acc: ReportAccumulator) -> list[Row]:
     intact = summary.get("bytes_verified") or 0
     damaged = sum(acc.bytes_by_kind[k] for k in DAMAGED_KINDS)
     unreadable = sum(acc.bytes_by_kind[k] for k in UNREADABLE_KINDS)
-    unreferenced = acc.bytes_by_kind[Kind.UNREFERENCED_BLOB.value]
+    unreferenced = summary.get("unreferenced_bytes", acc.bytes_by_kind[Kind.UNREFERENCED_BLOB.value])
     reclaimable = summary.get("reclaimable_bytes")
     listed = summary.get("bytes_listed") or 0
     not_checked = max(listed - intact - damaged - unreadable, 0)
@@ -558,9 +562,12 @@ def age_histogram(acc: ReportAccumulator, reference: date | None) -> list[Row]:
     return bins
 
 
-def bucket_table(acc: ReportAccumulator) -> list[Row]:
+def bucket_table(acc: ReportAccumulator, summary: Row | None = None) -> list[Row]:
+    by_bucket = (summary or {}).get("reclaim_by_bucket")
+    by_bucket = by_bucket if isinstance(by_bucket, dict) else {}
     rows = []
     for name, c in acc.buckets.items():
+        reclaim = by_bucket.get(name) if isinstance(by_bucket.get(name), dict) else None
         rows.append(
             {
                 "bucket": _text(name),
@@ -574,31 +581,94 @@ def bucket_table(acc: ReportAccumulator) -> list[Row]:
                 "unreferenced_bytes": c["unreferenced_bytes"],
                 "errors": c["error"],
                 "warnings": c["warning"],
+                # None: not known (an older run); "blocked": unreferenced bytes not proven safe to delete.
+                "reclaim": None
+                if reclaim is None
+                else reclaim.get("reclaimable_bytes")
+                if reclaim.get("reclaim_proven")
+                else "blocked",
             }
         )
     rows.sort(key=lambda r: (-r["errors"], -r["bytes"], r["bucket"]))
     return rows[:BUCKET_ROWS]
 
 
+def blocker_text(blocker: Any) -> str:
+    """One reason reclaim is not proven: a sentence, or a ``reclaim_blocked_by`` entry
+    (``{bucket, code, source, reason, manifests, manifests_total}``) as one."""
+    if not isinstance(blocker, dict):
+        return str(blocker)
+    text = f"{blocker.get('bucket') or 'all buckets'}: {blocker.get('reason') or blocker.get('code') or 'blocked'}"
+    if blocker.get("source"):
+        text += f" (source: {blocker['source']})"
+    manifests = list(blocker.get("manifests") or ())
+    if manifests:
+        total = max(blocker.get("manifests_total") or 0, len(manifests))
+        shown = manifests[:NAMES_PER_ROW]
+        text += f"; manifests: {', '.join(map(str, shown))}"
+        if total > len(shown):
+            text += f" and {total - len(shown):,} more"
+    return text
+
+
+def proven_buckets(summary: Row, acc: ReportAccumulator) -> set[str]:
+    """The buckets whose unreferenced blobs are proven reclaimable (``reclaim_by_bucket``), else all or none."""
+    by_bucket = summary.get("reclaim_by_bucket")
+    if isinstance(by_bucket, dict) and by_bucket:
+        return {b for b, facts in by_bucket.items() if isinstance(facts, dict) and facts.get("reclaim_proven")}
+    return set(acc.largest_unreferenced) if summary.get("reclaimable_bytes") is not None else set()
+
+
+def _largest(acc: ReportAccumulator, buckets: Iterable[str]) -> list[Row]:
+    top = TopK(TOP_RECLAIMABLE)
+    for bucket in buckets:
+        if bucket in acc.largest_unreferenced:
+            top.merge(acc.largest_unreferenced[bucket])
+    return top.items()
+
+
 def reclaim_section(summary: Row, acc: ReportAccumulator) -> Row:
     reclaimable = summary.get("reclaimable_bytes")
-    blocked_by = [_text(reason, 600) for reason in summary.get("reclaim_blocked_by") or ()]
-    plan = summary.get("reclaim_plan")
+    proven = proven_buckets(summary, acc)
+    by_bucket = summary.get("reclaim_by_bucket") if isinstance(summary.get("reclaim_by_bucket"), dict) else {}
+    plan = summary.get("reclaim_plan") if isinstance(summary.get("reclaim_plan"), dict) else None
+    cost = plan.get("monthly_cost") if plan and isinstance(plan.get("monthly_cost"), dict) else None
     soft_delete = {
-        key: summary[key] for key in sorted(summary) if key.startswith("soft_delete") and summary[key] is not None
+        key: _text(_compact_json(value) if isinstance(value, dict | list) else value, 600)
+        for key, value in sorted(summary.items())
+        if key.startswith("soft_delete") and value is not None
     }
+    for bucket, facts in sorted(by_bucket.items()):
+        if isinstance(facts, dict) and facts.get("soft_delete") and facts.get("unreferenced_objects"):
+            soft_delete[f"soft delete, {bucket}"] = _text(facts["soft_delete"], 600)
+    largest = _largest(acc, sorted(proven))
     return {
         "bytes": reclaimable,
         "blocked": reclaimable is None,
-        "blocked_by": blocked_by,
+        "blocked_by": [_text(blocker_text(b), 600) for b in summary.get("reclaim_blocked_by") or ()][:100],
+        "blocked_total": len(summary.get("reclaim_blocked_by") or ()),
+        "proven_buckets": sorted(proven),
+        "proven_bytes": sum(
+            (by_bucket.get(b) or {}).get("reclaimable_bytes") or 0 for b in proven if isinstance(by_bucket.get(b), dict)
+        ),
         "caveat": _text(summary.get("reclaimable_caveat"), 600),
-        "plan": plan if isinstance(plan, dict) else None,
-        "soft_delete": {
-            k: _text(_compact_json(v) if isinstance(v, dict | list) else v, 600) for k, v in soft_delete.items()
-        },
-        "unreferenced_objects": acc.findings_seen[Kind.UNREFERENCED_BLOB.value],
-        "unreferenced_bytes": acc.bytes_by_kind[Kind.UNREFERENCED_BLOB.value],
-        "largest": acc.largest_unreferenced.items(),
+        "plan": {
+            "file": _text(plan.get("file")),
+            "objects": plan.get("objects"),
+            "bytes": plan.get("bytes"),
+            "buckets": [_text(b) for b in plan.get("buckets") or ()][:BUCKET_ROWS],
+            "usd_per_month": cost.get("usd_per_month") if cost else None,
+            "unpriced_bytes": cost.get("unpriced_bytes") if cost else None,
+            "price_date": _text(cost.get("price_date")) if cost else None,
+            "price_basis": _text(cost.get("basis")) if cost else None,
+        }
+        if plan
+        else None,
+        "soft_delete": soft_delete,
+        "unreferenced_objects": summary.get("unreferenced_objects", acc.findings_seen[Kind.UNREFERENCED_BLOB.value]),
+        "unreferenced_bytes": summary.get("unreferenced_bytes", acc.bytes_by_kind[Kind.UNREFERENCED_BLOB.value]),
+        "largest_reclaimable": bool(largest),
+        "largest": largest or _largest(acc, sorted(acc.largest_unreferenced)),
     }
 
 
@@ -690,7 +760,7 @@ def build_model(summary: Row, acc: ReportAccumulator, *, report_file: str | None
             "omitted": max(image_total - len(images_shown), 0),
         },
         "most_affected_images": most_affected_images(acc),
-        "buckets": bucket_table(acc),
+        "buckets": bucket_table(acc, summary),
         "bucket_count": len(acc.buckets),
         "reclaim": reclaim_section(summary, acc),
         "findings": findings_section(summary, acc),

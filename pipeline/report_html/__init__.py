@@ -248,6 +248,12 @@ def _images(model: Model) -> str:
     )
 
 
+def _reclaim_cell(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return value if isinstance(value, str) else human_bytes(value)
+
+
 def _buckets(model: Model) -> str:
     rows = []
     for b in model["buckets"]:
@@ -259,7 +265,7 @@ def _buckets(model: Model) -> str:
             f'<td class="num">{count(b["unreferenced_objects"])} ({esc(human_bytes(b["unreferenced_bytes"]))})</td>'
             f'<td class="num sev-error">{count(b["errors"])}</td>'
             f'<td class="num sev-warning">{count(b["warnings"])}</td>'
-            "</tr>"
+            f'<td class="num">{esc(_reclaim_cell(b["reclaim"]))}</td></tr>'
         )
     more = (
         f'<p class="note">{count(model["bucket_count"] - len(model["buckets"]))} more bucket(s) not shown.</p>'
@@ -270,36 +276,59 @@ def _buckets(model: Model) -> str:
         '<h2>Buckets</h2><table id="buckets"><thead><tr><th>bucket</th><th class="num">objects</th>'
         '<th class="num">bytes</th><th class="num">intact</th><th class="num">damaged</th>'
         '<th class="num">unreadable</th><th class="num">unreferenced</th><th class="num">errors</th>'
-        f'<th class="num">warnings</th></tr></thead><tbody>{"".join(rows)}</tbody></table>{more}'
+        '<th class="num">warnings</th><th class="num">reclaimable</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>{more}"
     )
 
 
 def _reclaim(model: Model) -> str:
     r = model["reclaim"]
     parts = ["<h2>Reclaim</h2>"]
+    unreferenced = (
+        f"{count(r['unreferenced_objects'])} unreferenced blob(s), {esc(human_bytes(r['unreferenced_bytes']))}"
+    )
     if r["blocked"]:
         parts.append(
-            f'<p class="note" id="reclaim-verdict">Not reclaimable: {count(r["unreferenced_objects"])} unreferenced '
-            f"blob(s), {esc(human_bytes(r['unreferenced_bytes']))}, but deleting them is not proven safe.</p>"
+            f'<p class="note" id="reclaim-verdict">Not reclaimable as a whole: {unreferenced}, '
+            "but deleting them is not proven safe.</p>"
         )
-        if r["blocked_by"]:
-            parts.append("<ul>" + "".join(f"<li>{esc(reason)}</li>" for reason in r["blocked_by"]) + "</ul>")
+        if r["proven_buckets"]:
+            parts.append(
+                f"<p>Proven reclaimable in {count(len(r['proven_buckets']))} bucket(s): "
+                f"<b>{esc(human_bytes(r['proven_bytes']))}</b> "
+                f'(<span class="mono">{esc(", ".join(r["proven_buckets"]))}</span>).</p>'
+            )
     else:
         parts.append(
-            f'<p id="reclaim-verdict">Reclaimable: <b>{esc(human_bytes(r["bytes"]))}</b> in '
-            f"{count(r['unreferenced_objects'])} unreferenced blob(s).</p>"
+            f'<p id="reclaim-verdict">Reclaimable: <b>{esc(human_bytes(r["bytes"]))}</b> in {unreferenced}.</p>'
+        )
+    if r["blocked_by"]:
+        more = r["blocked_total"] - len(r["blocked_by"])
+        parts.append(
+            "<p>Why not:</p><ul>"
+            + "".join(f"<li>{esc(reason)}</li>" for reason in r["blocked_by"])
+            + (f"<li>and {count(more)} more in summary.json</li>" if more > 0 else "")
+            + "</ul>"
         )
     if r["caveat"]:
         parts.append(f'<p class="note">Caution: {esc(r["caveat"])}</p>')
     plan = r["plan"]
     if plan:
+        cost = ""
+        if plan["usd_per_month"] is not None:
+            cost = f" It frees about <b>{plan['usd_per_month']:,.2f} USD a month</b> at list prices"
+            cost += f" of {esc(plan['price_date'])}" if plan["price_date"] else ""
+            if plan["unpriced_bytes"]:
+                cost += f" ({esc(human_bytes(plan['unpriced_bytes']))} could not be priced)"
+            cost += "."
         parts.append(
-            f"<p>Deletion plan: <code>{esc(plan.get('file'))}</code>, {count(plan.get('objects'))} object(s), "
-            f"{esc(human_bytes(plan.get('bytes')))}. The scanner never deletes anything.</p>"
+            f'<p id="reclaim-plan">Deletion plan: <code>{esc(plan["file"])}</code>, {count(plan["objects"])} '
+            f"generation-pinned object(s), {esc(human_bytes(plan['bytes']))}.{cost} "
+            "The scanner never deletes anything.</p>"
         )
     for key, value in r["soft_delete"].items():
         parts.append(f'<p class="meta">{esc(key)}: {esc(value)}</p>')
-    title = "The 20 largest reclaimable blobs" if not r["blocked"] else "The 20 largest unreferenced blobs"
+    title = "The 20 largest reclaimable blobs" if r["largest_reclaimable"] else "The 20 largest unreferenced blobs"
     if r["largest"]:
         rows = "".join(
             f'<tr><td class="mono">{esc(b["bucket"])}</td><td class="mono">{esc(b["object"])}</td>'
