@@ -300,7 +300,8 @@ def _reclaim(model: Model) -> str:
             )
     else:
         parts.append(
-            f'<p id="reclaim-verdict">Reclaimable: <b>{esc(human_bytes(r["bytes"]))}</b> in {unreferenced}.</p>'
+            f'<p id="reclaim-verdict">Reclaimable: <b>{esc(human_bytes(r["bytes"]))}</b> in '
+            f"{count(r['unreferenced_objects'])} unreferenced blob(s).</p>"
         )
     if r["blocked_by"]:
         more = r["blocked_total"] - len(r["blocked_by"])
