@@ -215,3 +215,18 @@ def test_a_clean_names_mode_run_writes_a_clean_page(emulator, storage_client, tm
     assert "No findings." in text
     (row,) = table_rows(dom, "buckets")[1:]
     assert row["text"] == "artifacts.html-clean.appspot.com 3 36 B 3 0 B 0 B 0 (0 B) 0 0"
+
+
+def test_the_demo_page_names_nothing_to_load(demo_run):
+    """URLs may appear as text (a registry source, the price table's source), never as something to fetch."""
+    from tests.test_report_html import Collector
+
+    _, _, run_dir = demo_run
+    page = (run_dir / "report.html").read_text(encoding="utf-8")
+    parsed = Collector()
+    parsed.feed(page)
+    assert not [a for a in parsed.attrs if a[1] in ("src", "href", "srcset", "action", "data", "poster", "background")]
+    assert not [t for t in parsed.tags if t in ("link", "img", "iframe", "object", "embed", "base", "form", "audio")]
+    styles = re.findall(r"<style>(.*?)</style>", page, re.S)
+    assert len(styles) == 1 and not re.search(r"url\(|@import", styles[0])
+    assert "default-src 'none'" in page
