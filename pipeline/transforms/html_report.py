@@ -11,6 +11,7 @@ accumulator: the page shows the summary's numbers.
 from __future__ import annotations
 
 import json
+import logging
 
 import apache_beam as beam
 
@@ -18,6 +19,8 @@ from pipeline.adapters import html as html_io
 from pipeline.adapters import report as report_io
 from pipeline.core import report_model as rm
 from pipeline.report_html import render
+
+log = logging.getLogger(__name__)
 
 FINDING, VERIFIED, IMAGE = "finding", "verified", "image"
 
@@ -149,7 +152,14 @@ class WriteHtmlFn(beam.DoFn):
 
     def process(self, summary, accumulator):
         path = html_io.report_path(self._run_dir)
-        html_io.write_html(path, render(rm.build_model(summary, accumulator, report_file=path)))
+        try:
+            html_io.write_html(path, render(rm.build_model(summary, accumulator, report_file=path)))
+        except Exception:
+            # The audit itself (rows and summary.json) is complete; the page is derived from it and
+            # `registry-scrub report RUN_DIR` can write it later. Failing the job here would hide that.
+            log.exception(
+                "report.html could not be written to %s; rerun `registry-scrub report %s`", path, self._run_dir
+            )
         yield summary
 
 
