@@ -214,7 +214,7 @@ def test_a_clean_names_mode_run_writes_a_clean_page(emulator, storage_client, tm
     assert "No manifests were cross-checked in this run (mode names)" in text
     assert "No findings." in text
     (row,) = table_rows(dom, "buckets")[1:]
-    assert row["text"] == "artifacts.html-clean.appspot.com 3 36 B 3 0 B 0 B 0 (0 B) 0 0"
+    assert row["text"] == "artifacts.html-clean.appspot.com 3 36 B 3 0 B 0 B 0 (0 B) 0 0 n/a"
 
 
 def test_the_demo_page_names_nothing_to_load(demo_run):
