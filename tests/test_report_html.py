@@ -8,9 +8,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that
 
 from pipeline.core import report_model as rm
-from pipeline.core.findings import Kind, finding, verified
+from pipeline.core.findings import VERIFIED_FIELDS, Kind, finding
 from pipeline.core.summary import Tally, build_summary, sum_tallies
-from pipeline.report_html import esc, human_bytes, render
+from pipeline.report_html import esc, human_bytes, render, usd
 from pipeline.transforms.html_report import ReportModel
 
 BUCKET = "artifacts.p.appspot.com"
@@ -39,9 +39,18 @@ def page_for(findings, verified_rows, images=(), **summary_fields):
         config={"source": {"buckets": [BUCKET]}, "scan": {"mode": "both"}},
         report_location="/r/run-1",
     )
+    summary["reclaimable_bytes"] = sum(r["size"] or 0 for r in findings if r["kind"] == Kind.UNREFERENCED_BLOB.value)
+    for key in ("reclaim_by_bucket", "reclaim_blocked_by"):  # per-bucket verdicts: only where a test gives them
+        summary.pop(key, None)
     summary.update(summary_fields)
     model = rm.build_model(summary, rm.accumulate(findings, verified_rows, images))
     return render(model), model
+
+
+def verified(**fields):
+    row = dict.fromkeys(VERIFIED_FIELDS)  # every schema key, whatever the schema's age
+    row.update(fields)
+    return row
 
 
 def hostile_rows():
@@ -99,6 +108,13 @@ def test_escape_function():
     assert esc("\udcff") == "\\udcff"
     assert esc(None) == ""
     assert esc(12) == "12"
+    assert [usd(x) for x in (1234.5, 0.0034, 0.000006, 0, 1e-9)] == [
+        "1,234.50",
+        "0.0034",
+        "0.000006",
+        "0.00",
+        "less than 0.000001",
+    ]
 
 
 def test_the_page_fetches_nothing():

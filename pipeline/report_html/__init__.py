@@ -51,6 +51,13 @@ def human_bytes(n: int | None) -> str:
     return f"{n} B"
 
 
+def usd(amount: float) -> str:
+    """Cents for real amounts; down to a millionth for the tiny ones a demo or a small bucket frees."""
+    if amount >= 0.01 or amount == 0:
+        return f"{amount:,.2f}"
+    return f"{amount:.6f}".rstrip("0").rstrip(".") if amount >= 0.000001 else "less than 0.000001"
+
+
 def count(n: int | None) -> str:
     return "n/a" if n is None else f"{n:,}"
 
@@ -317,7 +324,7 @@ def _reclaim(model: Model) -> str:
     if plan:
         cost = ""
         if plan["usd_per_month"] is not None:
-            cost = f" It frees about <b>{plan['usd_per_month']:,.2f} USD a month</b> at list prices"
+            cost = f" It frees about <b>{usd(plan['usd_per_month'])} USD a month</b> at list prices"
             cost += f" of {esc(plan['price_date'])}" if plan["price_date"] else ""
             if plan["unpriced_bytes"]:
                 cost += f" ({esc(human_bytes(plan['unpriced_bytes']))} could not be priced)"
