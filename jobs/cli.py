@@ -161,7 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="keep the emulator's data in DIR (default: a temporary folder, removed at the end)",
     )
-    parser.commands = {"scan": scan, "demo": demo}
+    report = commands.add_parser("report", help="re-render report.html from an existing run folder", allow_abbrev=False)
+    report.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, local or gs://BUCKET/PATH/<run_id>")
+    report.add_argument("--emulator-endpoint", help="a gs:// RUN_DIR on a local storage emulator (tests, demos)")
+    report.add_argument("-q", "--quiet", action="store_true", help="print only the page's path")
+    report.add_argument("-v", "--verbose", action="store_true", help="the full error when rendering fails")
+    parser.commands = {"scan": scan, "demo": demo, "report": report}
     return parser
 
 
@@ -205,10 +210,12 @@ def check_beam_arguments(beam_args: list[str], ours: argparse.ArgumentParser) ->
 def parse_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """Our flags and Beam's arguments; ``UsageError`` for anything else, SystemExit for --help/--version."""
     argv = list(argv)
-    if not argv or argv[0] not in ("scan", "demo", "--version"):
+    if not argv or argv[0] not in ("scan", "demo", "report", "--version"):
         argv.insert(0, "scan")  # also for -h: the default command's flags are the ones to explain
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
+    if args.command == "report" and beam_args:  # re-rendering runs no pipeline: no Beam option applies
+        raise UsageError(f"report: unrecognised arguments: {' '.join(beam_args)}")
     check_beam_arguments(beam_args, parser.commands[args.command])
     return args, beam_args
 
@@ -239,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:  # --help and --version have printed what was asked
         return stop.code if isinstance(stop.code, int) else 0
     logs.configure(args.quiet, args.verbose)
+    if args.command == "report":
+        from jobs.report import main as report_main
+
+        return report_main(args)
 
     from jobs.launcher import UnusableInput, emulator_from_environment, run_scan
 

@@ -9,6 +9,7 @@ import apache_beam as beam
 from pipeline.config import Config
 from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, VERIFIED, HashObjects
+from pipeline.transforms.html_report import WriteHtmlReport, add_report_model
 from pipeline.transforms.listing import ListObjects
 from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
 from pipeline.transforms.outcome import LogOutcomeFn
@@ -41,9 +42,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         hashed = listed | "HashObjects" >> HashObjects(
             source.prefix, source.emulator_endpoint, scan.chunk_size, scan.read_concurrency, scan.max_attempts
         )
-    verified, findings = hashed[VERIFIED], hashed[FINDINGS]
+    verified, findings, refs = hashed[VERIFIED], hashed[FINDINGS], None
     if mode != "names":
-        findings, manifest_tallies = add_manifest_checks(
+        findings, manifest_tallies, refs = add_manifest_checks(
             pipeline,
             sources_for(config.manifests, plan.buckets),
             config.manifests,
@@ -52,9 +53,12 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
             findings,
         )
         tallies.extend(manifest_tallies)
+    # One report model feeds summary.json and report.html (pipeline/transforms/html_report.py).
+    report_model, extras = add_report_model(findings, verified, refs, plan.run_dir)
     summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
-        plan.run_dir, plan.run_id, plan.started_at, config.to_dict()
+        plan.run_dir, plan.run_id, plan.started_at, config.to_dict(), extras
     )
+    summary = summary | "WriteHtmlReport" >> WriteHtmlReport(plan.run_dir, report_model)
     summary = summary | "LogOutcome" >> beam.ParDo(LogOutcomeFn())
     outputs = {
         "listed": listed,

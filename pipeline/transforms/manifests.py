@@ -384,9 +384,9 @@ def add_manifest_checks(
     blobs,
     object_findings,
 ):
-    """Wire ManifestSource and CrossCheck onto a scan: returns (all findings, [tally PCollections])."""
+    """Wire ManifestSource and CrossCheck onto a scan: returns (all findings, [tally PCollections], refs)."""
     manifests = pipeline | "ManifestSource" >> ManifestSource(sources, settings, emulator_endpoint)
     checked = (manifests["refs"], blobs, object_findings) | "CrossCheck" >> CrossCheck()
     findings = (checked, manifests["findings"]) | "MergeFindings" >> beam.Flatten()
     affected = findings | "ImagesAffected" >> ImagesAffected()
-    return findings, [manifests["tallies"], affected]
+    return findings, [manifests["tallies"], affected], manifests["refs"]
