@@ -41,12 +41,12 @@ def plant_recovery(client, migrated: Image, upload_blob, planted_cls) -> list:
         bucket.blob(f"{folder}/{image.digest}").upload_from_string(image.manifest)
     tags = {"v1": migrated.digest, "v2": newer.digest}
     bucket.blob(f"{folder}/tags.json").upload_from_string(json.dumps(tags))
-    for digest in newer.blobs:
+    for digest in newer.blobs:  # no object in the bucket: the finding is found by its digest
         planted.append(
             planted_cls(
-                f"{SUCCESSOR}/worker@{newer.digest}",
+                digest,
                 Kind.IN_REGISTRY_ONLY,
-                f"blob {digest[:19]}… of an image pushed after the migration: only the successor holds it",
+                f"blob of {SUCCESSOR}/worker:v2, pushed after the migration: only the successor holds it",
             )
         )
     return planted

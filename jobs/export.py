@@ -40,7 +40,7 @@ class BlobFailed(Exception):
     """A blob could not be read, or its bytes are not what its digest (or diff_id) says."""
 
 
-def add_parser(commands) -> None:
+def add_parser(commands):
     export = commands.add_parser(
         "export",
         help="write an image that a --recover-images run rebuilt as an OCI image layout",
@@ -53,6 +53,9 @@ def add_parser(commands) -> None:
     export.add_argument("--emulator-endpoint", help="read from a local GCS emulator (default: the run's own)")
     export.add_argument("--chunk-size", type=int, default=1024 * 1024, help="bytes per read chunk")
     export.add_argument("--max-attempts", type=int, default=5, help="attempts per blob on transient errors")
+    export.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    export.add_argument("-v", "--verbose", action="store_true", help="log every read")
+    return export
 
 
 def find_recovered(run_dir: str, config_digest: str) -> dict[str, Any]:
@@ -191,7 +194,9 @@ def export(args) -> str:
 
 def main(args) -> int:
     try:
-        print(export(args))
+        line = export(args)
+        if not args.quiet:
+            print(line)
     except ExportError as err:
         print(f"registry-scrub export: {err}", file=sys.stderr)
         return EXIT_UNUSABLE_INPUT

@@ -10,6 +10,7 @@ from pipeline.config import Config
 from pipeline.core.summary import Tally
 from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, SNIFFED, VERIFIED, HashObjects
+from pipeline.transforms.html_report import WriteHtmlReport, add_report_model
 from pipeline.transforms.listing import ListObjects
 from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
 from pipeline.transforms.migration import MigrationAudit
@@ -49,7 +50,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
             scan.max_attempts,
             scan.recover_images,
         )
-    verified, findings = hashed[VERIFIED], hashed[FINDINGS]
+    verified, findings, refs = hashed[VERIFIED], hashed[FINDINGS], None
     images = None
     if mode != "names":
         findings, manifest_tallies, manifests = add_manifest_checks(
@@ -61,9 +62,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
             findings,
         )
         tallies.extend(manifest_tallies)
-        images = manifests["images"]
+        refs, images = manifests["refs"], manifests["images"]
         if any(spec.role == "successor" for spec in config.manifests.sources):
-            audit = (manifests["refs"], hashed["blobs"]) | "MigrationAudit" >> MigrationAudit(plan.run_dir)
+            audit = (refs, hashed["blobs"]) | "MigrationAudit" >> MigrationAudit(plan.run_dir)
             tallies.append(audit["files"] | "MigrationWritten" >> beam.Map(lambda _: Tally()))
             tallies.append(audit["counts"] | "SuccessorTally" >> beam.Map(lambda counts: Tally(successor=counts)))
     if scan.recover_images:
@@ -73,9 +74,12 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         findings = (findings, recovery["findings"]) | "WithDiffIdChecks" >> beam.Flatten()
         tallies.append(recovery["tallies"])
         tallies.append(recovery["counts"] | "RecoveryTally" >> beam.Map(lambda counts: Tally(recovery=counts)))
+    # One report model feeds summary.json and report.html (pipeline/transforms/html_report.py).
+    report_model, extras = add_report_model(findings, verified, refs, plan.run_dir)
     summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
-        plan.run_dir, plan.run_id, plan.started_at, config.to_dict()
+        plan.run_dir, plan.run_id, plan.started_at, config.to_dict(), extras
     )
+    summary = summary | "WriteHtmlReport" >> WriteHtmlReport(plan.run_dir, report_model)
     summary = summary | "LogOutcome" >> beam.ParDo(LogOutcomeFn())
     outputs = {
         "listed": listed,

@@ -27,6 +27,8 @@ class Kind(StrEnum):
     INVALID_MANIFEST = "invalid_manifest"
     MANIFEST_UNAVAILABLE = "manifest_unavailable"
     UNREFERENCED_BLOB = "unreferenced_blob"
+    # A reference by a digest algorithm other than sha256: valid, but nothing in the bucket can prove it.
+    UNVERIFIABLE_DIGEST = "unverifiable_digest"
     DIFF_ID_MISMATCH = "diff_id_mismatch"
     IN_REGISTRY_ONLY = "in_registry_only"
 
@@ -42,6 +44,7 @@ SEVERITY_OF: dict[Kind, Severity] = {
     Kind.INVALID_MANIFEST: Severity.ERROR,
     Kind.MANIFEST_UNAVAILABLE: Severity.ERROR,
     Kind.UNREFERENCED_BLOB: Severity.INFO,
+    Kind.UNVERIFIABLE_DIGEST: Severity.WARNING,
     Kind.DIFF_ID_MISMATCH: Severity.ERROR,
     Kind.IN_REGISTRY_ONLY: Severity.INFO,
 }

@@ -50,7 +50,7 @@ class WriteSummaryFn(beam.DoFn):
         self._started_at = started_at
         self._config = config
 
-    def process(self, tally: Tally, findings_files, verified_files):
+    def process(self, tally: Tally, findings_files, verified_files, extras=None):
         summary = build_summary(
             tally,
             run_id=self._run_id,
@@ -59,7 +59,10 @@ class WriteSummaryFn(beam.DoFn):
             config=self._config,
             report_location=self._run_dir,
         )
-        summary["files"] = sorted(path.rsplit("/", 1)[-1] for path in list(findings_files) + list(verified_files))
+        extras = dict(extras or {})  # the report model's share (pipeline/transforms/html_report.py)
+        paths = list(findings_files) + list(verified_files) + list(extras.pop("files", ()))
+        summary["files"] = sorted(path.rsplit("/", 1)[-1] for path in paths)
+        summary.update(extras)
         report_io.write_json(report_io.FileSystems.join(self._run_dir, report_io.SUMMARY_FILE), summary)
         yield summary
 
@@ -82,9 +85,10 @@ class WriteReport(beam.PTransform):
     (the manifest cross-check adds its counts this way).
     """
 
-    def __init__(self, run_dir: str, run_id: str, started_at: str, config: dict[str, Any]):
+    def __init__(self, run_dir: str, run_id: str, started_at: str, config: dict[str, Any], extras=None):
         super().__init__()
         self._run_dir = run_dir
+        self._extras = extras  # an optional singleton PCollection of summary fields
         self._summary_fn = WriteSummaryFn(run_dir, run_id, started_at, config)
 
     def expand(self, inputs):
@@ -107,4 +111,5 @@ class WriteReport(beam.PTransform):
             self._summary_fn,
             beam.pvalue.AsList(findings_files),
             beam.pvalue.AsList(verified_files),
+            *([beam.pvalue.AsSingleton(self._extras)] if self._extras is not None else []),
         )
