@@ -258,3 +258,15 @@ def test_the_summary_counts_what_would_be_lost():
     }
     assert rc.recovery_lines(table)[0].startswith("recovery: 2 image config(s), 2 with every layer; 1 in no manifest")
     assert rc.recovery_lines(rc.recovery_table(Counter())) == []
+
+
+def test_the_page_shows_the_largest_lost_images_first_and_holds_no_more_than_its_limit():
+    rows = [
+        {"config_digest": f"c{i}", "in_registry": None, "complete": i % 2 == 0, "total_size": i * 10} for i in range(10)
+    ]
+    rows.append({"config_digest": "kept", "in_registry": "r@sha256:x", "complete": True, "total_size": 10**9})
+    summary = {"recovery": {"configs": 11, "not_in_registry": 10, "orphan_layers": 0}}
+    section = rc.page_section(summary, iter(rows), limit=3)
+    assert [r["config_digest"] for r in section["rows"]] == ["c8", "c6", "c4"]
+    assert section["omitted"] == 7
+    assert rc.page_section({"recovery": {"configs": 0, "orphan_layers": 0}}, rows) is None

@@ -176,3 +176,14 @@ def test_recovery_and_the_migration_audit_build_for_dataflow_with_no_side_input(
     with_side_inputs = sorted(t.unique_name for t in ours if _side_inputs(t))
     # Only Beam's own bookkeeping: WriteToText's finalisation and CombineGlobally's empty default.
     assert ours and [n for n in with_side_inputs if "/WriteImpl/" not in n and not n.endswith("/InjectDefault")] == []
+
+
+def test_report_html_lists_the_images_no_source_knows(recovery_scan):
+    images, _, _, run_dir = recovery_scan
+    page = (run_dir / "report.html").read_text()
+    section = page.split('<h2 id="recovery">Recoverable images</h2>', 1)[1].split("</table>", 1)[0]
+    for name in ("lost", "lost_zstd", "partial"):
+        assert images[name].config_digest in section
+    for name in ("kept", "liar"):  # in the registry: not lost
+        assert images[name].config_digest not in section
+    assert "1 layer(s) missing" in section

@@ -340,3 +340,40 @@ def recovery_lines(table: dict[str, int]) -> list[str]:
         f"  {table['orphan_layers']} true orphan layer(s), {table['orphan_bytes'] / 1e6:.1f} MB: in no config, "
         "no manifest",
     ]
+
+
+# --- what report.html shows -----------------------------------------------------------------
+
+PAGE_ROWS = 50
+
+
+def page_section(summary: Row, recovered: Iterable[Row], limit: int = PAGE_ROWS) -> Row | None:
+    """The page's recovery section: the summary's counts and the images that would be lost, largest
+    complete ones first, at most ``limit`` (streamed: never more than ``limit`` rows held)."""
+    table = summary.get("recovery") or {}
+    if not table.get("configs") and not table.get("orphan_layers"):
+        return None
+    import heapq
+
+    kept: list = []
+    for index, row in enumerate(recovered):
+        if row.get("in_registry") is not None:
+            continue
+        key = (bool(row.get("complete")), row.get("total_size") or 0, -index)
+        shown = {
+            "config_digest": row.get("config_digest"),
+            "created": row.get("created"),
+            "platform": "/".join(str(row[k]) for k in ("os", "architecture", "variant") if row.get(k)),
+            "complete": bool(row.get("complete")),
+            "missing": len(row.get("missing_diff_ids") or ()),
+            "layers": row.get("layer_count"),
+            "size": row.get("total_size") or 0,
+            "last_step": (row.get("history_tail") or row.get("history_head") or [None])[-1],
+            "labels": sorted(f"{k}={v}" for k, v in (row.get("labels") or {}).items())[:3],
+        }
+        if len(kept) < limit:
+            heapq.heappush(kept, (key, index, shown))
+        else:
+            heapq.heappushpop(kept, (key, index, shown))
+    rows = [shown for _, _, shown in sorted(kept, reverse=True)]
+    return {"counts": dict(table), "rows": rows, "omitted": max((table.get("not_in_registry") or 0) - len(rows), 0)}
