@@ -28,7 +28,14 @@ OVERRIDES: dict[str, tuple[str, Any]] = {
     "--chunk-size": ("scan.chunk_size", str),
     "--read-concurrency": ("scan.read_concurrency", int),
     "--max-attempts": ("scan.max_attempts", int),
+    "--read-timeout": ("scan.read_timeout", str),
+    "--min-read-rate": ("scan.min_read_rate", str),
     "--mode": ("scan.mode", str),
+}
+
+FLAG_HELP = {
+    "--read-timeout": "overrides scan.read_timeout: seconds per read attempt, plus the size at --min-read-rate",
+    "--min-read-rate": "overrides scan.min_read_rate: slowest read still waited for, bytes/s (e.g. 1MiB)",
 }
 
 
@@ -41,7 +48,7 @@ def _add_scan_flags(parser: argparse.ArgumentParser) -> None:
                 flag, dest=dest, action="append", metavar="NAME", help=f"overrides {key}; repeat for more"
             )
         else:
-            parser.add_argument(flag, dest=dest, type=kind, help=f"overrides {key}")
+            parser.add_argument(flag, dest=dest, type=kind, help=FLAG_HELP.get(flag, f"overrides {key}"))
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the summary")
     parser.add_argument("-v", "--verbose", action="store_true", help="the full error when a run fails")
 
