@@ -62,6 +62,7 @@ TRANSIENT_ERRORS = (
     urllib3.exceptions.HTTPError,
     ConnectionError,
 )
+TIMEOUT_ERRORS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
 # Seconds to connect; each socket read waits at most scan.read_timeout, and no longer than
 # what is left of the attempt's deadline.
 CONNECT_TIMEOUT_S = 10.0
@@ -320,6 +321,8 @@ def _read_once(
             return attempt, digests.complete_read(fresh, claimed_crc32c)
         except _Transient as err:
             last = err
+        except TIMEOUT_ERRORS as err:
+            last = _Transient(None, f"timeout: no byte for {read_timeout:g} s or past the deadline ({err})")
         except TRANSIENT_ERRORS as err:
             last = _Transient(None, f"{type(err).__name__}: {err}")
         except Exception as err:
