@@ -13,9 +13,12 @@ from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
+from google.auth.credentials import AnonymousCredentials
+from google.auth.transport.requests import AuthorizedSession
 
 from pipeline.adapters import gcs
-from pipeline.core.blobs import ReadFailure
+from pipeline.core.blobs import ListedObject, ReadFailure
 from pipeline.core.shards import plan_ranges
 from tests.support.proxy import Fault, FaultyProxy
 
@@ -36,6 +39,7 @@ def read(endpoint, obj, **kwargs):
     session, base = gcs.make_session(endpoint, 4)
     kwargs.setdefault("max_attempts", 3)
     kwargs.setdefault("sleep", lambda s: None)
+    kwargs.setdefault("expected_sha256", obj.name.rpartition(":")[2])
     try:
         return gcs.read_and_hash(session, base, obj, chunk_size=64 * 1024, **kwargs)
     finally:
@@ -282,3 +286,128 @@ def test_reads_that_keep_disagreeing_are_unstable(storage_client, bucket, emulat
         result = read(proxy.endpoint, obj)
     assert result.failure is ReadFailure.UNSTABLE and (result.attempts, result.reads) == (3, 3)
     assert result.reason.startswith("unstable reads: 3 complete reads gave 3 different digests")
+
+
+def test_media_urls_escape_the_whole_name_and_pin_the_generation():
+    obj = ListedObject("artifacts.p.appspot.com", PREFIX + "sha256:" + "a" * 64, 1700000000000001, 5)
+    assert gcs.media_url("http://h:1", obj) == (
+        "http://h:1/download/storage/v1/b/artifacts.p.appspot.com/o/"
+        "containers%2Fimages%2Fsha256%3A" + "a" * 64 + "?alt=media&generation=1700000000000001"
+    )
+    assert gcs.media_url("http://h:1", ListedObject("b", "x y", None, 5)) == (
+        "http://h:1/download/storage/v1/b/b/o/x%20y?alt=media"
+    )
+
+
+def test_healthy_reads_share_the_pooled_connection_and_ask_for_stored_bytes(storage_client, bucket, emulator):
+    for i in range(3):
+        upload_blob(bucket, f"pooled {i}".encode() * 100)
+    listed = list_all(storage_client, bucket.name)
+    with FaultyProxy(emulator.port) as proxy:
+        session, base = gcs.make_session(proxy.endpoint, 4)
+        results = [
+            gcs.read_and_hash(
+                session, base, obj, chunk_size=4096, max_attempts=1, expected_sha256=obj.name.rpartition(":")[2]
+            )
+            for obj in listed
+        ]
+        session.close()
+    assert [(r.ok, r.reads, r.attempts) for r in results] == [(True, 1, 1)] * 3
+    reads = proxy.stats.media_reads()
+    # Keep-alive: only a re-read after a mismatch opens a connection of its own.
+    assert len({record.connection for record in reads}) == 1
+    # Accept-Encoding: gzip, so GCS never decompresses a gzip-stored object before it is hashed.
+    assert [record.headers.get("accept-encoding") for record in reads] == ["gzip"] * 3
+
+
+def test_a_fresh_session_keeps_the_credentials_but_not_the_connections():
+    credentials = AnonymousCredentials()
+    pooled = AuthorizedSession(credentials)
+    fresh = gcs.fresh_session(pooled)
+    assert isinstance(fresh, AuthorizedSession) and fresh.credentials is credentials and fresh is not pooled
+    assert type(gcs.fresh_session(gcs.make_session("http://127.0.0.1:9", 2)[0])) is requests.Session
+
+
+def test_progress_sees_every_byte_hashed(storage_client, bucket, emulator):
+    obj, sha = one_object(storage_client, bucket, 150_000)
+    seen = []
+    result = read(emulator.endpoint, obj, on_bytes=seen.append)
+    assert result.ok and sum(seen) == 150_000 and len(seen) >= 3  # 64 KiB chunks
+
+
+def test_an_error_in_the_client_is_that_objects_read_error_only(storage_client, bucket, emulator):
+    obj, _ = one_object(storage_client, bucket, 1000)
+
+    def broken_progress(n):
+        raise RuntimeError("progress is broken")
+
+    result = read(emulator.endpoint, obj, on_bytes=broken_progress)
+    assert result.failure is ReadFailure.UNREADABLE and result.attempts == 1
+    assert result.reason == "RuntimeError: progress is broken"
+
+
+def test_a_read_that_fails_after_a_mismatch_says_the_mismatch_was_unconfirmed(storage_client, bucket, emulator):
+    obj, _ = one_object(storage_client, bucket, 1000)
+    with FaultyProxy(emulator.port, faults=[Fault(flip_at=10), Fault(status=403)]) as proxy:
+        result = read(proxy.endpoint, obj)
+    assert result.failure is ReadFailure.UNREADABLE and (result.http_status, result.reads, result.attempts) == (
+        403,
+        1,
+        2,
+    )
+    assert result.reason.endswith("; 1 earlier complete read(s) did not match the name, unconfirmed")
+
+
+def test_an_unpinned_object_that_is_gone_is_vanished(storage_client, bucket, emulator):
+    name = upload_blob(bucket, b"unpinned")
+    (obj,) = list_all(storage_client, bucket.name)
+    bucket.blob(name).delete()
+    result = read(emulator.endpoint, replace(obj, generation=None))
+    assert (result.failure, result.http_status, result.reason) == (
+        ReadFailure.VANISHED,
+        404,
+        "object not found when read",
+    )
+
+
+@pytest.mark.parametrize(
+    "fault, status, reason",
+    [
+        (Fault(status=503, times=3), 503, "HTTP 503 Injected"),
+        # Resumed twice (206), 100 bytes each time: 300 in all.
+        (Fault(close_after=100, times=3), 206, "short body: 300 bytes received, the listing says 1000"),
+    ],
+)
+def test_the_last_status_and_reason_are_kept_when_attempts_run_out(
+    storage_client, bucket, emulator, fault, status, reason
+):
+    obj, _ = one_object(storage_client, bucket, 1000)
+    with FaultyProxy(emulator.port, faults=[fault]) as proxy:
+        result = read(proxy.endpoint, obj)
+    assert (result.failure, result.http_status, result.reason, result.attempts) == (
+        ReadFailure.UNREADABLE,
+        status,
+        reason,
+        3,
+    )
+
+
+def test_a_server_that_keeps_sending_the_wrong_content_range_is_a_read_error(storage_client, bucket, emulator):
+    obj, _ = one_object(storage_client, bucket, 1000)
+    faults = [Fault(cut_after=100), Fault(content_range_shift=5, only_ranged=True)]
+    with FaultyProxy(emulator.port, faults=faults) as proxy:
+        result = read(proxy.endpoint, obj, max_attempts=2)
+    assert (result.failure, result.http_status, result.attempts) == (ReadFailure.UNREADABLE, 206, 2)
+    assert result.reason == "206 Content-Range bytes 105-999/1000 starts at 105, asked 100"
+
+
+def test_a_contradicting_server_checksum_is_remembered_across_a_resume(storage_client, bucket, emulator):
+    obj, sha = one_object(storage_client, bucket, 5000)
+    faults = [
+        Fault(hash_header="crc32c=AAAAAA==", close_after=1000),
+        Fault(hash_header=f"crc32c={obj.crc32c}", only_ranged=True),
+    ]
+    with FaultyProxy(emulator.port, faults=faults) as proxy:
+        result = read(proxy.endpoint, obj)
+    assert result.ok and result.sha256 == sha and result.attempts == 2
+    assert result.server_crc32c == "AAAAAA=="

@@ -5,7 +5,8 @@ import hashlib
 import pytest
 
 from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
-from pipeline.core.classify import classify_read
+from pipeline.core.classify import classify_name, classify_read
+from pipeline.core.findings import FINDING_FIELDS
 from pipeline.core.read_verdict import (
     MAX_READS,
     MAX_RETRY_AFTER_S,
@@ -107,6 +108,7 @@ def test_the_deadline_grows_with_the_size():
         (429, 7.0, 7.0),
         (503, 2.0, 2.0),
         (503, 0.0, 0.0),
+        (503, -5.0, 0.0),
         (429, 3600.0, MAX_RETRY_AFTER_S),
         (429, None, 0.25),  # no Retry-After: the backoff
         (500, 7.0, 0.25),  # Retry-After is honoured on 429 and 503 only
@@ -114,7 +116,15 @@ def test_the_deadline_grows_with_the_size():
     ],
 )
 def test_retry_after_is_honoured_on_429_and_503_and_capped(status, retry_after, wait):
-    assert retry_wait(status, retry_after, backoff=0.25) == wait
+    assert retry_wait(2, status, retry_after, jitter=0.5) == wait
+
+
+@pytest.mark.parametrize(
+    "attempt, jitter, wait",
+    [(2, 1.0, 0.5), (3, 1.0, 1.0), (4, 0.5, 1.0), (8, 1.0, 32.0), (20, 0.25, 8.0), (5, 0.0, 0.0)],
+)
+def test_backoff_doubles_from_half_a_second_up_to_32_with_full_jitter(attempt, jitter, wait):
+    assert retry_wait(attempt, None, None, jitter) == wait
 
 
 # --- the verdict over complete reads ---
@@ -175,8 +185,27 @@ def test_reads_that_keep_disagreeing_are_unstable_not_damage():
     assert decision.reason == "unstable reads: 3 complete reads gave 3 different digests, none of them the name's"
 
 
+def test_a_fresh_read_confirms_any_earlier_read_it_agrees_with():
+    reads = [
+        read(OTHER_HEX, "BBBBBB=="),
+        read(THIRD_HEX, "CCCCCC==", fresh=True),
+        read(THIRD_HEX, "CCCCCC==", fresh=True),
+    ]
+    decision = decide(NAME_HEX, "AAAAAA==", reads)
+    assert decision.verdict is Verdict.CONFIRMED and decision.read.sha256 == THIRD_HEX
+
+
+def test_the_reason_for_a_reread_names_every_suspicion_or_just_the_digest():
+    suspect = read(OTHER_HEX, "BBBBBB==", server="CCCCCC==")
+    assert decide(NAME_HEX, "AAAAAA==", [suspect]).reason == (
+        "x-goog-hash crc32c CCCCCC== differs from the listing's AAAAAA==; "
+        "bytes have crc32c BBBBBB==, the listing says AAAAAA=="
+    )
+    assert decide(NAME_HEX, None, [suspect]).reason == "digest differs from the name"
+
+
 def test_decide_needs_a_read():
-    with pytest.raises(ValueError, match="at least one complete read"):
+    with pytest.raises(ValueError, match="^decide: needs at least one complete read$"):
         decide(NAME_HEX, None, [])
 
 
@@ -221,6 +250,116 @@ def test_unstable_reads_are_a_read_error_with_their_count():
     row, problem = classify_read(LISTED, "sha256:" + NAME_HEX, result)
     assert row is None and problem["kind"] == "read_error" and problem["reads"] == 3
     assert problem["detail"] == "unstable reads: … (after 4 attempt(s), 3 complete read(s))"
+
+
+SHA_DIGEST = "sha256:" + NAME_HEX
+
+
+def test_every_field_of_a_malformed_name_finding():
+    obj = ListedObject("b", PREFIX + "sha256:XYZ", 7, 3, "AAAAAA==")
+    assert classify_name(obj, PREFIX) == (
+        None,
+        finding_row(
+            kind="malformed_name",
+            severity="warning",
+            generation=7,
+            object=PREFIX + "sha256:XYZ",
+            size=3,
+            expected="sha256:<64 lowercase hex>",
+            actual="sha256:XYZ",
+            detail="digest has characters other than lowercase hex",
+        ),
+    )
+    outside = ListedObject("b", "elsewhere/sha256:1", 7, 3, None)
+    assert classify_name(outside, PREFIX)[1]["actual"] == "elsewhere/sha256:1"
+
+
+def finding_row(**fields):
+    row = dict.fromkeys(FINDING_FIELDS)
+    row.update(bucket="b", **fields)
+    return row
+
+
+@pytest.mark.parametrize(
+    "result, kind, severity, detail",
+    [
+        (
+            ReadResult(failure=ReadFailure.VANISHED, http_status=404, reason="gone", attempts=1),
+            "vanished",
+            "warning",
+            "gone",
+        ),
+        (
+            ReadResult(failure=ReadFailure.VANISHED, http_status=404, attempts=1),
+            "vanished",
+            "warning",
+            "listed, then not found when read",
+        ),
+        (
+            ReadResult(failure=ReadFailure.UNREADABLE, http_status=503, reason="HTTP 503", attempts=5, reads=1),
+            "read_error",
+            "error",
+            "HTTP 503 (after 5 attempt(s), 1 complete read(s))",
+        ),
+    ],
+)
+def test_every_field_of_a_read_failure_finding(result, kind, severity, detail):
+    assert classify_read(LISTED, SHA_DIGEST, result) == (
+        None,
+        finding_row(
+            kind=kind,
+            severity=severity,
+            object=LISTED.name,
+            generation=7,
+            digest=SHA_DIGEST,
+            size=8,
+            http_status=result.http_status,
+            reads=result.reads,
+            detail=detail,
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "listed_crc32c, match, story",
+    [
+        ("BBBBBB==", True, "bytes match the crc32c GCS stored: the object was written with wrong content"),
+        ("AAAAAA==", False, "bytes differ from the crc32c GCS stored: the object was damaged after it was written"),
+        (None, None, "GCS stored no crc32c to tell a bad write from later damage"),
+    ],
+)
+def test_every_field_of_a_confirmed_mismatch(listed_crc32c, match, story):
+    listed = ListedObject("b", LISTED.name, 7, 8, listed_crc32c)
+    result = ReadResult(sha256=OTHER_HEX, crc32c="BBBBBB==", size=8, reads=2, attempts=3, server_crc32c=listed_crc32c)
+    assert classify_read(listed, SHA_DIGEST, result) == (
+        None,
+        finding_row(
+            kind="digest_mismatch",
+            severity="error",
+            object=LISTED.name,
+            generation=7,
+            digest=SHA_DIGEST,
+            expected=SHA_DIGEST,
+            actual="sha256:" + OTHER_HEX,
+            size=8,
+            crc32c_match=match,
+            reads=2,
+            detail=f"confirmed by 2 complete reads that agree; {story}",
+        ),
+    )
+
+
+def test_a_mismatch_read_once_has_no_confirmation_story():
+    result = ReadResult(sha256=OTHER_HEX, crc32c="BBBBBB==", size=8, reads=1)
+    _, problem = classify_read(LISTED, SHA_DIGEST, result)
+    assert problem["detail"] == "bytes differ from the crc32c GCS stored: the object was damaged after it was written"
+
+
+def test_a_server_checksum_is_told_only_when_both_are_known_and_differ():
+    for listed_crc32c, server in (("AAAAAA==", None), (None, "CCCCCC=="), ("AAAAAA==", "AAAAAA==")):
+        listed = ListedObject("b", LISTED.name, 7, 8, listed_crc32c)
+        result = ReadResult(sha256=OTHER_HEX, crc32c="BBBBBB==", size=8, reads=2, server_crc32c=server)
+        assert "x-goog-hash" not in classify_read(listed, SHA_DIGEST, result)[1]["detail"]
 
 
 # --- shards: a name exactly at a range's end belongs to one range only ---

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -33,7 +35,6 @@ from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
 from pipeline.core.read_verdict import (
     DEFAULT_MIN_READ_RATE,
     DEFAULT_READ_TIMEOUT_S,
-    MAX_READS,
     CompleteRead,
     Transfer,
     Verdict,
@@ -177,17 +178,17 @@ def read_and_hash(
     *,
     chunk_size: int,
     max_attempts: int,
+    expected_sha256: str,
     read_timeout: float = DEFAULT_READ_TIMEOUT_S,
     min_read_rate: int = DEFAULT_MIN_READ_RATE,
-    expected_sha256: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     on_bytes: Callable[[int], None] | None = None,
 ) -> ReadResult:
     """Stream one object through SHA-256 and crc32c in constant memory, and say what the reads prove.
 
-    A read whose SHA-256 is ``expected_sha256`` (by default the hex after the
-    name's last ``:``) settles it at once, so a healthy object costs one GET.
+    A read whose SHA-256 is ``expected_sha256`` (hex: the digest the name
+    claims) settles it at once, so a healthy object costs one GET.
     Any other complete read is read again from byte 0 on a fresh connection
     (``pipeline.core.read_verdict.decide``), up to ``MAX_READS`` complete reads.
     Each read gets ``max_attempts`` attempts for transient failures, each
@@ -197,11 +198,11 @@ def read_and_hash(
     reads are ``UNSTABLE``; anything that still fails after ``max_attempts`` (or
     fails permanently) is ``UNREADABLE``.
     """
-    expected = expected_sha256 or obj.name.rpartition(":")[2]
     url = media_url(endpoint, obj)
     reads: list[CompleteRead] = []
     attempts = 0
-    for number in range(1, MAX_READS + 1):
+    # decide() settles every object by its MAX_READS-th complete read.
+    for number in itertools.count(1):
         # A read after the first checks the one before: from byte 0, on a connection of its own.
         own = None if number == 1 else fresh_session(session)
         try:
@@ -228,7 +229,7 @@ def read_and_hash(
                 reason = f"{reason}; {len(reads)} earlier complete read(s) did not match the name, unconfirmed"
             return replace(outcome, reason=reason, attempts=attempts, reads=len(reads))
         reads.append(outcome)
-        decision = decide(expected, obj.crc32c, reads)
+        decision = decide(expected_sha256, obj.crc32c, reads)
         if decision.verdict in (Verdict.VERIFIED, Verdict.CONFIRMED):
             read = decision.read
             return ReadResult(
@@ -241,8 +242,7 @@ def read_and_hash(
             )
         if decision.verdict is Verdict.UNSTABLE:
             return ReadResult(failure=ReadFailure.UNSTABLE, reason=decision.reason, attempts=attempts, reads=len(reads))
-        log.info("reading %s again from byte 0 on a fresh connection: %s", url, decision.reason)
-    raise AssertionError(f"decide() settles every object by its {MAX_READS}th complete read")
+        log.info("reading %s again from byte 0 on a fresh connection: %s", url, decision.reason)  # pragma: no mutate
 
 
 def _read_once(
@@ -265,9 +265,7 @@ def _read_once(
     last: _Transient | None = None
     for attempt in range(1, max_attempts + 1):
         if attempt > 1:
-            # Exponential backoff with full jitter, as GCS's retry guidance asks, unless the server said when.
-            backoff = random.uniform(0, min(32.0, 0.5 * 2 ** (attempt - 2)))
-            sleep(retry_wait(last.status, last.retry_after, backoff))
+            sleep(retry_wait(attempt, last.status, last.retry_after, random.random()))
         asked_from = digests.size
         headers = {"Accept-Encoding": "gzip"}
         if asked_from:
@@ -327,9 +325,9 @@ def _read_once(
             last = _Transient(None, f"{type(err).__name__}: {err}")
         except Exception as err:
             # One object must never take the run down with it: record it and go on.
-            log.warning("unexpected error reading %s", url, exc_info=True)
+            log.warning("unexpected error reading %s", url, exc_info=True)  # pragma: no mutate
             return attempt, ReadResult(failure=ReadFailure.UNREADABLE, reason=f"{type(err).__name__}: {err}")
-        log.debug("retrying %s after attempt %d: %s", url, attempt, last.reason)
+        log.debug("retrying %s after attempt %d: %s", url, attempt, last.reason)  # pragma: no mutate
     return max_attempts, ReadResult(
         failure=ReadFailure.UNREADABLE,
         http_status=last.status,
@@ -355,7 +353,7 @@ def _stream(
     resets every per-read timeout) cannot hold an attempt past its deadline.
     """
     raw = response.raw
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    sock = _body_socket(raw)
     while True:
         left = deadline - clock()
         if left <= 0:
@@ -375,6 +373,17 @@ def _stream(
             on_bytes(len(chunk))
         if digests.size > listed_size:
             return
+
+
+def _body_socket(raw) -> socket.socket | None:
+    """The socket a streamed body arrives on, when its timeout can still be set.
+
+    None when the server will close after the response (HTTP/1.0, the emulator):
+    http.client then detaches the socket from the connection, and only the
+    per-read timeout bounds each socket read (the deadline is still checked
+    between reads).
+    """
+    return getattr(getattr(raw, "connection", None), "sock", None)
 
 
 def _error_text(response: requests.Response) -> str:

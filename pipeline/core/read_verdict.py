@@ -26,6 +26,8 @@ DEFAULT_MIN_READ_RATE = 1024 * 1024  # bytes per second
 # The first read, its confirmation, and one more to break a tie between two that disagree.
 MAX_READS = 3
 MAX_RETRY_AFTER_S = 60.0
+FIRST_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 32.0
 
 _CONTENT_RANGE = re.compile(r"\s*bytes\s+([0-9]+)-([0-9]+)/([0-9]+|\*)\s*")
 
@@ -35,11 +37,15 @@ def attempt_deadline(size: int, read_timeout: float, min_read_rate: int) -> floa
     return read_timeout + size / min_read_rate
 
 
-def retry_wait(status: int | None, retry_after: float | None, backoff: float) -> float:
-    """How long to wait before the next attempt: what a 429 or 503 asks (capped), else ``backoff``."""
+def retry_wait(attempt: int, status: int | None, retry_after: float | None, jitter: float) -> float:
+    """Seconds to wait before ``attempt`` (2, 3 …): what a 429 or 503 asks (capped), else backoff.
+
+    The backoff is exponential with full jitter, as GCS's retry guidance asks:
+    ``jitter`` (uniform in [0, 1)) times 0.5 s doubling per attempt, at most 32 s.
+    """
     if status in (429, 503) and retry_after is not None:
         return min(max(retry_after, 0.0), MAX_RETRY_AFTER_S)
-    return backoff
+    return jitter * min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (attempt - 2))
 
 
 def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:

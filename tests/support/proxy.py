@@ -77,6 +77,7 @@ class RequestRecord:
     range: str | None
     connection: int  # the client connection it came on, numbered from 1 in order of arrival
     fault: str | None  # Fault.label, None when forwarded untouched
+    headers: dict[str, str] = field(default_factory=dict)  # the request's headers, names in lower case
 
 
 @dataclass
@@ -169,7 +170,9 @@ class FaultyProxy:
                 if self.latency:
                     await asyncio.sleep(self.latency)
                 fault = self._take_fault(path, headers)
-                self.stats.log.append(RequestRecord(path, headers.get("range"), connection, fault and fault.label))
+                self.stats.log.append(
+                    RequestRecord(path, headers.get("range"), connection, fault and fault.label, headers)
+                )
                 if fault:
                     self.stats.faults_injected += 1
                 if fault and fault.status:
