@@ -373,16 +373,17 @@ def test_an_unpinned_object_that_is_gone_is_vanished(storage_client, bucket, emu
 @pytest.mark.parametrize(
     "fault, status, reason",
     [
-        (Fault(status=503, times=3), 503, "HTTP 503 Injected"),
+        (dict(status=503, times=3), 503, "HTTP 503 Injected"),
         # Resumed twice (206), 100 bytes each time: 300 in all.
-        (Fault(close_after=100, times=3), 206, "short body: 300 bytes received, the listing says 1000"),
+        (dict(close_after=100, times=3), 206, "short body: 300 bytes received, the listing says 1000"),
     ],
 )
 def test_the_last_status_and_reason_are_kept_when_attempts_run_out(
     storage_client, bucket, emulator, fault, status, reason
 ):
     obj, _ = one_object(storage_client, bucket, 1000)
-    with FaultyProxy(emulator.port, faults=[fault]) as proxy:
+    # A new Fault each run: a fault counts down its uses.
+    with FaultyProxy(emulator.port, faults=[Fault(**fault)]) as proxy:
         result = read(proxy.endpoint, obj)
     assert (result.failure, result.http_status, result.reason, result.attempts) == (
         ReadFailure.UNREADABLE,
