@@ -90,10 +90,16 @@ def make_session(emulator_endpoint: str | None, pool_size: int) -> tuple[request
         credentials, _ = google.auth.default(scopes=[READ_ONLY_SCOPE])
         session = AuthorizedSession(credentials)
         endpoint = GCS_ENDPOINT
+    return _pooled(session, pool_size), endpoint
+
+
+def _pooled(session: requests.Session, pool_size: int) -> requests.Session:
+    """``session`` keeping up to ``pool_size`` connections, and never retrying on its own:
+    the read protocol counts every attempt."""
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    return session, endpoint
+    return session
 
 
 def list_range(client: storage.Client, bucket: str, key_range: KeyRange) -> Iterator[ListedObject]:
@@ -165,10 +171,7 @@ class _Transient(Exception):
 def fresh_session(session: requests.Session) -> requests.Session:
     """A session authorised as ``session`` is, with no connection of its own yet."""
     fresh = AuthorizedSession(session.credentials) if isinstance(session, AuthorizedSession) else requests.Session()
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
-    fresh.mount("http://", adapter)
-    fresh.mount("https://", adapter)
-    return fresh
+    return _pooled(fresh, 1)
 
 
 def read_and_hash(

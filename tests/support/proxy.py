@@ -36,6 +36,7 @@ class Fault:
     times: int = 1
     status: int | None = None  # answer with this status instead of forwarding
     retry_after: str | None = None  # with ``status``: a Retry-After header
+    message: bytes | None = None  # with ``status``: this body instead of a JSON error
     cut_after: int | None = None  # close after this many body bytes, Content-Length kept (a truncated stream)
     close_after: int | None = None  # no Content-Length, clean close after this many body bytes (a short body)
     reset_after: int | None = None  # TCP reset after this many body bytes
@@ -177,7 +178,9 @@ class FaultyProxy:
                     self.stats.faults_injected += 1
                 if fault and fault.status:
                     extra = f"Retry-After: {fault.retry_after}\r\n" if fault.retry_after else ""
-                    message = b'{"error":{"code":%d,"message":"injected by test proxy"}}' % fault.status
+                    message = fault.message
+                    if message is None:
+                        message = b'{"error":{"code":%d,"message":"injected by test proxy"}}' % fault.status
                     writer.write(
                         f"HTTP/1.1 {fault.status} Injected\r\nContent-Type: application/json\r\n"
                         f"Content-Length: {len(message)}\r\n{extra}\r\n".encode()
