@@ -111,7 +111,13 @@ def copy_blob(session, endpoint: str, blob: dict[str, Any], blobs_dir: Path, arg
     obj = ListedObject(bucket=blob["bucket"], name=blob["object"], generation=None, size=blob["size"])
     try:
         result = gcs.read_and_hash(
-            session, endpoint, obj, chunk_size=args.chunk_size, max_attempts=args.max_attempts, observer=tee
+            session,
+            endpoint,
+            obj,
+            chunk_size=args.chunk_size,
+            max_attempts=args.max_attempts,
+            expected_sha256=digest.split(":", 1)[1],
+            observer=tee,
         )
     finally:
         tee.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 
 import apache_beam as beam
@@ -48,6 +49,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
             scan.chunk_size,
             scan.read_concurrency,
             scan.max_attempts,
+            scan.read_timeout,
+            scan.min_read_rate,
             scan.recover_images,
         )
     verified, findings, refs = hashed[VERIFIED], hashed[FINDINGS], None
@@ -65,7 +68,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         refs, images = manifests["refs"], manifests["images"]
         if any(spec.role == "successor" for spec in config.manifests.sources):
             audit = (refs, hashed["blobs"]) | "MigrationAudit" >> MigrationAudit(plan.run_dir)
-            tallies.append(audit["files"] | "MigrationWritten" >> beam.Map(lambda _: Tally()))
+            tallies.append(
+                audit["files"] | "MigrationWritten" >> beam.Map(lambda path: Tally(files=Counter({path: 1})))
+            )
             tallies.append(audit["counts"] | "SuccessorTally" >> beam.Map(lambda counts: Tally(successor=counts)))
     if scan.recover_images:
         if images is None:

@@ -40,6 +40,7 @@ class Tally:
     # docs/recovery.md: (bucket, column) -> n against a successor registry; recovery column -> n.
     successor: Counter = field(default_factory=Counter)
     recovery: Counter = field(default_factory=Counter)
+    files: Counter = field(default_factory=Counter)  # row files written beside the report's own -> 1
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(
@@ -55,6 +56,7 @@ class Tally:
             repositories=self.repositories + other.repositories,
             successor=self.successor + other.successor,
             recovery=self.recovery + other.recovery,
+            files=self.files + other.files,
         )
 
     @classmethod

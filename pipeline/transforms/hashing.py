@@ -19,6 +19,7 @@ from pipeline.adapters import gcs
 from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
 from pipeline.core.classify import blob_fact, classify_name, classify_read
 from pipeline.core.layer_sniff import LayerSniffer, output_cap
+from pipeline.core.read_verdict import DEFAULT_MIN_READ_RATE, DEFAULT_READ_TIMEOUT_S
 from pipeline.core.recovery import sniffed_fact
 from pipeline.transforms.progress import Progress
 
@@ -44,8 +45,12 @@ class HashObjectsFn(beam.DoFn):
         chunk_size: int,
         read_concurrency: int,
         max_attempts: int,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+        min_read_rate: int = DEFAULT_MIN_READ_RATE,
         recover_images: bool = False,
     ):
+        self._read_timeout = read_timeout
+        self._min_read_rate = min_read_rate
         self._recover_images = recover_images
         self._prefix = prefix
         self._emulator_endpoint = emulator_endpoint
@@ -96,6 +101,9 @@ class HashObjectsFn(beam.DoFn):
             obj,
             chunk_size=self._chunk_size,
             max_attempts=self._max_attempts,
+            read_timeout=self._read_timeout,
+            min_read_rate=self._min_read_rate,
+            expected_sha256=digest.partition(":")[2],
             on_bytes=self._progress.add_bytes,
             observer=sniffer,
         )
@@ -133,10 +141,21 @@ class HashObjects(beam.PTransform):
         chunk_size: int,
         read_concurrency: int,
         max_attempts: int,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+        min_read_rate: int = DEFAULT_MIN_READ_RATE,
         recover_images: bool = False,
     ):
         super().__init__()
-        self._fn = HashObjectsFn(prefix, emulator_endpoint, chunk_size, read_concurrency, max_attempts, recover_images)
+        self._fn = HashObjectsFn(
+            prefix,
+            emulator_endpoint,
+            chunk_size,
+            read_concurrency,
+            max_attempts,
+            read_timeout,
+            min_read_rate,
+            recover_images,
+        )
 
     def expand(self, objects):
         outputs = objects | "HashAndClassify" >> beam.ParDo(self._fn).with_outputs(

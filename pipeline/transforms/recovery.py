@@ -10,7 +10,7 @@ Inputs, all keyed plain values:
 
 Writes ``<run_dir>/recovered/<config-hex>.json`` (each complete image's manifest),
 ``recovered-*.jsonl`` (one row per config) and ``orphan-layers-*.jsonl``. Returns
-``{"findings": diff_id_mismatch rows, "tallies": one empty Tally per written file,
+``{"findings": diff_id_mismatch rows, "tallies": one Tally per written file (its name, for the summary's files),
 "counts": one Counter of the summary's recovery columns}``; the tallies make the
 summary wait until these files are written.
 """
@@ -18,6 +18,7 @@ summary wait until these files are written.
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -159,7 +160,7 @@ class RecoverImages(beam.PTransform):
             _write_rows(recovered, "Recovered", join(self._run_dir, RECOVERED_PREFIX)),
             _write_rows(orphans, "Orphans", join(self._run_dir, ORPHANS_PREFIX)),
         ) | "RecoveryFiles" >> beam.Flatten()
-        tallies = written | "RecoveryWritten" >> beam.Map(lambda _: Tally())
+        tallies = written | "RecoveryWritten" >> beam.Map(lambda path: Tally(files=Counter({path: 1})))
         counts = (
             (
                 recovered | "RecoveredCounts" >> beam.Map(rc.recovered_counts),
