@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, replace
 
 import apache_beam as beam
 
 from pipeline.config import Config
-from pipeline.core.summary import Tally
 from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, SNIFFED, VERIFIED, HashObjects
 from pipeline.transforms.html_report import WriteHtmlReport, add_report_model
@@ -68,17 +66,13 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         refs, images = manifests["refs"], manifests["images"]
         if any(spec.role == "successor" for spec in config.manifests.sources):
             audit = (refs, hashed["blobs"]) | "MigrationAudit" >> MigrationAudit(plan.run_dir)
-            tallies.append(
-                audit["files"] | "MigrationWritten" >> beam.Map(lambda path: Tally(files=Counter({path: 1})))
-            )
-            tallies.append(audit["counts"] | "SuccessorTally" >> beam.Map(lambda counts: Tally(successor=counts)))
+            tallies.append(audit["tally"])
     if scan.recover_images:
         if images is None:
             images = pipeline | "NoManifests" >> beam.Create([])
         recovery = (hashed[SNIFFED], images, hashed["blobs"]) | "RecoverImages" >> RecoverImages(plan.run_dir)
         findings = (findings, recovery["findings"]) | "WithDiffIdChecks" >> beam.Flatten()
-        tallies.append(recovery["tallies"])
-        tallies.append(recovery["counts"] | "RecoveryTally" >> beam.Map(lambda counts: Tally(recovery=counts)))
+        tallies.append(recovery["tally"])
     # One report model feeds summary.json and report.html (pipeline/transforms/html_report.py).
     report_model, extras = add_report_model(findings, verified, refs, plan.run_dir)
     summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(

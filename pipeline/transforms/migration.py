@@ -15,6 +15,7 @@ import apache_beam as beam
 
 from pipeline.adapters import report as report_io
 from pipeline.core import migration as mg
+from pipeline.core.summary import Tally
 
 MIGRATED_PREFIX = "migrated"
 
@@ -46,7 +47,7 @@ def _per_digest(element):
 
 
 class MigrationAudit(beam.PTransform):
-    """(refs, blobs) -> {"counts": one Counter ``(bucket, column) -> n``, "files": migrated-*.jsonl names}."""
+    """(refs, blobs) -> {"tally": one Tally of ``(bucket, column) -> n`` and the migrated-*.jsonl names}."""
 
     def __init__(self, run_dir: str):
         super().__init__()
@@ -75,4 +76,7 @@ class MigrationAudit(beam.PTransform):
             )
         )
         counts = joined["counts"] | "SumCounts" >> beam.CombineGlobally(SumCounters())
-        return {"counts": counts, "files": files}
+        tally = counts | "SuccessorTally" >> beam.Map(
+            lambda counts, names: Tally(successor=counts, files=Counter(names)), beam.pvalue.AsList(files)
+        )
+        return {"tally": tally}

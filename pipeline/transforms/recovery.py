@@ -10,9 +10,8 @@ Inputs, all keyed plain values:
 
 Writes ``<run_dir>/recovered/<config-hex>.json`` (each complete image's manifest),
 ``recovered-*.jsonl`` (one row per config) and ``orphan-layers-*.jsonl``. Returns
-``{"findings": diff_id_mismatch rows, "tallies": one Tally per written file (its name, for the summary's files),
-"counts": one Counter of the summary's recovery columns}``; the tallies make the
-summary wait until these files are written.
+``{"findings": diff_id_mismatch rows, "tally": one Tally of the summary's recovery
+columns and the files written}``; it comes once the files are written, so the summary waits.
 """
 
 from __future__ import annotations
@@ -156,11 +155,8 @@ class RecoverImages(beam.PTransform):
             | "CheckDiffIds" >> beam.FlatMap(_check)
         )
         join = report_io.FileSystems.join
-        written = (
-            _write_rows(recovered, "Recovered", join(self._run_dir, RECOVERED_PREFIX)),
-            _write_rows(orphans, "Orphans", join(self._run_dir, ORPHANS_PREFIX)),
-        ) | "RecoveryFiles" >> beam.Flatten()
-        tallies = written | "RecoveryWritten" >> beam.Map(lambda path: Tally(files=Counter({path: 1})))
+        recovered_files = _write_rows(recovered, "Recovered", join(self._run_dir, RECOVERED_PREFIX))
+        orphan_files = _write_rows(orphans, "Orphans", join(self._run_dir, ORPHANS_PREFIX))
         counts = (
             (
                 recovered | "RecoveredCounts" >> beam.Map(rc.recovered_counts),
@@ -169,5 +165,12 @@ class RecoverImages(beam.PTransform):
             | "AllRecoveryCounts" >> beam.Flatten()
             | "SumRecoveryCounts" >> beam.CombineGlobally(SumCounters())
         )
+        # The written file names come in as side inputs, as WriteReport takes its own: the summary
+        # then waits for these files (Prism stalls on a write's output used as a main input).
+        tally = counts | "RecoveryTally" >> beam.Map(
+            lambda counts, *files: Tally(recovery=counts, files=Counter(p for names in files for p in names)),
+            beam.pvalue.AsList(recovered_files),
+            beam.pvalue.AsList(orphan_files),
+        )
         all_findings = (per_config["findings"], findings) | "RecoveryFindings" >> beam.Flatten()
-        return {"findings": all_findings, "tallies": tallies, "counts": counts}
+        return {"findings": all_findings, "tally": tally}
