@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import apache_beam as beam
 
 from pipeline.config import Config
+from pipeline.core.reclaim import source_facts
 from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, VERIFIED, HashObjects
 from pipeline.transforms.listing import ListObjects
 from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
 from pipeline.transforms.outcome import LogOutcomeFn
+from pipeline.transforms.reclaim import Reclaim
 from pipeline.transforms.report import WriteReport
 
 
@@ -23,6 +26,8 @@ class RunPlan:
     run_id: str
     run_dir: str
     started_at: str
+    # Per bucket, what a bucket GET told (gcs.bucket_facts): location and soft delete, for reclaim.
+    bucket_facts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> dict[str, beam.PCollection]:
@@ -42,18 +47,25 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
             source.prefix, source.emulator_endpoint, scan.chunk_size, scan.read_concurrency, scan.max_attempts
         )
     verified, findings = hashed[VERIFIED], hashed[FINDINGS]
-    if mode != "names":
-        findings, manifest_tallies = add_manifest_checks(
+    sources = ()
+    if mode == "names":
+        evidence = pipeline | "NoManifestEvidence" >> beam.Create([])
+    else:
+        sources = sources_for(config.manifests, plan.buckets)
+        findings, manifest_tallies, evidence = add_manifest_checks(
             pipeline,
-            sources_for(config.manifests, plan.buckets),
+            sources,
             config.manifests,
             source.emulator_endpoint,
             hashed["blobs"],
             findings,
         )
         tallies.extend(manifest_tallies)
+    facts = tuple(source_facts(i, spec, plan.buckets) for i, spec in enumerate(sources))
+    reclaim = (findings, evidence) | "Reclaim" >> Reclaim(facts, plan.buckets, mode != "names", plan.run_dir)
+    tallies.append(reclaim["tallies"])
     summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
-        plan.run_dir, plan.run_id, plan.started_at, config.to_dict()
+        plan.run_dir, plan.run_id, plan.started_at, config.to_dict(), reclaim, plan.bucket_facts
     )
     summary = summary | "LogOutcome" >> beam.ParDo(LogOutcomeFn())
     outputs = {

@@ -114,7 +114,7 @@ def test_summary_row_fits_the_summaries_table():
         bytes_listed=30,
         objects_verified=2,
         bytes_verified=20,
-        reclaimable_bytes=10,
+        unreferenced=Counter({("artifacts.p.appspot.com", "objects"): 1, ("artifacts.p.appspot.com", "bytes"): 10}),
         findings=Counter({"digest_mismatch": 1, "unreferenced_blob": 1}),
     )
     row = bq_schema.summary_row(summary, ["artifacts.p.appspot.com"])

@@ -20,7 +20,7 @@ def _rows():
     tallies += [
         Tally.of_finding(finding(Kind.DIGEST_MISMATCH, size=10)),
         Tally.of_finding(finding(Kind.MALFORMED_NAME, size=10)),
-        Tally.of_finding(finding(Kind.UNREFERENCED_BLOB, size=400)),
+        Tally.of_finding(finding(Kind.UNREFERENCED_BLOB, bucket="b", size=400)),
     ]
     return tallies
 
@@ -33,7 +33,7 @@ def test_tallies_merge_in_any_order():
     assert halves == first
     assert first.objects_listed == 5 and first.bytes_listed == 50
     assert first.objects_verified == 3 and first.bytes_verified == 30
-    assert first.reclaimable_bytes == 400
+    assert first.unreferenced_bytes == 400 and first.unreferenced_objects == 1
     assert first.findings == {"digest_mismatch": 1, "malformed_name": 1, "unreferenced_blob": 1}
     assert first.unaccounted_objects == 0
 

@@ -12,7 +12,9 @@ import pytest
 
 from tests.conftest import REPO
 
-SECTION = (REPO / "docs" / "production.md").read_text().split("### Expected duration and cost for 10 TB in 1 M objects")[1]
+SECTION = (
+    (REPO / "docs" / "production.md").read_text().split("### Expected duration and cost for 10 TB in 1 M objects")[1]
+)
 SECTION = " ".join(SECTION.split("\n### ")[0].replace("\n> ", "\n").split())  # one line: figures may wrap
 MB = 10_000_000  # 10 TB
 OBJECTS = 1_000_000

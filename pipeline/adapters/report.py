@@ -40,6 +40,13 @@ def clear_run_folder(run_dir: str) -> int:
     return count
 
 
+def remove_files(paths: list[str]) -> None:
+    """Remove files this run wrote (never anything else); a path already gone is fine."""
+    present = [path for path in paths if FileSystems.exists(path)]
+    if present:
+        FileSystems.delete(present)
+
+
 def write_json(path: str, document: dict[str, Any]) -> None:
     with FileSystems.create(path, mime_type="application/json") as handle:
         handle.write(json.dumps(document, indent=2, sort_keys=False).encode("utf-8") + b"\n")
