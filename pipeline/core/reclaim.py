@@ -148,8 +148,29 @@ def sum_evidence(items: Iterable[Evidence]) -> Evidence:
     return total
 
 
-def _blocker(bucket: str, source: str | None, reason: str, names: tuple[str, ...] = (), total: int = 0):
-    return {"bucket": bucket, "source": source, "reason": reason, "manifests": list(names), "manifests_total": total}
+# Blocker codes, for machines; ``reason`` says the same for people.
+NOT_CROSS_CHECKED = "not_cross_checked"
+NOT_EVALUATED = "not_evaluated"
+NO_REGISTRY_SOURCE = "no_registry_source"
+LEGACY_NOT_READ = "legacy_not_read"
+INCOMPLETE_SOURCE = "incomplete_source"
+PARTIAL_LISTING = "partial_listing"
+UNREAD_MANIFESTS = "unread_manifests"
+# Where no manifest was read, which blobs are unreferenced is not known either.
+_UNKNOWN = frozenset({NOT_CROSS_CHECKED, NOT_EVALUATED})
+
+
+def _blocker(
+    bucket: str, code: str, source: str | None, reason: str, names: tuple[str, ...] = (), total: int = 0
+) -> dict[str, Any]:
+    return {
+        "bucket": bucket,
+        "code": code,
+        "source": source,
+        "reason": reason,
+        "manifests": list(names),
+        "manifests_total": total,
+    }
 
 
 def decide(
@@ -165,7 +186,12 @@ def decide(
     for bucket in buckets:
         if not cross_checked:
             verdict[bucket] = [
-                _blocker(bucket, None, "scan.mode is names: no manifest was read, so no blob is known to be unused")
+                _blocker(
+                    bucket,
+                    NOT_CROSS_CHECKED,
+                    None,
+                    "scan.mode is names: no manifest was read, so no blob is known to be unused",
+                )
             ]
             continue
         covering = [s for s in sources if s.bucket in (None, bucket)]
@@ -174,6 +200,7 @@ def decide(
             blockers.append(
                 _blocker(
                     bucket,
+                    NO_REGISTRY_SOURCE,
                     None,
                     "no manifest source other than legacy metadata covers this bucket: since 2017 GCR keeps "
                     "manifests in the registry, not in the bucket",
@@ -183,6 +210,7 @@ def decide(
             blockers.append(
                 _blocker(
                     bucket,
+                    LEGACY_NOT_READ,
                     None,
                     "manifests.legacy_metadata is false: pre-2017 metadata under containers/repositories/ "
                     "was not read, and it may still reference blobs",
@@ -190,12 +218,13 @@ def decide(
             )
         for source in covering:
             if not source.complete:
-                blockers.append(_blocker(bucket, source.label, f"not complete: {source.reason}"))
+                blockers.append(_blocker(bucket, INCOMPLETE_SOURCE, source.label, f"not complete: {source.reason}"))
             if evidence.partial[source.index]:
                 n = evidence.partial[source.index]
                 blockers.append(
                     _blocker(
                         bucket,
+                        PARTIAL_LISTING,
                         source.label,
                         f"{n} repository(ies) answered tags/list without a `manifest` map: "
                         "their untagged manifests cannot be seen",
@@ -208,6 +237,7 @@ def decide(
                 blockers.append(
                     _blocker(
                         bucket,
+                        UNREAD_MANIFESTS,
                         source.label,
                         f"{n} manifest(s) or listing(s) could not be read, parsed or verified "
                         "(manifest_unavailable, invalid_manifest, manifest_digest_mismatch): "
@@ -266,7 +296,11 @@ def reclaim_summary(
     bucket_facts = bucket_facts or {}
     verdict = verdict or {}
     buckets = sorted(b for b in set(verdict) | {b for b, _ in unreferenced} | set(bucket_facts) if b is not None)
-    blocked_by = [b for bucket in buckets for b in verdict.get(bucket, [_blocker(bucket, None, "not evaluated")])]
+    blocked_by = [
+        b
+        for bucket in buckets
+        for b in verdict.get(bucket, [_blocker(bucket, NOT_EVALUATED, None, "not evaluated: no verdict was reached")])
+    ]
     by_bucket, location_types = {}, {}
     for bucket in buckets:
         facts = bucket_facts.get(bucket) or {}
@@ -288,12 +322,11 @@ def reclaim_summary(
             "soft_delete_retention_seconds": facts.get("soft_delete_retention_seconds"),
             "soft_delete": soft_delete_note(facts),
         }
-    blocked_with_bytes = any(
+    # Null unless proven: a blocked bucket with unreferenced blobs, or one where nothing was read.
+    unproven = any(b["code"] in _UNKNOWN for b in blocked_by) or any(
         not by_bucket[b]["reclaim_proven"] and by_bucket[b]["unreferenced_objects"] for b in buckets
     )
-    reclaimable = (
-        None if blocked_with_bytes or not verdict else sum(r["unreferenced_bytes"] for r in by_bucket.values())
-    )
+    reclaimable = None if unproven or not buckets else sum(r["unreferenced_bytes"] for r in by_bucket.values())
     plan = None
     objects = sum(planned_objects.values())
     if objects:
