@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from jobs.demo import DEMO_BUCKET
+from jobs.demo_manifests import EU_BUCKET
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "registry-scrub")
@@ -27,8 +28,14 @@ def test_demo_finds_every_planted_problem_and_leaves_the_report(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["findings_by_kind"]["digest_mismatch"] == 4
     assert summary["findings_by_kind"]["malformed_name"] == 2
-    assert summary["reclaimable_bytes"] > 0 and summary["manifests_scanned"] > 0
-    assert summary["config"]["source"]["buckets"] == [DEMO_BUCKET]
+    assert summary["manifests_scanned"] > 0
+    assert summary["config"]["source"]["buckets"] == [DEMO_BUCKET, EU_BUCKET]
+    # Reclaim: the EU bucket's complete folder proves its two orphans unused; the main bucket's does not.
+    assert summary["reclaimable_bytes"] is None
+    assert summary["reclaim_plan"]["objects"] == 2 and summary["reclaim_plan"]["buckets"] == [EU_BUCKET]
+    lines = (run_dir / "reclaim-plan.txt").read_text().splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"gs://{EU_BUCKET}/containers/images/sha256:") for line in lines)
+    assert "reclaim plan: 2 unreferenced blob(s)" in proc.stdout and "not reclaimable:" in proc.stdout
     # Every planted problem the demo announces is in the findings with the announced kind.
     planted = [
         line.split("planted ", 1)[1].split(" -> expect ") for line in proc.stderr.splitlines() if "planted " in line

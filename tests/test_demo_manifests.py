@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from jobs.demo import DEFAULT_CONFIG, seed_demo
+from jobs.demo import DEFAULT_CONFIG, DEMO_BUCKET, seed_demo
+from jobs.demo_manifests import EU_BUCKET
 from jobs.emulator import Emulator
 from jobs.launcher import run_scan
 from pipeline.config import load_config
@@ -39,8 +40,19 @@ def test_demo_finds_every_planted_problem(tmp_path):
             hits = [r for r in rows if r["kind"] == item.kind.value and (r["object"] or "").endswith(item.object)]
         assert hits, f"not reported: {item}"
     assert {p.kind for p in planted} >= manifest_kinds | {Kind.UNREFERENCED_BLOB, Kind.INVALID_MANIFEST}
-    orphans = [p for p in planted if p.kind is Kind.UNREFERENCED_BLOB]
-    assert summary["reclaimable_bytes"] >= sum(int(p.story.split()[2].replace(",", "")) for p in orphans)
+    # Only the EU bucket's orphans are proven reclaimable: its folder is complete and intact.
+    proven = [p for p in planted if p.kind is Kind.UNREFERENCED_BLOB and "proven reclaimable" in p.story]
+    assert len(proven) == 2
+    by_bucket = summary["reclaim_by_bucket"]
+    assert by_bucket[EU_BUCKET]["reclaim_proven"] and not by_bucket[DEMO_BUCKET]["reclaim_proven"]
+    assert by_bucket[EU_BUCKET]["reclaimable_bytes"] == summary["reclaim_plan"]["bytes"]
+    assert summary["reclaim_plan"]["bytes"] == sum(int(p.story.split()[4].replace(",", "")) for p in proven)
+    plan = (tmp_path / "out" / "demo" / "reclaim-plan.txt").read_text()
+    assert sorted(line.split("#")[0] for line in plan.splitlines()) == sorted(
+        f"gs://{EU_BUCKET}/{p.object}" for p in proven
+    )
+    codes = {(b["bucket"], b["code"]) for b in summary["reclaim_blocked_by"]}
+    assert codes == {(DEMO_BUCKET, "incomplete_source"), (DEMO_BUCKET, "unread_manifests")}
     assert summary["manifests_scanned"] >= 7 and summary["images_affected"] >= 5
     # The damaged layer of the demo's web image names the image it breaks.
     web = [r for r in rows if r["kind"] == "digest_mismatch" and any("/web@" in i for i in r["images"] or [])]

@@ -205,6 +205,10 @@ def repository_table(tally: Tally) -> dict[str, dict[str, int]]:
     return table
 
 
+def _usd(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.6f}"
+
+
 def reclaim_lines(summary: dict[str, Any]) -> list[str]:
     """What may be deleted, what it saves, how long deleted bytes stay billed, and why the rest may not."""
     lines = []
@@ -214,7 +218,7 @@ def reclaim_lines(summary: dict[str, Any]) -> list[str]:
         unpriced = f", {cost['unpriced_bytes'] / 1e6:.1f} MB unpriced" if cost["unpriced_bytes"] else ""
         lines.append(
             f"reclaim plan: {plan['objects']} unreferenced blob(s), {plan['bytes'] / 1e6:.1f} MB, "
-            f"about ${cost['usd_per_month']:.2f}/month at {cost['price_date']} list prices{unpriced}"
+            f"about {_usd(cost['usd_per_month'])}/month at {cost['price_date']} list prices{unpriced}"
         )
         lines.append(f"  {plan['file']} (generation-pinned; delete with: gcloud storage rm -I < {plan['file']})")
         for bucket, note in sorted(plan["soft_delete"].items()):
