@@ -80,10 +80,16 @@ class WriteSummaryFn(beam.DoFn):
         yield summary
 
 
+def json_line(row: dict[str, Any], run_id: str) -> str:
+    """One JSONL line. A module function, not a lambda: unpickling it on a worker imports this
+    module, and with it the report adapter's emulator setup, before the worker writes."""
+    return json.dumps(with_run_id(row, run_id), separators=(",", ":"))
+
+
 def _write_rows(rows, label: str, path_prefix: str, run_id: str):
     return (
         rows
-        | f"{label}ToJson" >> beam.Map(lambda row: json.dumps(with_run_id(row, run_id), separators=(",", ":")))
+        | f"{label}ToJson" >> beam.Map(json_line, run_id)
         | f"Write{label}"
         >> beam.io.WriteToText(
             path_prefix, file_name_suffix=report_io.ROWS_SUFFIX, shard_name_template="-SSSSS-of-NNNNN"
