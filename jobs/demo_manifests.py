@@ -110,7 +110,7 @@ def plant_manifests(client, images: list[Image], upload_blob, planted_cls) -> li
         )
     )
 
-    # Orphans: blobs no manifest references, their bytes reclaimable.
+    # Orphans: blobs no manifest references. Not reclaimable here: this folder is not complete.
     for seed, size in ((31, 250_000), (32, 120_000)):
         layer = random_layer(seed=seed, size=size)
         upload_blob(layer.digest, layer.blob)
@@ -118,7 +118,7 @@ def plant_manifests(client, images: list[Image], upload_blob, planted_cls) -> li
             planted_cls(
                 f"containers/images/{layer.digest}",
                 Kind.UNREFERENCED_BLOB,
-                f"orphan layer, {len(layer.blob):,} bytes reclaimable",
+                f"orphan layer, {len(layer.blob):,} bytes, not proven reclaimable (the folder is incomplete)",
             )
         )
     return planted
