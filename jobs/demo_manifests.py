@@ -118,7 +118,7 @@ def plant_manifests(client, images: list[Image], upload_blob, planted_cls) -> li
             planted_cls(
                 f"containers/images/{layer.digest}",
                 Kind.UNREFERENCED_BLOB,
-                f"orphan layer, {len(layer.blob):,} bytes, not proven reclaimable (the folder is incomplete)",
+                f"orphan layer, {len(layer.blob):,} bytes; blocked: this bucket's manifest folder is incomplete",
             )
         )
     return planted

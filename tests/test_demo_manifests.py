@@ -54,6 +54,9 @@ def test_demo_finds_every_planted_problem(tmp_path):
     codes = {(b["bucket"], b["code"]) for b in summary["reclaim_blocked_by"]}
     assert codes == {(DEMO_BUCKET, "incomplete_source"), (DEMO_BUCKET, "unread_manifests")}
     assert summary["manifests_scanned"] >= 7 and summary["images_affected"] >= 5
+    # Legacy metadata rows name the scanned bucket in `bucket`, the object's own name in `object`.
+    (legacy,) = [r for r in rows if r["kind"] == "invalid_manifest" and "_index_images" in (r["object"] or "")]
+    assert legacy["bucket"] == DEMO_BUCKET and legacy["object"] == "containers/repositories/legacy/_index_images"
     # The damaged layer of the demo's web image names the image it breaks.
     web = [r for r in rows if r["kind"] == "digest_mismatch" and any("/web@" in i for i in r["images"] or [])]
     assert len(web) == 1
