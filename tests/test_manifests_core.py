@@ -546,3 +546,20 @@ def test_blob_in_two_buckets_with_one_copy_corrupt_and_missing_elsewhere():
     assert sorted(by_kind) == ["digest_mismatch", "missing_blob"] and len(rows) == 2
     assert by_kind["digest_mismatch"]["images"] == [f"r@{D1}"]
     assert by_kind["missing_blob"]["bucket"] == "c" and by_kind["missing_blob"]["images"] == [f"s@{D2}"]
+
+
+def test_one_manifest_listed_for_two_buckets_protects_its_blobs_in_both():
+    """Merged by (repository, digest), a manifest read once must still reference its blobs in every
+    bucket whose sources listed it; otherwise one bucket's copies would look unused."""
+    a = cc.new_record("r", D1, bucket="a", source_index=0)
+    b = cc.new_record("r", D1, bucket="b", source_index=1)
+    for record in (a, b):
+        record.update(status=cc.OK, blobs=[["layer", D3, 10, False]])
+    merged = cc.merge_records([a, b])
+    assert merged["sources"] == [0, 1]
+    layer_scopes = sorted(ref["bucket"] for digest, ref in cc.record_references(merged) if digest == D3)
+    assert layer_scopes == ["a", "b"]
+    refs = [ref for d, ref in cc.record_references(merged) if d == D3]
+    assert cc.classify_joined(D3, refs, [_blob(bucket="a"), _blob(bucket="b")]) == []
+    (row,) = cc.classify_joined(D3, refs, [_blob(bucket="b")])  # b's copy is referenced, a's is missing
+    assert (row["kind"], row["bucket"]) == ("missing_blob", "a")

@@ -162,6 +162,8 @@ def merge_records(records: Iterable[Record]) -> Record:
     best["tags"] = sorted({t for r in records for t in r["tags"]})
     best["parents"] = sorted({p for r in records for p in r["parents"]})
     best["sources"] = sorted({i for r in records for i in r.get("sources", ())})
+    scopes = {r["bucket"] for r in records}
+    best["buckets"] = [None] if None in scopes else sorted(scopes)
     declared = {tuple(d) for r in records for d in r.get("declared", ())}
     best["declared"] = [list(d) for d in sorted(declared, key=repr)]
     return best
@@ -311,11 +313,14 @@ def record_references(record: Record) -> list[tuple[str, dict[str, Any]]]:
         "manifest_digest": record["digest"],
         "images": images_of(record),
         "tags": record["tags"],
-        "bucket": record["bucket"],
     }
-    refs = [(record["digest"], {**base, "role": MANIFEST_ROLE, "size": None})]
-    for role, digest, size, foreign in record["blobs"]:
-        refs.append((digest, {**base, "role": FOREIGN_ROLE if foreign else role, "size": size}))
+    refs = []
+    # The same manifest listed by sources of different buckets protects its blobs in each of them.
+    for bucket in record.get("buckets") or [record["bucket"]]:
+        refs.append((record["digest"], {**base, "bucket": bucket, "role": MANIFEST_ROLE, "size": None}))
+        for role, digest, size, foreign in record["blobs"]:
+            role = FOREIGN_ROLE if foreign else role
+            refs.append((digest, {**base, "bucket": bucket, "role": role, "size": size}))
     return refs
 
 
