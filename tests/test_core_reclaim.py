@@ -215,3 +215,17 @@ def test_unknown_class_or_location_is_unpriced_not_guessed():
     assert pricing.location_type_of("my-bucket", None)[0] is None
     cost = pricing.monthly_cost({("my-bucket", "STANDARD"): 100}, {"my-bucket": None})
     assert cost["usd_per_month"] == 0 and cost["unpriced_bytes"] == 100
+
+
+def test_nothing_unreferenced_in_a_cross_checked_run_is_zero_even_where_unproven():
+    blocker = {"bucket": BUCKET, "code": "incomplete_source", "source": "s", "reason": "r", "manifests": []}
+    summary = reclaim_summary(
+        {BUCKET: [dict(blocker, manifests_total=0)]},
+        {},
+        unreferenced=Counter(),
+        planned_bytes=Counter(),
+        planned_objects=Counter(),
+        unpinned=Counter(),
+    )
+    assert summary["reclaimable_bytes"] == 0 and summary["reclaim_plan"] is None
+    assert summary["reclaim_blocked_by"][0]["code"] == "incomplete_source"
