@@ -229,3 +229,18 @@ def test_nothing_unreferenced_in_a_cross_checked_run_is_zero_even_where_unproven
     )
     assert summary["reclaimable_bytes"] == 0 and summary["reclaim_plan"] is None
     assert summary["reclaim_blocked_by"][0]["code"] == "incomplete_source"
+
+
+def test_complete_is_a_checked_directory_key():
+    from pipeline.config import ConfigError, parse_config
+
+    def sources(item):
+        raw = {"source": {"buckets": [BUCKET]}, "manifests": {"sources": [item]}}
+        return parse_config(raw, "f.yaml").manifests.sources
+
+    assert sources({"directory": "/m", "complete": True})[0].complete is True
+    assert sources({"directory": "/m"})[0].complete is False
+    with pytest.raises(ConfigError, match=r"f\.yaml: manifests\.sources: item 0: complete: expected true"):
+        sources({"directory": "/m", "complete": "yes"})
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) complete for a registry source"):
+        sources({"registry": "http://r", "complete": True})
