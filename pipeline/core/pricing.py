@@ -3,9 +3,10 @@
 Source: https://cloud.google.com/storage/pricing, "Data storage". The regional row is as
 transcribed from the page on 2026-09-20; the dual- and multi-region rows come from an
 undated copy of the same page in the same per-GiB-hour form. The page lists USD per
-GiB-hour; a month is counted as 730 hours, as the page's own per-month figures are. The rows are the ones the page shows by default: ``region`` is
-the us-central1 (Iowa) price, ``dual-region`` the per-region dual-region SKU, and
-``multi-region`` the US/EU/ASIA multi-region price. Other regions cost up to about 30%
+GiB-hour; a month is counted as 730 hours, as the page's own per-month figures are.
+The rows are the ones the page shows by default: ``region`` is the us-central1 (Iowa)
+price, ``dual-region`` the per-region dual-region SKU, and ``multi-region`` the
+US/EU/ASIA multi-region price. Other regions cost up to about 30%
 more. A dual-region is billed in each of its two regions, so its bytes cost twice the
 SKU. List prices only: no discounts, no operations, no early-deletion fees.
 
