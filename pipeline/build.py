@@ -62,7 +62,9 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         )
         tallies.extend(manifest_tallies)
     facts = tuple(source_facts(i, spec, plan.buckets) for i, spec in enumerate(sources))
-    reclaim = (findings, evidence) | "Reclaim" >> Reclaim(facts, plan.buckets, mode != "names", plan.run_dir)
+    reclaim = (findings, evidence) | "Reclaim" >> Reclaim(
+        facts, plan.buckets, mode != "names", plan.run_dir, plan.started_at
+    )
     tallies.append(reclaim["tallies"])
     summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
         plan.run_dir, plan.run_id, plan.started_at, config.to_dict(), reclaim, plan.bucket_facts

@@ -244,3 +244,37 @@ def test_complete_is_a_checked_directory_key():
         sources({"directory": "/m", "complete": "yes"})
     with pytest.raises(ConfigError, match=r"unknown key\(s\) complete for a registry source"):
         sources({"registry": "http://r", "complete": True})
+
+
+@pytest.mark.parametrize(
+    "storage_class, created, days",
+    [
+        ("STANDARD", "2026-11-01T00:00:00Z", 0),  # no minimum
+        ("NEARLINE", "2026-11-01T00:00:00Z", 4),  # 26 days old of 30
+        ("COLDLINE", "2026-11-01T00:00:00Z", 64),
+        ("ARCHIVE", "2025-11-27T00:00:00Z", 0),  # a year old: past its 365 days
+        ("ARCHIVE", "2026-11-26T12:00:00Z", 365),  # half a day old: still 364.5 short, billed as whole days
+        ("NEARLINE", None, 0),  # no creation time: not estimated
+    ],
+)
+def test_days_short_of_the_minimum_storage_duration(storage_class, created, days):
+    assert pricing.days_short_of_minimum(storage_class, created, "2026-11-27T00:00:00Z") == days
+
+
+def test_early_deletion_fee_is_estimated_apart_from_the_monthly_saving():
+    planned = Counter({(BUCKET, "NEARLINE"): 1024**3})
+    byte_days = Counter({(BUCKET, "NEARLINE"): 1024**3 * 4})
+    summary = reclaim_summary(
+        {BUCKET: []},
+        {BUCKET: {"location_type": "region"}},
+        unreferenced=Counter({(BUCKET, "objects"): 1, (BUCKET, "bytes"): 1024**3}),
+        planned_bytes=planned,
+        planned_objects=Counter({BUCKET: 1}),
+        unpinned=Counter(),
+        planned_byte_days=byte_days,
+    )
+    plan = summary["reclaim_plan"]
+    assert plan["monthly_cost"]["usd_per_month"] == pytest.approx(0.010, abs=1e-5)
+    # 4 days of one GiB of regional Nearline: 4 / 30.42 of a month at $0.010.
+    assert plan["early_deletion"]["usd"] == pytest.approx(0.010 * 4 / (730 / 24), abs=1e-6)
+    assert plan["early_deletion"]["byte_days"] == 4 * 1024**3

@@ -153,6 +153,7 @@ def test_a_gcr_walk_proves_reclaim_and_pins_each_line_to_the_listed_generation(f
     assert (priced["storage_class"], priced["location_type"], priced["bytes"]) == ("STANDARD", "multi-region", size)
     assert priced["usd_per_month"] == pytest.approx(size / 1024**3 * 0.000035616 * 730, abs=1e-6)
     assert "7 day(s)" in plan["soft_delete"][bucket.name]
+    assert plan["early_deletion"] == {"usd": 0, "byte_days": 0, "unpriced_byte_days": 0}  # STANDARD: no minimum
 
 
 @pytest.mark.slow

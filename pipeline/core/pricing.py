@@ -8,19 +8,22 @@ The rows are the ones the page shows by default: ``region`` is the us-central1 (
 price, ``dual-region`` the per-region dual-region SKU, and ``multi-region`` the
 US/EU/ASIA multi-region price. Other regions cost up to about 30%
 more. A dual-region is billed in each of its two regions, so its bytes cost twice the
-SKU. List prices only: no discounts, no operations, no early-deletion fees.
+SKU. List prices only: no discounts, no operations; the early-deletion fee is estimated apart.
 
 Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from datetime import datetime
 
 PRICE_SOURCE = "https://cloud.google.com/storage/pricing"
 PRICE_DATE = "2026-09-20"
 CURRENCY = "USD"
 HOURS_PER_MONTH = 730
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 GIB = 1024**3
 
 STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
@@ -67,6 +70,36 @@ def usd_per_gib_month(storage_class: str | None, location_type: str | None) -> f
     return rates[storage_class] * HOURS_PER_MONTH * REGIONS_BILLED[location_type]
 
 
+def days_short_of_minimum(storage_class: str | None, time_created: str | None, now: str) -> int:
+    """Whole days an object still lacks of its class's minimum storage duration at ``now`` (0 when none).
+
+    Deleting it earlier is billed as if it had been stored that long (an early-deletion fee).
+    An unknown creation time or class counts as 0: the fee is then not estimated.
+    """
+    minimum = MINIMUM_DAYS.get(LEGACY_CLASSES.get(storage_class or "", storage_class or ""), 0)
+    if not minimum or not time_created:
+        return 0
+    try:
+        age = datetime.fromisoformat(now) - datetime.fromisoformat(time_created)
+    except (TypeError, ValueError):
+        return 0
+    return max(0, math.ceil(minimum - age.total_seconds() / 86400))
+
+
+def early_deletion_fee(
+    byte_days: dict[tuple[str, str | None], int], location_types: dict[str, str | None]
+) -> dict[str, object]:
+    """The one-time fee for deleting objects before their minimum duration: ``{(bucket, class): bytes x days}``."""
+    fee, unpriced = 0.0, 0
+    for (bucket, storage_class), amount in byte_days.items():
+        rate = usd_per_gib_month(storage_class, location_types.get(bucket))
+        if rate is None:
+            unpriced += amount
+        else:
+            fee += amount / GIB * rate / DAYS_PER_MONTH
+    return {"usd": round(fee, 6), "byte_days": sum(byte_days.values()), "unpriced_byte_days": unpriced}
+
+
 def location_type_of(bucket: str, reported: str | None) -> tuple[str | None, str]:
     """The bucket's location type and where it came from: the bucket GET, else the GCR naming rule
     (GCR buckets live in the US, EU or ASIA multi-region), else unknown."""
@@ -109,5 +142,5 @@ def monthly_cost(
         "unpriced_bytes": unpriced,
         "price_source": PRICE_SOURCE,
         "price_date": PRICE_DATE,
-        "basis": "list prices per GiB-hour x 730 hours; no discounts, operations or early-deletion fees",
+        "basis": "list prices per GiB-hour x 730 hours; no discounts or operations (early deletion: see early_deletion)",
     }

@@ -285,12 +285,14 @@ def reclaim_summary(
     planned_bytes: Counter,
     planned_objects: Counter,
     unpinned: Counter,
+    planned_byte_days: Counter | None = None,
 ) -> dict[str, Any]:
     """The reclaim part of ``summary.json``.
 
     ``unreferenced``: ``{(bucket, "objects"|"bytes"): n}`` of every unreferenced blob;
     ``planned_bytes``: ``{(bucket, storage class): bytes}`` of the plan's lines;
-    ``planned_objects``: ``{bucket: lines}``; ``unpinned``: ``{bucket: n}`` unreferenced blobs
+    ``planned_objects``: ``{bucket: lines}``; ``planned_byte_days``: ``{(bucket, storage class):
+    bytes x days}`` short of the minimum storage duration; ``unpinned``: ``{bucket: n}`` unreferenced blobs
     of a proven bucket left out of the plan for want of a generation.
     """
     bucket_facts = bucket_facts or {}
@@ -337,6 +339,7 @@ def reclaim_summary(
             "bytes": sum(planned_bytes.values()),
             "buckets": plan_buckets,
             "monthly_cost": pricing.monthly_cost(dict(planned_bytes), location_types),
+            "early_deletion": pricing.early_deletion_fee(dict(planned_byte_days or {}), location_types),
             "soft_delete": {b: by_bucket[b]["soft_delete"] for b in plan_buckets},
         }
     return {

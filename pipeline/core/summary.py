@@ -39,6 +39,8 @@ class Tally:
     unreferenced: Counter = field(default_factory=Counter)  # (bucket, "objects" | "bytes") -> n
     planned_bytes: Counter = field(default_factory=Counter)  # (bucket, storage class) -> bytes
     planned_objects: Counter = field(default_factory=Counter)  # bucket -> plan lines
+    # (bucket, storage class) -> bytes x days still short of the class's minimum storage duration
+    planned_byte_days: Counter = field(default_factory=Counter)
     unpinned: Counter = field(default_factory=Counter)  # bucket -> proven but without a generation
 
     def __add__(self, other: Tally) -> Tally:
@@ -55,6 +57,7 @@ class Tally:
             unreferenced=self.unreferenced + other.unreferenced,
             planned_bytes=self.planned_bytes + other.planned_bytes,
             planned_objects=self.planned_objects + other.planned_objects,
+            planned_byte_days=self.planned_byte_days + other.planned_byte_days,
             unpinned=self.unpinned + other.unpinned,
         )
 
@@ -81,11 +84,13 @@ class Tally:
         )
 
     @classmethod
-    def of_plan_line(cls, row: dict[str, Any]) -> Tally:
-        """An unreferenced blob written to reclaim-plan.txt."""
+    def of_plan_line(cls, row: dict[str, Any], days_short: int = 0) -> Tally:
+        """An unreferenced blob written to reclaim-plan.txt, ``days_short`` of its minimum storage duration."""
+        key = (row["bucket"], row.get("storage_class"))
         return cls(
-            planned_bytes=Counter({(row["bucket"], row.get("storage_class")): row["size"] or 0}),
+            planned_bytes=Counter({key: row["size"] or 0}),
             planned_objects=Counter({row["bucket"]: 1}),
+            planned_byte_days=Counter({key: (row["size"] or 0) * days_short}),
         )
 
     @classmethod
@@ -164,6 +169,7 @@ def build_summary(
         unreferenced=tally.unreferenced,
         planned_bytes=tally.planned_bytes,
         planned_objects=tally.planned_objects,
+        planned_byte_days=tally.planned_byte_days,
         unpinned=tally.unpinned,
     )
     return {
@@ -220,6 +226,12 @@ def reclaim_lines(summary: dict[str, Any]) -> list[str]:
             f"reclaim plan: {plan['objects']} unreferenced blob(s), {plan['bytes'] / 1e6:.1f} MB, "
             f"about {_usd(cost['usd_per_month'])}/month at {cost['price_date']} list prices{unpriced}"
         )
+        early = plan.get("early_deletion") or {}
+        if early.get("usd"):
+            lines.append(
+                f"  deleting now also costs about {_usd(early['usd'])} once in early-deletion fees "
+                "(objects younger than their class's minimum storage duration)"
+            )
         lines.append(f"  {plan['file']} (generation-pinned; delete with: gcloud storage rm -I < {plan['file']})")
         for bucket, note in sorted(plan["soft_delete"].items()):
             lines.append(f"  {bucket}: {note}")

@@ -16,6 +16,7 @@ import apache_beam as beam
 from apache_beam.pvalue import TaggedOutput
 
 from pipeline.adapters import report as report_io
+from pipeline.core import pricing
 from pipeline.core.findings import Kind
 from pipeline.core.reclaim import PLAN_FILE, Evidence, SourceFacts, decide, plan_line, sum_evidence
 from pipeline.core.summary import Tally
@@ -37,7 +38,7 @@ class CombineEvidence(beam.CombineFn):
         return accumulator
 
 
-def plan_entries(row: dict[str, Any], verdict: dict[str, list]):
+def plan_entries(row: dict[str, Any], verdict: dict[str, list], now: str):
     """An unreferenced blob of a proven bucket -> its plan line (main) and its tally."""
     if row["kind"] != Kind.UNREFERENCED_BLOB.value or verdict.get(row["bucket"]) != []:
         return
@@ -46,14 +47,23 @@ def plan_entries(row: dict[str, Any], verdict: dict[str, list]):
         yield TaggedOutput(TALLIES, Tally.of_unpinned(row))
         return
     yield line
-    yield TaggedOutput(TALLIES, Tally.of_plan_line(row))
+    days_short = pricing.days_short_of_minimum(row.get("storage_class"), row.get("time_created"), now)
+    yield TaggedOutput(TALLIES, Tally.of_plan_line(row, days_short))
 
 
 class Reclaim(beam.PTransform):
     """(findings, evidence) -> {"verdict": {bucket: blockers}, "plan_files": [path], "tallies": Tally}."""
 
-    def __init__(self, sources: tuple[SourceFacts, ...], buckets: tuple[str, ...], cross_checked: bool, run_dir: str):
+    def __init__(
+        self,
+        sources: tuple[SourceFacts, ...],
+        buckets: tuple[str, ...],
+        cross_checked: bool,
+        run_dir: str,
+        started_at: str,
+    ):
         super().__init__()
+        self._started_at = started_at
         self._sources = tuple(sources)
         self._buckets = tuple(buckets)
         self._cross_checked = cross_checked
@@ -67,9 +77,9 @@ class Reclaim(beam.PTransform):
             | "CombineEvidence" >> beam.CombineGlobally(CombineEvidence())
             | "Decide" >> beam.Map(lambda ev: decide(sources, buckets, ev, cross_checked=cross_checked))
         )
-        planned = findings | "PlanLines" >> beam.FlatMap(plan_entries, beam.pvalue.AsSingleton(verdict)).with_outputs(
-            TALLIES, main="lines"
-        )
+        planned = findings | "PlanLines" >> beam.FlatMap(
+            plan_entries, beam.pvalue.AsSingleton(verdict), self._started_at
+        ).with_outputs(TALLIES, main="lines")
         plan_files = planned["lines"] | "WritePlan" >> beam.io.WriteToText(
             self._plan_path, num_shards=1, shard_name_template=""
         )
