@@ -142,5 +142,5 @@ def monthly_cost(
         "unpriced_bytes": unpriced,
         "price_source": PRICE_SOURCE,
         "price_date": PRICE_DATE,
-        "basis": "list prices per GiB-hour x 730 hours; no discounts or operations (early deletion: see early_deletion)",
+        "basis": "list prices per GiB-hour x 730 hours; no discounts or operations (early deletion apart)",
     }
