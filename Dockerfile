@@ -1,5 +1,5 @@
 # registry-scrub: one image that is both the Flex Template launcher and the Dataflow
-# workers' sdk_container_image (README.md, "Production on Dataflow").
+# workers' sdk_container_image (docs/production.md, "The image").
 #
 #   Cloud Build:  jobs/deploy/deploy.sh image   (passes IMAGE, see jobs/deploy/cloudbuild.yaml)
 #   By hand:      docker build --build-arg IMAGE=<the tag you push> -t <that tag> .
@@ -19,9 +19,6 @@ FROM ${PYTHON_IMAGE}
 ARG BEAM_VERSION
 # The image's own name: the template launcher hands it to the workers as their image.
 ARG IMAGE=""
-# The uid of the user "scrub" created below. See "Non-root" in README.md, "Production on Dataflow": pass
-# RUN_AS_USER=0 only if Dataflow workers cannot start without root.
-ARG RUN_AS_USER=10001
 
 # Beam's worker boot entrypoint, from the SDK image of the very same Beam release.
 COPY --from=beam_sdk /opt/apache/beam /opt/apache/beam
@@ -55,12 +52,9 @@ RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
 ENV FLEX_TEMPLATE_PYTHON_PY_FILE=/template/jobs/flex_template.py \
     REGISTRY_SCRUB_SDK_IMAGE=${IMAGE}
 
-# A non-root user for the launcher and the workers. Beam's boot creates its virtualenv in
-# /opt/apache/beam-venv, so that folder belongs to the user; the code stays root-owned.
-RUN useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
-        --shell /usr/sbin/nologin scrub \
-    && mkdir -p /opt/apache/beam-venv \
-    && chown scrub:scrub /opt/apache/beam-venv
-USER ${RUN_AS_USER}
+# No USER: the image runs as root, like Google's pipeline_with_dependencies sample and Beam's
+# own SDK images. The Flex Template launcher writes /var/log/dataflow/template_launcher/ and
+# fails as any other user (python-docs-samples#13213), and Google documents no non-root
+# worker setup. docs/production.md, "Why the image runs as root".
 
 ENTRYPOINT ["/opt/apache/beam/boot"]

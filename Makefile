@@ -4,12 +4,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup demo test system-deps bench lint lock clean
+.PHONY: help setup demo test system-deps runners bench lint lock clean
 
 help:
 	@echo "make setup        create $(VENV) and install registry-scrub with its test extras"
 	@echo "make demo         scan the embedded demo bucket (a local emulator; no cloud account)"
-	@echo "make test         install what the tests need (Debian packages too) and run them all"
+	@echo "make test         install what the tests need (Debian packages, Prism) and run them all"
+	@echo "make runners      build Beam's Prism runner once into ~/.cache/registry-scrub (needs Go >= 1.21)"
 	@echo "make bench        run the benchmarks under tests/bench/ (prints figures)"
 	@echo "make lock         regenerate requirements.lock (the image's pinned dependencies) from pyproject.toml"
 
@@ -27,7 +28,11 @@ demo: setup
 system-deps:
 	bash tests/system-deps.sh
 
-test: setup system-deps
+# Prints the binary's path; tests/test_runners.py finds it there (or in REGISTRY_SCRUB_PRISM).
+runners:
+	bash tests/install-prism.sh
+
+test: setup system-deps runners
 	$(BIN)/python -m pytest
 
 bench: setup

@@ -1,19 +1,28 @@
 """``registry-scrub``: scan buckets (``scan``, the default) or run the embedded demo (``demo``).
 
-Our flags override the YAML config; every other argument goes to Beam untouched
-(``--runner``, ``--project``, ``--region``, ``--direct_num_workers`` …).
+Our flags override the YAML config. Every other argument must be one of Apache Beam's
+registered pipeline options (``--runner``, ``--project``, ``--region``,
+``--direct_num_workers`` …), checked against Beam's own parser; anything else is
+refused with the closest known flag, because a misspelt flag that is dropped makes
+an audit run with settings nobody asked for. docs/cli.md describes every flag.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import os
 import sys
 import traceback
+from importlib import metadata
 from typing import Any
 
-from jobs import logs
-from pipeline.config import ConfigError, load_config
+from jobs import interrupt, logs
+from pipeline.config import Config, ConfigError, load_config
 from pipeline.core.summary import EXIT_RUN_FAILED, EXIT_UNUSABLE_INPUT, format_summary
+from pipeline.values import human_size
+
+PROG = "registry-scrub"
 
 # flag -> (config key, parser); repeated flags collect into a list.
 OVERRIDES: dict[str, tuple[str, Any]] = {
@@ -31,35 +40,184 @@ OVERRIDES: dict[str, tuple[str, Any]] = {
     "--mode": ("scan.mode", str),
 }
 
+# flag -> (metavar, meaning, default); a default of None is read from the config's own default.
+FLAG_HELP: dict[str, tuple[str, str, str | None]] = {
+    "--bucket": ("NAME", "a bucket to scan, without gs://; repeat for more", "none"),
+    "--scan-project": (
+        "PROJECT",
+        "scan the [us.|eu.|asia.]artifacts.PROJECT.appspot.com buckets of this project; repeat for more",
+        "none",
+    ),
+    "--prefix": ("PREFIX", "the folder of blobs inside each bucket", None),
+    "--emulator-endpoint": (
+        "URL",
+        "a local GCS emulator, http://HOST:PORT, used with anonymous credentials",
+        "$STORAGE_EMULATOR_HOST if set, else Cloud Storage",
+    ),
+    "--output": ("DIR|gs://BUCKET/PATH", "the report root; each run writes its own folder <root>/<run id>/", None),
+    "--run-id": ("ID", "the run's folder name; a rerun with the same id replaces it", "the UTC start time"),
+    "--bigquery-dataset": ("[PROJECT:]DATASET", "also load findings and the summary into BigQuery", "none"),
+    "--shard-count": ("N", "listings per bucket: 16, 256 or 4096", None),
+    "--chunk-size": ("SIZE", "bytes per read, e.g. 256KiB or 4MiB (4KiB to 256MiB)", None),
+    "--read-concurrency": ("N", "reads in flight per worker process (1 to 512)", None),
+    "--max-attempts": ("N", "attempts per object on transient errors (1 to 20)", None),
+    "--mode": (
+        "{names,manifests,both}",
+        "names: hash every blob; manifests: cross-check blobs with manifests without hashing; both: the two",
+        "both with a manifest source, else names",
+    ),
+}
+
+_EPILOG = """\
+Any other argument must be an Apache Beam pipeline option, e.g. --runner=DataflowRunner
+--project=P --region=R --temp_location=gs://B/tmp; anything else is refused.
+Exit status: 0 clean, 1 findings of severity error, 2 unusable input (nothing was scanned),
+3 the run failed, 130/143 interrupted (SIGINT/SIGTERM). Every flag: docs/cli.md."""
+
+
+class UsageError(Exception):
+    """Arguments that cannot be understood (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise UsageError(f"{message}; see {PROG} --help")
+
+
+def version_text() -> str:
+    def version_of(distribution: str) -> str:
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            return "unknown"
+
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"{PROG} {version_of('registry-scrub')} (Apache Beam {version_of('apache-beam')}, Python {python})"
+
+
+def default_text(flag: str) -> str:
+    key, _ = OVERRIDES[flag]
+    given = FLAG_HELP.get(flag, ("", "", None))[2]
+    if given is not None:
+        return given
+    section, field = key.split(".")
+    value = getattr(getattr(Config(), section), field)
+    if field == "chunk_size":
+        return human_size(value)
+    return "none" if value in (None, ()) else str(value)
+
 
 def _add_scan_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="YAML config file (see config/example.yaml)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a YAML config file, local or gs:// (see config/example.yaml); the flags below override its keys "
+        "(default: none, the flags alone)",
+    )
     for flag, (key, kind) in OVERRIDES.items():
+        metavar, meaning, _ = FLAG_HELP.get(flag, ("VALUE", f"sets {key}", None))
+        text = f"{meaning} (default: {default_text(flag)}; config key {key})".replace("%", "%%")
         dest = key.replace(".", "__")
         if kind == "append":
-            parser.add_argument(
-                flag, dest=dest, action="append", metavar="NAME", help=f"overrides {key}; repeat for more"
-            )
+            parser.add_argument(flag, dest=dest, action="append", metavar=metavar, help=text)
         else:
-            parser.add_argument(flag, dest=dest, type=kind, help=f"overrides {key}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the summary")
-    parser.add_argument("-v", "--verbose", action="store_true", help="the full error when a run fails")
+            parser.add_argument(flag, dest=dest, type=kind, metavar=metavar, help=text)
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the summary and errors")
+    talk.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="the full error, traceback included, when a run cannot start or fails",
+    )
+    parser.add_argument("--version", action="version", version=version_text())
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="registry-scrub",
+    common = {"formatter_class": argparse.RawDescriptionHelpFormatter, "epilog": _EPILOG, "allow_abbrev": False}
+    parser = _Parser(
+        prog=PROG,
         description="Verify the blobs of GCR-layout Cloud Storage buckets against their SHA-256 names.",
-        epilog="Arguments not listed here are passed to Apache Beam (e.g. --runner=DataflowRunner).",
+        **common,
     )
-    commands = parser.add_subparsers(dest="command")
-    _add_scan_flags(commands.add_parser("scan", help="scan buckets as configured (the default)"))
-    demo = commands.add_parser("demo", help="seed a local emulated bucket with demo images and scan it")
+    parser.add_argument("--version", action="version", version=version_text())
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    scan = commands.add_parser(
+        "scan",
+        help="scan buckets as configured (the default command)",
+        description=f"Scan buckets and write the report. `{PROG} demo --help` shows the embedded demo.",
+        **common,
+    )
+    _add_scan_flags(scan)
+    demo = commands.add_parser(
+        "demo",
+        help="seed a local emulated bucket with demo images and scan it",
+        description="Start a local GCS emulator, seed it with demo images and planted problems, and scan it.",
+        **common,
+    )
     _add_scan_flags(demo)
     demo.add_argument(
-        "--keep-emulator-data", metavar="DIR", help="keep the emulator's data in DIR instead of a temporary folder"
+        "--keep-emulator-data",
+        metavar="DIR",
+        help="keep the emulator's data in DIR (default: a temporary folder, removed at the end)",
     )
+    report = commands.add_parser("report", help="re-render report.html from an existing run folder", allow_abbrev=False)
+    report.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, local or gs://BUCKET/PATH/<run_id>")
+    report.add_argument("--emulator-endpoint", help="a gs:// RUN_DIR on a local storage emulator (tests, demos)")
+    report.add_argument("-q", "--quiet", action="store_true", help="print only the page's path")
+    report.add_argument("-v", "--verbose", action="store_true", help="the full error when rendering fails")
+    parser.commands = {"scan": scan, "demo": demo, "report": report}
     return parser
+
+
+def beam_option_parser() -> argparse.ArgumentParser:
+    """Beam's own parser of every registered pipeline option, built as PipelineOptions builds it."""
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    parser.error = _Parser.error.__get__(parser)  # a bad value of a Beam option: one line too, not its usage
+    classes: dict[str, type] = {}
+    for cls in PipelineOptions.__subclasses__():
+        classes.setdefault(str(cls), cls)
+    for cls in classes.values():
+        cls._add_argparse_args(parser)
+    return parser
+
+
+def _known_flags(parser: argparse.ArgumentParser) -> list[str]:
+    return [flag for flag in parser._option_string_actions if flag.startswith("--")]
+
+
+def check_beam_arguments(beam_args: list[str], ours: argparse.ArgumentParser) -> None:
+    """Refuse arguments that are neither ours nor Beam's, naming the closest known flag."""
+    beam = beam_option_parser()
+    _, unknown = beam.parse_known_args(beam_args)
+    if not unknown:
+        return
+    known = _known_flags(ours) + _known_flags(beam)
+    named = []
+    for i, arg in enumerate(unknown):
+        if arg.startswith("-"):
+            flag = arg.split("=", 1)[0]
+            close = difflib.get_close_matches(flag, known, n=1, cutoff=0.75)
+            named.append(f"{flag} (did you mean {close[0]}?)" if close else flag)
+        elif i == 0 or not unknown[i - 1].startswith("-") or "=" in unknown[i - 1]:
+            named.append(repr(arg))  # not the value of an unknown flag: a stray word
+    plural = "s" if len(named) > 1 else ""
+    raise UsageError(f"unknown argument{plural} {', '.join(named)}; see {PROG} --help")
+
+
+def parse_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """Our flags and Beam's arguments; ``UsageError`` for anything else, SystemExit for --help/--version."""
+    argv = list(argv)
+    if not argv or argv[0] not in ("scan", "demo", "report", "--version"):
+        argv.insert(0, "scan")  # also for -h: the default command's flags are the ones to explain
+    parser = build_parser()
+    args, beam_args = parser.parse_known_args(argv)
+    if args.command == "report" and beam_args:  # re-rendering runs no pipeline: no Beam option applies
+        raise UsageError(f"report: unrecognised arguments: {' '.join(beam_args)}")
+    check_beam_arguments(beam_args, parser.commands[args.command])
+    return args, beam_args
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, tuple[Any, str]]:
@@ -79,12 +237,21 @@ def failure_line(err: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("scan", "demo", "-h", "--help"):
-        argv.insert(0, "scan")
-    args, beam_args = build_parser().parse_known_args(argv)
+    interrupt.install()  # first: before Beam's imports start threads of their own
+    try:
+        args, beam_args = parse_arguments(argv)
+    except UsageError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return EXIT_UNUSABLE_INPUT
+    except SystemExit as stop:  # --help and --version have printed what was asked
+        return stop.code if isinstance(stop.code, int) else 0
     logs.configure(args.quiet, args.verbose)
+    if args.command == "report":
+        from jobs.report import main as report_main
 
-    from jobs.launcher import UnusableInput, run_scan
+        return report_main(args)
+
+    from jobs.launcher import UnusableInput, emulator_from_environment, run_scan
 
     try:
         if args.command == "demo":
@@ -93,17 +260,24 @@ def main(argv: list[str] | None = None) -> int:
             summary = run_demo(args.config, overrides_from(args), beam_args, args.keep_emulator_data)
         else:
             config = load_config(args.config, overrides_from(args))
-            summary = run_scan(config, beam_args)
+            summary = run_scan(emulator_from_environment(config, os.environ), beam_args)
     except (ConfigError, UnusableInput) as err:
-        print(f"registry-scrub: {err}", file=sys.stderr)
-        return EXIT_UNUSABLE_INPUT
-    except Exception as err:  # the pipeline failed: say why in one line, not Beam's page of frames
+        logs.finish()
         if args.verbose:
             traceback.print_exc()
-        print(f"registry-scrub: the run failed before its report was complete: {failure_line(err)}", file=sys.stderr)
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return EXIT_UNUSABLE_INPUT
+    except Exception as err:  # the pipeline failed: say why in one line, not Beam's page of frames
+        logs.finish()
+        if args.verbose:
+            traceback.print_exc()
+        print(f"{PROG}: the run failed before its report was complete: {failure_line(err)}", file=sys.stderr)
         if not args.verbose:
-            print("registry-scrub: rerun with --verbose for the full error", file=sys.stderr)
+            print(f"{PROG}: rerun with --verbose for the full error", file=sys.stderr)
         return EXIT_RUN_FAILED
+    logs.finish()
+    if summary is None:  # a dry run: the graph was built and checked, nothing ran
+        return 0
     print(format_summary(summary))
     return summary["exit_status"]
 

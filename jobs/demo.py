@@ -10,11 +10,13 @@ with the local runner, and leaves the report under the current directory.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jobs import interrupt
 from jobs.emulator import Emulator
 from jobs.images import Image, make_image, random_layer, sha256_digest
 from pipeline.adapters import gcs
@@ -135,6 +137,8 @@ def run_demo(
 
     config_file = config_path or DEFAULT_CONFIG
     with tempfile.TemporaryDirectory(prefix="registry-scrub-demo-") as scratch:
+        # os._exit on an interrupt skips the cleanup of this with-block.
+        token = interrupt.on_interrupt("the demo's emulator data", lambda: shutil.rmtree(scratch, ignore_errors=True))
         with Emulator(keep_dir or scratch) as emulator:
             overrides = {"source.emulator_endpoint": (emulator.endpoint, "the demo's emulator"), **overrides}
             config = load_config(config_file, overrides)
@@ -142,4 +146,7 @@ def run_demo(
             planted = seed_demo(emulator)
             for item in planted:
                 log.info("demo: planted %s -> expect %s (%s)", item.object, item.kind.value, item.story)
-            return run_scan(config, beam_args)
+            try:
+                return run_scan(config, beam_args)
+            finally:
+                interrupt.done(token)

@@ -116,5 +116,14 @@ def main(argv: list[str] | None = None) -> int:
         # The launcher's log is what `gcloud dataflow flex-template run` points at on failure.
         log.error("registry-scrub: %s", err)
         return EXIT_UNUSABLE_INPUT
-    log.info("registry-scrub: run %s submitted; report: %s", plan.run_id, plan.run_dir)
+    from pipeline.runner import is_dry_run, pipeline_options
+
+    if is_dry_run(pipeline_options(beam_args)):
+        log.info(
+            "registry-scrub: dry run: built the job for run %s and submitted nothing; report: %s",
+            plan.run_id,
+            plan.run_dir,
+        )
+    else:
+        log.info("registry-scrub: run %s submitted; report: %s", plan.run_id, plan.run_dir)
     return 0

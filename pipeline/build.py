@@ -11,6 +11,7 @@ from pipeline.config import Config
 from pipeline.core.reclaim import source_facts
 from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, VERIFIED, HashObjects
+from pipeline.transforms.html_report import WriteHtmlReport, add_report_model
 from pipeline.transforms.listing import ListObjects
 from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
 from pipeline.transforms.outcome import LogOutcomeFn
@@ -46,13 +47,13 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         hashed = listed | "HashObjects" >> HashObjects(
             source.prefix, source.emulator_endpoint, scan.chunk_size, scan.read_concurrency, scan.max_attempts
         )
-    verified, findings = hashed[VERIFIED], hashed[FINDINGS]
+    verified, findings, refs = hashed[VERIFIED], hashed[FINDINGS], None
     sources = ()
     if mode == "names":
         evidence = pipeline | "NoManifestEvidence" >> beam.Create([])
     else:
         sources = sources_for(config.manifests, plan.buckets)
-        findings, manifest_tallies, evidence = add_manifest_checks(
+        findings, manifest_tallies, evidence, refs = add_manifest_checks(
             pipeline,
             sources,
             config.manifests,
@@ -66,9 +67,12 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         facts, plan.buckets, mode != "names", plan.run_dir, plan.started_at
     )
     tallies.append(reclaim["tallies"])
+    # One report model feeds summary.json and report.html (pipeline/transforms/html_report.py).
+    report_model, extras = add_report_model(findings, verified, refs, plan.run_dir)
     summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
-        plan.run_dir, plan.run_id, plan.started_at, config.to_dict(), reclaim, plan.bucket_facts
+        plan.run_dir, plan.run_id, plan.started_at, config.to_dict(), reclaim, plan.bucket_facts, extras
     )
+    summary = summary | "WriteHtmlReport" >> WriteHtmlReport(plan.run_dir, report_model)
     summary = summary | "LogOutcome" >> beam.ParDo(LogOutcomeFn())
     outputs = {
         "listed": listed,

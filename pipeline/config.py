@@ -244,7 +244,7 @@ def parse_config(raw: Any, origin: str, overrides: dict[str, tuple[Any, str]] | 
     if not config.source.buckets and not config.source.projects:
         raise ConfigError(
             f"{origin}: source: nothing to scan; set source.buckets and/or source.projects "
-            "(or pass --bucket / --project)"
+            "(or pass --bucket / --scan-project)"
         )
     problem = check_mode_against_sources(config.scan.mode, config.manifests)
     if problem:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.adapters.registry import DEFAULT_CREDENTIALS_ENV
+from pipeline.core.budget import share_per_process
 from pipeline.core.manifests import MAX_MANIFEST_BYTES
 from pipeline.values import BUCKET_RE, size_in, whole_number_in
 
@@ -52,10 +53,17 @@ class SourceSpec:
 @dataclass(frozen=True)
 class ManifestsConfig:
     sources: tuple[SourceSpec, ...] = ()
+    # A budget for the whole job, per registry: each SDK process takes its share (requests_per_process).
     requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
     max_attempts: int = DEFAULT_MANIFEST_ATTEMPTS
     max_manifest_size: int = MAX_MANIFEST_BYTES
     legacy_metadata: bool = True
+    # Not a YAML key: the launcher sets it from the runner's options (pipeline.fleet).
+    processes: int = 1
+
+    @property
+    def requests_per_process(self) -> float:
+        return share_per_process(self.requests_per_second, self.processes)
 
 
 def check_mode(value: Any) -> str:

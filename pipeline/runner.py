@@ -18,8 +18,11 @@ from apache_beam.options.pipeline_options import (
     PipelineOptions,
     PrismRunnerOptions,
     StandardOptions,
+    TestOptions,
 )
 from apache_beam.runners.runner import PipelineRunner
+
+from pipeline.values import BUCKET_RE
 
 LOCAL_RUNNER_NAMES = (None, "DirectRunner", "FnApiRunner")
 
@@ -33,6 +36,21 @@ def is_local(options: PipelineOptions) -> bool:
         options.view_as(StandardOptions).runner in LOCAL_RUNNER_NAMES
         and not options.view_as(PrismRunnerOptions).prism_location
     )
+
+
+def is_dry_run(options: PipelineOptions) -> bool:
+    """``--dry_run=True``: Dataflow builds and checks the job and submits nothing.
+
+    Beam reads the flag as a string, so ``--dry_run=False`` would be a dry run too; it is refused.
+    """
+    value = options.view_as(TestOptions).dry_run
+    if value in (None, False):
+        return False
+    if str(value).strip().lower() not in ("true", "1", "yes"):
+        raise OptionsError(f"--dry_run={value}: Beam treats any value as true; pass --dry_run=True or leave it out")
+    if options.view_as(StandardOptions).runner != "DataflowRunner":
+        raise OptionsError("--dry_run=True works only with --runner=DataflowRunner; other runners would run for real")
+    return True
 
 
 def _given(args: Sequence[str], name: str) -> bool:
@@ -90,3 +108,21 @@ def validate_dataflow(options: PipelineOptions) -> None:
     for flag, value in (("--temp_location", gcp.temp_location), ("--staging_location", gcp.staging_location)):
         if value and not value.startswith("gs://"):
             raise OptionsError(f"{flag}: DataflowRunner needs a gs:// location, got {value!r}")
+        if value and not BUCKET_RE.fullmatch(value[len("gs://") :].split("/", 1)[0]):
+            # Beam would fall back to creating a default bucket of its own, over the network.
+            raise OptionsError(f"{flag}: {value!r} does not name a valid bucket (gs://BUCKET/PATH)")
+
+
+def check_dataflow_options(options: PipelineOptions) -> None:
+    """Beam's own validation of Dataflow options (project id format, locations, job name …),
+    which Beam would otherwise raise only once ``run()`` has started. Call it after the
+    checks above: with an invalid bucket in a location it would go looking for a bucket
+    of its own over the network."""
+    if options.view_as(StandardOptions).runner != "DataflowRunner":
+        return
+    from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
+    from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
+
+    errors = PipelineOptionsValidator(options, DataflowRunner()).validate()
+    if errors:
+        raise OptionsError("; ".join(" ".join(error.split()) for error in errors))

@@ -74,6 +74,8 @@ class Registry:
             try:
                 with urllib.request.urlopen(f"{self.url}/v2/", timeout=1):
                     return self
+            except urllib.error.HTTPError:  # an answer (a 401 where auth is configured): it is up
+                return self
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.02)
         self.stop()

@@ -1,7 +1,8 @@
 """The scan graph as Dataflow would receive it, built offline.
 
-The pipeline is built for DataflowRunner with production-like options and run
-with ``--dry_run=True``: Beam translates it exactly as for a submission (runner
+The pipeline is built by the launcher (``jobs.launcher.submit_scan``) for
+DataflowRunner with production-like options and ``--dry_run=True``: Beam
+translates it exactly as for a submission (runner
 overrides, Runner v2 proto, Docker environment) and stops before any request.
 The job description's environment is then built the way the Dataflow client
 builds it before it uploads anything, so the test sees the worker pool Dataflow
@@ -12,20 +13,19 @@ from __future__ import annotations
 
 import json
 
-import apache_beam as beam
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
 from apache_beam.portability import common_urns
 from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.runners.dataflow.internal import apiclient
 
-from pipeline.build import RunPlan, build_pipeline
+from jobs.launcher import submit_scan
 from pipeline.config import parse_config
 
 PROJECT = "my-audit-project"
 IMAGE = f"us-central1-docker.pkg.dev/{PROJECT}/registry-scrub/registry-scrub:0123abc"
 WORKER_SA = f"registry-scrub-worker@{PROJECT}.iam.gserviceaccount.com"
 BUCKETS = ("artifacts.team-a-prod.appspot.com", "eu.artifacts.team-b-prod.appspot.com")
+RUN_ID = "20250101T000000Z"
 DATAFLOW_ARGS = [
     "--runner=DataflowRunner",
     f"--project={PROJECT}",
@@ -45,23 +45,15 @@ def _graph(bigquery_dataset: str | None):
     raw = {
         "source": {"buckets": list(BUCKETS)},
         "scan": {"shard_count": 256},
-        "report": {"output": "gs://my-audit-reports/registry-scrub"},
+        "report": {"output": "gs://my-audit-reports/registry-scrub", "run_id": RUN_ID},
         "manifests": {"sources": [{"registry": "https://gcr.io", "gcr_projects": [PROJECT]}]},
     }
     if bigquery_dataset:
         raw["report"]["bigquery_dataset"] = bigquery_dataset
     config = parse_config(raw, "test")
-    plan = RunPlan(
-        buckets=BUCKETS,
-        run_id="20250101T000000Z",
-        run_dir="gs://my-audit-reports/registry-scrub/20250101T000000Z",
-        started_at="2025-01-01T00:00:00Z",
-    )
-    options = PipelineOptions(DATAFLOW_ARGS)
-    options.view_as(SetupOptions).save_main_session = False  # as jobs.launcher.submit_scan does
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, config, plan)
-    result = pipeline.run()
+    # The launcher's own path, options included: what it sets (save_main_session) is what is tested.
+    result, plan = submit_scan(config, DATAFLOW_ARGS)
+    assert plan.run_dir == f"gs://my-audit-reports/registry-scrub/{RUN_ID}" and plan.buckets == BUCKETS
     job = result.job
     environment = apiclient.Environment(
         packages=[],
@@ -71,7 +63,7 @@ def _graph(bigquery_dataset: str | None):
         proto_pipeline=job.proto_pipeline,
     )
     job.proto.environment = environment.proto
-    return pipeline.runner.proto_pipeline, json.loads(job.json())
+    return job.proto_pipeline, json.loads(job.json())
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +119,9 @@ def test_no_side_input_carries_objects_or_digests(graph):
         "Reclaim/PlanLines/",
         "Reclaim/WritePlan/",
         "Reclaim/CombineEvidence/",
+        # The human report's model (bounded by its caps) and the images-*.jsonl file names.
+        "HumanReport/",
+        "WriteHtmlReport/",
     )
     with_side_inputs = [t.unique_name for t in proto.components.transforms.values() if _side_inputs(t)]
     assert with_side_inputs, "expected the summary's side inputs; the graph walk found none"

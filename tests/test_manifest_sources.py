@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 
 import pytest
 
 from jobs.images import make_image, make_index, random_layer, write_oci_layout
 from pipeline.adapters import gcs
+from pipeline.adapters.manifest_files import (
+    REF_NAME as REF,
+)
 from pipeline.adapters.manifest_files import (
     DirectoryStore,
     LegacyStore,
@@ -99,7 +104,9 @@ def test_oci_layout_store_and_fetch_recurses_into_children(tmp_path):
 
 def test_oci_layout_without_index(tmp_path):
     (tmp_path / "empty").mkdir()
-    (row,) = _all(OciLayoutStore(0, str(tmp_path / "empty"), None, None))
+    marker, row = _all(OciLayoutStore(0, str(tmp_path / "empty"), None, None))
+    assert marker["kind"] == "invalid_manifest" and marker["object"].endswith("empty/oci-layout")
+    assert "the oci-layout file cannot be read" in marker["detail"]
     assert row["kind"] == "manifest_unavailable" and row["repository"] == "empty"
 
 
@@ -241,3 +248,351 @@ def test_one_unreadable_file_does_not_hide_the_rest_of_a_directory(tmp_path):
     assert IMG.digest in requests
     problems = [i for i in items if "kind" in i]
     assert any(p["object"].endswith("current.json") for p in problems)
+
+
+# --- hostile trees: special files, escaping links, names that are not UTF-8 ---------------
+
+
+def _kinds_by_object(items) -> dict[str, tuple[str, str]]:
+    return {i["object"].rsplit("/root/", 1)[1]: (i["kind"], i["detail"]) for i in items if "kind" in i}
+
+
+def test_directory_refuses_special_files_escaping_links_and_undecodable_names(tmp_path):
+    import socket
+
+    root = tmp_path / "root"
+    (root / "app").mkdir(parents=True)
+    (tmp_path / "outside").write_bytes(IMG2.manifest)
+    (root / "app" / IMG.digest.replace(":", "-")).write_bytes(IMG.manifest)
+    os.mkfifo(root / "app" / ("sha256-" + "f" * 64))
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(root / "app" / "sock"))  # AF_UNIX paths are short
+    (root / "app" / IMG2.digest.replace(":", "-")).symlink_to(tmp_path / "outside")
+    (root / "escape").symlink_to(tmp_path)
+    (root / "inner").symlink_to(root / "app")
+    (root / "app" / "loop").symlink_to(root / "app" / "loop")
+    undecodable = os.fsdecode(b"caf\xe9-\xff.json")
+    (root / "app" / undecodable).write_bytes(IMG.manifest)
+    os.mkdir(root / os.fsdecode(b"dir-\xfe"))
+
+    items = _all(DirectoryStore(0, str(root), "reg/p", None))
+    requests = [(i["repository"], i["digest"]) for i in items if "kind" not in i]
+    assert requests == [("reg/p/app", IMG.digest)]
+    problems = _kinds_by_object(items)
+    assert problems == {
+        "app/sha256-" + "f" * 64: ("invalid_manifest", "a FIFO, not a regular file; never opened"),
+        "app/sock": ("invalid_manifest", "a socket, not a regular file; never opened"),
+        "app/" + IMG2.digest.replace(":", "-"): (
+            "invalid_manifest",
+            "symbolic link resolves outside the source root; refused",
+        ),
+        "escape": ("invalid_manifest", "symbolic link resolves outside the source root; refused"),
+        "inner": (
+            "invalid_manifest",
+            "symbolic link to a folder; not followed (the folder is read under its own path)",
+        ),
+        "app/loop": ("invalid_manifest", "symbolic link cannot be followed: Too many levels of symbolic links"),
+        "app/caf\\xe9-\\xff.json": ("invalid_manifest", "name is not valid UTF-8; not read"),
+        "dir-\\xfe": ("invalid_manifest", "name is not valid UTF-8; not read"),
+    }
+    for row in items:
+        json.dumps(row, ensure_ascii=False).encode("utf-8")  # every row can be written out as UTF-8
+
+
+def test_local_reads_never_open_a_fifo_or_leave_the_root(tmp_path):
+    from pipeline.adapters.manifest_files import LocalTree
+
+    root = tmp_path / "root"
+    (root / "blobs").mkdir(parents=True)
+    os.mkfifo(root / "fifo")
+    (tmp_path / "secret").write_text("x")
+    (root / "blobs" / "sha256").symlink_to(tmp_path)
+    (root / "ok").symlink_to(root / "blobs")
+    tree = LocalTree(str(root))
+    with pytest.raises(Unavailable, match="fifo is a FIFO, not a regular file; never opened"):
+        tree.read("fifo", 100)
+    with pytest.raises(Unavailable, match="blobs/sha256/secret resolves outside the source root; refused"):
+        tree.read("blobs/sha256/secret", 100)
+    with pytest.raises(Unavailable, match="ok is a folder, not a regular file"):
+        tree.read("ok", 100)
+    with pytest.raises(Unavailable) as err:
+        tree.read("absent", 100)
+    assert err.value.status == 404
+
+
+def test_directory_takes_bare_hex_names_as_sha256(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / IMG.digest.split(":")[1]).write_bytes(IMG.manifest)
+    (root / (IMG2.digest.split(":")[1] + ".json")).write_bytes(IMG2.manifest)
+    (root / ("A" * 64)).write_bytes(b"{}")  # upper-case hex is not a digest
+    (root / ("a" * 63 + ".json")).write_bytes(b"{}")  # nor are 63 digits
+    items = _all(DirectoryStore(0, str(root), "reg/p", None))
+    assert sorted(i["digest"] for i in items if "kind" not in i) == sorted([IMG.digest, IMG2.digest])
+    assert sorted(i["object"].rsplit("/", 1)[1] for i in items if "kind" in i) == ["A" * 64, "a" * 63 + ".json"]
+    assert digest_from_name("b" * 64) == "sha256:" + "b" * 64
+    assert digest_from_name("b" * 64 + ".json") == "sha256:" + "b" * 64
+    assert digest_from_name("b" * 65) is None and digest_from_name("sha512-" + "b" * 64) is None
+
+
+@pytest.mark.parametrize(
+    "content, detail",
+    [
+        (b"[" * 100 + b"]" * 100, "JSON nested more than 32 levels deep"),
+        (b'{"v1": "sha256:' + b"a" * 63 + b'"}', "entry 'v1': expected a sha256 digest"),
+        (b'{"v1": "' + IMG.digest.encode() + b'", "v1": "' + IMG.digest.encode() + b'"}', "appears twice"),
+        (b'{"bad tag": "' + IMG.digest.encode() + b'"}', "entry 'bad tag': not a tag"),
+        (b'{"\\udc80": "' + IMG.digest.encode() + b'"}', "a lone surrogate is not a Unicode character"),
+        (b'["v1"]', "expected an object of tag -> digest"),
+        (b"\xff", "not UTF-8 text"),
+    ],
+)
+def test_a_bad_tags_file_loses_only_its_tags(tmp_path, content, detail):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / IMG.digest.replace(":", "-")).write_bytes(IMG.manifest)
+    (root / "tags.json").write_bytes(content)
+    items = _all(DirectoryStore(0, str(root), "reg/p", None))
+    (request,) = [i for i in items if "kind" not in i]
+    assert request["digest"] == IMG.digest and request["tags"] == []
+    (problem,) = [i for i in items if "kind" in i]
+    assert problem["object"].endswith("root/tags.json") and problem["kind"] == "invalid_manifest"
+    assert "tags file not understood, its tags are not used" in problem["detail"] and detail in problem["detail"]
+
+
+# --- OCI layouts: the marker, the index's rules, sizes, escapes -----------------------------
+
+
+def _layout(tmp_path, entries=None, marker=b'{"imageLayoutVersion":"1.0.0"}'):
+    root = tmp_path / "root"
+    write_oci_layout(root, [(IMG.manifest, IMG.media_type, "v1")], {})
+    if marker is None:
+        (root / "oci-layout").unlink()
+    else:
+        (root / "oci-layout").write_bytes(marker)
+    if entries is not None:
+        (root / "index.json").write_bytes(json.dumps({"schemaVersion": 2, "manifests": entries}).encode())
+    return root
+
+
+def _entry(**over):
+    return {"mediaType": IMG.media_type, "digest": IMG.digest, "size": len(IMG.manifest), **over}
+
+
+@pytest.mark.parametrize(
+    "marker, detail",
+    [
+        (None, "OCI layout: the oci-layout file cannot be read: oci-layout not found"),
+        (b"{}", "OCI layout: image-spec layout: oci-layout must hold imageLayoutVersion"),
+        (b'{"imageLayoutVersion": 1}', "imageLayoutVersion must be a string (got a number)"),
+        (b"[]", "oci-layout must be a JSON object (got a list)"),
+        (b"not json", "OCI layout: the oci-layout file is not valid: not valid JSON"),
+    ],
+)
+def test_oci_layout_marker_is_checked(tmp_path, marker, detail):
+    items = _all(OciLayoutStore(0, str(_layout(tmp_path, marker=marker)), "reg/app", None))
+    assert [i["digest"] for i in items if "kind" not in i] == [IMG.digest]  # the manifests are still read
+    (problem,) = [i for i in items if "kind" in i]
+    assert problem["object"].endswith("root/oci-layout") and problem["kind"] == "invalid_manifest"
+    assert detail in problem["detail"]
+
+
+def test_oci_layout_index_size_is_checked_against_the_blob(tmp_path):
+    root = _layout(tmp_path, [_entry(size=len(IMG.manifest) + 3, annotations={REF: "v1"})])
+    items = _all(OciLayoutStore(0, str(root), "reg/app", None))
+    (problem,) = [i for i in items if "kind" in i]
+    assert (problem["kind"], problem["digest"]) == ("size_mismatch", IMG.digest)
+    assert (problem["expected"], problem["actual"]) == (str(len(IMG.manifest) + 3), str(len(IMG.manifest)))
+    assert problem["object"].endswith("root/blobs/sha256/" + IMG.digest.split(":")[1])
+    assert problem["images"] == [f"reg/app@{IMG.digest}"] and problem["tags"] == ["reg/app:v1"]
+    assert [i["digest"] for i in items if "kind" not in i] == [IMG.digest]
+
+
+@pytest.mark.parametrize(
+    "entry, detail, read",
+    [
+        (_entry(size=-1), "manifests[0].size: image-spec descriptor: size must be an int64 ≥ 0 (got -1)", True),
+        (_entry(size="12"), "manifests[0].size: image-spec descriptor: size must be an int64 ≥ 0", True),
+        (_entry(mediaType=None), "manifests[0].mediaType: image-spec descriptor: mediaType is required", True),
+        (_entry(annotations={REF: 5}), f"the value of '{REF}' must be a string", True),
+        (_entry(annotations={REF: "\udc80"}), "'\\udc80' holds a lone surrogate", True),
+        (_entry(annotations={REF: "bad tag!"}), "does not follow the image-spec ref grammar; not used as a tag", True),
+        (_entry(platform={"os": "linux"}), "platform.architecture: image-spec index platform", True),
+        (_entry(urls="x"), "manifests[0].urls: image-spec descriptor: urls must be a list of strings", True),
+        (_entry(digest="sha256:" + "A" * 64), "a sha256 digest must be 64 lowercase hex digits", False),
+        (_entry(digest=None), "manifests[0].digest: image-spec descriptor: digest is required", False),
+        (_entry(digest="blake3:" + "a" * 64), "'blake3' is not registered in the image-spec (sha256, sha512)", False),
+        ("sha256:abc", "manifests[0]: image-spec descriptor: a descriptor must be a JSON object", False),
+    ],
+)
+def test_oci_layout_index_entries_follow_the_image_spec(tmp_path, entry, detail, read):
+    if isinstance(entry, dict):
+        entry = {k: v for k, v in entry.items() if v is not None}
+    root = _layout(tmp_path, [entry])
+    (root / "index.json").write_bytes(
+        json.dumps({"schemaVersion": 2, "manifests": [entry]}, ensure_ascii=True).encode()
+    )
+    items = _all(OciLayoutStore(0, str(root), "reg/app", None))
+    problems = [i for i in items if "kind" in i]
+    kind = "unverifiable_digest" if "not registered" in detail else "invalid_manifest"
+    assert [p["kind"] for p in problems] == [kind] and detail in problems[0]["detail"], problems
+    assert problems[0]["object"].endswith("root/index.json")
+    requests = [i for i in items if "kind" not in i]
+    assert [(r["digest"], r["tags"]) for r in requests] == ([(IMG.digest, [])] if read else [])
+    json.dumps(problems[0], ensure_ascii=False).encode("utf-8")
+
+
+def test_oci_layout_blobs_folder_linked_outside_is_refused(tmp_path):
+    root = _layout(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    (root / "blobs" / "sha256").rename(elsewhere)
+    (root / "blobs" / "sha256").symlink_to(elsewhere)
+    store = OciLayoutStore(0, str(root), "reg/app", None)
+    items = _all(store)
+    (problem,) = [i for i in items if "kind" in i]
+    assert problem["object"].endswith("root/blobs/sha256")
+    assert problem["detail"] == "symbolic link resolves outside the source root; refused"
+    (request,) = [i for i in items if "kind" not in i]
+    with pytest.raises(Unavailable, match="resolves outside the source root; refused"):
+        store.fetch(request["repository"], request["digest"], request["location"])
+
+
+def test_oci_layout_fifo_blob_is_never_opened(tmp_path):
+    root = _layout(tmp_path)
+    blob = root / "blobs" / "sha256" / IMG.digest.split(":")[1]
+    blob.unlink()
+    os.mkfifo(blob)
+    os.mkfifo(root / "blobs" / "stray-fifo")
+    store = OciLayoutStore(0, str(root), "reg/app", None)
+    items = _all(store)
+    assert _kinds_by_object(items) == {
+        "blobs/stray-fifo": ("invalid_manifest", "a FIFO, not a regular file; never opened")
+    }
+    (request,) = [i for i in items if "kind" not in i]
+    fn = _fetch_fn_over_layout(root)
+    (record,) = fn.process(request)
+    assert record["status"] == "unavailable" and "is a FIFO, not a regular file; never opened" in record["detail"]
+
+
+def test_oci_layout_sha512_entries_are_read_and_hashed_with_sha512(tmp_path):
+    import hashlib
+
+    root = _layout(tmp_path)
+    digest = "sha512:" + hashlib.sha512(IMG.manifest).hexdigest()
+    (root / "blobs" / "sha512").mkdir()
+    (root / "blobs" / "sha512" / digest.split(":")[1]).write_bytes(IMG.manifest)
+    (root / "index.json").write_bytes(json.dumps({"schemaVersion": 2, "manifests": [_entry(digest=digest)]}).encode())
+    (request,) = _all(OciLayoutStore(0, str(root), "reg/app", None))
+    assert request["location"] == "blobs/sha512/" + digest.split(":")[1]
+    (record,) = _fetch_fn_over_layout(root).process(request)
+    assert (record["digest"], record["status"], record["mismatch"]) == (digest, "ok", None)
+
+
+def _index_over(child: bytes, child_type: str) -> bytes:
+    from jobs.images import canonical_json
+
+    entry = {"mediaType": child_type, "digest": sha256_of(child), "size": len(child)}
+    return canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]})
+
+
+@pytest.mark.parametrize("levels", [5, 6])
+def test_an_index_chain_past_the_cap_ends_in_a_finding_naming_it(tmp_path, levels):
+    chain, blobs, child, child_type = [], {**IMG.blobs, IMG.digest: IMG.manifest}, IMG.manifest, IMG.media_type
+    for _ in range(levels):
+        child, child_type = _index_over(child, child_type), OCI_INDEX
+        blobs[sha256_of(child)] = child
+        chain.insert(0, sha256_of(child))
+    write_oci_layout(tmp_path / "layout", [(child, OCI_INDEX, "deep")], blobs)
+    (request,) = _all(OciLayoutStore(0, str(tmp_path / "layout"), "reg/app", None))
+    records = list(_fetch_fn_over_layout(tmp_path / "layout").process(request))
+    assert [r["digest"] for r in records] == chain[:5]
+    assert [r["status"] for r in records] == ["ok"] * 4 + ["invalid"]
+    unread = chain[5] if levels == 6 else IMG.digest
+    assert records[-1]["detail"] == (
+        f"index chain deeper than 4 levels: {' → '.join(chain[:5])}; its 1 child manifest(s) are not read: {unread}"
+    )
+
+
+def test_a_directory_file_whose_index_lists_its_own_name_stops_as_a_loop(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    name = "sha256:" + "c" * 64
+    looping = _index_over(b"", OCI_INDEX).replace(sha256_of(b"").encode(), name.encode())
+    (root / name.replace(":", "-")).write_bytes(looping)
+    spec = parse_config(
+        {"source": {"buckets": ["b-b-b"]}, "manifests": {"sources": [{"directory": str(root)}]}}, "t"
+    ).manifests
+    fn = FetchManifestsFn(spec.sources, spec, None)
+    fn.setup()
+    (request,) = _all(DirectoryStore(0, str(root), "reg/p", None))
+    (record,) = fn.process(request)
+    assert (
+        record["status"] == "invalid"
+        and record["detail"] == f"index chain loops: {name} → {name}; not followed further"
+    )
+    assert record["mismatch"]["actual"] == sha256_of(looping)
+
+
+def test_a_fifo_swapped_in_after_the_check_still_cannot_block_the_read(tmp_path, monkeypatch):
+    """The belt behind the stat check: open with O_NONBLOCK, then refuse what fstat says is not a file."""
+    from pipeline.adapters.manifest_files import LocalTree
+
+    root = tmp_path / "root"
+    root.mkdir()
+    os.mkfifo(root / "swapped")
+    tree = LocalTree(str(root))
+    # As if the path was a regular file when checked and became a FIFO just before open().
+    monkeypatch.setattr(tree, "_regular", lambda rel: (root / rel, os.stat(root / rel)))
+    outcome = []
+
+    def read():
+        try:
+            tree.read("swapped", 100)
+        except Unavailable as err:
+            outcome.append(err.reason)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=60)  # a guard against a hang (a blocking open never returns), not a speed check
+    assert outcome == ["swapped is not a regular file; not read"]
+
+
+def test_indexes_sharing_a_child_fetch_it_once_and_keep_every_path(tmp_path):
+    """root -> left, right -> middle -> image: the shared index and its image are fetched once,
+    and the image still names every index above it, through both paths."""
+    middle = _index_over(IMG.manifest, IMG.media_type)
+
+    def side(name: str) -> bytes:
+        document = json.loads(_index_over(middle, OCI_INDEX))
+        document["annotations"] = {"side": name}
+        return json.dumps(document).encode()
+
+    left, right = side("left"), side("right")
+    root_index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": OCI_INDEX, "digest": sha256_of(d), "size": len(d)} for d in (left, right)],
+        }
+    ).encode()
+    blobs = {sha256_of(d): d for d in (left, right, middle)} | {IMG.digest: IMG.manifest}
+    write_oci_layout(tmp_path / "layout", [(root_index, OCI_INDEX, "v1")], blobs)
+    (request,) = _all(OciLayoutStore(0, str(tmp_path / "layout"), "reg/app", None))
+    records = list(_fetch_fn_over_layout(tmp_path / "layout").process(request))
+    by_digest = {r["digest"]: r for r in records}
+    assert len(records) == len(by_digest) == 5  # one fetch each
+    assert all(r["status"] == "ok" for r in records)
+    assert by_digest[IMG.digest]["parents"] == sorted(sha256_of(d) for d in (root_index, left, right, middle))
+    assert by_digest[sha256_of(middle)]["parents"] == sorted(sha256_of(d) for d in (root_index, left, right))
+    assert sorted(d[0] for d in by_digest[sha256_of(middle)]["declared"]) == sorted([sha256_of(left), sha256_of(right)])
+    assert by_digest[IMG.digest]["tags"] == ["reg/app:v1"]
+    assert [row for r in records for row in cc.record_findings(r)] == []
+
+
+def test_ancestors_follow_every_path_and_survive_a_cycle():
+    from pipeline.core.reference_checks import ancestors
+
+    parents_of = {"g": {"x"}, "x": {"l", "r"}, "l": {"root"}, "r": {"root"}, "y": {"z"}, "z": {"y"}}
+    above = ancestors(parents_of)
+    assert above["g"] == {"x", "l", "r", "root"} and above["x"] == {"l", "r", "root"}
+    assert above["y"] == {"z"} and above["z"] == {"y"}

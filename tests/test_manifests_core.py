@@ -17,6 +17,16 @@ from pipeline.core.summary import Tally, build_summary, exit_status, sum_tallies
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
 D3 = "sha256:" + "3" * 64
+CONFIG = "application/vnd.oci.image.config.v1+json"
+LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def _cfg(digest: str = D1, size=1, **more) -> dict:
+    return {"mediaType": CONFIG, "digest": digest, "size": size, **more}
+
+
+def _layer(digest: str = D2, size=2, **more) -> dict:
+    return {"mediaType": LAYER, "digest": digest, "size": size, **more}
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +96,7 @@ def test_index_and_manifest_list(images, oci):
 
 
 def test_oci_without_media_type_is_inferred():
-    doc = {"schemaVersion": 2, "config": {"digest": D1, "size": 2}, "layers": [{"digest": D2, "size": 3}]}
+    doc = {"schemaVersion": 2, "config": _cfg(D1, 2), "layers": [_layer(D2, 3)]}
     assert m.parse_manifest(json.dumps(doc).encode()).media_type == m.OCI_MANIFEST
     assert m.parse_manifest(json.dumps({"schemaVersion": 2, "manifests": []}).encode()).media_type == m.OCI_INDEX
 
@@ -115,14 +125,14 @@ def _with_foreign_layer(digest: str, size: int, *more_layers: dict) -> bytes:
     doc = {
         "schemaVersion": 2,
         "mediaType": m.DOCKER_MANIFEST,
-        "config": {"digest": D1, "size": 1},
+        "config": _cfg(D1, 1),
         "layers": [foreign, *more_layers],
     }
     return json.dumps(doc).encode()
 
 
 def test_foreign_layers_are_marked():
-    parsed = m.parse_manifest(_with_foreign_layer(D2, 9, {"digest": D3, "size": 4}))
+    parsed = m.parse_manifest(_with_foreign_layer(D2, 9, _layer(D3, 4)))
     assert [d.foreign for d in parsed.blobs] == [False, True, False]
 
 
@@ -133,8 +143,8 @@ def _doc(**over):
     doc = {
         "schemaVersion": 2,
         "mediaType": m.OCI_MANIFEST,
-        "config": {"digest": D1, "size": 1},
-        "layers": [{"digest": D2, "size": 2}],
+        "config": _cfg(D1, 1),
+        "layers": [_layer(D2, 2)],
     }
     doc.update(over)
     return json.dumps(doc).encode()
@@ -152,26 +162,81 @@ def _doc(**over):
         (_doc(schemaVersion="2"), "schemaVersion: expected a number"),
         (_doc(schemaVersion=3), "schemaVersion: expected 2"),
         (_doc(layers={"digest": D2}), "layers: expected a list, got an object"),
-        (_doc(layers=["sha256:abc"]), "layers[0]: expected a descriptor object"),
-        (_doc(config={"digest": "sha256:" + "A" * 64, "size": 1}), "config.digest"),
-        (_doc(config={"digest": "md5:abc", "size": 1}), "is not sha256"),
-        (_doc(config={"digest": D1}), "config.size: expected a whole number, got null"),
-        (_doc(config={"digest": D1, "size": -1}), "expected a size >= 0"),
-        (_doc(config={"digest": D1, "size": True}), "config.size"),
-        (_doc(config={"digest": D1, "size": 1.5}), "config.size"),
-        (_doc(config=None, layers=[]), "config: expected a descriptor object"),
+        (_doc(layers=["sha256:abc"]), "layers[0]: image-spec descriptor: a descriptor must be a JSON object"),
+        (_doc(config=_cfg("sha256:" + "A" * 64)), "config.digest: image-spec descriptor: a sha256 digest must be 64"),
+        (_doc(config=_cfg("sha256:abc")), "a sha256 digest must be 64 lowercase hex digits"),
+        (_doc(config=_cfg("sha512:" + "a" * 64)), "a sha512 digest must be 128 lowercase hex digits"),
+        (_doc(config=_cfg("SHA256:" + "a" * 64)), "digest must match algorithm:encoded"),
+        (_doc(config=_cfg("sha256" + "a" * 64)), "digest must match algorithm:encoded"),
+        (_doc(config=_cfg(":abc")), "digest must match algorithm:encoded"),
+        (_doc(config=_cfg("sha256:" + "a" * 63 + "/")), "digest must match algorithm:encoded"),
+        (_doc(config=_cfg(7)), "config.digest: image-spec descriptor: digest must be a string (got a number)"),
+        (_doc(config={"mediaType": CONFIG, "size": 1}), "config.digest: image-spec descriptor: digest is required"),
+        (_doc(config=_cfg(size=None)), "config.size: image-spec descriptor: size is required"),
+        (_doc(config=_cfg(size=-1)), "config.size: image-spec descriptor: size must be an int64 ≥ 0 (got -1)"),
+        (_doc(config=_cfg(size=True)), "config.size: image-spec descriptor: size must be an int64 ≥ 0 (got True)"),
+        (_doc(config=_cfg(size=1.5)), "config.size: image-spec descriptor: size must be an int64 ≥ 0 (got 1.5)"),
+        (_doc(config=_cfg(size="1")), "config.size: image-spec descriptor: size must be an int64 ≥ 0 (got '1')"),
+        (_doc(config=None, layers=[]), "config: image-spec descriptor: a descriptor must be a JSON object (got null)"),
+        (_doc(config={"digest": D1, "size": 1}), "config.mediaType: image-spec descriptor: mediaType is required"),
+        (_doc(config=_cfg(mediaType="tar")), "config.mediaType: image-spec descriptor: mediaType must follow RFC 6838"),
+        (_doc(config=_cfg(mediaType=["a/b"])), "config.mediaType: image-spec descriptor: mediaType must be a string"),
+        (_doc(layers=[_layer(urls="https://x/y")]), "layers[0].urls: image-spec descriptor: urls must be a list of"),
+        (_doc(layers=[_layer(urls=[7])]), "layers[0].urls: image-spec descriptor: urls[0] must be a string"),
+        (_doc(layers=[_layer(urls=["not a uri"])]), "urls[0] must be an RFC 3986 URI"),
+        (_doc(layers=[_layer(annotations=["a"])]), "layers[0].annotations: image-spec annotations: annotations must"),
+        (_doc(layers=[_layer(annotations={"k": 1})]), "image-spec annotations: the value of 'k' must be a string"),
+        (_doc(annotations={"k": None}), "annotations: image-spec annotations: the value of 'k' must be a string"),
+        (_doc(layers=[_layer(artifactType="x")]), "layers[0].artifactType: image-spec descriptor: artifactType must"),
+        (_doc(artifactType=5), "artifactType: image-spec manifest: artifactType must be an RFC 6838 media type"),
         (
-            json.dumps({"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": [{"digest": D1}]}).encode(),
-            "manifests[0].size",
+            _doc(config=_cfg(mediaType="application/vnd.oci.empty.v1+json")),
+            "artifactType: image-spec manifest: artifactType must be set when config.mediaType is",
         ),
+        (_doc(subject="sha256:abc"), "subject: image-spec descriptor: a descriptor must be a JSON object"),
+        (_doc(subject=_cfg(size=-5)), "subject.size: image-spec descriptor: size must be an int64"),
+        (_doc(layers=[_layer(data="!!")]), "layers[0].data: image-spec descriptor: data must be base64"),
+        (_doc(layers=[_layer(data="YWJj", size=2)]), "data decodes to 3 bytes, size says 2"),
+        (_doc(layers=[_layer(data="YWJj", size=3)]), "data does not hash to the descriptor's digest"),
+        (
+            json.dumps({"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": [_cfg(D1, None)]}).encode(),
+            "manifests[0].size: image-spec descriptor: size is required",
+        ),
+        (
+            json.dumps(
+                {"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": [_cfg(D1, 1, platform={"os": "linux"})]}
+            ).encode(),
+            "manifests[0].platform.architecture: image-spec index platform: architecture is required",
+        ),
+        (
+            json.dumps({"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": {}}).encode(),
+            "manifests: expected a list, got an object",
+        ),
+        (b'{"schemaVersion": 2, "x": ' + b"9" * 5000 + b"}", "an integer of 5000 digits is beyond int64"),
+        (b'{"schemaVersion": 9223372036854775808}', "integer 9223372036854775808 is beyond int64"),
+        (b'{"schemaVersion": -9223372036854775809}', "is beyond int64"),
+        (_doc(config=_cfg(size=2**63)), "integer 9223372036854775808 is beyond int64"),
+        (b'{"schemaVersion": 2, "x": NaN}', "NaN is not JSON"),
+        (b'{"schemaVersion": 2, "x": -Infinity}', "-Infinity is not JSON"),
+        (b'{"schemaVersion": 2, "x": 1e999}', "number 1e999 is beyond a float's range"),
+        (b'{"schemaVersion": 2, "schemaVersion": 2}', "key 'schemaVersion' appears twice in one object"),
+        (b'{"schemaVersion": 2, "x": "\\udc80"}', "x '\\udc80': a lone surrogate is not a Unicode character"),
+        (b'{"schemaVersion": 2, "\\ud800": 1}', "\\ud800 '\\ud800': a lone surrogate is not a Unicode character"),
+        (b'{"schemaVersion": 2, "x": ["ok", {"y": "\\udfff"}]}', "x[1].y '\\udfff': a lone surrogate"),
+        (b"\xef\xbb\xbf" + _doc(), "not valid JSON: Unexpected UTF-8 BOM"),
+        (b"", "not valid JSON: Expecting value"),
+        (b"\x00\x01\x02", "not valid JSON"),
+        (b"\xed\xa0\x80", "not UTF-8 text"),  # a surrogate encoded as UTF-8 bytes
         (json.dumps({"schemaVersion": 1, "fsLayers": [{"blobSum": 5}]}).encode(), "fsLayers[0].blobSum"),
         (json.dumps({"schemaVersion": 1, "fsLayers": [{"blobSum": "sha256:12"}]}).encode(), "is not sha256"),
+        (json.dumps({"schemaVersion": 1, "fsLayers": {"blobSum": D1}}).encode(), "fsLayers: expected a list"),
     ],
 )
 def test_broken_manifests_are_refused_with_a_reason(data, message):
     with pytest.raises(m.ManifestError, match=None) as err:
         m.parse_manifest(data)
     assert message in str(err.value)
+    str(err.value).encode("utf-8")  # the reason goes into a report: it must be writable whatever the input
 
 
 def test_served_type_contradicting_document():
@@ -205,7 +270,7 @@ def test_too_many_descriptors():
     doc = {
         "schemaVersion": 2,
         "mediaType": m.OCI_INDEX,
-        "manifests": [{"digest": D1, "size": 1}] * (m.MAX_DESCRIPTORS + 1),
+        "manifests": [_cfg(D1, 1)] * (m.MAX_DESCRIPTORS + 1),
     }
     with pytest.raises(m.ManifestError, match="above the limit"):
         m.parse_manifest(json.dumps(doc).encode())
@@ -563,3 +628,175 @@ def test_one_manifest_listed_for_two_buckets_protects_its_blobs_in_both():
     assert cc.classify_joined(D3, refs, [_blob(bucket="a"), _blob(bucket="b")]) == []
     (row,) = cc.classify_joined(D3, refs, [_blob(bucket="b")])  # b's copy is referenced, a's is missing
     assert (row["kind"], row["bucket"]) == ("missing_blob", "a")
+
+
+# --- foreign by urls alone, other digest algorithms ----------------------------------------
+
+
+def test_a_layer_with_urls_and_an_ordinary_media_type_is_foreign():
+    """``urls`` alone makes a layer foreign: clients fetch it from there, whatever its media type says."""
+    data = _doc(layers=[_layer(D2, 5, urls=["https://example.invalid/l"]), _layer(D3, 6)])
+    parsed = m.parse_manifest(data)
+    assert [(d.digest, d.foreign) for d in parsed.blobs] == [(D1, False), (D2, True), (D3, False)]
+    record = cc.new_record("r", m.sha256_of(data))
+    cc.evaluate(record, data, None)
+    refs = {digest: ref for digest, ref in cc.record_references(record)}
+    assert refs[D2]["role"] == cc.FOREIGN_ROLE and refs[D3]["role"] == "layer"
+    assert cc.classify_joined(D2, [refs[D2]], []) == []  # absent: it lives at its urls
+    (missing,) = cc.classify_joined(D3, [refs[D3]], [])
+    assert missing["kind"] == "missing_blob"
+
+
+SHA512 = "sha512:" + "ab" * 64
+
+
+MULTIHASH = "multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8"
+
+
+@pytest.mark.parametrize("digest", [SHA512, "blake3:" + "c" * 64, MULTIHASH])
+def test_other_digest_algorithms_are_unverifiable_never_malformed(digest):
+    data = _doc(layers=[_layer(digest, 7), _layer(D3, 6)])
+    parsed = m.parse_manifest(data)
+    assert parsed.unverifiable == (digest,)
+    layer = parsed.blobs[1]
+    assert (layer.digest, layer.foreign, layer.algorithm) == (digest, True, digest.split(":")[0])
+
+
+def test_index_children_by_sha512_are_followed_and_unregistered_ones_are_not():
+    children = [_cfg(SHA512, 10, mediaType=m.OCI_MANIFEST), _cfg("blake3:" + "d" * 64, 11, mediaType=m.OCI_MANIFEST)]
+    index = {"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": children}
+    parsed = m.parse_manifest(json.dumps(index).encode())
+    assert [c.digest for c in parsed.children] == [SHA512, "blake3:" + "d" * 64]
+    assert parsed.unverifiable == ("blake3:" + "d" * 64,)
+
+
+def test_a_sha512_claim_is_checked_with_sha512():
+    import hashlib
+
+    data = b'{"schemaVersion": 2}'
+    right = "sha512:" + hashlib.sha512(data).hexdigest()
+    assert m.verify(data, right) is None
+    assert m.verify(data, SHA512) == right
+
+
+def test_load_json_can_leave_surrogates_to_the_caller():
+    document = m.load_json(b'{"a": "\\udc80", "b": "ok"}', allow_surrogates=True)
+    assert m.unicode_problem(document["a"]) == "'\\udc80' holds a lone surrogate, not a Unicode character"
+    assert m.unicode_problem(document["b"]) is None
+    with pytest.raises(m.ManifestError, match="lone surrogate"):
+        m.load_json(b'{"a": "\\udc80"}')
+    with pytest.raises(m.ManifestError, match="nested more than 2 levels"):
+        m.load_json(b'{"a": {"b": {}}}', max_depth=2)
+
+
+# --- index chains and unverifiable references ----------------------------------------------
+
+
+def test_an_index_chain_past_the_cap_names_the_chain_and_the_children_left_unread():
+    from pipeline.core.reference_checks import stop_deep_or_cyclic_chain
+
+    chain = ["sha256:" + str(i) * 64 for i in range(4, 8)]
+    record = cc.new_record("r", D1, parents=chain)
+    record["chain"] = [*chain[::-1], D1]  # the order the index chain was walked, root first
+    record.update(status=cc.OK, children=[[D2, 5, None, m.OCI_INDEX]])
+    stop_deep_or_cyclic_chain(record, [D2])
+    assert record["status"] == cc.INVALID and record["children"] == []
+    assert record["detail"] == (
+        f"index chain deeper than {m.MAX_INDEX_DEPTH} levels: {' → '.join([*chain[::-1], D1])}; "
+        f"its 1 child manifest(s) are not read: {D2}"
+    )
+    (row,) = cc.record_findings(record)
+    assert row["kind"] == "invalid_manifest" and D2 in row["detail"]
+
+
+def test_an_index_that_lists_its_own_ancestor_is_a_loop_not_followed():
+    from pipeline.core.reference_checks import stop_deep_or_cyclic_chain
+
+    record = cc.new_record("r", D2, parents=[D1])
+    record.update(status=cc.OK, children=[[D1, 5, None, m.OCI_INDEX], [D3, 5, None, m.OCI_MANIFEST]])
+    stop_deep_or_cyclic_chain(record, [D1, D3])
+    assert (record["status"], record["children"]) == (cc.INVALID, [])
+    assert record["detail"] == f"index chain loops: {D1} → {D2} → {D1}; not followed further"
+    shallow = cc.new_record("r", D2, parents=[D1])
+    shallow.update(status=cc.OK, children=[[D3, 5, None, m.OCI_MANIFEST]])
+    stop_deep_or_cyclic_chain(shallow, [D3])
+    assert shallow["status"] == cc.OK and shallow["children"] == [[D3, 5, None, m.OCI_MANIFEST]]
+
+
+def test_unverifiable_references_are_warnings_naming_the_image():
+    from pipeline.core.reference_checks import unverifiable_findings
+
+    record = cc.new_record("r", D1, tags=["r:v1"])
+    record.update(status=cc.OK, unverifiable=[SHA512, "blake3:" + "e" * 64])
+    sha512, blake3 = unverifiable_findings(record)
+    assert (sha512["kind"], sha512["severity"], sha512["digest"]) == ("unverifiable_digest", "warning", SHA512)
+    assert sha512["images"] == [f"r@{D1}"] and sha512["tags"] == ["r:v1"] and sha512["manifest_digest"] == D1
+    assert "sha512 digest: the bucket names blobs by sha256" in sha512["detail"]
+    assert "'blake3' is not registered in the image-spec" in blake3["detail"]
+    assert unverifiable_findings(cc.new_record("r", D1)) == []
+
+
+# --- the image-spec rules on their own ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "digest, problem",
+    [
+        ("sha256:" + "a" * 64, None),
+        ("sha512:" + "a" * 128, None),
+        ("blake3:" + "Za-_=9" * 5, None),  # unregistered: any encoded [a-zA-Z0-9=_-]+
+        ("multihash+base58:Qm", None),
+        ("sha256.v2:abc", None),  # unregistered algorithm with a separator
+        ("sha256:" + "a" * 65, "a sha256 digest must be 64 lowercase hex digits"),
+        ("sha512:" + "A" * 128, "a sha512 digest must be 128 lowercase hex digits"),
+        ("Sha256:" + "a" * 64, "digest must match algorithm:encoded"),
+        ("sha256+:" + "a" * 64, "digest must match algorithm:encoded"),
+        ("sha256:", "digest must match algorithm:encoded"),
+        ("sha256:a b", "digest must match algorithm:encoded"),
+        (None, "digest is required"),
+        (["sha256:" + "a" * 64], "digest must be a string (got a list)"),
+    ],
+)
+def test_the_digest_grammar(digest, problem):
+    from pipeline.core import oci_rules
+
+    problems = oci_rules.check_digest(digest, "d")
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problems[0].startswith(f"d: image-spec descriptor: {problem}"), problems
+    assert oci_rules.is_verifiable(digest) == (problem is None and digest.split(":")[0] in ("sha256", "sha512"))
+
+
+@pytest.mark.parametrize(
+    "size, ok",
+    [
+        (0, True),
+        (2**63 - 1, True),
+        (2**63, False),
+        (-1, False),
+        (True, False),
+        (1.0, False),
+        ("1", False),
+        (None, False),
+    ],
+)
+def test_size_is_an_int64_of_zero_or_more(size, ok):
+    from pipeline.core import oci_rules
+
+    assert (oci_rules.check_size(size, "s") == []) is ok
+
+
+@pytest.mark.parametrize(
+    "marker, problem",
+    [
+        ({"imageLayoutVersion": "1.0.0"}, None),
+        ({}, "oci-layout must hold imageLayoutVersion"),
+        ({"imageLayoutVersion": ["1"]}, "imageLayoutVersion must be a string (got a list)"),
+        ("1.0.0", "oci-layout must be a JSON object (got a string)"),
+    ],
+)
+def test_the_layout_marker(marker, problem):
+    from pipeline.core import oci_rules
+
+    assert oci_rules.check_layout_marker(marker) == ([] if problem is None else [f"image-spec layout: {problem}"])

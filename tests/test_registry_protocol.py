@@ -283,15 +283,20 @@ def test_basic_auth_needs_both_variables(fake, monkeypatch):
         RegistryClient(fake.url, auth="basic").tags_list("r")
 
 
-def test_429_waits_for_retry_after(fake):
+def test_429_waits_for_retry_after(fake, monkeypatch):
     digest = "sha256:" + "a" * 64
     answers = iter([(429, {"Retry-After": "3"}, {}), (503, {}, {}), (200, {"Content-Type": "x"}, b"{}")])
     fake.routes[f"/v2/r/manifests/{digest}"] = lambda h, q: next(answers)
+    jitter_ranges = []
+    # Full jitter draws from [0, cap]; record the range and wait its top, so the cap itself is checked.
+    monkeypatch.setattr(registry_mod.random, "uniform", lambda low, high: jitter_ranges.append((low, high)) or high)
     sleeps = []
     client = RegistryClient(fake.url, sleep=sleeps.append, requests_per_second=1000)
     assert client.fetch_manifest("r", digest).data == b"{}"
-    assert sleeps[0] == 3.0  # as the server asked, then a jittered backoff for the 503
-    assert len([s for s in sleeps if s > 0.01]) >= 1 and client.requests_made == 3
+    # Exactly as the server asked for the 429 (no jitter), then one backoff for the 503 of attempt 2.
+    assert sleeps == [3.0, 1.0]
+    assert jitter_ranges == [(0, 1.0)]
+    assert client.requests_made == 3
 
 
 def test_429_forever_gives_up_with_the_status(fake):
@@ -463,14 +468,24 @@ def test_retry_after_date_without_a_zone_is_gmt(monkeypatch):
         time.tzset()
 
 
-def test_rate_cap_holds_across_clients_and_threads(fake):
-    """Each DoFn instance builds its own client; the cap is per process, so they must share one limiter."""
+def test_rate_cap_holds_across_clients_and_threads(fake, monkeypatch):
+    """Each DoFn instance builds its own client; the cap is per process, so they must share one limiter.
+    That limiter, fed a fake clock, spaces 20 requests from 4 threads exactly 1/40 s apart."""
     fake.routes["/v2/"] = lambda h, q: (200, {}, {})
+    now, lock = [0.0], threading.Lock()
+
+    def sleep(seconds):
+        with lock:
+            now[0] = max(now[0], seconds)  # each wait is relative to the shared clock's start
+
+    shared = RateLimiter(40, clock=lambda: 0.0, sleep=sleep)
+    monkeypatch.setitem(registry_mod._SHARED_LIMITERS, (fake.url.rstrip("/"), 40.0), shared)
     clients = [RegistryClient(fake.url, requests_per_second=40) for _ in range(2)]
-    start = time.monotonic()
+    assert clients[0]._limiter is clients[1]._limiter is shared
+    assert RegistryClient(fake.url, requests_per_second=41)._limiter is not shared  # another rate, another cap
     threads = [threading.Thread(target=lambda c=c: [c.ping() for _ in range(5)]) for c in clients * 2]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert time.monotonic() - start >= 19 / 40 * 0.95  # 20 requests spaced 1/40 s apart
+    assert now[0] == pytest.approx(19 / 40)  # the 20th request waited for 19 intervals

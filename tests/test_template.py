@@ -9,7 +9,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from jobs import cli, template
-from pipeline.config import ConfigError, load_config
+from pipeline.config import SCHEMA, Config, ConfigError, load_config
 from tests.conftest import REPO
 
 METADATA = json.loads((REPO / "jobs" / "metadata.json").read_text())
@@ -31,6 +31,10 @@ BAD_VALUES = {
     "mode": ["all", "Names", "names,manifests"],
     "config": ["./scan.yaml", "gs://bucket/", "s3://bucket/scan.yaml", "gs://bucket/a b.yaml"],
 }
+
+
+# A valid value other than the default, for parameters whose documented example is the default.
+OTHER_VALUES = {"prefix": "other/blobs/", "chunk_size": "4MiB", "read_concurrency": "64", "max_attempts": "7"}
 
 
 def _regex(name: str) -> re.Pattern:
@@ -73,12 +77,20 @@ def test_regex_accepts_the_documented_example_and_so_does_the_config(name):
     assert _regex(name).fullmatch(example), f"{name}: regex refuses its own example {example!r}"
     if name == template.CONFIG_PARAMETER:
         return  # the example names a file on GCS; test_config_file_parameter loads a real one
-    argv = {"--output": "gs://reports/x", "--buckets": "artifacts.p.appspot.com", f"--{name}": example}
-    config, _ = template.config_from_template([f"{k}={v}" for k, v in argv.items()] + ["--sdk_container_image=i"])
-    # The config took the example (it raises ConfigError where it refuses what metadata allows).
-    _, key, _ = template.template_parameters()[name]
+    _, key, kind = template.template_parameters()[name]
     section, field = key.split(".")
-    assert getattr(getattr(config, section), field) not in (None, ())
+    default = getattr(getattr(Config(), section), field)
+    values = [example] if name not in OTHER_VALUES else [example, OTHER_VALUES[name]]
+    for value in values:
+        argv = {"--output": "gs://reports/x", "--buckets": "artifacts.p.appspot.com", f"--{name}": value}
+        config, _ = template.config_from_template([f"{k}={v}" for k, v in argv.items()] + ["--sdk_container_image=i"])
+        # The config took the value (it raises ConfigError where it refuses what metadata allows).
+        expected = SCHEMA[section][field](template._value(name, kind, value))
+        assert getattr(getattr(config, section), field) == expected
+    assert SCHEMA[section][field](template._value(name, kind, values[-1])) != default, (
+        f"{name}: its example is the default, so it cannot show that the parameter reaches {key}; "
+        "add a value of its own to OTHER_VALUES"
+    )
 
 
 def test_config_file_parameter_loads_the_file_and_parameters_override_it(tmp_path):
@@ -211,11 +223,9 @@ def test_flex_template_entry_is_thin():
 
 
 def test_submit_scan_builds_the_dataflow_job_without_waiting(emulator, bucket, tmp_path, monkeypatch):
-    """The launcher path a template launch takes, against the local emulator, with Dataflow's dry run.
-
-    Preflight lists the (emulated) bucket for real; the job is built for DataflowRunner and
-    returned without waiting, as a Flex Template launch requires.
-    """
+    """The launcher path a template launch takes, with Dataflow's dry run: the job is built for
+    DataflowRunner and returned without waiting, as a Flex Template launch requires. A dry run
+    calls no Google service, so the preflight checks are skipped."""
     from apache_beam.runners.runner import PipelineState
 
     from jobs.launcher import submit_scan
@@ -226,7 +236,7 @@ def test_submit_scan_builds_the_dataflow_job_without_waiting(emulator, bucket, t
     config = parse_config(
         {
             "source": {"buckets": [bucket.name], "emulator_endpoint": emulator.endpoint},
-            "report": {"output": str(tmp_path), "run_id": "launch-1"},
+            "report": {"output": "gs://reports-1234/scrub", "run_id": "launch-1"},
         },
         "test",
     )
@@ -241,7 +251,6 @@ def test_submit_scan_builds_the_dataflow_job_without_waiting(emulator, bucket, t
 def test_submit_scan_refuses_a_missing_bucket_before_building(emulator, tmp_path, monkeypatch):
     from jobs.launcher import UnusableInput, submit_scan
     from pipeline.config import parse_config
-    from tests.test_dataflow_graph import DATAFLOW_ARGS
 
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "")
     config = parse_config(
@@ -252,4 +261,42 @@ def test_submit_scan_refuses_a_missing_bucket_before_building(emulator, tmp_path
         "test",
     )
     with pytest.raises(UnusableInput, match="does not exist"):
-        submit_scan(config, DATAFLOW_ARGS)
+        submit_scan(config, ["--direct_running_mode=in_memory"])
+    assert list(tmp_path.iterdir()) == []  # refused before the report folder was touched
+
+
+def test_flex_template_entry_runs_as_the_launcher_runs_it(tmp_path):
+    """The Flex Template launcher runs FLEX_TEMPLATE_PYTHON_PY_FILE as a script, with the template
+    parameters and Beam's options as arguments. Here Beam's options ask for a dry run, so the whole
+    Dataflow job is built offline, with no credentials, and nothing is submitted."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_dataflow_graph import DATAFLOW_ARGS
+
+    env = {k: v for k, v in os.environ.items() if k not in ("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS")}
+    env.update(NO_GCE_CHECK="true", HOME=str(tmp_path), REGISTRY_SCRUB_SDK_IMAGE="example.com/registry-scrub:1")
+    parameters = ["--buckets=artifacts.p-1234.appspot.com", "--output=gs://audit-reports/scrub", "--run_id=flex-1"]
+    entry = str(REPO / "jobs" / "flex_template.py")
+    proc = subprocess.run(
+        [sys.executable, entry, *parameters, *DATAFLOW_ARGS],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "registry-scrub: dry run: built the job for run flex-1 and submitted nothing; report: " in proc.stderr
+    assert "gs://audit-reports/scrub/flex-1" in proc.stderr
+    refused = subprocess.run(
+        [sys.executable, entry, "--output=gs://audit-reports/scrub", *DATAFLOW_ARGS],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2
+    assert "nothing to scan" in refused.stderr

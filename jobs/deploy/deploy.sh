@@ -50,7 +50,6 @@ settings() {
   : "${MACHINE_TYPE:=n2-standard-4}"
   : "${MAX_WORKERS:=20}"
   : "${SHARD_COUNT:=256}"
-  : "${RUN_AS_USER:=10001}"
   : "${WORKFLOW:=registry-scrub-launch}"
   : "${SCHEDULER_JOB:=registry-scrub-scan}"
   : "${SCHEDULE:=0 3 * * *}"
@@ -206,7 +205,7 @@ JOIN \`${ref}.summaries_latest\` AS s
 
 step_image() {
   run gcloud builds submit "$REPO" --project "$PROJECT" --region "$REGION" \
-    --config "$HERE/cloudbuild.yaml" --substitutions "_IMAGE=${IMAGE},_RUN_AS_USER=${RUN_AS_USER}"
+    --config "$HERE/cloudbuild.yaml" --substitutions "_IMAGE=${IMAGE}"
 }
 
 step_template() {

@@ -6,15 +6,20 @@ raised: enumeration yields finding rows for files that are not manifests.
 
 Directory layout (local or ``gs://BUCKET/PATH/``):
 
-* ``<repo path>/<digest>`` where the name is ``sha256:<hex>``, ``sha256-<hex>`` or
-  ``sha256_<hex>``, optionally with ``.json``; or any file ``NAME`` accompanied by
-  ``NAME.digest`` holding its digest;
+* ``<repo path>/<digest>`` where the name is ``sha256:<hex>``, ``sha256-<hex>``,
+  ``sha256_<hex>`` or the bare 64 hex digits, optionally with ``.json``; or any file
+  ``NAME`` accompanied by ``NAME.digest`` holding its digest;
 * optional ``<repo path>/tags.json``: ``{"tag": "sha256:…"}``;
 * the repository is the source's ``repository`` (default: the folder's name)
   followed by the sub-folder path.
 
-OCI image layout: ``index.json`` (tags from ``org.opencontainers.image.ref.name``)
-and ``blobs/sha256/<hex>``.
+OCI image layout: ``oci-layout``, ``index.json`` (tags from
+``org.opencontainers.image.ref.name``) and ``blobs/<algorithm>/<hex>``.
+
+Local trees are hostile ground: only regular files are ever opened (a FIFO would
+block ``open()`` for ever), a symbolic link that resolves outside the source root
+is refused, and a name that is not UTF-8 is reported with a safe escape. Each of
+these is a finding naming the path, never a crash, a hang or a silent skip.
 
 Legacy GCR metadata (pre-2017) under ``containers/repositories/`` of a scanned
 bucket, best effort: ``<repo>/manifests/<digest>`` are manifests,
@@ -24,24 +29,33 @@ tried as a manifest and reported as ``invalid_manifest`` when it is not one.
 
 from __future__ import annotations
 
-import json
 import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.crosscheck import tag_name
+from pipeline.core import oci_rules
+from pipeline.core.crosscheck import image_name, tag_name
 from pipeline.core.digests import is_digest
 from pipeline.core.findings import Kind, finding
-from pipeline.core.manifests import MAX_MANIFEST_BYTES
+from pipeline.core.manifests import MAX_MANIFEST_BYTES, ManifestError, load_json, unicode_problem
 
 LEGACY_PREFIX = "containers/repositories/"
-_DIGEST_NAME = re.compile(r"sha256[:_-]([0-9a-f]{64})(?:\.json)?")
+_DIGEST_NAME = re.compile(r"(?:sha256[:_-])?([0-9a-f]{64})(?:\.json)?")
 _GCR_BUCKET = re.compile(r"(?:(us|eu|asia)\.)?artifacts\.([a-z0-9.:-]+)\.appspot\.com")
 DIGEST_SIDECAR = ".digest"
 TAGS_FILE = "tags.json"
+MAX_TAGS_BYTES = 1024 * 1024
 REF_NAME = "org.opencontainers.image.ref.name"
+LAYOUT_MARKER = "oci-layout"
+# image-spec annotations.md: the grammar of org.opencontainers.image.ref.name.
+_REF_NAME = re.compile(
+    r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*"
+)
+# A tag as distribution accepts it.
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 class Unavailable(Exception):
@@ -56,36 +70,120 @@ class Unavailable(Exception):
 # --- trees: local folders and gs:// prefixes ------------------------------------------------
 
 
+def safe_name(name: str) -> str:
+    """A file name as text that can always be written out: bytes that are not UTF-8
+    (``os.walk`` hands them over as surrogate escapes) become ``\\xNN``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def _not_regular(mode: int) -> str:
+    for test, what in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
 class LocalTree:
+    """A local folder, read defensively: only regular files inside the root are ever opened."""
+
     def __init__(self, root: str):
         self.root = Path(root).expanduser().resolve()
         self.label = str(self.root)
 
-    def walk(self) -> Iterator[tuple[str, int | None]]:
+    def walk(self) -> Iterator[tuple[str, int | None, str | None]]:
+        """``(relative path, size, problem)`` for every entry below the root, folders descended.
+
+        ``problem`` is None for a regular file (or a link to one inside the root); otherwise it
+        says why the entry is refused, and the entry is never opened. Nothing is skipped silently.
+        """
         if not self.root.is_dir():
             raise Unavailable(404, f"{self.root} is not a directory")
-        for folder, dirs, files in os.walk(self.root):
-            dirs.sort()
-            for name in sorted(files):
-                path = Path(folder, name)
+        folders = [""]
+        while folders:
+            folder = folders.pop()
+            try:
+                with os.scandir(self.root / folder if folder else self.root) as listing:
+                    entries = sorted(listing, key=lambda e: e.name)
+            except OSError as err:
+                yield folder or ".", None, f"folder cannot be listed: {err.strerror or err}"
+                continue
+            below = []
+            for entry in entries:
+                rel = f"{folder}/{entry.name}" if folder else entry.name
+                if unicode_problem(entry.name):
+                    yield safe_name(rel), None, "name is not valid UTF-8; not read"
+                    continue
                 try:
-                    size = path.stat().st_size
-                except OSError:  # a dangling link, a file gone: listed here, reported when read
-                    size = None
-                yield path.relative_to(self.root).as_posix(), size
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                except OSError as err:
+                    yield rel, None, f"cannot be examined: {err.strerror or err}"
+                    continue
+                if stat.S_ISDIR(mode):
+                    below.append(rel)
+                elif stat.S_ISLNK(mode):
+                    size, problem = self._link(rel)
+                    yield rel, size, problem
+                elif stat.S_ISREG(mode):
+                    yield rel, entry.stat(follow_symlinks=False).st_size, None
+                else:
+                    yield rel, None, f"{_not_regular(mode)}, not a regular file; never opened"
+            folders.extend(reversed(below))
+
+    def _inside(self, rel: str) -> Path | None:
+        real = Path(os.path.realpath(self.root / rel))
+        return real if real == self.root or real.is_relative_to(self.root) else None
+
+    def _link(self, rel: str) -> tuple[int | None, str | None]:
+        real = self._inside(rel)
+        if real is None:
+            return None, "symbolic link resolves outside the source root; refused"
+        try:
+            info = os.stat(real)
+        except OSError as err:
+            return None, f"symbolic link cannot be followed: {err.strerror or err}"
+        if stat.S_ISDIR(info.st_mode):
+            return None, "symbolic link to a folder; not followed (the folder is read under its own path)"
+        if not stat.S_ISREG(info.st_mode):
+            return None, f"symbolic link to {_not_regular(info.st_mode)}, not a regular file; never opened"
+        return info.st_size, None
+
+    def _regular(self, rel: str) -> tuple[Path, os.stat_result]:
+        """The real path of ``rel`` and its stat, when it is a regular file inside the root."""
+        real = self._inside(rel)
+        if real is None:
+            raise Unavailable(None, f"{safe_name(rel)} resolves outside the source root; refused")
+        try:
+            info = os.stat(real)
+        except FileNotFoundError:
+            raise Unavailable(404, f"{safe_name(rel)} not found in {self.label}") from None
+        except OSError as err:
+            raise Unavailable(None, f"{safe_name(rel)}: {err.strerror or err}") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise Unavailable(
+                None, f"{safe_name(rel)} is {_not_regular(info.st_mode)}, not a regular file; never opened"
+            )
+        return real, info
+
+    def size(self, rel: str) -> int:
+        return self._regular(rel)[1].st_size
 
     def read(self, rel: str, max_bytes: int) -> bytes:
-        path = self.root / rel
+        real, _ = self._regular(rel)
         try:
-            with path.open("rb") as handle:
-                return handle.read(max_bytes + 1)
-        except FileNotFoundError:
-            raise Unavailable(404, f"{rel} not found in {self.label}") from None
+            # O_NONBLOCK: should a FIFO replace the file after the check, open() still returns at once.
+            fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
         except OSError as err:
-            raise Unavailable(None, f"{rel}: {err.strerror or err}") from None
-
-    def exists(self, rel: str) -> bool:
-        return (self.root / rel).is_file()
+            raise Unavailable(None, f"{safe_name(rel)}: {err.strerror or err}") from None
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise Unavailable(None, f"{safe_name(rel)} is not a regular file; not read")
+            return handle.read(max_bytes + 1)
 
 
 class GcsTree:
@@ -94,10 +192,21 @@ class GcsTree:
         self._client = client
         self.label = f"gs://{bucket}/{self.prefix}"
 
-    def walk(self) -> Iterator[tuple[str, int]]:
+    def walk(self) -> Iterator[tuple[str, int, None]]:
         for blob in self._client.list_blobs(self.bucket, prefix=self.prefix, fields="items(name,size),nextPageToken"):
             if not blob.name.endswith("/"):
-                yield blob.name[len(self.prefix) :], int(blob.size or 0)
+                yield blob.name[len(self.prefix) :], int(blob.size or 0), None
+
+    def size(self, rel: str) -> int:
+        from google.api_core import exceptions as gapi
+
+        try:
+            blob = self._client.bucket(self.bucket).get_blob(self.prefix + rel)
+        except gapi.GoogleAPICallError as err:
+            raise Unavailable(getattr(err, "code", None), f"{rel}: {err.message}") from None
+        if blob is None:
+            raise Unavailable(404, f"{rel} not found in {self.label}")
+        return int(blob.size or 0)
 
     def read(self, rel: str, max_bytes: int) -> bytes:
         from google.api_core import exceptions as gapi
@@ -113,9 +222,6 @@ class GcsTree:
             raise Unavailable(404, f"{rel} not found in {self.label}") from None
         except gapi.GoogleAPICallError as err:
             raise Unavailable(getattr(err, "code", None), f"{rel}: {err.message}") from None
-
-    def exists(self, rel: str) -> bool:
-        return self._client.bucket(self.bucket).blob(self.prefix + rel).exists()
 
 
 def open_tree(location: str, client_factory=None):
@@ -150,6 +256,21 @@ def request(
 def digest_from_name(name: str) -> str | None:
     match = _DIGEST_NAME.fullmatch(name)
     return f"sha256:{match.group(1)}" if match else None
+
+
+def read_tags(data: bytes) -> list[tuple[str, str]]:
+    """``tags.json``: ``{"tag": "sha256:…"}``, read with the same caps as a manifest."""
+    mapping = load_json(data, max_bytes=MAX_TAGS_BYTES)
+    if not isinstance(mapping, dict):
+        raise ManifestError("expected an object of tag -> digest")
+    pairs = []
+    for tag, digest in mapping.items():
+        if not (isinstance(tag, str) and _TAG.fullmatch(tag)):
+            raise ManifestError(f"entry {tag[:80]!r}: not a tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})")
+        if not is_digest(digest):
+            raise ManifestError(f"entry {tag!r}: expected a sha256 digest, got {str(digest)[:80]!r}")
+        pairs.append((tag, digest))
+    return pairs
 
 
 def _join(repo: str, sub: str) -> str:
@@ -190,7 +311,12 @@ class DirectoryStore(_TreeStore):
         yield self._tree.label
 
     def enumerate(self, unit: Any) -> Iterator[dict[str, Any]]:
-        files = dict(self._tree.walk())
+        files: dict[str, int | None] = {}
+        for rel, size, problem in self._tree.walk():
+            if problem is None:
+                files[rel] = size
+            else:
+                yield _file_finding(self._tree.label, rel, problem, size)
         self._by_digest = {}
         tags: dict[tuple[str, str], set[str]] = {}
         pending = []
@@ -201,15 +327,12 @@ class DirectoryStore(_TreeStore):
                 continue
             if name == TAGS_FILE:
                 try:
-                    mapping = json.loads(self._tree.read(rel, 1024 * 1024))
-                    if not isinstance(mapping, dict):
-                        raise ValueError("expected an object of tag -> digest")
-                    for tag, digest in mapping.items():
-                        if not (isinstance(tag, str) and is_digest(digest)):
-                            raise ValueError(f"entry {tag!r}: expected a tag and a sha256 digest")
+                    for tag, digest in read_tags(self._tree.read(rel, MAX_TAGS_BYTES)):
                         tags.setdefault((repo, digest), set()).add(tag_name(repo, tag))
-                except (ValueError, Unavailable) as err:
-                    yield _file_finding(self._tree.label, rel, f"tags file not understood: {err}", size)
+                except (ManifestError, Unavailable) as err:
+                    yield _file_finding(
+                        self._tree.label, rel, f"tags file not understood, its tags are not used: {err}", size
+                    )
                 continue
             digest = digest_from_name(name)
             if digest is None and rel + DIGEST_SIDECAR in files:
@@ -250,20 +373,32 @@ class DirectoryStore(_TreeStore):
 
 
 class OciLayoutStore(_TreeStore):
-    """An OCI image layout: ``index.json`` names the manifests, ``blobs/sha256/`` holds them."""
+    """An OCI image layout: ``oci-layout`` marks it, ``index.json`` names the manifests,
+    ``blobs/<algorithm>/<hex>`` holds them.
+
+    Checked as oci-image-tool would: the marker file, the index against the image-spec rules
+    (entry by entry, so one bad entry does not hide the others), and each entry's ``size``
+    against the byte count of the blob it names.
+    """
 
     default_repository = "oci-layout"
 
     def units(self) -> Iterator[Any]:
         yield self._tree.label
 
+    def _finding(self, rel: str, detail: str, size: int | None = None):
+        return _file_finding(self._tree.label, rel, detail, size, repository=self._repo)
+
     def enumerate(self, unit: Any) -> Iterator[dict[str, Any]]:
+        refused = {rel: (size, problem) for rel, size, problem in self._tree.walk() if problem is not None}
+        yield from self._marker_findings()
         try:
-            raw = self._tree.read("index.json", self._max)
-            document = json.loads(raw.decode("utf-8"))
-            entries = document["manifests"]
+            document = load_json(self._tree.read("index.json", self._max), max_bytes=self._max, allow_surrogates=True)
+            if not isinstance(document, dict):
+                raise ManifestError("expected a JSON object")
+            entries = document.get("manifests")
             if not isinstance(entries, list):
-                raise ValueError("manifests is not a list")
+                raise ManifestError("image-spec index: manifests must be a list of descriptors")
         except Unavailable as err:
             yield finding(
                 Kind.MANIFEST_UNAVAILABLE,
@@ -272,45 +407,153 @@ class OciLayoutStore(_TreeStore):
                 http_status=err.status,
                 detail=err.reason,
             )
-            return
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
-            yield _file_finding(
-                self._tree.label, "index.json", f"OCI layout index not understood: {err}", None, repository=self._repo
-            )
-            return
+            entries = []
+        except ManifestError as err:
+            yield self._finding("index.json", f"OCI layout index not understood: {err}")
+            entries = []
+        else:
+            for problem in _index_document_problems(document):
+                yield self._finding("index.json", f"OCI layout index: {problem}")
+        referenced = {"index.json", LAYOUT_MARKER}
         by_digest: dict[str, tuple[set, str | None]] = {}
         for i, entry in enumerate(entries):
+            where = f"manifests[{i}]"
             digest = entry.get("digest") if isinstance(entry, dict) else None
-            if not is_digest(digest):
-                yield _file_finding(
-                    self._tree.label,
-                    "index.json",
-                    f"manifests[{i}].digest: {str(digest)[:80]!r} is not sha256:<64 hex>",
-                    None,
+            problems = oci_rules.check_descriptor(entry, where, index_entry=True)
+            digest_problems = oci_rules.check_digest(digest, f"{where}.digest")
+            problems += [p for p in _string_problems(entry, where) if p not in problems]
+            for problem in problems:
+                yield self._finding("index.json", f"OCI layout index: {problem}")
+            if digest_problems:
+                continue  # already named above: there is nothing to read
+            if not oci_rules.is_verifiable(digest):
+                yield finding(
+                    Kind.UNVERIFIABLE_DIGEST,
+                    object=f"{self._tree.label}/index.json",
                     repository=self._repo,
+                    digest=digest,
+                    detail=f"OCI layout index: {where}.digest: algorithm {oci_rules.digest_algorithm(digest)!r} is "
+                    "not registered in the image-spec (sha256, sha512); the manifest cannot be verified, not read",
                 )
                 continue
-            annotations = entry.get("annotations") if isinstance(entry.get("annotations"), dict) else {}
+            path = _blob_path(digest)
+            referenced.add(path)
             tags, _ = by_digest.setdefault(digest, (set(), entry.get("mediaType")))
-            if isinstance(annotations.get(REF_NAME), str):
-                tags.add(tag_name(self._repo, annotations[REF_NAME]))
+            ref = (entry.get("annotations") or {}).get(REF_NAME) if isinstance(entry.get("annotations"), dict) else None
+            tag = None
+            if isinstance(ref, str) and unicode_problem(ref) is None:
+                if _REF_NAME.fullmatch(ref):
+                    tag = tag_name(self._repo, ref)
+                    tags.add(tag)
+                else:
+                    yield self._finding(
+                        "index.json",
+                        f"OCI layout index: {where}.annotations: {REF_NAME} {ref[:80]!r} does not follow the "
+                        "image-spec ref grammar; not used as a tag",
+                    )
+            yield from self._size_findings(path, digest, entry.get("size"), where, tag)
+        for rel, (size, problem) in sorted(refused.items()):
+            if rel not in referenced:
+                yield self._finding(rel, problem, size)
         for digest, (tags, media_type) in by_digest.items():
             yield request(
                 self._index,
                 self._repo,
                 digest,
                 tags=tags,
-                media_type=media_type,
+                media_type=media_type if isinstance(media_type, str) and not unicode_problem(media_type) else None,
                 location=_blob_path(digest),
                 bucket=self._bucket,
+            )
+
+    def _marker_findings(self) -> Iterator[dict[str, Any]]:
+        """image-layout.md: an ``oci-layout`` file holding ``{"imageLayoutVersion": "1.0.0"}``."""
+        try:
+            marker = load_json(self._tree.read(LAYOUT_MARKER, 64 * 1024), max_bytes=64 * 1024)
+        except Unavailable as err:
+            yield self._finding(LAYOUT_MARKER, f"OCI layout: the oci-layout file cannot be read: {err.reason}")
+            return
+        except ManifestError as err:
+            yield self._finding(LAYOUT_MARKER, f"OCI layout: the oci-layout file is not valid: {err}")
+            return
+        for problem in oci_rules.check_layout_marker(marker):
+            yield self._finding(LAYOUT_MARKER, f"OCI layout: {problem}")
+
+    def _size_findings(
+        self, path: str, digest: str, declared: Any, where: str, tag: str | None
+    ) -> Iterator[dict[str, Any]]:
+        """The descriptor's size against the blob's byte count (a missing blob is reported when fetched)."""
+        if not oci_rules.is_int64(declared) or declared < 0:
+            return  # named by the descriptor rules
+        try:
+            actual = self._tree.size(path)
+        except Unavailable:
+            return
+        if actual != declared:
+            yield finding(
+                Kind.SIZE_MISMATCH,
+                object=f"{self._tree.label}/{path}",
+                repository=self._repo,
+                manifest_digest=digest,
+                images=[image_name(self._repo, digest)],
+                tags=[tag] if tag else [],
+                digest=digest,
+                expected=str(declared),
+                actual=str(actual),
+                size=actual,
+                detail=f"index.json {where} declares {declared} bytes; the blob has {actual} "
+                "(image-spec descriptor: size is the content's length)",
             )
 
     def fetch(self, repository: str, digest: str, location: str | None) -> tuple[bytes, str | None, str | None]:
         return self._tree.read(location or _blob_path(digest), self._max), None, None
 
 
+def _index_document_problems(document: dict) -> list[str]:
+    """The index.json document's own rules (its entries are checked one by one)."""
+    problems = []
+    if document.get("schemaVersion") != 2 or isinstance(document.get("schemaVersion"), bool):
+        problems.append(
+            f"schemaVersion: image-spec index: schemaVersion must be 2 (got {document.get('schemaVersion')!r})"
+        )
+    media_type = document.get("mediaType")
+    if media_type is not None and media_type != oci_rules.OCI_INDEX:
+        problems.append(f"mediaType: image-spec index: mediaType, when set, must be {oci_rules.OCI_INDEX}")
+    problems += oci_rules.check_annotations(document.get("annotations"), "annotations")
+    problems += [p for p in _string_problems({k: v for k, v in document.items() if k != "manifests"}, "") if p]
+    return problems
+
+
+def _string_problems(value: Any, where: str) -> list[str]:
+    """Strings with lone surrogates in an index entry (read with ``allow_surrogates``)."""
+    found = []
+    stack = [(where, value)]
+    while stack:
+        at, item = stack.pop()
+        if isinstance(item, str):
+            problem = unicode_problem(item)
+            if problem:
+                found.append(f"{at or 'the document'}: {problem}")
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                stack.extend(
+                    [
+                        (f"{at}.{safe_key(key)}" if at else safe_key(key), key),
+                        (f"{at}.{safe_key(key)}" if at else safe_key(key), sub),
+                    ]
+                )
+        elif isinstance(item, list):
+            stack.extend((f"{at}[{i}]", sub) for i, sub in enumerate(item))
+    return found
+
+
+def safe_key(key: str) -> str:
+    return key.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _blob_path(digest: str) -> str:
-    return "blobs/sha256/" + digest.split(":", 1)[1]
+    algorithm, _, encoded = digest.partition(":")
+    return f"blobs/{algorithm}/{encoded}"
 
 
 def legacy_repository_prefix(bucket: str) -> str:
@@ -345,7 +588,7 @@ class LegacyStore:
     def enumerate(self, unit: Any) -> Iterator[dict[str, Any]]:
         tags: dict[tuple[str, str], set[str]] = {}
         manifests: list[tuple[str, str | None, str]] = []
-        for rel, size in self._tree.walk():
+        for rel, size, _ in self._tree.walk():
             folder, _, name = rel.rpartition("/")
             repo = self._repo(folder)
             tag = None

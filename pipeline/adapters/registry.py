@@ -14,9 +14,10 @@ Secrets are read on the worker that makes the request, never from the YAML file,
 and never appear in logs, exceptions or findings.
 
 Every request goes through one rate cap (requests per second, shared by every
-client of the same registry in the process) and
-one retry policy: 429 waits for ``Retry-After``; 408, 5xx and connection errors
-back off exponentially; other statuses are final.
+client of the same registry in the process: the process's share of the job's
+budget, see ``pipeline.core.budget``) and one retry policy: 429 waits for
+``Retry-After``; 408, 5xx and connection errors back off exponentially; other
+statuses are final.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import base64
 import datetime
 import email.utils
-import json
 import logging
 import os
 import random
@@ -41,7 +41,7 @@ from requests.adapters import HTTPAdapter
 
 from pipeline.core.crosscheck import tag_name
 from pipeline.core.digests import is_digest
-from pipeline.core.manifests import ACCEPT, MAX_MANIFEST_BYTES, manifest_digest
+from pipeline.core.manifests import ACCEPT, MAX_MANIFEST_BYTES, load_json, manifest_digest
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,8 @@ class Answer:
     too_large: bool = False
 
     def json(self) -> Any:
-        return json.loads(self.content)
+        # Bounded and strict like a manifest: a registry's answer is input too (ManifestError is a ValueError).
+        return load_json(self.content, max_bytes=MAX_JSON_BYTES)
 
 
 def _read_capped(response: requests.Response, limit: int) -> tuple[bytes, bool]:
@@ -180,7 +181,8 @@ _SHARED_LIMITERS_LOCK = threading.Lock()
 
 def shared_limiter(base: str, per_second: float) -> RateLimiter:
     """One limiter per registry and rate in this process: every client (one per DoFn instance and
-    thread) draws from it, so ``requests_per_second`` caps the whole worker process."""
+    thread) draws from it, so ``per_second`` caps the whole worker process. The launcher sets it to
+    the process's share of ``manifests.requests_per_second`` (``ManifestsConfig.requests_per_process``)."""
     with _SHARED_LIMITERS_LOCK:
         key = (base, per_second)
         if key not in _SHARED_LIMITERS:
@@ -449,6 +451,37 @@ class RegistryClient:
         self._session.close()
 
 
+def access_problem(client: RegistryClient) -> str | None:
+    """Before a scan: why this client's credentials cannot get into the registry, else None.
+
+    Only missing credentials and a 401 or 403 (from ``/v2/`` or its token endpoint) count:
+    they would fail every request of the scan the same way. Any other failure is left to
+    the scan, which reports it per manifest.
+    """
+    import google.auth.exceptions
+
+    env = client._credentials_env
+    wanted = f"set {env}_USERNAME and {env}_PASSWORD"
+    try:
+        have_credentials = client._env_credentials() is not None
+        status = client.ping()
+    except RegistryError as err:
+        if err.status is None and err.reason.startswith("auth is 'basic'"):
+            return err.reason
+        if err.status in (401, 403):
+            return f"refused our credentials ({err.reason}); check {env}_USERNAME and {env}_PASSWORD"
+        return None
+    except google.auth.exceptions.GoogleAuthError as err:  # no application default credentials, or refused
+        return f"no usable Google credentials ({type(err).__name__}); run `gcloud auth application-default login`"
+    if status not in (401, 403):
+        return None
+    if client._uses_google():
+        return f"GET /v2/ answered HTTP {status} to the Google credentials; the identity needs read access"
+    if have_credentials:
+        return f"GET /v2/ answered HTTP {status}: the registry refused {env}_USERNAME / {env}_PASSWORD"
+    return f"GET /v2/ answered HTTP {status}: the registry needs credentials; {wanted} (or credentials_env)"
+
+
 def _pull(repository: str) -> str:
     return f"repository:{repository}:pull"
 
@@ -464,8 +497,8 @@ def _json_or_raise(response: Answer, what: str) -> dict:
         raise RegistryError(200, f"{what}: the answer is larger than {MAX_JSON_BYTES:,} bytes; not read")
     try:
         body = response.json()
-    except ValueError:
-        raise RegistryError(200, f"{what}: the answer is not JSON") from None
+    except ValueError as err:
+        raise RegistryError(200, f"{what}: the answer is not JSON we accept: {err}") from None
     if not isinstance(body, dict):
         raise RegistryError(200, f"{what}: the answer is not a JSON object")
     return body

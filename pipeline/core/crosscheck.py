@@ -182,10 +182,16 @@ def _reference(record: Record) -> str:
     return own[0].rsplit(":", 1)[1] if own else record["digest"]
 
 
-# Manifest-level findings that mean a manifest was not read, parsed or verified: reclaim is
-# not proven where they occur (pipeline/core/reclaim.py).
+# Manifest-level findings that mean a manifest was not read, parsed or verified, or names a
+# blob by a digest no bucket object can be matched with: reclaim is not proven where they
+# occur (pipeline/core/reclaim.py).
 UNREAD_KINDS = frozenset(
-    {Kind.MANIFEST_UNAVAILABLE.value, Kind.INVALID_MANIFEST.value, Kind.MANIFEST_DIGEST_MISMATCH.value}
+    {
+        Kind.MANIFEST_UNAVAILABLE.value,
+        Kind.INVALID_MANIFEST.value,
+        Kind.MANIFEST_DIGEST_MISMATCH.value,
+        Kind.UNVERIFIABLE_DIGEST.value,
+    }
 )
 
 

@@ -27,6 +27,8 @@ class Kind(StrEnum):
     INVALID_MANIFEST = "invalid_manifest"
     MANIFEST_UNAVAILABLE = "manifest_unavailable"
     UNREFERENCED_BLOB = "unreferenced_blob"
+    # A reference by a digest algorithm other than sha256: valid, but nothing in the bucket can prove it.
+    UNVERIFIABLE_DIGEST = "unverifiable_digest"
 
 
 SEVERITY_OF: dict[Kind, Severity] = {
@@ -40,6 +42,7 @@ SEVERITY_OF: dict[Kind, Severity] = {
     Kind.INVALID_MANIFEST: Severity.ERROR,
     Kind.MANIFEST_UNAVAILABLE: Severity.ERROR,
     Kind.UNREFERENCED_BLOB: Severity.INFO,
+    Kind.UNVERIFIABLE_DIGEST: Severity.WARNING,
 }
 
 # Order is the column order auditors see; adding a key is a schema change (README + DESIGN.md).

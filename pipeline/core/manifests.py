@@ -8,6 +8,14 @@ with a message that says what is wrong; the caller turns it into an
 and a nesting-depth cap reject huge or deeply nested documents with a clear
 error instead of exhausting memory or the interpreter's recursion limit.
 
+``load_json`` is the one bounded JSON reader for everything a source hands us
+(manifests, ``tags.json``, an OCI layout's ``index.json``): besides the caps it
+refuses what ``json.loads`` lets through or chokes on: integers beyond int64
+(and beyond Python's int/str digit limit, where ``json.loads`` raises a bare
+``ValueError``), non-finite numbers (``NaN``, ``1e999``), duplicate keys (parsers
+disagree on which one counts) and lone surrogates (``"\\udc80"``, which no UTF-8
+writer can encode). The image-spec's own rules live in ``oci_rules``.
+
 No I/O here: bytes in, a ``Manifest`` out.
 """
 
@@ -20,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.core import oci_rules
 from pipeline.core.digests import is_digest
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -55,12 +64,130 @@ MAX_JSON_DEPTH = 32
 MAX_INDEX_DEPTH = 4
 # Descriptors in one manifest: real images have tens of layers, indexes tens of platforms.
 MAX_DESCRIPTORS = 10_000
+# An int64 has at most 19 digits: longer integers are refused before Python converts them.
+_INT64_DIGITS = 19
 
 _CONTENT_TYPE_PARAMS = re.compile(r"\s*;.*$", re.S)
 
 
 class ManifestError(ValueError):
     """The bytes are not a manifest we can trust; the message says why."""
+
+
+def _parse_int(text: str) -> int:
+    digits = len(text) - text.startswith("-")
+    if digits > _INT64_DIGITS:
+        raise ManifestError(f"an integer of {digits} digits is beyond int64; refusing to parse")
+    value = int(text)
+    if not oci_rules.INT64_MIN <= value <= oci_rules.INT64_MAX:
+        raise ManifestError(f"integer {text} is beyond int64; refusing to parse")
+    return value
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ManifestError(f"number {text[:40]} is beyond a float's range; refusing to parse")
+    return value
+
+
+def _refuse_constant(name: str):
+    raise ManifestError(f"{name} is not JSON (RFC 8259); refusing to parse")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ManifestError(f"key {_escape(duplicate)} appears twice in one object (parsers disagree which counts)")
+    return document
+
+
+def _escape(text: str, limit: int = 80) -> str:
+    """A printable, encodable rendering of any string (lone surrogates become \\udc80)."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _first_surrogate(document: Any) -> str | None:
+    """The path of the first string (key or value) holding a lone surrogate, or None."""
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return f"{where or 'the document'} {_escape(value)}"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                shown = key.encode("utf-8", "backslashreplace").decode("utf-8")  # the path must be writable too
+                stack.append((f"{where}.{shown}" if where else shown, key))
+                stack.append((f"{where}.{shown}" if where else shown, item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+    return None
+
+
+def load_json(
+    data: bytes,
+    *,
+    max_bytes: int = MAX_MANIFEST_BYTES,
+    max_depth: int = MAX_JSON_DEPTH,
+    allow_surrogates: bool = False,
+) -> Any:
+    """Bounded, strict JSON: UTF-8 only, capped in size and nesting, int64 integers, finite
+    numbers, unique keys and (unless ``allow_surrogates``) no lone surrogates.
+
+    Raises ``ManifestError`` naming the problem. ``allow_surrogates`` is for documents that
+    are checked entry by entry (an OCI layout's ``index.json``), where one bad string must
+    not hide the other entries: the caller must then check each string it uses.
+    """
+    if not isinstance(data, (bytes, bytearray)):
+        raise ManifestError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    check_bounds(data, max_bytes, max_depth)
+    try:
+        # Decode explicitly: json.loads(bytes) would also accept UTF-16/32, which no registry serves.
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ManifestError(f"not UTF-8 text: {err.reason} at byte {err.start}") from None
+    try:
+        document = json.loads(
+            text,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_unique_keys,
+        )
+    except json.JSONDecodeError as err:
+        raise ManifestError(f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None
+    except ManifestError:
+        raise
+    except ValueError as err:  # Python's int/str digit limit, should a number slip past _parse_int
+        raise ManifestError(f"number not accepted: {str(err)[:120]}") from None
+    except RecursionError:  # belt and braces: check_bounds should have refused it
+        raise ManifestError("JSON nested too deeply; refusing to parse") from None
+    # A lone surrogate can only come from a \uD800-\uDFFF escape (UTF-8 decoding refuses the bytes),
+    # so documents without one skip the walk.
+    if not allow_surrogates and _SURROGATE_ESCAPE.search(text):
+        where = _first_surrogate(document)
+        if where is not None:
+            raise ManifestError(f"{where}: a lone surrogate is not a Unicode character; refusing to parse")
+    return document
+
+
+def unicode_problem(text: str) -> str | None:
+    """Why ``text`` cannot be written out as UTF-8 (a lone surrogate), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{_escape(text)} holds a lone surrogate, not a Unicode character"
+    return None
 
 
 @dataclass(frozen=True)
@@ -77,6 +204,7 @@ class Descriptor:
     media_type: str | None = None
     platform: str | None = None
     foreign: bool = False
+    algorithm: str | None = "sha256"  # of the digest; another than sha256 cannot be matched with a bucket
 
 
 @dataclass(frozen=True)
@@ -86,6 +214,7 @@ class Manifest:
     size: int
     blobs: tuple[Descriptor, ...] = ()  # config and layers (image manifests), blobSums (schema 1)
     children: tuple[Descriptor, ...] = field(default=())  # child manifests (indexes)
+    unverifiable: tuple[str, ...] = ()  # referenced digests of another algorithm than sha256
 
     @property
     def is_index(self) -> bool:
@@ -170,16 +299,7 @@ def parse_manifest(data: bytes, media_type: str | None = None, *, max_bytes: int
     if not isinstance(data, (bytes, bytearray)):
         raise ManifestError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
-    check_bounds(data, max_bytes)
-    try:
-        # Decode explicitly: json.loads(bytes) would also accept UTF-16/32, which no registry serves.
-        document = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise ManifestError(f"not UTF-8 text: {err.reason} at byte {err.start}") from None
-    except json.JSONDecodeError as err:
-        raise ManifestError(f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None
-    except RecursionError:  # belt and braces: check_bounds should have refused it
-        raise ManifestError("JSON nested too deeply; refusing to parse") from None
+    document = load_json(data, max_bytes=max_bytes)
     if not isinstance(document, dict):
         raise ManifestError(f"expected a JSON object, got {_json_type(document)}")
 
@@ -203,11 +323,24 @@ def parse_manifest(data: bytes, media_type: str | None = None, *, max_bytes: int
         raise ManifestError(f"schemaVersion: expected 2 for {kind}, got {schema_version}")
     if kind in INDEX_TYPES:
         entries = _array(document, "manifests")
-        children = tuple(_descriptor(entry, f"manifests[{i}]", "manifest") for i, entry in enumerate(entries))
-        return Manifest(kind, digest, len(data), children=children)
-    config = _descriptor(_required(document, "config"), "config", "config")
-    layers = tuple(_descriptor(entry, f"layers[{i}]", "layer") for i, entry in enumerate(_array(document, "layers")))
-    return Manifest(kind, digest, len(data), blobs=(config, *layers))
+        _obey(oci_rules.check_image_index(document))
+        children = tuple(_descriptor(entry, "manifest") for entry in entries)
+        unverifiable = tuple(d.digest for d in children if d.algorithm not in oci_rules.REGISTERED_ALGORITHMS)
+        return Manifest(kind, digest, len(data), children=children, unverifiable=unverifiable)
+    _array(document, "layers")
+    _obey(oci_rules.check_image_manifest(document))
+    config = _descriptor(document["config"], "config")
+    layers = tuple(_descriptor(entry, "layer") for entry in document["layers"])
+    blobs = (config, *layers)
+    unverifiable = tuple(d.digest for d in blobs if d.algorithm != "sha256")
+    return Manifest(kind, digest, len(data), blobs=blobs, unverifiable=unverifiable)
+
+
+def _obey(problems: list[str]) -> None:
+    """Raise on the image-spec violations found: the first three are named, the rest counted."""
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ManifestError("; ".join(problems[:3]) + more)
 
 
 def _resolve_type(document: dict, declared: str | None, served: str | None) -> str:
@@ -254,27 +387,24 @@ def _digest(value: Any, where: str) -> str:
     return value
 
 
-def _descriptor(entry: Any, where: str, role: str) -> Descriptor:
-    if not isinstance(entry, dict):
-        raise ManifestError(f"{where}: expected a descriptor object, got {_json_type(entry)}")
-    media_type = entry.get("mediaType")
-    if media_type is not None and not isinstance(media_type, str):
-        raise ManifestError(f"{where}.mediaType: expected a string, got {_json_type(media_type)}")
-    digest = _digest(entry.get("digest"), f"{where}.digest")
-    size = entry.get("size")
-    if isinstance(size, bool) or not isinstance(size, int):
-        raise ManifestError(f"{where}.size: expected a whole number, got {_json_type(size)}")
-    if size < 0:
-        raise ManifestError(f"{where}.size: expected a size >= 0, got {size}")
-    urls = entry.get("urls")
-    if urls is not None and not isinstance(urls, list):
-        raise ManifestError(f"{where}.urls: expected a list, got {_json_type(urls)}")
-    foreign = role == "layer" and (media_type in FOREIGN_LAYER_TYPES or bool(urls))
+def _descriptor(entry: dict, role: str) -> Descriptor:
+    """A descriptor already checked by ``oci_rules.check_descriptor``.
+
+    A layer is foreign when its media type says non-distributable or when it carries ``urls``
+    (with any media type): clients fetch it from there, so the bucket need not hold it.
+    A digest of another algorithm than sha256 cannot name an object in a GCR bucket: such a
+    layer or config is treated like a foreign one (never missing) and reported as unverifiable.
+    """
+    media_type, digest = entry["mediaType"], entry["digest"]
+    algorithm = oci_rules.digest_algorithm(digest)
+    foreign = role == "layer" and (media_type in FOREIGN_LAYER_TYPES or bool(entry.get("urls")))
+    if role != "manifest" and algorithm != "sha256":
+        foreign = True
     platform = None
     if role == "manifest" and isinstance(entry.get("platform"), dict):
         p = entry["platform"]
         platform = "/".join(str(p[k]) for k in ("os", "architecture", "variant") if p.get(k))
-    return Descriptor(role, digest, size, media_type, platform, foreign)
+    return Descriptor(role, digest, entry["size"], media_type, platform, foreign, algorithm)
 
 
 def _required(document: dict, key: str) -> Any:
@@ -305,7 +435,14 @@ def _json_type(value: Any) -> str:
 
 
 def verify(data: bytes, claimed: str, media_type: str | None = None) -> str | None:
-    """None when the bytes hash to ``claimed``; otherwise the digest they do hash to."""
+    """None when the bytes hash to ``claimed``; otherwise the digest they do hash to.
+
+    A sha512 claim (a registered algorithm) is checked with sha512.
+    """
+    algorithm = oci_rules.digest_algorithm(claimed)
+    if algorithm == "sha512":
+        actual = oci_rules.digest_of(data, algorithm)
+        return None if actual == claimed else actual
     actual = manifest_digest(data, normalise_media_type(media_type))
     if actual == claimed:
         return None

@@ -7,7 +7,8 @@ An unreferenced blob is reclaimable only when all of these hold for its bucket:
 * every source that covers the bucket is *complete*: it can enumerate every manifest
   whose blobs live there, untagged ones included;
 * every manifest those sources listed was read, parsed and verified (no
-  ``manifest_unavailable``, ``invalid_manifest`` or ``manifest_digest_mismatch`` from them);
+  ``manifest_unavailable``, ``invalid_manifest``, ``manifest_digest_mismatch`` or
+  ``unverifiable_digest`` from them);
 * nothing references the blob (the cross-check made it an ``unreferenced_blob``).
 
 Otherwise the bucket's unreferenced blobs are still reported, as ``info``, but are not
@@ -240,7 +241,7 @@ def decide(
                         UNREAD_MANIFESTS,
                         source.label,
                         f"{n} manifest(s) or listing(s) could not be read, parsed or verified "
-                        "(manifest_unavailable, invalid_manifest, manifest_digest_mismatch): "
+                        "(manifest_unavailable, invalid_manifest, manifest_digest_mismatch, unverifiable_digest): "
                         "blobs only they reference look unreferenced",
                         evidence.unread_names.get(source.index, ()),
                         n,

@@ -279,7 +279,17 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines.extend(reclaim_lines(summary))
     if summary.get("unaccounted_objects"):
         lines.append(f"WARNING: {summary['unaccounted_objects']} listed object(s) ended in no report row")
+    affected = summary.get("most_affected_images") or []
+    if affected:
+        lines.append(f"most affected images ({len(affected)} of {summary.get('images_affected', len(affected))}):")
+        for item in affected:
+            lines.append(
+                f"  {item['image']}  ({item['error_findings']} error finding(s), "
+                f"{item['broken_by_count']} broken part(s))"
+            )
     lines.append(f"report: {summary['report_location']}")
+    if summary.get("report_html"):
+        lines.append(f"page:   {summary['report_html']}")
     status = summary["exit_status"]
     meaning = {EXIT_CLEAN: "clean", EXIT_FINDINGS: "findings of severity error"}.get(status, "")
     lines.append(f"exit status {status}: {meaning}")

@@ -8,9 +8,6 @@ Each read holds at most one chunk, so memory stays constant whatever the sizes.
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import apache_beam as beam
@@ -21,53 +18,12 @@ from apache_beam.transforms.window import GlobalWindows
 from pipeline.adapters import gcs
 from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
 from pipeline.core.classify import blob_fact, classify_name, classify_read
+from pipeline.transforms.progress import Progress
 
 log = logging.getLogger(__name__)
 
 VERIFIED = "verified"
 FINDINGS = "findings"
-PROGRESS_INTERVAL_S = 3.0
-
-
-class Progress:
-    """Objects and bytes done in this worker, logged every few seconds with the rate."""
-
-    def __init__(self, interval: float = PROGRESS_INTERVAL_S, clock=time.monotonic):
-        self._clock = clock
-        self._interval = interval
-        self._lock = threading.Lock()
-        self._start = self._last = clock()
-        self.objects = 0
-        self.bytes = 0
-
-    def add_bytes(self, n: int) -> None:
-        # Also called mid-object, so a single huge object still shows progress.
-        with self._lock:
-            self.bytes += n
-            line = self._due_line()
-        if line:
-            log.info(line)
-
-    def object_done(self) -> None:
-        with self._lock:
-            self.objects += 1
-            line = self._due_line()
-        if line:
-            log.info(line)
-
-    def _due_line(self) -> str | None:
-        now = self._clock()
-        if now - self._last < self._interval:
-            return None
-        self._last = now
-        return self.line(now)
-
-    def line(self, now: float | None = None) -> str:
-        elapsed = max((now or self._clock()) - self._start, 1e-9)
-        return (
-            f"progress (pid {os.getpid()}): {self.objects} objects, {self.bytes / 1e6:.1f} MB hashed "
-            f"({self.bytes / 1e6 / elapsed:.1f} MB/s, {self.objects / elapsed:.0f} objects/s)"
-        )
 
 
 class HashObjectsFn(beam.DoFn):

@@ -14,6 +14,7 @@ No side input ever holds the digests.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import replace
 from typing import Any
 
@@ -30,11 +31,13 @@ from pipeline.adapters.manifest_files import (
 )
 from pipeline.adapters.registry import RegistryClient, RegistryStore
 from pipeline.core import crosscheck as cc
+from pipeline.core import reference_checks
 from pipeline.core.blobs import ListedObject
 from pipeline.core.classify import blob_fact, classify_name
 from pipeline.core.digests import is_digest
 from pipeline.core.findings import Kind, is_error
 from pipeline.core.manifests import manifest_digest
+from pipeline.core.oci_rules import REGISTERED_ALGORITHMS, digest_algorithm
 from pipeline.core.reclaim import Evidence
 from pipeline.core.summary import Tally
 from pipeline.manifest_config import ManifestsConfig, SourceSpec
@@ -118,7 +121,7 @@ def open_store(index: int, spec: SourceSpec, settings: ManifestsConfig, client_f
             auth=spec.auth,
             credentials_env=spec.credentials_env,
             tls_verify=spec.tls_verify,
-            requests_per_second=settings.requests_per_second,
+            requests_per_second=settings.requests_per_process,
             max_attempts=settings.max_attempts,
             max_manifest_bytes=max_bytes,
         )
@@ -191,9 +194,14 @@ class FetchManifestsFn(_StoresFn):
         self._failed = Metrics.counter("manifests", "unavailable")
 
     def process(self, request: dict[str, Any]):
+        """Breadth first, each digest fetched once per listed manifest: an index is first met at its
+        shallowest depth, and a DAG whose indexes share children (100 x 100 x 100 x 100 paths through
+        400 manifests) costs one fetch per manifest, not one per path. Every path still counts: a
+        child met again adds its index's declared size and type, and each record's ``parents`` is
+        every index above it (``reference_checks.ancestors``), not only those of the first path."""
         store = self.store(request["source"])
         source = None if isinstance(store, RegistryStore) else f"{store.label.rstrip('/')}/{request['location']}"
-        record = cc.new_record(
+        root = cc.new_record(
             request["repository"],
             request["digest"],
             tags=request["tags"],
@@ -201,19 +209,48 @@ class FetchManifestsFn(_StoresFn):
             source=source,
             source_index=request["source"],
         )
-        yield from self._fetch(store, record, request["location"], request["media_type"])
+        pending = deque([(root, request["location"], request["media_type"], None)])
+        met: dict[str, dict[str, Any]] = {}
+        parents_of: dict[str, set[str]] = {}
+        records = []
+        while pending:
+            record, location, media_hint, claimed_by = pending.popleft()
+            manifest = self._fetch(store, record, location, media_hint, claimed_by)
+            met.setdefault(record["digest"], record)
+            records.append(record)
+            if manifest is None:
+                continue
+            for child_digest, size, _platform, child_type in record["children"]:
+                if digest_algorithm(child_digest) not in REGISTERED_ALGORITHMS:
+                    continue  # reported as unverifiable: nothing could check the bytes fetched
+                parents_of.setdefault(child_digest, set()).add(record["digest"])
+                if child_digest in met:  # met again by another path: no second fetch
+                    declared = [record["digest"], size, child_type]
+                    if declared not in met[child_digest]["declared"]:
+                        met[child_digest]["declared"].append(declared)
+                    continue
+                child = cc.child_record(record, child_digest, size, child_type)
+                child["source"] = None if isinstance(store, RegistryStore) else store.label
+                child["chain"] = [*record.get("chain", [record["digest"]]), child_digest]
+                met[child_digest] = child
+                pending.append((child, None, None, f"digest that index {record['digest']} lists"))
+        above = reference_checks.ancestors(parents_of)
+        for record in records:
+            record["parents"] = sorted(above.get(record["digest"], ()))
+            yield record
 
     def _fetch(self, store, record, location, media_hint, claimed_by=None):
+        """Fetch, verify and parse one manifest into ``record``; the Manifest, or None."""
         try:
             data, media_type, header_digest = store.fetch(record["repository"], record["digest"], location)
         except Unavailable as err:
             self._failed.inc()
-            yield cc.mark_unavailable(record, err.reason, err.status)
-            return
+            cc.mark_unavailable(record, err.reason, err.status)
+            return None
         except Exception as err:
             log.warning("fetching %s@%s failed", record["repository"], record["digest"], exc_info=True)
-            yield cc.mark_unavailable(record, f"{type(err).__name__}: {err}")
-            return
+            cc.mark_unavailable(record, f"{type(err).__name__}: {err}")
+            return None
         self._fetched.inc()
         if record["digest"] is None:  # a legacy object with no digest in its name: it names itself
             record["digest"] = manifest_digest(data, media_type or media_hint)
@@ -224,8 +261,7 @@ class FetchManifestsFn(_StoresFn):
                 size=len(data),
                 detail=f"manifest larger than {limit:,} bytes (manifests.max_manifest_size); not parsed",
             )
-            yield record
-            return
+            return None
         manifest = cc.evaluate(
             record,
             data,
@@ -234,12 +270,11 @@ class FetchManifestsFn(_StoresFn):
             claimed_by=claimed_by or getattr(store, "claimed_by", "reference digest"),
             max_bytes=limit,
         )
-        yield record
         if manifest is not None:
-            for child_digest, size, _platform, child_type in record["children"]:
-                child = cc.child_record(record, child_digest, size, child_type)
-                child["source"] = None if isinstance(store, RegistryStore) else store.label
-                yield from self._fetch(store, child, None, None, f"digest that index {record['digest']} lists")
+            record["unverifiable"] = list(manifest.unverifiable)
+            if manifest.is_index:
+                reference_checks.stop_deep_or_cyclic_chain(record, [child.digest for child in manifest.children])
+        return manifest
 
 
 class ManifestOutcomeFn(beam.DoFn):
@@ -248,11 +283,12 @@ class ManifestOutcomeFn(beam.DoFn):
     def process(self, element):
         _, records = element
         record = cc.merge_records(records)
-        unread = False
-        for row in cc.record_findings(record):
-            unread = unread or row["kind"] in cc.UNREAD_KINDS
+        rows = cc.record_findings(record)
+        if record["status"] == cc.OK:
+            rows += reference_checks.unverifiable_findings(record)
+        for row in rows:
             yield TaggedOutput(FINDINGS, row)
-        if unread:
+        if any(row["kind"] in cc.UNREAD_KINDS for row in rows):
             for index in record["sources"]:
                 yield TaggedOutput(EVIDENCE, Evidence.of_unread(index, cc.manifest_label(record)))
         if cc.counts_as_scanned(record):
@@ -374,9 +410,9 @@ def add_manifest_checks(
     object_findings,
 ):
     """Wire ManifestSource and CrossCheck onto a scan: returns (all findings, [tally PCollections],
-    reclaim evidence)."""
+    reclaim evidence, refs)."""
     manifests = pipeline | "ManifestSource" >> ManifestSource(sources, settings, emulator_endpoint)
     checked = (manifests["refs"], blobs, object_findings) | "CrossCheck" >> CrossCheck()
     findings = (checked, manifests["findings"]) | "MergeFindings" >> beam.Flatten()
     affected = findings | "ImagesAffected" >> ImagesAffected()
-    return findings, [manifests["tallies"], affected], manifests["evidence"]
+    return findings, [manifests["tallies"], affected], manifests["evidence"], manifests["refs"]

@@ -61,7 +61,7 @@ class WriteSummaryFn(beam.DoFn):
         self._config = config
         self._bucket_facts = bucket_facts
 
-    def process(self, tally: Tally, findings_files, verified_files, verdict=None, plan_files=()):
+    def process(self, tally: Tally, findings_files, verified_files, verdict=None, plan_files=(), extras=None):
         summary = build_summary(
             tally,
             run_id=self._run_id,
@@ -75,7 +75,10 @@ class WriteSummaryFn(beam.DoFn):
         if not summary["reclaim_plan"]:
             # Present only when reclaim is proven safe for some blob: an empty plan is no plan.
             report_io.remove_files([path for path in plan_files if path.endswith(PLAN_FILE)])
-        summary["files"] = sorted(path.rsplit("/", 1)[-1] for path in list(findings_files) + list(verified_files))
+        extras = dict(extras or {})  # the report model's share (pipeline/transforms/html_report.py)
+        paths = list(findings_files) + list(verified_files) + list(extras.pop("files", ()))
+        summary["files"] = sorted(path.rsplit("/", 1)[-1] for path in paths)
+        summary.update(extras)
         report_io.write_json(report_io.FileSystems.join(self._run_dir, report_io.SUMMARY_FILE), summary)
         yield summary
 
@@ -114,11 +117,13 @@ class WriteReport(beam.PTransform):
         config: dict[str, Any],
         reclaim: dict[str, Any] | None = None,
         bucket_facts: dict[str, dict[str, Any]] | None = None,
+        extras=None,
     ):
         super().__init__()
         self._run_dir = run_dir
         self._run_id = run_id
         self._reclaim = reclaim
+        self._extras = extras  # an optional singleton PCollection of summary fields (the report model's)
         self._summary_fn = WriteSummaryFn(run_dir, run_id, started_at, config, bucket_facts)
 
     def expand(self, inputs):
@@ -148,4 +153,5 @@ class WriteReport(beam.PTransform):
             beam.pvalue.AsList(findings_files),
             beam.pvalue.AsList(verified_files),
             *reclaim_inputs,
+            **({"extras": beam.pvalue.AsSingleton(self._extras)} if self._extras is not None else {}),
         )

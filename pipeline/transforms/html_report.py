@@ -1,0 +1,177 @@
+"""The human report in the pipeline: image rows, the report model as one combine, and ``report.html``.
+
+ImageRows joins manifest references and findings by image (``repository@digest``)
+into one row per image, written as ``images-*.jsonl``. ReportModel folds findings,
+verified rows and image rows into a bounded ``ReportAccumulator`` with a single
+``CombineGlobally``, so it runs on Dataflow as well as locally and never holds every row.
+WriteHtmlReport renders the page once ``summary.json`` exists, from that summary and the
+accumulator: the page shows the summary's numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import apache_beam as beam
+
+from pipeline.adapters import html as html_io
+from pipeline.adapters import report as report_io
+from pipeline.core import report_model as rm
+from pipeline.report_html import render
+
+log = logging.getLogger(__name__)
+
+FINDING, VERIFIED, IMAGE = "finding", "verified", "image"
+
+
+class ReportCombineFn(beam.CombineFn):
+    """(tag, row) -> ReportAccumulator; ``add_input`` mutates the accumulator, as Beam allows."""
+
+    def create_accumulator(self):
+        return rm.ReportAccumulator()
+
+    def add_input(self, accumulator, tagged):
+        tag, row = tagged
+        if tag == FINDING:
+            return accumulator.add_finding(row)
+        if tag == VERIFIED:
+            return accumulator.add_verified(row)
+        return accumulator.add_image(row)
+
+    def merge_accumulators(self, accumulators):
+        accumulators = iter(accumulators)
+        merged = next(accumulators)
+        for other in accumulators:
+            merged.merge(other)
+        return merged
+
+    def compact(self, accumulator):
+        return accumulator.compact()
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def _image_row(element):
+    image, groups = element
+    return rm.image_row(image, groups["infos"], groups["evidence"])
+
+
+class ImageRows(beam.PTransform):
+    """(refs, findings) -> one row per image: its tags, total size, status and the blobs that broke it."""
+
+    def expand(self, inputs):
+        refs, findings = inputs
+        infos = (
+            refs
+            | "PartsByImage" >> beam.FlatMapTuple(rm.image_refs)
+            | "GroupParts" >> beam.GroupByKey()
+            | "ImageInfo" >> beam.MapTuple(lambda image, parts: (image, rm.image_info(image, parts)))
+        )
+        evidence = findings | "EvidenceByImage" >> beam.FlatMap(rm.image_evidence)
+        return (
+            {"infos": infos, "evidence": evidence}
+            | "JoinByImage" >> beam.CoGroupByKey()
+            | "ImageRow" >> beam.Map(_image_row)
+        )
+
+
+def write_image_rows(images, run_dir: str):
+    """``images-*.jsonl`` next to the findings: the per-image view, whole (the page shows the first rows)."""
+    return (
+        images
+        | "ImagesToJson" >> beam.Map(lambda row: json.dumps(row, separators=(",", ":")))
+        | "WriteImages"
+        >> beam.io.WriteToText(
+            report_io.FileSystems.join(run_dir, html_io.IMAGES_PREFIX),
+            file_name_suffix=report_io.ROWS_SUFFIX,
+            shard_name_template="-SSSSS-of-NNNNN",
+        )
+    )
+
+
+class ReportModel(beam.PTransform):
+    """(findings, verified[, images]) -> a single ReportAccumulator."""
+
+    def expand(self, inputs):
+        findings, verified, *images = inputs
+        tagged = [
+            findings | "TagFindings" >> beam.Map(lambda row: (FINDING, row)),
+            verified | "TagVerified" >> beam.Map(lambda row: (VERIFIED, row)),
+        ]
+        if images:
+            tagged.append(images[0] | "TagImages" >> beam.Map(lambda row: (IMAGE, row)))
+        return tagged | "AllReportRows" >> beam.Flatten() | "FoldReport" >> beam.CombineGlobally(ReportCombineFn())
+
+
+def summary_extras(accumulator: rm.ReportAccumulator, run_dir: str, image_files=()) -> dict:
+    """What summary.json gains from the report model: the page's path, the most affected images,
+    and the written ``images-*.jsonl`` shards (so the summary still comes after every row file)."""
+    return {
+        "report_html": html_io.report_path(run_dir),
+        "most_affected_images": rm.most_affected_images(accumulator),
+        "files": list(image_files),
+    }
+
+
+class HumanReport(beam.PTransform):
+    """(findings, verified[, refs]) -> {"model": the ReportAccumulator, "extras": summary fields}.
+
+    Both outputs are single small values (bounded by the model's caps), which is why they may
+    travel as side inputs; ``refs`` (the manifest references, absent when no manifest is
+    cross-checked) gives the image rows, written as ``images-*.jsonl``.
+    """
+
+    def __init__(self, run_dir: str):
+        super().__init__()
+        self._run_dir = run_dir
+
+    def expand(self, inputs):
+        findings, verified, *refs = inputs
+        rows, image_files = [findings, verified], []
+        if refs:
+            images = (refs[0], findings) | "ImageRows" >> ImageRows()
+            image_files = beam.pvalue.AsList(write_image_rows(images, self._run_dir))
+            rows.append(images)
+        accumulator = tuple(rows) | "ReportModel" >> ReportModel()
+        extras = accumulator | "SummaryExtras" >> beam.Map(summary_extras, self._run_dir, image_files)
+        return {"model": accumulator, "extras": extras}
+
+
+def add_report_model(findings, verified, refs, run_dir: str):
+    """Wire the report model onto a scan: returns (the accumulator, the summary's extra fields), both singletons."""
+    inputs = (findings, verified) if refs is None else (findings, verified, refs)
+    report = inputs | "HumanReport" >> HumanReport(run_dir)
+    return report["model"], report["extras"]
+
+
+class WriteHtmlFn(beam.DoFn):
+    def __init__(self, run_dir: str):
+        self._run_dir = run_dir
+
+    def process(self, summary, accumulator):
+        path = html_io.report_path(self._run_dir)
+        try:
+            html_io.write_html(path, render(rm.build_model(summary, accumulator, report_file=path)))
+        except Exception:
+            # The audit itself (rows and summary.json) is complete; the page is derived from it and
+            # `registry-scrub report RUN_DIR` can write it later. Failing the job here would hide that.
+            log.exception(
+                "report.html could not be written to %s; rerun `registry-scrub report %s`", path, self._run_dir
+            )
+        yield summary
+
+
+class WriteHtmlReport(beam.PTransform):
+    """summary -> summary, once ``report.html`` is written from it and the report model."""
+
+    def __init__(self, run_dir: str, accumulator):
+        super().__init__()
+        self._run_dir = run_dir
+        self._accumulator = accumulator
+
+    def expand(self, summary):
+        return summary | "RenderHtml" >> beam.ParDo(
+            WriteHtmlFn(self._run_dir), beam.pvalue.AsSingleton(self._accumulator)
+        )

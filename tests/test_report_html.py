@@ -1,0 +1,226 @@
+"""report.html rendering (pipeline/report_html) and its pipeline step (pipeline/transforms/html_report.py)."""
+
+import re
+from html.parser import HTMLParser
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import assert_that
+
+from pipeline.core import report_model as rm
+from pipeline.core.findings import VERIFIED_FIELDS, Kind, finding
+from pipeline.core.summary import Tally, build_summary, sum_tallies
+from pipeline.report_html import esc, human_bytes, render, usd
+from pipeline.transforms.html_report import ReportModel
+
+BUCKET = "artifacts.p.appspot.com"
+HOSTILE = [
+    'containers/images/<script>alert("x")</script>',
+    "containers/images/a\"onmouseover='alert(1)'",
+    "containers/images/\udc80\udcff-not-utf8",
+    "containers/images/evil\u202etxt.exe",
+    "containers/images/nul\x00and\x1bescape",
+    "containers/images/</textarea><img src=x onerror=alert(1)>",
+]
+
+
+def page_for(findings, verified_rows, images=(), **summary_fields):
+    tally = sum_tallies(
+        [Tally.of_finding(r) for r in findings]
+        + [Tally.of_verified(r) for r in verified_rows]
+        + [Tally.of_listed(r["size"] or 0) for r in verified_rows]
+        + [Tally.of_listed(r["size"] or 0) for r in findings if r["kind"] in rm.OBJECT_FINDING_KINDS]
+    )
+    summary = build_summary(
+        tally,
+        run_id="run-<1>",
+        started_at="2026-11-27T12:00:00Z",
+        ended_at="2026-11-27T12:01:00Z",
+        config={"source": {"buckets": [BUCKET]}, "scan": {"mode": "both"}},
+        report_location="/r/run-1",
+    )
+    summary["reclaimable_bytes"] = sum(r["size"] or 0 for r in findings if r["kind"] == Kind.UNREFERENCED_BLOB.value)
+    for key in ("reclaim_by_bucket", "reclaim_blocked_by"):  # per-bucket verdicts: only where a test gives them
+        summary.pop(key, None)
+    summary.update(summary_fields)
+    model = rm.build_model(summary, rm.accumulate(findings, verified_rows, images))
+    return render(model), model
+
+
+def verified(**fields):
+    row = dict.fromkeys(VERIFIED_FIELDS)  # every schema key, whatever the schema's age
+    row.update(fields)
+    return row
+
+
+def hostile_rows():
+    findings = [
+        finding(Kind.MALFORMED_NAME, bucket=BUCKET, object=name, size=3, actual=name, detail=name) for name in HOSTILE
+    ]
+    findings.append(
+        finding(
+            Kind.UNREFERENCED_BLOB,
+            bucket=BUCKET,
+            object=HOSTILE[0],
+            size=10,
+            images=[HOSTILE[1]],
+            tags=[HOSTILE[5]],
+        )
+    )
+    return findings
+
+
+class Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.attrs, self.scripts, self.data = [], [], [], []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs.extend((tag, k, v) for k, v in attrs)
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, data):
+        (self.scripts if self._in_script else self.data).append(data)
+
+
+def test_hostile_names_are_text_never_markup():
+    page, _ = page_for(hostile_rows(), [])
+    page.encode("utf-8")  # lone surrogates became escapes; the page is valid UTF-8
+    parsed = Collector()
+    parsed.feed(page)
+    assert parsed.tags.count("script") == 1  # ours, and only ours
+    assert "img" not in parsed.tags and "textarea" not in parsed.tags
+    assert not [a for a in parsed.attrs if a[1].startswith("on")]
+    text = "".join(parsed.data)
+    assert 'containers/images/<script>alert("x")</script>' in text
+    assert "containers/images/\\udc80\\udcff-not-utf8" in text
+    assert "evil\\u202etxt.exe" in text and "\u202e" not in page
+    assert "nul\\u0000and\\u001bescape" in text and "\x00" not in page
+
+
+def test_escape_function():
+    assert esc('<a href="x">\'') == "&lt;a href=&quot;x&quot;&gt;&#x27;"
+    assert esc("\udcff") == "\\udcff"
+    assert esc(None) == ""
+    assert esc(12) == "12"
+    assert [usd(x) for x in (1234.5, 0.0034, 0.000006, 0, 1e-9)] == [
+        "1,234.50",
+        "0.0034",
+        "0.000006",
+        "0.00",
+        "less than 0.000001",
+    ]
+
+
+def test_the_page_fetches_nothing():
+    page, _ = page_for(hostile_rows(), [])
+    assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\';' in page
+    parsed = Collector()
+    parsed.feed(page)
+    loads = [
+        (tag, key, value) for tag, key, value in parsed.attrs if key in ("src", "href", "srcset", "action", "data")
+    ]
+    assert loads == []
+    assert not [tag for tag in parsed.tags if tag in ("link", "img", "iframe", "object", "embed", "base", "form")]
+    assert not re.search(r"https?://|url\(|@import|//[a-z0-9.-]+\.[a-z]{2,}/", page, re.IGNORECASE)
+    assert not re.search(r"fetch\(|XMLHttpRequest|import\(|\.src\s*=", "".join(parsed.scripts))
+
+
+def test_sections_verdict_tables_and_charts():
+    rows = [
+        finding(
+            Kind.DIGEST_MISMATCH,
+            bucket=BUCKET,
+            object="containers/images/sha256:" + "1" * 64,
+            size=10,
+            expected="sha256:" + "1" * 64,
+            actual="sha256:" + "2" * 64,
+            crc32c_match=False,
+        ),
+        finding(Kind.READ_ERROR, bucket=BUCKET, object="containers/images/sha256:" + "3" * 64, size=5, http_status=503),
+    ]
+    good = [verified(bucket=BUCKET, object="o", generation=1, size=2_500_000, crc32c="x", sha256="0" * 64)]
+    image = rm.image_row(
+        "gcr.io/p/web@sha256:" + "9" * 64,
+        [],
+        [item for _, item in rm.image_evidence({**rows[0], "images": ["gcr.io/p/web@sha256:" + "9" * 64]})],
+    )
+    page, model = page_for(rows, good, [image])
+    parsed = Collector()
+    parsed.feed(page)
+    text = " ".join(parsed.data)
+    assert "Errors: 2 finding(s) of severity error" in text
+    assert model["verdict"]["state"] == "errors"
+    assert 'class="verdict errors"' in page and 'id="exit-status">1<' in page
+    assert "damaged after the write: the bytes differ from the crc32c GCS stored" in text
+    assert "503" in text
+    assert page.count("<svg ") == 2
+    assert 'aria-label="bytes by state"' in page and 'aria-label="objects by age"' in page
+    assert re.search(r'<tr data-status="broken"><td>gcr\.io/p/web</td>', page)
+    for table in ("kinds", "images", "buckets", "findings"):
+        assert f'<table id="{table}">' in page
+    assert '<button type="button" data-kind="read_error" aria-pressed="false">read_error (1)</button>' in page
+    assert human_bytes(2_500_000) == "2.5 MB" and human_bytes(999) == "999 B" and human_bytes(None) == "n/a"
+
+
+def test_capped_findings_point_to_the_jsonl():
+    rows = [finding(Kind.MALFORMED_NAME, bucket=BUCKET, object=f"x{n:04d}", size=1) for n in range(1005)]
+    page, model = page_for(rows, [])
+    (section,) = model["findings"]
+    assert (section["total"], len(section["rows"]), section["omitted"]) == (1005, 1000, 5)
+    assert "malformed_name: 1,005 finding(s) (1,000 shown; 5 more in findings-*.jsonl)" in page
+    assert page.split('<table id="findings">')[1].count('<tr data-kind="malformed_name">') == 1000
+
+
+def test_blocked_reclaim_is_explained():
+    rows = [finding(Kind.UNREFERENCED_BLOB, bucket=BUCKET, object="containers/images/sha256:" + "4" * 64, size=9)]
+    page, _ = page_for(
+        rows, [], reclaim_blocked_by=["manifest source 0 is a catalog walk <untagged unseen>"], reclaimable_bytes=None
+    )
+    assert "Not reclaimable as a whole: 1 unreferenced blob(s), 9 B" in page
+    assert "<li>manifest source 0 is a catalog walk &lt;untagged unseen&gt;</li>" in page
+    assert "blocked (see Reclaim)" in page  # the chart draws no number for null
+    assert "The 20 largest unreferenced blobs" in page
+    reclaimable, _ = page_for(rows, [])
+    assert "Reclaimable: <b>9 B</b> in 1 unreferenced blob(s).</p>" in reclaimable
+    assert "blocked (see Reclaim)" not in reclaimable and "The 20 largest reclaimable blobs" in reclaimable
+
+
+def test_report_model_combine_on_a_beam_runner_equals_the_direct_fold():
+    """The pipeline's CombineGlobally and a plain fold produce the same accumulator (FnApiRunner, in memory)."""
+    # GCS names are valid UTF-8, and Beam's str coder refuses lone surrogates: those stay out here.
+    findings = [row for row in hostile_rows() if "\udc80" not in row["object"]] * 3
+    good = [
+        verified(bucket=BUCKET, object=f"o{n}", generation=n, size=n, crc32c="x", sha256="0" * 64) for n in range(20)
+    ]
+    expected = rm.accumulate(findings, good)
+
+    def check(accumulators):
+        (got,) = accumulators
+        assert got == expected, "the combined accumulator differs from the direct fold"
+
+    options = PipelineOptions(["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    with beam.Pipeline(options=options) as p:
+        f = p | "Findings" >> beam.Create(findings)
+        v = p | "Verified" >> beam.Create(good)
+        assert_that((f, v) | ReportModel(), check)
+
+
+def test_a_page_that_cannot_be_written_leaves_the_audit_standing(tmp_path, caplog):
+    from pipeline.transforms.html_report import WriteHtmlFn
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    summary = {"run_id": "r", "exit_status": 0, "findings_by_severity": {}, "findings_by_kind": {}}
+    fn = WriteHtmlFn(str(blocker / "run"))
+    assert list(fn.process(summary, rm.ReportAccumulator())) == [summary]
+    assert f"report.html could not be written to {blocker / 'run' / 'report.html'}" in caplog.text
+    written = WriteHtmlFn(str(tmp_path / "run"))
+    (tmp_path / "run").mkdir()
+    assert list(written.process(summary, rm.ReportAccumulator())) == [summary]
+    assert "Clean: no finding of severity error or warning" in (tmp_path / "run" / "report.html").read_text()
