@@ -195,3 +195,27 @@ def test_an_oci_layout_proves_reclaim_and_an_unreadable_manifest_takes_it_back(e
     (blocker,) = summary["reclaim_blocked_by"]
     assert blocker["code"] == "unread_manifests" and blocker["manifests"] == [f"gcr.io/oci-reclaim/app@{kept.digest}"]
     assert not (run_dir / PLAN_FILE).exists()
+
+
+def test_each_manifest_that_blocks_reclaim_is_evidence_for_its_sources():
+    """ManifestOutcomeFn called directly: a manifest read by two sources that names a blob by
+    sha512 (which no sha256-named object can be matched with) is evidence against both."""
+    from apache_beam.pvalue import TaggedOutput
+
+    from pipeline.core import crosscheck as cc
+    from pipeline.transforms.manifests import EVIDENCE, ManifestOutcomeFn
+
+    image = small_image()
+    records = []
+    for index in (2, 5):
+        record = cc.new_record("gcr.io/p/app", image.digest, bucket=None, source_index=index)
+        record.update(status=cc.OK, unverifiable=["sha512:" + "a" * 128])
+        records.append(record)
+    outputs = list(ManifestOutcomeFn().process((("gcr.io/p/app", image.digest), records)))
+    evidence = [o.value for o in outputs if isinstance(o, TaggedOutput) and o.tag == EVIDENCE]
+    assert sorted(index for e in evidence for index in e.unread) == [2, 5]
+    assert {e.unread_names[i] for e in evidence for i in e.unread} == {(f"gcr.io/p/app@{image.digest}",)}
+    healthy = cc.new_record("gcr.io/p/app", image.digest, source_index=2)
+    healthy.update(status=cc.OK)
+    outputs = list(ManifestOutcomeFn().process((("gcr.io/p/app", image.digest), [healthy])))
+    assert not [o for o in outputs if isinstance(o, TaggedOutput) and o.tag == EVIDENCE]
