@@ -281,6 +281,8 @@ def plan_run(config: Config, client, options: PipelineOptions | None = None) -> 
         run_id=run_id,
         run_dir=report_io.run_folder(config.report.output, run_id),
         started_at=utc_now(),
+        # Location and soft delete, for the reclaim plan's cost; never fatal (objectViewer lacks buckets.get).
+        bucket_facts={bucket: gcs.bucket_facts(client, bucket) for bucket in buckets},
     )
 
 

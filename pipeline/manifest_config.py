@@ -47,6 +47,9 @@ class SourceSpec:
     bucket: str | None = None
     # "successor": the registry that took over the bucket's images (Artifact Registry); docs/recovery.md.
     role: str | None = None
+    # directory only: the folder holds every manifest (untagged too) whose blobs use the bucket,
+    # so a blob it does not reference may be reclaimed (pipeline/core/reclaim.py).
+    complete: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ def _names(value: Any, key: str, pattern: re.Pattern, what: str) -> tuple[str, .
 
 _KEYS = {
     "registry": {"registry", "gcr_projects", "repositories", "auth", "credentials_env", "tls_verify", "bucket", "role"},
-    "directory": {"directory", "repository", "bucket", "role"},
+    "directory": {"directory", "repository", "bucket", "complete", "role"},
     "oci_layout": {"oci_layout", "repository", "bucket", "role"},
 }
 
@@ -181,6 +184,14 @@ def check_source(value: Any) -> SourceSpec:
             raise ValueError(f"{kind}: expected a local directory or gs://BUCKET/PATH")
         if value.get("repository") is not None:
             fields["repository"] = _text(value["repository"], "a repository name, e.g. gcr.io/p/app").strip("/")
+        if "complete" in value:
+            try:
+                fields["complete"] = check_bool(value["complete"])
+            except ValueError:
+                raise ValueError(
+                    "complete: expected true (the folder holds every manifest, untagged ones too, whose blobs "
+                    "use the bucket) or false"
+                ) from None
     return SourceSpec(**fields)
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from jobs import cli
 from jobs.demo import DEMO_BUCKET
+from jobs.demo_manifests import EU_BUCKET
 from jobs.interrupt import descendants, is_running
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,25 +68,34 @@ def test_demo_finds_every_planted_problem_and_leaves_the_report(tmp_path):
         "manifest_digest_mismatch": 1,
         "invalid_manifest": 1,
         "manifest_unavailable": 1,
-        # 6 planted, and the 3 blobs of the image whose manifest was lost (docs/recovery.md)
-        "unreferenced_blob": 9,
+        # 6 planted in the main bucket, 2 in the EU bucket, and the 3 blobs of the image whose
+        # manifest was lost (docs/recovery.md)
+        "unreferenced_blob": 11,
         "unverifiable_digest": 0,
         "diff_id_mismatch": 0,
         "in_registry_only": 2,
     }
     assert summary["findings_by_kind"] == expected
     # The successor's copy of the worker image is scanned too, and broken by the same layer.
-    assert (summary["manifests_scanned"], summary["images_affected"]) == (10, 7)
-    assert summary["config"]["source"]["buckets"] == [DEMO_BUCKET]
+    assert (summary["manifests_scanned"], summary["images_affected"]) == (12, 7)
+    assert summary["config"]["source"]["buckets"] == [DEMO_BUCKET, EU_BUCKET]
     rows = [json.loads(line) for path in run_dir.glob("findings-*.jsonl") for line in path.read_text().splitlines()]
     assert len(rows) == sum(expected.values())  # no finding twice
+    # Reclaim: the EU bucket's complete folder proves its two orphans unused; the main bucket's does not.
     unreferenced = [row for row in rows if row["kind"] == "unreferenced_blob"]
-    assert summary["reclaimable_bytes"] == sum(row["size"] for row in unreferenced)
+    assert summary["unreferenced_bytes"] == sum(row["size"] for row in unreferenced)
+    assert summary["reclaimable_bytes"] is None
+    assert summary["reclaim_plan"]["objects"] == 2 and summary["reclaim_plan"]["buckets"] == [EU_BUCKET]
+    eu_orphans = [row for row in unreferenced if row["bucket"] == EU_BUCKET]
+    assert summary["reclaim_plan"]["bytes"] == sum(row["size"] for row in eu_orphans)
+    lines = (run_dir / "reclaim-plan.txt").read_text().splitlines()
+    assert sorted(lines) == sorted(f"gs://{EU_BUCKET}/{row['object']}#{row['generation']}" for row in eu_orphans)
+    assert "reclaim plan: 2 unreferenced blob(s)" in proc.stdout and "not reclaimable:" in proc.stdout
     # Every planted problem the demo announces is in the findings once, with the announced kind.
     planted = [
         line.split("planted ", 1)[1].split(" -> expect ") for line in proc.stderr.splitlines() if "planted " in line
     ]
-    assert len(planted) == 15
+    assert len(planted) == 17  # 13 in the main bucket, 2 in_registry_only, 2 orphans in the EU bucket
     for target, expectation in planted:
         kind = expectation.split(" ", 1)[0]
         named = [

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from jobs.demo import DEFAULT_CONFIG, seed_demo
+from jobs.demo import DEFAULT_CONFIG, DEMO_BUCKET, seed_demo
+from jobs.demo_manifests import EU_BUCKET
 from jobs.demo_recovery import lost_config_digest
 from jobs.emulator import Emulator
 from jobs.launcher import run_scan
@@ -48,14 +49,29 @@ def test_demo_finds_every_planted_problem(tmp_path):
         Kind.MALFORMED_NAME,
         Kind.IN_REGISTRY_ONLY,
     }
-    # Reclaimable: exactly the unreferenced blobs, each once; the planted orphans are among them.
+    # Every unreferenced blob once; the planted orphans are among them.
     unreferenced = [r for r in rows if r["kind"] == Kind.UNREFERENCED_BLOB.value]
-    assert len({r["object"] for r in unreferenced}) == len(unreferenced)
-    assert summary["reclaimable_bytes"] == sum(r["size"] for r in unreferenced)
+    assert len({(r["bucket"], r["object"]) for r in unreferenced}) == len(unreferenced)
+    assert summary["unreferenced_bytes"] == sum(r["size"] for r in unreferenced)
     orphans = [p for p in planted if p.kind is Kind.UNREFERENCED_BLOB]
     assert {p.object for p in orphans} <= {r["object"] for r in unreferenced}
-    # The successor's copy of the worker image is scanned too, and broken by the same layer.
-    assert (summary["manifests_scanned"], summary["images_affected"]) == (10, 7)
+    # Only the EU bucket's orphans are proven reclaimable: its folder is complete and intact.
+    proven = [p for p in planted if p.kind is Kind.UNREFERENCED_BLOB and "proven reclaimable" in p.story]
+    assert len(proven) == 2
+    by_bucket = summary["reclaim_by_bucket"]
+    assert by_bucket[EU_BUCKET]["reclaim_proven"] and not by_bucket[DEMO_BUCKET]["reclaim_proven"]
+    assert by_bucket[EU_BUCKET]["reclaimable_bytes"] == summary["reclaim_plan"]["bytes"]
+    assert summary["reclaim_plan"]["bytes"] == sum(int(p.story.split()[4].replace(",", "")) for p in proven)
+    plan = (tmp_path / "out" / "demo" / "reclaim-plan.txt").read_text()
+    assert sorted(line.split("#")[0] for line in plan.splitlines()) == sorted(
+        f"gs://{EU_BUCKET}/{p.object}" for p in proven
+    )
+    codes = {(b["bucket"], b["code"]) for b in summary["reclaim_blocked_by"]}
+    assert codes == {(DEMO_BUCKET, "incomplete_source"), (DEMO_BUCKET, "unread_manifests")}
+    assert (summary["manifests_scanned"], summary["images_affected"]) == (12, 7)
+    # Legacy metadata rows name the scanned bucket in `bucket`, the object's own name in `object`.
+    (legacy,) = [r for r in rows if r["kind"] == "invalid_manifest" and "_index_images" in (r["object"] or "")]
+    assert legacy["bucket"] == DEMO_BUCKET and legacy["object"] == "containers/repositories/legacy/_index_images"
     # The damaged layer of the demo's web image names the image it breaks.
     web = [r for r in rows if r["kind"] == "digest_mismatch" and any("/web@" in i for i in r["images"] or [])]
     assert len(web) == 1

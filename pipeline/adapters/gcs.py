@@ -11,6 +11,7 @@ is decided in ``pipeline.core.read_verdict``. See docs/reliability.md.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import itertools
 import logging
@@ -114,7 +115,7 @@ def list_range(client: storage.Client, bucket: str, key_range: KeyRange) -> Iter
         prefix=key_range.prefix,
         start_offset=key_range.start,
         end_offset=key_range.end,
-        fields="items(name,generation,size,crc32c),nextPageToken",
+        fields="items(name,generation,size,crc32c,storageClass,timeCreated,updated),nextPageToken",
     )
     for blob in blobs:
         if key_range.contains(blob.name):
@@ -124,7 +125,54 @@ def list_range(client: storage.Client, bucket: str, key_range: KeyRange) -> Iter
                 generation=blob.generation,
                 size=int(blob.size or 0),
                 crc32c=blob.crc32c,
+                storage_class=blob.storage_class,
+                time_created=_rfc3339(blob.time_created),
+                updated=_rfc3339(blob.updated),
             )
+
+
+def _rfc3339(moment) -> str | None:
+    """A listing timestamp as plain text (rows must be JSON), UTC with a ``Z``."""
+    if moment is None:
+        return None
+    return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def bucket_facts(client: storage.Client, bucket: str) -> dict:
+    """Location, default storage class and soft-delete retention of one bucket (a bucket GET).
+
+    Needs ``storage.buckets.get``, which ``roles/storage.objectViewer`` does not grant: a
+    refusal is recorded as the reason, never fatal. A field the server leaves out stays None.
+    """
+    from google.api_core import exceptions as gapi
+
+    facts: dict = {
+        "location": None,
+        "location_type": None,
+        "storage_class": None,
+        "soft_delete_retention_seconds": None,
+        "soft_delete_reported": False,
+        "error": None,
+    }
+    try:
+        found = client.get_bucket(bucket)
+    except gapi.GoogleAPICallError as err:
+        facts["error"] = f"bucket GET answered HTTP {getattr(err, 'code', None)}: {err.message}"
+        return facts
+    except Exception as err:  # metadata is informative only: it must never stop a scan
+        facts["error"] = f"bucket GET failed: {type(err).__name__}: {err}"
+        return facts
+    facts["location"] = found.location
+    facts["location_type"] = found.location_type
+    facts["storage_class"] = found.storage_class
+    policy = found._properties.get("softDeletePolicy")
+    if isinstance(policy, dict) and "retentionDurationSeconds" in policy:
+        facts["soft_delete_reported"] = True
+        try:
+            facts["soft_delete_retention_seconds"] = int(policy["retentionDurationSeconds"])
+        except (TypeError, ValueError):
+            facts["soft_delete_reported"] = False
+    return facts
 
 
 def discover_gcr_buckets(client: storage.Client, project: str, is_gcr_bucket: Callable[[str], bool]) -> list[str]:

@@ -589,6 +589,8 @@ class RegistryStore:
             if isinstance(body.get("manifest"), dict) and body["manifest"]:
                 kind, unit = "map", ("map", repo, body["manifest"])
             else:
+                if self._gcr_roots:  # a walk meant to list every manifest, untagged too: this one cannot
+                    yield {"partial": full}
                 by_digest: dict[str, set[str]] = {}
                 tags = body.get("tags") or []
                 for tag in tags if isinstance(tags, list) else []:

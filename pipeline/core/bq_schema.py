@@ -60,6 +60,12 @@ FINDING_TYPES: dict[str, tuple[str, str]] = {
     "manifest_digest": (STRING, NULLABLE),
     "images": (STRING, REPEATED),
     "tags": (STRING, REPEATED),
+    "crc32c": (STRING, NULLABLE),
+    "expected_size": (INTEGER, NULLABLE),
+    "storage_class": (STRING, NULLABLE),
+    "time_created": (TIMESTAMP, NULLABLE),
+    "repositories": (STRING, REPEATED),
+    "manifest_digests": (STRING, REPEATED),
 }
 
 # One entry per summary.json key (build_summary plus the "files" WriteReport adds).
@@ -75,8 +81,15 @@ SUMMARY_TYPES: dict[str, tuple[str, str]] = {
     "objects_verified": (INTEGER, NULLABLE),
     "bytes_verified": (INTEGER, NULLABLE),
     "unaccounted_objects": (INTEGER, NULLABLE),
+    "unreferenced_objects": (INTEGER, NULLABLE),
+    "unreferenced_bytes": (INTEGER, NULLABLE),
+    # NULL when reclaim is not proven for every bucket with unreferenced blobs.
     "reclaimable_bytes": (INTEGER, NULLABLE),
-    "reclaimable_caveat": (STRING, NULLABLE),
+    # Each blocker as JSON text: {"bucket", "source", "reason", "manifests", "manifests_total"}.
+    "reclaim_blocked_by": (STRING, REPEATED),
+    # JSON text (JSON_VALUE(reclaim_plan, '$.monthly_cost.usd_per_month')); NULL when there is no plan.
+    "reclaim_plan": (STRING, NULLABLE),
+    "reclaim_by_bucket": (STRING, NULLABLE),
     "manifests_scanned": (INTEGER, NULLABLE),
     "images_affected": (INTEGER, NULLABLE),
     "objects_not_hashed": (INTEGER, NULLABLE),
