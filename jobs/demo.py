@@ -125,6 +125,9 @@ def seed_demo(emulator: Emulator, bucket: str = DEMO_BUCKET) -> list[Planted]:
         target.blob(blob_name(digest)).upload_from_string(content)
 
     planted += plant_manifests(client, images, upload_blob, Planted)
+    from jobs.demo_recovery import plant_recovery  # docs/recovery.md: a lost image, a successor registry
+
+    planted += plant_recovery(client, images[1], upload_blob, Planted)
     planted += plant_legacy(target, images, Planted)
     planted += plant_reclaimable(client, Planted)
     return planted

@@ -10,12 +10,14 @@ import apache_beam as beam
 from pipeline.config import Config
 from pipeline.core.reclaim import source_facts
 from pipeline.manifest_config import effective_mode
-from pipeline.transforms.hashing import FINDINGS, VERIFIED, HashObjects
+from pipeline.transforms.hashing import FINDINGS, SNIFFED, VERIFIED, HashObjects
 from pipeline.transforms.html_report import WriteHtmlReport, add_report_model
 from pipeline.transforms.listing import ListObjects
 from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
+from pipeline.transforms.migration import MigrationAudit
 from pipeline.transforms.outcome import LogOutcomeFn
 from pipeline.transforms.reclaim import Reclaim
+from pipeline.transforms.recovery import RecoverImages
 from pipeline.transforms.report import WriteReport
 
 
@@ -52,14 +54,16 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
             scan.max_attempts,
             scan.read_timeout,
             scan.min_read_rate,
+            scan.recover_images,
         )
     verified, findings, refs = hashed[VERIFIED], hashed[FINDINGS], None
+    images = None
     sources = ()
     if mode == "names":
         evidence = pipeline | "NoManifestEvidence" >> beam.Create([])
     else:
         sources = sources_for(config.manifests, plan.buckets)
-        findings, manifest_tallies, evidence, refs = add_manifest_checks(
+        findings, manifest_tallies, manifests = add_manifest_checks(
             pipeline,
             sources,
             config.manifests,
@@ -68,6 +72,16 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
             findings,
         )
         tallies.extend(manifest_tallies)
+        refs, images, evidence = manifests["refs"], manifests["images"], manifests["evidence"]
+        if any(spec.role == "successor" for spec in config.manifests.sources):
+            audit = (refs, hashed["blobs"]) | "MigrationAudit" >> MigrationAudit(plan.run_dir)
+            tallies.append(audit["tally"])
+    if scan.recover_images:
+        if images is None:
+            images = pipeline | "NoManifests" >> beam.Create([])
+        recovery = (hashed[SNIFFED], images, hashed["blobs"]) | "RecoverImages" >> RecoverImages(plan.run_dir)
+        findings = (findings, recovery["findings"]) | "WithDiffIdChecks" >> beam.Flatten()
+        tallies.append(recovery["tally"])
     facts = tuple(source_facts(i, spec, plan.buckets) for i, spec in enumerate(sources))
     reclaim = (findings, evidence) | "Reclaim" >> Reclaim(
         facts, plan.buckets, mode != "names", plan.run_dir, plan.started_at

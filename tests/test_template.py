@@ -31,6 +31,7 @@ BAD_VALUES = {
     "read_timeout": ["-1", "1e3", "60 s", "ten"],
     "min_read_rate": ["1 MB", "-1", "1.5MiB"],
     "mode": ["all", "Names", "names,manifests"],
+    "recover_images": ["yes", "True", "1"],
     "config": ["./scan.yaml", "gs://bucket/", "s3://bucket/scan.yaml", "gs://bucket/a b.yaml"],
 }
 

@@ -33,6 +33,7 @@ from requests.adapters import HTTPAdapter
 
 from pipeline.adapters.registry import retry_after_seconds
 from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
+from pipeline.core.layer_sniff import ChunkObserver
 from pipeline.core.read_verdict import (
     DEFAULT_MIN_READ_RATE,
     DEFAULT_READ_TIMEOUT_S,
@@ -186,17 +187,23 @@ def media_url(endpoint: str, obj: ListedObject) -> str:
 
 
 class _Digests:
-    """SHA-256 and crc32c of one stream, fed chunk by chunk."""
+    """SHA-256 and crc32c of one stream, fed chunk by chunk; ``observer`` sees the same bytes, and
+    a ``reset()`` each time the digests start over from byte 0."""
 
-    def __init__(self) -> None:
+    def __init__(self, observer: ChunkObserver | None = None) -> None:
         self.sha256 = hashlib.sha256()
         self.crc32c = google_crc32c.Checksum()
         self.size = 0
+        self.observer = observer
+        if observer is not None:
+            observer.reset()
 
     def update(self, chunk: bytes) -> None:
         self.sha256.update(chunk)
         self.crc32c.update(chunk)
         self.size += len(chunk)
+        if self.observer is not None:
+            self.observer.update(chunk)
 
     def complete_read(self, fresh: bool, server_crc32c: str | None) -> CompleteRead:
         return CompleteRead(
@@ -235,6 +242,7 @@ def read_and_hash(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     on_bytes: Callable[[int], None] | None = None,
+    observer: ChunkObserver | None = None,
 ) -> ReadResult:
     """Stream one object through SHA-256 and crc32c in constant memory, and say what the reads prove.
 
@@ -244,6 +252,9 @@ def read_and_hash(
     (``pipeline.core.read_verdict.decide``), up to ``MAX_READS`` complete reads.
     Each read gets ``max_attempts`` attempts for transient failures, each
     attempt a deadline of ``read_timeout + size / min_read_rate`` seconds.
+
+    ``observer`` (recovery's LayerSniffer) sees every chunk hashed, and a ``reset()``
+    whenever the digests restart from byte 0; it ends holding the read that settled it.
 
     Never raises for the object's own sake: a 404 is ``VANISHED``; disagreeing
     reads are ``UNSTABLE``; anything that still fails after ``max_attempts`` (or
@@ -269,6 +280,7 @@ def read_and_hash(
                 clock=clock,
                 on_bytes=on_bytes,
                 fresh=own is not None,
+                observer=observer,
             )
         finally:
             if own is not None:
@@ -309,9 +321,10 @@ def _read_once(
     clock: Callable[[], float],
     on_bytes: Callable[[int], None] | None,
     fresh: bool,
+    observer: ChunkObserver | None = None,
 ) -> tuple[int, CompleteRead | ReadResult]:
     """One complete read from byte 0, resumed with ``Range`` where that is valid: (attempts, outcome)."""
-    digests = _Digests()
+    digests = _Digests(observer)
     claimed_crc32c: str | None = None
     last: _Transient | None = None
     for attempt in range(1, max_attempts + 1):
@@ -347,10 +360,10 @@ def _read_once(
                 plan = plan_body(asked_from, status, response.headers.get("Content-Range"), obj.size)
                 if plan.refused:
                     # The server mishandles Range: the next attempt asks for the whole object.
-                    digests = _Digests()
+                    digests = _Digests(observer)
                     raise _Transient(status, plan.problem)
                 if plan.offset != asked_from:
-                    digests = _Digests()  # a 200 to a ranged request: the body starts at byte 0
+                    digests = _Digests(observer)  # a 200 to a ranged request: the body starts at byte 0
                 crc32c = server_crc32c(response.headers.get("x-goog-hash"))
                 if crc32c is not None and (claimed_crc32c is None or crc32c != obj.crc32c):
                     claimed_crc32c = crc32c
@@ -365,7 +378,7 @@ def _read_once(
                         )
                 except (_Transient, *TRANSIENT_ERRORS):
                     if not plan.prefix_trusted or digests.size > obj.size:
-                        digests = _Digests()
+                        digests = _Digests(observer)
                     raise
             return attempt, digests.complete_read(fresh, claimed_crc32c)
         except _Transient as err:

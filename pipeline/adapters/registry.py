@@ -46,7 +46,9 @@ from pipeline.core.manifests import ACCEPT, MAX_MANIFEST_BYTES, load_json, manif
 log = logging.getLogger(__name__)
 
 DEFAULT_CREDENTIALS_ENV = "REGISTRY_SCRUB"
-GOOGLE_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+# Read-only: Artifact Registry (and gcr.io, which it serves) lets a token with the Cloud Storage
+# read-only scope pull, list tags and read manifests; the scanner never needs more.
+GOOGLE_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 HTTP_TIMEOUT = (10, 60)
 MAX_RETRY_AFTER_S = 120.0

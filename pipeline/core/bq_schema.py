@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.findings import FINDING_FIELDS, Kind, Severity
+from pipeline.core.recovery import RECOVERY_COLUMNS
 
 FINDINGS_TABLE = "findings"
 SUMMARIES_TABLE = "summaries"
@@ -94,6 +95,9 @@ SUMMARY_TYPES: dict[str, tuple[str, str]] = {
     "objects_not_hashed": (INTEGER, NULLABLE),
     # {repository: {column: count}} as JSON text (JSON_VALUE(repositories, '$."gcr.io/p/app".missing_blob')).
     "repositories": (STRING, NULLABLE),
+    # {bucket: {successor_blobs, successor_bytes, other_blobs, other_bytes}} as JSON text (docs/recovery.md).
+    "successor": (STRING, NULLABLE),
+    "recovery": (RECORD, NULLABLE),
     "findings_by_kind": (RECORD, NULLABLE),
     "findings_by_severity": (RECORD, NULLABLE),
     "exit_status": (INTEGER, REQUIRED),
@@ -108,6 +112,7 @@ SUMMARY_EXTRA_COLUMNS: tuple[tuple[str, str, str], ...] = (
 _RECORD_FIELDS = {
     "findings_by_kind": tuple(kind.value for kind in Kind),
     "findings_by_severity": tuple(severity.value for severity in Severity),
+    "recovery": RECOVERY_COLUMNS,
 }
 
 # Load-job settings per table: day partitions on the scan date, clustered for the usual filters.

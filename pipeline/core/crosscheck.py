@@ -30,6 +30,7 @@ from pipeline.core.manifests import (
     parse_manifest,
     verify,
 )
+from pipeline.core.migration import registry_only_finding, split_successor
 
 Row = dict[str, Any]
 Record = dict[str, Any]
@@ -439,6 +440,10 @@ def classify_joined(
     for scope, group in sorted(scopes.items(), key=lambda item: item[0] or ""):
         present = any(scope is None or blob["bucket"] == scope for blob in blobs)
         if present:
+            continue
+        group, successor = split_successor(group)
+        if not group:  # only images of the successor registry need it (docs/recovery.md)
+            rows.append(registry_only_finding(digest, scope, successor, _named(successor)))
             continue
         named = _named(group)
         roles = sorted({r["role"] for r in group})

@@ -29,6 +29,8 @@ class Kind(StrEnum):
     UNREFERENCED_BLOB = "unreferenced_blob"
     # A reference by a digest algorithm other than sha256: valid, but nothing in the bucket can prove it.
     UNVERIFIABLE_DIGEST = "unverifiable_digest"
+    DIFF_ID_MISMATCH = "diff_id_mismatch"
+    IN_REGISTRY_ONLY = "in_registry_only"
 
 
 SEVERITY_OF: dict[Kind, Severity] = {
@@ -43,6 +45,8 @@ SEVERITY_OF: dict[Kind, Severity] = {
     Kind.MANIFEST_UNAVAILABLE: Severity.ERROR,
     Kind.UNREFERENCED_BLOB: Severity.INFO,
     Kind.UNVERIFIABLE_DIGEST: Severity.WARNING,
+    Kind.DIFF_ID_MISMATCH: Severity.ERROR,
+    Kind.IN_REGISTRY_ONLY: Severity.INFO,
 }
 
 # Order is the column order auditors see; adding a key is a schema change (README + DESIGN.md).

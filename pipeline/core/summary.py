@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.core.findings import SEVERITY_OF, Kind, Severity
+from pipeline.core.migration import bucket_lines, successor_table
 from pipeline.core.reclaim import reclaim_summary
+from pipeline.core.recovery import recovery_lines, recovery_table
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -35,6 +37,10 @@ class Tally:
     images_affected: int = 0  # fed one distinct repo@digest at a time, so it sums
     objects_not_hashed: int = 0  # listed in "manifests" mode, where nothing is hashed
     repositories: Counter = field(default_factory=Counter)  # (repository, column) -> count
+    # docs/recovery.md: (bucket, column) -> n against a successor registry; recovery column -> n.
+    successor: Counter = field(default_factory=Counter)
+    recovery: Counter = field(default_factory=Counter)
+    files: Counter = field(default_factory=Counter)  # row files written beside the report's own -> 1
     # Reclaim (pipeline/core/reclaim.py): every unreferenced blob, and the lines of the plan.
     unreferenced: Counter = field(default_factory=Counter)  # (bucket, "objects" | "bytes") -> n
     planned_bytes: Counter = field(default_factory=Counter)  # (bucket, storage class) -> bytes
@@ -54,6 +60,9 @@ class Tally:
             images_affected=self.images_affected + other.images_affected,
             objects_not_hashed=self.objects_not_hashed + other.objects_not_hashed,
             repositories=self.repositories + other.repositories,
+            successor=self.successor + other.successor,
+            recovery=self.recovery + other.recovery,
+            files=self.files + other.files,
             unreferenced=self.unreferenced + other.unreferenced,
             planned_bytes=self.planned_bytes + other.planned_bytes,
             planned_objects=self.planned_objects + other.planned_objects,
@@ -198,6 +207,8 @@ def build_summary(
         "images_affected": tally.images_affected,
         "objects_not_hashed": tally.objects_not_hashed,
         "repositories": repository_table(tally),
+        "successor": successor_table(tally.successor),
+        "recovery": recovery_table(tally.recovery),
         "exit_status": exit_status(tally),
     }
 
@@ -277,6 +288,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     else:
         lines.append("findings: none")
     lines.extend(reclaim_lines(summary))
+    lines += bucket_lines(summary.get("successor") or {})
+    lines += recovery_lines(summary.get("recovery") or {})
     if summary.get("unaccounted_objects"):
         lines.append(f"WARNING: {summary['unaccounted_objects']} listed object(s) ended in no report row")
     affected = summary.get("most_affected_images") or []

@@ -68,6 +68,8 @@ def _template() -> Template:
 
 def render(model: Model) -> str:
     """The whole page as a string (encode it as UTF-8)."""
+    from pipeline.report_html.recovery import render_recovery  # it uses this module's helpers
+
     run = model["run"]
     title = f"registry-scrub report: {run.get('run_id') or 'run'} ({model['verdict']['state']})"
     body = "\n".join(
@@ -80,6 +82,7 @@ def render(model: Model) -> str:
             _images(model),
             _buckets(model),
             _reclaim(model),
+            render_recovery(model),
             _findings(model),
             _footer(model),
         )

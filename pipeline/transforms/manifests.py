@@ -39,6 +39,7 @@ from pipeline.core.findings import Kind, is_error
 from pipeline.core.manifests import manifest_digest
 from pipeline.core.oci_rules import REGISTERED_ALGORITHMS, digest_algorithm
 from pipeline.core.reclaim import Evidence
+from pipeline.core.recovery import image_of_record
 from pipeline.core.summary import Tally
 from pipeline.manifest_config import ManifestsConfig, SourceSpec
 
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 FINDINGS = "findings"
 TALLIES = "tallies"
+IMAGES = "images"
 # What a source met that stops reclaim from being proven (pipeline/core/reclaim.py).
 EVIDENCE = "evidence"
 VERIFIED = "verified"
@@ -209,6 +211,7 @@ class FetchManifestsFn(_StoresFn):
             source=source,
             source_index=request["source"],
         )
+        root["successor"] = self._sources[request["source"]].role == "successor"
         pending = deque([(root, request["location"], request["media_type"], None)])
         met: dict[str, dict[str, Any]] = {}
         parents_of: dict[str, set[str]] = {}
@@ -231,6 +234,7 @@ class FetchManifestsFn(_StoresFn):
                     continue
                 child = cc.child_record(record, child_digest, size, child_type)
                 child["source"] = None if isinstance(store, RegistryStore) else store.label
+                child["successor"] = record["successor"]
                 child["chain"] = [*record.get("chain", [record["digest"]]), child_digest]
                 met[child_digest] = child
                 pending.append((child, None, None, f"digest that index {record['digest']} lists"))
@@ -294,11 +298,16 @@ class ManifestOutcomeFn(beam.DoFn):
         if cc.counts_as_scanned(record):
             yield TaggedOutput(TALLIES, Tally.of_manifest(record["repository"]))
         if record["status"] == cc.OK:
-            yield from cc.record_references(record)
+            for digest, ref in cc.record_references(record):
+                yield digest, {**ref, "successor": record.get("successor", False)}
+            image = image_of_record(record)
+            if image is not None:
+                yield TaggedOutput(IMAGES, image)  # config and layer order, for RecoverImages
 
 
 class ManifestSource(beam.PTransform):
-    """PBegin -> {"refs": (digest, ref), "findings": rows, "tallies": Tally, "evidence": reclaim Evidence}."""
+    """PBegin -> {"refs": (digest, ref), "findings": rows, "tallies": Tally, "evidence": reclaim Evidence,
+    "images": image rows}."""
 
     def __init__(self, sources: tuple[SourceSpec, ...], settings: ManifestsConfig, emulator_endpoint: str | None):
         super().__init__()
@@ -327,11 +336,18 @@ class ManifestSource(beam.PTransform):
             records
             | "KeyRecords" >> beam.Map(lambda r: ((r["repository"], r["digest"]), r))
             | "GroupRecords" >> beam.GroupByKey()
-            | "Outcome" >> beam.ParDo(ManifestOutcomeFn()).with_outputs(FINDINGS, TALLIES, EVIDENCE, main="refs")
+            | "Outcome"
+            >> beam.ParDo(ManifestOutcomeFn()).with_outputs(FINDINGS, TALLIES, EVIDENCE, IMAGES, main="refs")
         )
         findings = (units[FINDINGS], enumerated[FINDINGS], outcome[FINDINGS]) | "SourceFindings" >> beam.Flatten()
         evidence = (units[EVIDENCE], enumerated[EVIDENCE], outcome[EVIDENCE]) | "SourceEvidence" >> beam.Flatten()
-        return {"refs": outcome["refs"], "findings": findings, "tallies": outcome[TALLIES], "evidence": evidence}
+        return {
+            "refs": outcome["refs"],
+            "findings": findings,
+            "tallies": outcome[TALLIES],
+            "evidence": evidence,
+            "images": outcome[IMAGES],
+        }
 
 
 def _split_damage(row: dict[str, Any]):
@@ -409,10 +425,10 @@ def add_manifest_checks(
     blobs,
     object_findings,
 ):
-    """Wire ManifestSource and CrossCheck onto a scan: returns (all findings, [tally PCollections],
-    reclaim evidence, refs)."""
+    """Wire ManifestSource and CrossCheck onto a scan: returns (all findings, [tally PCollections], ManifestSource's
+    outputs: refs, reclaim evidence, and images for the recovery and the migration audit)."""
     manifests = pipeline | "ManifestSource" >> ManifestSource(sources, settings, emulator_endpoint)
     checked = (manifests["refs"], blobs, object_findings) | "CrossCheck" >> CrossCheck()
     findings = (checked, manifests["findings"]) | "MergeFindings" >> beam.Flatten()
     affected = findings | "ImagesAffected" >> ImagesAffected()
-    return findings, [manifests["tallies"], affected], manifests["evidence"], manifests["refs"]
+    return findings, [manifests["tallies"], affected], manifests

@@ -76,7 +76,7 @@ class WriteSummaryFn(beam.DoFn):
             # Present only when reclaim is proven safe for some blob: an empty plan is no plan.
             report_io.remove_files([path for path in plan_files if path.endswith(PLAN_FILE)])
         extras = dict(extras or {})  # the report model's share (pipeline/transforms/html_report.py)
-        paths = list(findings_files) + list(verified_files) + list(extras.pop("files", ()))
+        paths = list(findings_files) + list(verified_files) + list(extras.pop("files", ())) + list(tally.files)
         summary["files"] = sorted(path.rsplit("/", 1)[-1] for path in paths)
         summary.update(extras)
         report_io.write_json(report_io.FileSystems.join(self._run_dir, report_io.SUMMARY_FILE), summary)
