@@ -161,11 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="keep the emulator's data in DIR (default: a temporary folder, removed at the end)",
     )
-    report = commands.add_parser("report", help="re-render report.html from an existing run folder", allow_abbrev=False)
+    report = commands.add_parser(
+        "report",
+        help="re-render report.html from an existing run folder",
+        description="Re-render report.html from the summary and rows of a finished run.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
     report.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, local or gs://BUCKET/PATH/<run_id>")
-    report.add_argument("--emulator-endpoint", help="a gs:// RUN_DIR on a local storage emulator (tests, demos)")
-    report.add_argument("-q", "--quiet", action="store_true", help="print only the page's path")
-    report.add_argument("-v", "--verbose", action="store_true", help="the full error when rendering fails")
+    report.add_argument(
+        "--emulator-endpoint",
+        metavar="URL",
+        help="a gs:// RUN_DIR on a local storage emulator, http://HOST:PORT (default: Cloud Storage)",
+    )
+    talk = report.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="print only the page's path (default: a summary)")
+    talk.add_argument("-v", "--verbose", action="store_true", help="the full error when rendering fails")
     parser.commands = {"scan": scan, "demo": demo, "report": report}
     return parser
 
