@@ -246,9 +246,12 @@ def failure_line(err: BaseException) -> str:
     return lines[-1] if lines else type(err).__name__
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, handle_signals: bool | None = None) -> int:
+    """The command. Run as ``registry-scrub`` (no ``argv``), SIGINT and SIGTERM stop the run
+    (jobs/interrupt.py); a caller that passes ``argv`` in its own process keeps its signals."""
+    if handle_signals if handle_signals is not None else argv is None:
+        interrupt.install()  # first: before Beam's imports start threads of their own
     argv = list(sys.argv[1:] if argv is None else argv)
-    interrupt.install()  # first: before Beam's imports start threads of their own
     try:
         args, beam_args = parse_arguments(argv)
     except UsageError as err:

@@ -341,11 +341,11 @@ def submit_scan(config: Config, beam_args: list[str]) -> tuple[PipelineResult, R
             f"--output {config.report.output}: Dataflow workers cannot write a local folder; pass gs://BUCKET/PATH"
         )
 
-    config = with_registry_share(config, options)
     if dry_run:
         plan = dry_run_plan(config)
     else:
         plan = plan_run(config, make_storage_client(config), options)
+    config = with_registry_share(config, options)  # after the preflight, whose refusals are one line
     config = replace(config, report=replace(config.report, run_id=plan.run_id))
     try:
         check_dataflow_options(options)

@@ -179,6 +179,15 @@ def test_quiet_and_verbose_together_exit_two(tmp_path):
     assert "argument -v/--verbose: not allowed with argument -q/--quiet" in one_line(proc.stderr)
 
 
+def test_in_process_callers_keep_their_signal_handling(capsys):
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("registry-scrub ")
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == mask
+
+
 def test_version(tmp_path):
     proc = run_cli("--version", cwd=tmp_path)
     assert proc.returncode == 0
