@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup demo test system-deps runners bench lint lock clean
+.PHONY: help setup demo test system-deps runners bench mutate lint lock clean
 
 help:
 	@echo "make setup        create $(VENV) and install registry-scrub with its test extras"
@@ -12,6 +12,7 @@ help:
 	@echo "make test         install what the tests need (Debian packages, Prism) and run them all"
 	@echo "make runners      build Beam's Prism runner once into ~/.cache/registry-scrub (needs Go >= 1.21)"
 	@echo "make bench        run the benchmarks under tests/bench/ (prints figures)"
+	@echo "make mutate       mutation testing of pipeline/core and the GCS read path (prints the score)"
 	@echo "make lock         regenerate requirements.lock (the image's pinned dependencies) from pyproject.toml"
 
 $(STAMP): pyproject.toml
@@ -38,6 +39,13 @@ test: setup system-deps runners
 bench: setup
 	$(BIN)/python tests/bench/bench_scan.py
 
+# Mutation testing ([tool.mutmut] in pyproject.toml): each mutant of pipeline/core and
+# pipeline/adapters/gcs.py must make a fast test fail. About 2,600 mutants; minutes on 2 cores.
+mutate: setup
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $(or $(MUTATE_JOBS),2)
+	$(BIN)/python tests/mutation_score.py mutants --target $(or $(MUTATE_TARGET),90)
+
 lint: setup
 	$(BIN)/ruff check pipeline jobs tests
 	$(BIN)/hadolint Dockerfile
@@ -52,4 +60,4 @@ lock: setup
 		--output-file requirements.lock
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache scrub-reports
+	rm -rf $(VENV) build *.egg-info .pytest_cache scrub-reports mutants

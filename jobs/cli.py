@@ -37,6 +37,8 @@ OVERRIDES: dict[str, tuple[str, Any]] = {
     "--chunk-size": ("scan.chunk_size", str),
     "--read-concurrency": ("scan.read_concurrency", int),
     "--max-attempts": ("scan.max_attempts", int),
+    "--read-timeout": ("scan.read_timeout", str),
+    "--min-read-rate": ("scan.min_read_rate", str),
     "--mode": ("scan.mode", str),
 }
 
@@ -61,6 +63,12 @@ FLAG_HELP: dict[str, tuple[str, str, str | None]] = {
     "--chunk-size": ("SIZE", "bytes per read, e.g. 256KiB or 4MiB (4KiB to 256MiB)", None),
     "--read-concurrency": ("N", "reads in flight per worker process (1 to 512)", None),
     "--max-attempts": ("N", "attempts per object on transient errors (1 to 20)", None),
+    "--read-timeout": (
+        "SECONDS",
+        "time allowed per read attempt, plus the object's size at --min-read-rate",
+        None,
+    ),
+    "--min-read-rate": ("RATE", "the slowest read still waited for, bytes/s (e.g. 1MiB)", "1MiB"),
     "--mode": (
         "{names,manifests,both}",
         "names: hash every blob; manifests: cross-check blobs with manifests without hashing; both: the two",

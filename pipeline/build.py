@@ -40,7 +40,13 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         tallies.append(hashed["tallies"])
     else:
         hashed = listed | "HashObjects" >> HashObjects(
-            source.prefix, source.emulator_endpoint, scan.chunk_size, scan.read_concurrency, scan.max_attempts
+            source.prefix,
+            source.emulator_endpoint,
+            scan.chunk_size,
+            scan.read_concurrency,
+            scan.max_attempts,
+            scan.read_timeout,
+            scan.min_read_rate,
         )
     verified, findings, refs = hashed[VERIFIED], hashed[FINDINGS], None
     if mode != "names":

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.core.read_verdict import DEFAULT_MIN_READ_RATE, DEFAULT_READ_TIMEOUT_S
 from pipeline.core.shards import SHARD_COUNTS
 from pipeline.manifest_config import (
     MANIFESTS_SCHEMA,
@@ -62,6 +63,9 @@ class ScanConfig:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     read_concurrency: int = DEFAULT_READ_CONCURRENCY
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    # Each read attempt may take read_timeout + size / min_read_rate seconds in all (docs/reliability.md).
+    read_timeout: float = DEFAULT_READ_TIMEOUT_S
+    min_read_rate: int = DEFAULT_MIN_READ_RATE
     # names | manifests | both; None: both when manifests.sources is set, else names.
     mode: str | None = None
 
@@ -167,6 +171,26 @@ def _shard_count(value: Any) -> int:
 
 # Bytes from an int or a string such as "256KiB" or "1 MiB".
 parse_size = size_in(4 * 1024, 256 * 1024**2, "1MiB or 262144")
+# Bytes per second, the same way: the slowest read that is still waited for.
+parse_read_rate = size_in(1024, 10 * 1024**3, "1MiB (per second)")
+_SECONDS_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*s?\s*")
+
+
+def _seconds(low: float, high: float) -> Callable[[Any], float]:
+    """Seconds from a number or a string such as ``"60"``, ``"2.5"`` or ``"60s"``, within ``[low, high]``."""
+
+    def check(value: Any) -> float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            seconds = float(value)
+        elif isinstance(value, str) and (match := _SECONDS_RE.fullmatch(value)):
+            seconds = float(match.group(1))
+        else:
+            raise ValueError(f"expected a number of seconds, e.g. 60 or 2.5, got {value!r}")
+        if not low <= seconds <= high:
+            raise ValueError(f"expected a number of seconds from {low:g} to {high:g}, got {seconds:g}")
+        return seconds
+
+    return check
 
 
 SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
@@ -183,6 +207,8 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "chunk_size": parse_size,
         "read_concurrency": whole_number_in(1, 512),
         "max_attempts": whole_number_in(1, 20),
+        "read_timeout": _seconds(0.1, 3600),
+        "min_read_rate": parse_read_rate,
         "mode": _optional(check_mode),
     },
     "report": {

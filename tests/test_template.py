@@ -28,6 +28,8 @@ BAD_VALUES = {
     "chunk_size": ["1 MB", "-1", "1.5MiB", "MiB"],
     "read_concurrency": ["0", "1000", "-4", "ten"],
     "max_attempts": ["0", "100", "3.0"],
+    "read_timeout": ["-1", "1e3", "60 s", "ten"],
+    "min_read_rate": ["1 MB", "-1", "1.5MiB"],
     "mode": ["all", "Names", "names,manifests"],
     "config": ["./scan.yaml", "gs://bucket/", "s3://bucket/scan.yaml", "gs://bucket/a b.yaml"],
 }

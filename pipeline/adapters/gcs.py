@@ -4,16 +4,21 @@ Reads go straight to the JSON API's media endpoint with ``Accept-Encoding: gzip`
 and undecoded bodies, so the bytes hashed are the bytes stored (no decompressive
 transcoding), in chunks of a chosen size, pinned to the listed generation, and
 resumed with a ``Range`` after a transient failure instead of starting over.
+This module only moves bytes; what they prove (complete, confirmed, unstable)
+is decided in ``pipeline.core.read_verdict``. See docs/reliability.md.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from urllib.parse import quote
 
 import google.auth
@@ -25,7 +30,21 @@ from google.auth.transport.requests import AuthorizedSession
 from google.cloud import storage
 from requests.adapters import HTTPAdapter
 
+from pipeline.adapters.registry import retry_after_seconds
 from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
+from pipeline.core.read_verdict import (
+    DEFAULT_MIN_READ_RATE,
+    DEFAULT_READ_TIMEOUT_S,
+    CompleteRead,
+    Transfer,
+    Verdict,
+    attempt_deadline,
+    body_outcome,
+    decide,
+    plan_body,
+    retry_wait,
+    server_crc32c,
+)
 from pipeline.core.shards import KeyRange
 
 log = logging.getLogger(__name__)
@@ -44,8 +63,10 @@ TRANSIENT_ERRORS = (
     urllib3.exceptions.HTTPError,
     ConnectionError,
 )
-# (connect, read) seconds: a stalled read is retried rather than waited on forever.
-HTTP_TIMEOUT = (10, 120)
+TIMEOUT_ERRORS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+# Seconds to connect; each socket read waits at most scan.read_timeout, and no longer than
+# what is left of the attempt's deadline.
+CONNECT_TIMEOUT_S = 10.0
 
 
 def make_client(emulator_endpoint: str | None = None, project: str | None = None) -> storage.Client:
@@ -69,10 +90,16 @@ def make_session(emulator_endpoint: str | None, pool_size: int) -> tuple[request
         credentials, _ = google.auth.default(scopes=[READ_ONLY_SCOPE])
         session = AuthorizedSession(credentials)
         endpoint = GCS_ENDPOINT
+    return _pooled(session, pool_size), endpoint
+
+
+def _pooled(session: requests.Session, pool_size: int) -> requests.Session:
+    """``session`` keeping up to ``pool_size`` connections, and never retrying on its own:
+    the read protocol counts every attempt."""
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    return session, endpoint
+    return session
 
 
 def list_range(client: storage.Client, bucket: str, key_range: KeyRange) -> Iterator[ListedObject]:
@@ -123,20 +150,28 @@ class _Digests:
         self.crc32c.update(chunk)
         self.size += len(chunk)
 
-    def result(self, attempts: int) -> ReadResult:
-        return ReadResult(
+    def complete_read(self, fresh: bool, server_crc32c: str | None) -> CompleteRead:
+        return CompleteRead(
             sha256=self.sha256.hexdigest(),
             crc32c=base64.b64encode(self.crc32c.digest()).decode("ascii"),
             size=self.size,
-            attempts=attempts,
+            fresh=fresh,
+            server_crc32c=server_crc32c,
         )
 
 
 class _Transient(Exception):
-    def __init__(self, status: int | None, reason: str):
+    def __init__(self, status: int | None, reason: str, retry_after: float | None = None):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.retry_after = retry_after
+
+
+def fresh_session(session: requests.Session) -> requests.Session:
+    """A session authorised as ``session`` is, with no connection of its own yet."""
+    fresh = AuthorizedSession(session.credentials) if isinstance(session, AuthorizedSession) else requests.Session()
+    return _pooled(fresh, 1)
 
 
 def read_and_hash(
@@ -146,29 +181,104 @@ def read_and_hash(
     *,
     chunk_size: int,
     max_attempts: int,
+    expected_sha256: str,
+    read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+    min_read_rate: int = DEFAULT_MIN_READ_RATE,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     on_bytes: Callable[[int], None] | None = None,
 ) -> ReadResult:
-    """Stream one object through SHA-256 and crc32c in constant memory.
+    """Stream one object through SHA-256 and crc32c in constant memory, and say what the reads prove.
 
-    Never raises for the object's own sake: a 404 is ``VANISHED``, anything that
-    still fails after ``max_attempts`` (or fails permanently) is ``UNREADABLE``.
+    A read whose SHA-256 is ``expected_sha256`` (hex: the digest the name
+    claims) settles it at once, so a healthy object costs one GET.
+    Any other complete read is read again from byte 0 on a fresh connection
+    (``pipeline.core.read_verdict.decide``), up to ``MAX_READS`` complete reads.
+    Each read gets ``max_attempts`` attempts for transient failures, each
+    attempt a deadline of ``read_timeout + size / min_read_rate`` seconds.
+
+    Never raises for the object's own sake: a 404 is ``VANISHED``; disagreeing
+    reads are ``UNSTABLE``; anything that still fails after ``max_attempts`` (or
+    fails permanently) is ``UNREADABLE``.
     """
-    digests = _Digests()
     url = media_url(endpoint, obj)
+    reads: list[CompleteRead] = []
+    attempts = 0
+    # decide() settles every object by its MAX_READS-th complete read.
+    for number in itertools.count(1):
+        # A read after the first checks the one before: from byte 0, on a connection of its own.
+        own = None if number == 1 else fresh_session(session)
+        try:
+            used, outcome = _read_once(
+                own or session,
+                url,
+                obj,
+                chunk_size=chunk_size,
+                max_attempts=max_attempts,
+                read_timeout=read_timeout,
+                deadline_s=attempt_deadline(obj.size, read_timeout, min_read_rate),
+                sleep=sleep,
+                clock=clock,
+                on_bytes=on_bytes,
+                fresh=own is not None,
+            )
+        finally:
+            if own is not None:
+                own.close()
+        attempts += used
+        if isinstance(outcome, ReadResult):
+            reason = outcome.reason
+            if reads:
+                reason = f"{reason}; {len(reads)} earlier complete read(s) did not match the name, unconfirmed"
+            return replace(outcome, reason=reason, attempts=attempts, reads=len(reads))
+        reads.append(outcome)
+        decision = decide(expected_sha256, obj.crc32c, reads)
+        if decision.verdict in (Verdict.VERIFIED, Verdict.CONFIRMED):
+            read = decision.read
+            return ReadResult(
+                sha256=read.sha256,
+                crc32c=read.crc32c,
+                size=read.size,
+                attempts=attempts,
+                reads=len(reads),
+                server_crc32c=read.server_crc32c,
+            )
+        if decision.verdict is Verdict.UNSTABLE:
+            return ReadResult(failure=ReadFailure.UNSTABLE, reason=decision.reason, attempts=attempts, reads=len(reads))
+        log.info("reading %s again from byte 0 on a fresh connection: %s", url, decision.reason)  # pragma: no mutate
+
+
+def _read_once(
+    session: requests.Session,
+    url: str,
+    obj: ListedObject,
+    *,
+    chunk_size: int,
+    max_attempts: int,
+    read_timeout: float,
+    deadline_s: float,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+    on_bytes: Callable[[int], None] | None,
+    fresh: bool,
+) -> tuple[int, CompleteRead | ReadResult]:
+    """One complete read from byte 0, resumed with ``Range`` where that is valid: (attempts, outcome)."""
+    digests = _Digests()
+    claimed_crc32c: str | None = None
     last: _Transient | None = None
     for attempt in range(1, max_attempts + 1):
         if attempt > 1:
-            # Exponential backoff with full jitter, as GCS's retry guidance asks.
-            sleep(random.uniform(0, min(32.0, 0.5 * 2 ** (attempt - 2))))
+            sleep(retry_wait(attempt, last.status, last.retry_after, random.random()))
+        asked_from = digests.size
         headers = {"Accept-Encoding": "gzip"}
-        if digests.size:
-            headers["Range"] = f"bytes={digests.size}-"
+        if asked_from:
+            headers["Range"] = f"bytes={asked_from}-"
+        deadline = clock() + deadline_s
         try:
-            with session.get(url, headers=headers, stream=True, timeout=HTTP_TIMEOUT) as response:
+            with session.get(url, headers=headers, stream=True, timeout=(CONNECT_TIMEOUT_S, read_timeout)) as response:
                 status = response.status_code
                 if status == 404:
-                    return ReadResult(
+                    return attempt, ReadResult(
                         failure=ReadFailure.VANISHED,
                         http_status=404,
                         reason=(
@@ -176,40 +286,107 @@ def read_and_hash(
                             if obj.generation is not None
                             else "object not found when read"
                         ),
-                        attempts=attempt,
                     )
                 if status in TRANSIENT_STATUSES:
-                    raise _Transient(status, f"HTTP {status} {response.reason}")
-                if digests.size and status == 200:
-                    # The server ignored the Range: start the digests over on the whole body.
-                    digests = _Digests()
-                elif status not in (200, 206):
-                    return ReadResult(
+                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                    raise _Transient(status, f"HTTP {status} {response.reason}", retry_after)
+                if status not in (200, 206):
+                    return attempt, ReadResult(
                         failure=ReadFailure.UNREADABLE,
                         http_status=status,
                         reason=f"HTTP {status} {response.reason}: {_error_text(response)}",
-                        attempts=attempt,
                     )
-                while True:
-                    chunk = response.raw.read(chunk_size, decode_content=False)
-                    if not chunk:
-                        break
-                    digests.update(chunk)
-                    if on_bytes:
-                        on_bytes(len(chunk))
-            return digests.result(attempt)
+                plan = plan_body(asked_from, status, response.headers.get("Content-Range"), obj.size)
+                if plan.refused:
+                    # The server mishandles Range: the next attempt asks for the whole object.
+                    digests = _Digests()
+                    raise _Transient(status, plan.problem)
+                if plan.offset != asked_from:
+                    digests = _Digests()  # a 200 to a ranged request: the body starts at byte 0
+                crc32c = server_crc32c(response.headers.get("x-goog-hash"))
+                if crc32c is not None and (claimed_crc32c is None or crc32c != obj.crc32c):
+                    claimed_crc32c = crc32c
+                try:
+                    _stream(
+                        response, digests, obj.size, chunk_size, read_timeout, deadline, deadline_s, clock, on_bytes
+                    )
+                    transfer = body_outcome(digests.size, obj.size)
+                    if transfer is not Transfer.COMPLETE:
+                        raise _Transient(
+                            status, f"{transfer} body: {digests.size} bytes received, the listing says {obj.size}"
+                        )
+                except (_Transient, *TRANSIENT_ERRORS):
+                    if not plan.prefix_trusted or digests.size > obj.size:
+                        digests = _Digests()
+                    raise
+            return attempt, digests.complete_read(fresh, claimed_crc32c)
         except _Transient as err:
             last = err
+        except TIMEOUT_ERRORS as err:
+            last = _Transient(None, f"timeout: no byte for {read_timeout:g} s or past the deadline ({err})")
         except TRANSIENT_ERRORS as err:
             last = _Transient(None, f"{type(err).__name__}: {err}")
         except Exception as err:
             # One object must never take the run down with it: record it and go on.
-            log.warning("unexpected error reading %s", url, exc_info=True)
-            return ReadResult(failure=ReadFailure.UNREADABLE, reason=f"{type(err).__name__}: {err}", attempts=attempt)
-        log.debug("retrying %s after attempt %d: %s", url, attempt, last.reason)
-    return ReadResult(
-        failure=ReadFailure.UNREADABLE, http_status=last.status, reason=last.reason, attempts=max_attempts
+            log.warning("unexpected error reading %s", url, exc_info=True)  # pragma: no mutate
+            return attempt, ReadResult(failure=ReadFailure.UNREADABLE, reason=f"{type(err).__name__}: {err}")
+        log.debug("retrying %s after attempt %d: %s", url, attempt, last.reason)  # pragma: no mutate
+    return max_attempts, ReadResult(
+        failure=ReadFailure.UNREADABLE,
+        http_status=last.status,
+        reason=last.reason,
     )
+
+
+def _stream(
+    response: requests.Response,
+    digests: _Digests,
+    listed_size: int,
+    chunk_size: int,
+    read_timeout: float,
+    deadline: float,
+    deadline_s: float,
+    clock: Callable[[], float],
+    on_bytes: Callable[[int], None] | None,
+) -> None:
+    """Hash the body until it ends, runs past the listed size, or the attempt's deadline passes.
+
+    ``read1`` returns after a single socket read, and each socket read may wait
+    only until the deadline, so a server that sends a byte now and then (which
+    resets every per-read timeout) cannot hold an attempt past its deadline.
+    """
+    raw = response.raw
+    sock = _body_socket(raw)
+    while True:
+        left = deadline - clock()
+        if left <= 0:
+            raise _Transient(
+                None,
+                f"timeout: the attempt passed its {deadline_s:.1f} s deadline "
+                f"after {digests.size} of {listed_size} bytes",
+            )
+        if sock is not None:
+            sock.settimeout(min(read_timeout, left))
+        # One byte past the listed end is enough to know the body is too long.
+        chunk = raw.read1(min(chunk_size, listed_size - digests.size + 1), decode_content=False)
+        if not chunk:
+            return
+        digests.update(chunk)
+        if on_bytes:
+            on_bytes(len(chunk))
+        if digests.size > listed_size:
+            return
+
+
+def _body_socket(raw) -> socket.socket | None:
+    """The socket a streamed body arrives on, when its timeout can still be set.
+
+    None when the server will close after the response (HTTP/1.0, the emulator):
+    http.client then detaches the socket from the connection, and only the
+    per-read timeout bounds each socket read (the deadline is still checked
+    between reads).
+    """
+    return getattr(getattr(raw, "connection", None), "sock", None)
 
 
 def _error_text(response: requests.Response) -> str:

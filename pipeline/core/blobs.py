@@ -20,6 +20,8 @@ class ListedObject:
 class ReadFailure(StrEnum):
     VANISHED = "vanished"
     UNREADABLE = "unreadable"
+    # Complete reads that disagreed with each other, none matching the name.
+    UNSTABLE = "unstable"
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,11 @@ class ReadResult:
     """The outcome of streaming one object through SHA-256 and crc32c.
 
     On success ``sha256`` (hex) and ``crc32c`` (base64, as GCS writes it) describe
-    the ``size`` bytes read. On failure ``failure`` says how, ``http_status`` and
-    ``reason`` say why, and ``attempts`` how often it was tried.
+    the ``size`` bytes of a complete read: one that hashed to the object's name,
+    or one confirmed by a second complete read that agreed with it. On failure
+    ``failure`` says how, ``http_status`` and ``reason`` say why. ``attempts``
+    counts requests, ``reads`` the complete reads among them; ``server_crc32c``
+    is the crc32c of an ``x-goog-hash`` header that came with the bytes.
     """
 
     sha256: str | None = None
@@ -38,6 +43,8 @@ class ReadResult:
     http_status: int | None = None
     reason: str | None = None
     attempts: int = 1
+    reads: int = 0
+    server_crc32c: str | None = None
 
     @property
     def ok(self) -> bool:

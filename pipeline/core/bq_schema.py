@@ -52,6 +52,7 @@ FINDING_TYPES: dict[str, tuple[str, str]] = {
     "size": (INTEGER, NULLABLE),
     "crc32c_match": (BOOLEAN, NULLABLE),
     "http_status": (INTEGER, NULLABLE),
+    "reads": (INTEGER, NULLABLE),
     "detail": (STRING, NULLABLE),
     "repository": (STRING, NULLABLE),
     "reference": (STRING, NULLABLE),

@@ -37,8 +37,15 @@ def blob_fact(digest: str, obj: ListedObject, intact: bool | None) -> tuple[str,
 
 
 def classify_read(obj: ListedObject, claimed_digest: str, result: ReadResult) -> tuple[Row | None, Row | None]:
-    """``(verified_row, finding)``: exactly one of the two is set."""
-    common = dict(bucket=obj.bucket, object=obj.name, generation=obj.generation, digest=claimed_digest)
+    """``(verified_row, finding)``: exactly one of the two is set.
+
+    ``result`` comes from the read protocol (``pipeline.core.read_verdict``): a
+    successful result whose digest is not the name's was confirmed by a second
+    complete read, so only then is it damage, and only then is its crc32c compared.
+    """
+    common = dict(
+        bucket=obj.bucket, object=obj.name, generation=obj.generation, digest=claimed_digest, reads=result.reads
+    )
     if result.failure is ReadFailure.VANISHED:
         return None, finding(
             Kind.VANISHED,
@@ -47,13 +54,13 @@ def classify_read(obj: ListedObject, claimed_digest: str, result: ReadResult) ->
             http_status=result.http_status,
             detail=result.reason or "listed, then not found when read",
         )
-    if result.failure is ReadFailure.UNREADABLE:
+    if result.failure in (ReadFailure.UNREADABLE, ReadFailure.UNSTABLE):
         return None, finding(
             Kind.READ_ERROR,
             **common,
             size=obj.size,
             http_status=result.http_status,
-            detail=f"{result.reason} (after {result.attempts} attempt(s))",
+            detail=f"{result.reason} (after {result.attempts} attempt(s), {result.reads} complete read(s))",
         )
 
     actual = digest_of_hex(result.sha256)
@@ -82,7 +89,7 @@ def classify_read(obj: ListedObject, claimed_digest: str, result: ReadResult) ->
 
 
 def _mismatch_story(obj: ListedObject, result: ReadResult, crc32c_match: bool | None) -> str:
-    parts = []
+    parts = [f"confirmed by {result.reads} complete reads that agree"] if result.reads > 1 else []
     if result.size != obj.size:
         parts.append(f"read {result.size} bytes, listing said {obj.size}")
     if crc32c_match is True:
@@ -91,4 +98,6 @@ def _mismatch_story(obj: ListedObject, result: ReadResult, crc32c_match: bool | 
         parts.append("bytes differ from the crc32c GCS stored: the object was damaged after it was written")
     else:
         parts.append("GCS stored no crc32c to tell a bad write from later damage")
+    if result.server_crc32c is not None and obj.crc32c is not None and result.server_crc32c != obj.crc32c:
+        parts.append(f"GCS sent x-goog-hash crc32c {result.server_crc32c}, the listing says {obj.crc32c}")
     return "; ".join(parts)

@@ -58,6 +58,8 @@ FINDING_FIELDS: tuple[str, ...] = (
     "size",
     "crc32c_match",
     "http_status",
+    # Complete reads of the object it took to reach the verdict (read findings only).
+    "reads",
     "detail",
     "repository",
     "reference",

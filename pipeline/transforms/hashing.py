@@ -18,6 +18,7 @@ from apache_beam.transforms.window import GlobalWindows
 from pipeline.adapters import gcs
 from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
 from pipeline.core.classify import blob_fact, classify_name, classify_read
+from pipeline.core.read_verdict import DEFAULT_MIN_READ_RATE, DEFAULT_READ_TIMEOUT_S
 from pipeline.transforms.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,17 @@ class HashObjectsFn(beam.DoFn):
     """
 
     def __init__(
-        self, prefix: str, emulator_endpoint: str | None, chunk_size: int, read_concurrency: int, max_attempts: int
+        self,
+        prefix: str,
+        emulator_endpoint: str | None,
+        chunk_size: int,
+        read_concurrency: int,
+        max_attempts: int,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+        min_read_rate: int = DEFAULT_MIN_READ_RATE,
     ):
+        self._read_timeout = read_timeout
+        self._min_read_rate = min_read_rate
         self._prefix = prefix
         self._emulator_endpoint = emulator_endpoint
         self._chunk_size = chunk_size
@@ -85,6 +95,9 @@ class HashObjectsFn(beam.DoFn):
             obj,
             chunk_size=self._chunk_size,
             max_attempts=self._max_attempts,
+            read_timeout=self._read_timeout,
+            min_read_rate=self._min_read_rate,
+            expected_sha256=digest.partition(":")[2],
             on_bytes=self._progress.add_bytes,
         )
         self._progress.object_done()
@@ -113,10 +126,19 @@ class HashObjects(beam.PTransform):
     """ListedObject -> tagged outputs ``blobs`` (main), ``verified`` and ``findings``."""
 
     def __init__(
-        self, prefix: str, emulator_endpoint: str | None, chunk_size: int, read_concurrency: int, max_attempts: int
+        self,
+        prefix: str,
+        emulator_endpoint: str | None,
+        chunk_size: int,
+        read_concurrency: int,
+        max_attempts: int,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+        min_read_rate: int = DEFAULT_MIN_READ_RATE,
     ):
         super().__init__()
-        self._fn = HashObjectsFn(prefix, emulator_endpoint, chunk_size, read_concurrency, max_attempts)
+        self._fn = HashObjectsFn(
+            prefix, emulator_endpoint, chunk_size, read_concurrency, max_attempts, read_timeout, min_read_rate
+        )
 
     def expand(self, objects):
         outputs = objects | "HashAndClassify" >> beam.ParDo(self._fn).with_outputs(VERIFIED, FINDINGS, main="blobs")
