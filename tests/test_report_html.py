@@ -205,7 +205,9 @@ def test_report_model_combine_on_a_beam_runner_equals_the_direct_fold():
         assert got == expected, "the combined accumulator differs from the direct fold"
 
     options = PipelineOptions(["--direct_running_mode=in_memory", "--direct_num_workers=1"])
-    with beam.Pipeline(options=options) as p:
+    # FnApiRunner by name: DirectRunner first tries Prism, and its failed download stays in Beam's
+    # shared Prism handle for every later Prism run in this process (tests/test_runners.py).
+    with beam.Pipeline(runner="FnApiRunner", options=options) as p:
         f = p | "Findings" >> beam.Create(findings)
         v = p | "Verified" >> beam.Create(good)
         assert_that((f, v) | ReportModel(), check)

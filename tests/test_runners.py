@@ -31,7 +31,7 @@ INSTALL_PRISM = REPO / "tests" / "install-prism.sh"
 # Beam's newest Flink for 2.77 (and its default): Flink 2.x runs on Java 17, Debian's JRE.
 FLINK_VERSION = "2.2"
 # What differs between two runs of the same scan by design; everything else must be equal.
-RUN_SPECIFIC_SUMMARY_KEYS = {"run_id", "started_at", "ended_at", "files", "config", "report_location"}
+RUN_SPECIFIC_SUMMARY_KEYS = {"run_id", "started_at", "ended_at", "files", "config", "report_location", "report_html"}
 
 
 def canonical(row: dict) -> str:
