@@ -345,8 +345,8 @@ def submit_scan(config: Config, beam_args: list[str]) -> tuple[PipelineResult, R
         plan = dry_run_plan(config)
     else:
         plan = plan_run(config, make_storage_client(config), options)
-    config = with_registry_share(config, options)  # after the preflight, whose refusals are one line
-    config = replace(config, report=replace(config.report, run_id=plan.run_id))
+    # After the preflight: a launch it refuses ends with its one line only.
+    config = with_registry_share(replace(config, report=replace(config.report, run_id=plan.run_id)), options)
     try:
         check_dataflow_options(options)
     except OptionsError as err:

@@ -80,10 +80,18 @@ class DemoScans:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    with Emulator(tmp_path_factory.mktemp("runners-gcs")) as emulator:
-        seed_demo(emulator)
-        yield DemoScans(emulator, tmp_path_factory.mktemp("runners-reports"))
-    stop_shared_prism()
+    from apache_beam.runners.portability.prism_runner import PrismRunner
+    from apache_beam.utils import shared
+
+    with pytest.MonkeyPatch.context() as patch:
+        # Beam keeps one Prism server per process, made with the options of the first Prism run:
+        # a plain DirectRunner run earlier in the session leaves one behind that has no binary and
+        # would download one. These scans get a server of their own, with our --prism_location.
+        patch.setattr(PrismRunner, "shared_handle", shared.Shared())
+        with Emulator(tmp_path_factory.mktemp("runners-gcs")) as emulator:
+            seed_demo(emulator)
+            yield DemoScans(emulator, tmp_path_factory.mktemp("runners-reports"))
+        stop_shared_prism()
 
 
 def stop_shared_prism() -> None:

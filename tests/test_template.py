@@ -41,8 +41,8 @@ OTHER_VALUES = {
     "chunk_size": "4MiB",
     "read_concurrency": "64",
     "max_attempts": "7",
-    "read_timeout": "90",
-    "min_read_rate": "4MiB",
+    "read_timeout": "120",
+    "min_read_rate": "256KiB",
 }
 
 
