@@ -177,11 +177,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="keep the emulator's data in DIR (default: a temporary folder, removed at the end)",
     )
-    report = commands.add_parser("report", help="re-render report.html from an existing run folder", allow_abbrev=False)
+    report = commands.add_parser(
+        "report",
+        help="re-render report.html from an existing run folder",
+        description="Re-render report.html from the summary and rows of a finished run.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
     report.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, local or gs://BUCKET/PATH/<run_id>")
-    report.add_argument("--emulator-endpoint", help="a gs:// RUN_DIR on a local storage emulator (tests, demos)")
-    report.add_argument("-q", "--quiet", action="store_true", help="print only the page's path")
-    report.add_argument("-v", "--verbose", action="store_true", help="the full error when rendering fails")
+    report.add_argument(
+        "--emulator-endpoint",
+        metavar="URL",
+        help="a gs:// RUN_DIR on a local storage emulator, http://HOST:PORT (default: Cloud Storage)",
+    )
+    talk = report.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="print only the page's path (default: a summary)")
+    talk.add_argument("-v", "--verbose", action="store_true", help="the full error when rendering fails")
     from jobs import export
 
     parser.commands = {"scan": scan, "demo": demo, "report": report, "export": export.add_parser(commands)}
@@ -253,9 +264,12 @@ def failure_line(err: BaseException) -> str:
     return lines[-1] if lines else type(err).__name__
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, handle_signals: bool | None = None) -> int:
+    """The command. Run as ``registry-scrub`` (no ``argv``), SIGINT and SIGTERM stop the run
+    (jobs/interrupt.py); a caller that passes ``argv`` in its own process keeps its signals."""
+    if handle_signals if handle_signals is not None else argv is None:
+        interrupt.install()  # first: before Beam's imports start threads of their own
     argv = list(sys.argv[1:] if argv is None else argv)
-    interrupt.install()  # first: before Beam's imports start threads of their own
     try:
         args, beam_args = parse_arguments(argv)
     except UsageError as err:
