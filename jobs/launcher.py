@@ -341,12 +341,12 @@ def submit_scan(config: Config, beam_args: list[str]) -> tuple[PipelineResult, R
             f"--output {config.report.output}: Dataflow workers cannot write a local folder; pass gs://BUCKET/PATH"
         )
 
-    config = with_registry_share(config, options)
     if dry_run:
         plan = dry_run_plan(config)
     else:
         plan = plan_run(config, make_storage_client(config), options)
-    config = replace(config, report=replace(config.report, run_id=plan.run_id))
+    # After the preflight: a launch it refuses ends with its one line only.
+    config = with_registry_share(replace(config, report=replace(config.report, run_id=plan.run_id)), options)
     try:
         check_dataflow_options(options)
     except OptionsError as err:

@@ -31,7 +31,7 @@ INSTALL_PRISM = REPO / "tests" / "install-prism.sh"
 # Beam's newest Flink for 2.77 (and its default): Flink 2.x runs on Java 17, Debian's JRE.
 FLINK_VERSION = "2.2"
 # What differs between two runs of the same scan by design; everything else must be equal.
-RUN_SPECIFIC_SUMMARY_KEYS = {"run_id", "started_at", "ended_at", "files", "config", "report_location"}
+RUN_SPECIFIC_SUMMARY_KEYS = {"run_id", "started_at", "ended_at", "files", "config", "report_location", "report_html"}
 
 
 def canonical(row: dict) -> str:
@@ -80,10 +80,18 @@ class DemoScans:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    with Emulator(tmp_path_factory.mktemp("runners-gcs")) as emulator:
-        seed_demo(emulator)
-        yield DemoScans(emulator, tmp_path_factory.mktemp("runners-reports"))
-    stop_shared_prism()
+    from apache_beam.runners.portability.prism_runner import PrismRunner
+    from apache_beam.utils import shared
+
+    with pytest.MonkeyPatch.context() as patch:
+        # Beam keeps one Prism server per process, made with the options of the first Prism run:
+        # a plain DirectRunner run earlier in the session leaves one behind that has no binary and
+        # would download one. These scans get a server of their own, with our --prism_location.
+        patch.setattr(PrismRunner, "shared_handle", shared.Shared())
+        with Emulator(tmp_path_factory.mktemp("runners-gcs")) as emulator:
+            seed_demo(emulator)
+            yield DemoScans(emulator, tmp_path_factory.mktemp("runners-reports"))
+        stop_shared_prism()
 
 
 def stop_shared_prism() -> None:

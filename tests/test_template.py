@@ -36,7 +36,14 @@ BAD_VALUES = {
 
 
 # A valid value other than the default, for parameters whose documented example is the default.
-OTHER_VALUES = {"prefix": "other/blobs/", "chunk_size": "4MiB", "read_concurrency": "64", "max_attempts": "7"}
+OTHER_VALUES = {
+    "prefix": "other/blobs/",
+    "chunk_size": "4MiB",
+    "read_concurrency": "64",
+    "max_attempts": "7",
+    "read_timeout": "120",
+    "min_read_rate": "256KiB",
+}
 
 
 def _regex(name: str) -> re.Pattern:
