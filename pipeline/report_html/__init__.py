@@ -375,7 +375,7 @@ def _evidence(row: dict[str, Any]) -> str:
     line("crc32c", row["crc32c_diagnosis"])
     line("stored crc32c", row["crc32c"])
     line("HTTP status", row["http_status"])
-    line("reads", row["reads"])
+    line("complete reads", row["reads"])
     return f"<td>{'<br>'.join(lines)}</td>"
 
 
