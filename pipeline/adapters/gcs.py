@@ -146,9 +146,11 @@ def estimate_objects(client: storage.Client, bucket: str, prefix: str, up_to: in
     of the names is listed (and no more than ``up_to // 16 + 1`` of them), never the
     whole bucket: the estimate is sixteen times that count.
     """
-    sample = client.list_blobs(bucket, prefix=f"{prefix}sha256:0", max_results=up_to // 16 + 1, fields="items(name)")
+    limit = up_to // 16 + 1
+    sample = client.list_blobs(bucket, prefix=f"{prefix}sha256:0", max_results=limit, fields="items(name)")
     sample.item_to_value = _resource
-    return 16 * sum(1 for _ in sample)
+    # max_results sizes the pages asked for; a store that ignores it (the emulator) is cut short here.
+    return 16 * sum(1 for _ in itertools.islice(sample, limit))
 
 
 def discover_gcr_buckets(client: storage.Client, project: str, is_gcr_bucket: Callable[[str], bool]) -> list[str]:
