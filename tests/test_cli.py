@@ -68,6 +68,7 @@ def test_demo_finds_every_planted_problem_and_leaves_the_report(tmp_path):
         "invalid_manifest": 1,
         "manifest_unavailable": 1,
         "unreferenced_blob": 6,
+        "unverifiable_digest": 0,
     }
     assert summary["findings_by_kind"] == expected
     assert (summary["manifests_scanned"], summary["images_affected"]) == (8, 6)
