@@ -286,6 +286,8 @@ def run_server(server, workloads: list[Workload], corpora, args, scratch: Path, 
             ordered = tasks[shift:] + tasks[:shift]
             started = time.perf_counter()
             for workload_name, variant, fn in ordered:
+                if variant == "seed loop" and round_index >= args.seed_loop_rounds:
+                    continue
                 server_cpu = measure.cpu_seconds(server.pid)
                 gets = len(proxy.stats.media_reads()) if proxy else 0
                 sample = fn()
@@ -295,7 +297,8 @@ def run_server(server, workloads: list[Workload], corpora, args, scratch: Path, 
                 results.samples[key].append(sample)
                 results.server_cpu[key].append(measure.cpu_seconds(server.pid) - server_cpu)
                 if args.verbose:
-                    print(f"    {server.name} {workload_name} {variant}: {sample.wall:.2f} s", flush=True)
+                    cpu = f", {sample.cpu:.2f} CPU-s" if sample.cpu is not None else ""
+                    print(f"    {server.name} {workload_name} {variant}: {sample.wall:.2f} s{cpu}", flush=True)
             print(f"  {server.name}: round {round_index + 1} of {args.rounds} in {time.perf_counter() - started:.0f} s")
     finally:
         if proxy:
@@ -312,14 +315,19 @@ def median(values):
 
 
 def ratio_median(numerators: list[Sample], denominators: list[Sample]) -> float | None:
-    """Median over rounds of numerator wall / denominator wall, each pair from the same round."""
+    """Median over rounds of numerator wall / denominator wall, each pair from the same round;
+    with fewer numerators (``--seed-loop-rounds``), the ratio of the medians."""
+    if not numerators:
+        return None
+    if len(numerators) < len(denominators):
+        return median(n.wall for n in numerators) / median(d.wall for d in denominators)
     return median([n.wall / d.wall for n, d in zip(numerators, denominators, strict=False)])
 
 
 def report(results: Results, servers: list[str], workloads: list[Workload], args) -> None:
     for server in servers:
         print(f"\n== {server} ==")
-        default_fixed = results.samples[(server, ONE.name, "fixed cost (one-object scan)")]
+        default_fixed = results.samples.get((server, ONE.name, "fixed cost (one-object scan)"), [])
         for variant in [v for (s, w, v) in results.samples if s == server and w == ONE.name]:
             samples = results.samples[(server, ONE.name, variant)]
             walls = ", ".join(f"{s.wall:.2f}" for s in samples)
@@ -328,8 +336,8 @@ def report(results: Results, servers: list[str], workloads: list[Workload], args
                 f"{median(s.cpu for s in samples):6.2f} CPU-s  (rounds: {walls})"
             )
         for w in workloads:
-            seed = results.samples.get((server, w.name, "seed loop"))
-            if not seed:
+            seed = results.samples.get((server, w.name, "seed loop"), [])
+            if not any(wname == w.name for (s, wname, _) in results.samples if s == server):
                 continue
             print(f"\n  {w.title}  [{len(seed)} rounds; x = the seed loop's time / the variant's, per round]")
             print(
@@ -344,8 +352,8 @@ def report(results: Results, servers: list[str], workloads: list[Workload], args
                 server_cpu = median(results.server_cpu[(s, wname, variant)])
                 print(
                     f"    {variant:<34} {wall:7.2f}s {w.total_bytes / 1e6 / wall:8.0f} {w.count / wall:8.0f} "
-                    f"{ratio_median(seed, samples):6.2f}x "
-                    f"{cpu / (w.total_bytes / 1e9):9.2f} {cpu / w.count * 1000:11.2f} {server_cpu:12.2f}"
+                    + (f"{ratio:6.2f}x " if (ratio := ratio_median(seed, samples)) is not None else "     - ")
+                    + f"{cpu / (w.total_bytes / 1e9):9.2f} {cpu / w.count * 1000:11.2f} {server_cpu:12.2f}"
                 )
                 # A forced mode is compared with the fixed cost of the same mode.
                 mode = next((m for m in ("in_memory", "multi_processing") if variant.endswith(m)), None)
@@ -385,10 +393,16 @@ def main() -> None:
         "--latency-servers", default="gcp-storage-emulator", help="the servers the proxied workload runs on"
     )
     parser.add_argument("--latency-concurrency", default="8,32,128", help="read_concurrency values through the proxy")
+    parser.add_argument(
+        "--seed-loop-rounds",
+        type=int,
+        help="run the seed loops (minutes each) in only the first N rounds; their ratios are then of medians",
+    )
     parser.add_argument("--compare-modes", action="store_true", help="also force in_memory and multi_processing")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every measurement as it is taken")
     args = parser.parse_args()
     args.rounds = args.rounds or (1 if args.quick else 3)
+    args.seed_loop_rounds = args.rounds if args.seed_loop_rounds is None else args.seed_loop_rounds
     args.latency_concurrency = [int(c) for c in args.latency_concurrency.split(",")]
     chosen = set(args.workloads.split(","))
     workloads = [w for w in (quick_workloads if args.quick else full_workloads)(args.latency_ms) if w.name in chosen]
