@@ -61,8 +61,13 @@ def _given(args: Sequence[str], name: str) -> bool:
 
 
 def chooses_running_mode(args: Sequence[str]) -> bool:
-    """Whether the execution mode of a local run is ours to choose: the arguments name none."""
-    return is_local(PipelineOptions(list(args))) and not _given(args, "direct_running_mode")
+    """Whether the execution mode of a local run is ours to choose: the arguments name neither
+    a mode nor a number of workers (asking for workers asks for worker processes)."""
+    return (
+        is_local(PipelineOptions(list(args)))
+        and not _given(args, "direct_running_mode")
+        and not _given(args, "direct_num_workers")
+    )
 
 
 def local_running_mode(estimated_objects: int | None) -> str:

@@ -34,7 +34,7 @@ def test_the_estimate_sets_the_mode_only_where_the_arguments_name_none():
     named = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
     assert modes(pipeline_options(named, 12)) == ("multi_processing", 2)
     assert modes(pipeline_options(["--direct_running_mode=in_memory"], 10**9)) == ("in_memory", 1)
-    assert chooses_running_mode([]) and chooses_running_mode(["--direct_num_workers=3"])
+    assert chooses_running_mode([]) and not chooses_running_mode(["--direct_num_workers=3"])
     assert not chooses_running_mode(["--direct_running_mode=multi_threading"])
     assert not chooses_running_mode(["--runner=DataflowRunner"])
 

@@ -225,7 +225,7 @@ def variants_for(
     """Every variant of one workload: name -> a callable that measures it once."""
     variants: dict[str, Callable[[], Sample]] = {}
     variants["seed loop"] = lambda: seed_loop(endpoint, workload)
-    for p in (8, 32, 128) if workload.proxied else (1, 2, 4):
+    for p in args.latency_curl if workload.proxied else (1, 2, 4):
         variants[f"ceiling: curl x{p}"] = lambda p=p: parallel_curl(urls, p, scratch, workload.total_bytes)
     modes = {"": []}
     if args.compare_modes:
@@ -398,12 +398,18 @@ def main() -> None:
         type=int,
         help="run the seed loops (minutes each) in only the first N rounds; their ratios are then of medians",
     )
+    parser.add_argument(
+        "--latency-curl",
+        default="8,32",
+        help="curl processes for the proxied ceiling (128 overflow gcp-storage-emulator's listen backlog of 5)",
+    )
     parser.add_argument("--compare-modes", action="store_true", help="also force in_memory and multi_processing")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every measurement as it is taken")
     args = parser.parse_args()
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.seed_loop_rounds = args.rounds if args.seed_loop_rounds is None else args.seed_loop_rounds
     args.latency_concurrency = [int(c) for c in args.latency_concurrency.split(",")]
+    args.latency_curl = [int(c) for c in args.latency_curl.split(",")]
     chosen = set(args.workloads.split(","))
     workloads = [w for w in (quick_workloads if args.quick else full_workloads)(args.latency_ms) if w.name in chosen]
     servers = [name.strip() for name in args.servers.split(",")]
