@@ -40,6 +40,7 @@ OVERRIDES: dict[str, tuple[str, Any]] = {
     "--read-timeout": ("scan.read_timeout", str),
     "--min-read-rate": ("scan.min_read_rate", str),
     "--mode": ("scan.mode", str),
+    "--recover-images": ("scan.recover_images", "flag"),
 }
 
 # flag -> (metavar, meaning, default); a default of None is read from the config's own default.
@@ -73,6 +74,11 @@ FLAG_HELP: dict[str, tuple[str, str, str | None]] = {
         "{names,manifests,both}",
         "names: hash every blob; manifests: cross-check blobs with manifests without hashing; both: the two",
         "both with a manifest source, else names",
+    ),
+    "--recover-images": (
+        "",
+        "also rebuild images from blobs alone and check every manifest's diff_ids (docs/recovery.md)",
+        "off",
     ),
 }
 
@@ -128,6 +134,8 @@ def _add_scan_flags(parser: argparse.ArgumentParser) -> None:
         dest = key.replace(".", "__")
         if kind == "append":
             parser.add_argument(flag, dest=dest, action="append", metavar=metavar, help=text)
+        elif kind == "flag":
+            parser.add_argument(flag, dest=dest, action="store_const", const=True, help=text)
         else:
             parser.add_argument(flag, dest=dest, type=kind, metavar=metavar, help=text)
     talk = parser.add_mutually_exclusive_group()
@@ -169,12 +177,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="keep the emulator's data in DIR (default: a temporary folder, removed at the end)",
     )
-    report = commands.add_parser("report", help="re-render report.html from an existing run folder", allow_abbrev=False)
+    report = commands.add_parser(
+        "report",
+        help="re-render report.html from an existing run folder",
+        description="Re-render report.html from the summary and rows of a finished run.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
     report.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, local or gs://BUCKET/PATH/<run_id>")
-    report.add_argument("--emulator-endpoint", help="a gs:// RUN_DIR on a local storage emulator (tests, demos)")
-    report.add_argument("-q", "--quiet", action="store_true", help="print only the page's path")
-    report.add_argument("-v", "--verbose", action="store_true", help="the full error when rendering fails")
-    parser.commands = {"scan": scan, "demo": demo, "report": report}
+    report.add_argument(
+        "--emulator-endpoint",
+        metavar="URL",
+        help="a gs:// RUN_DIR on a local storage emulator, http://HOST:PORT (default: Cloud Storage)",
+    )
+    talk = report.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="print only the page's path (default: a summary)")
+    talk.add_argument("-v", "--verbose", action="store_true", help="the full error when rendering fails")
+    from jobs import export
+
+    parser.commands = {"scan": scan, "demo": demo, "report": report, "export": export.add_parser(commands)}
     return parser
 
 
@@ -218,12 +239,12 @@ def check_beam_arguments(beam_args: list[str], ours: argparse.ArgumentParser) ->
 def parse_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """Our flags and Beam's arguments; ``UsageError`` for anything else, SystemExit for --help/--version."""
     argv = list(argv)
-    if not argv or argv[0] not in ("scan", "demo", "report", "--version"):
+    if not argv or argv[0] not in ("scan", "demo", "report", "export", "--version"):
         argv.insert(0, "scan")  # also for -h: the default command's flags are the ones to explain
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
-    if args.command == "report" and beam_args:  # re-rendering runs no pipeline: no Beam option applies
-        raise UsageError(f"report: unrecognised arguments: {' '.join(beam_args)}")
+    if args.command in ("report", "export") and beam_args:  # these run no pipeline: no Beam option applies
+        raise UsageError(f"{args.command}: unrecognised arguments: {' '.join(beam_args)}")
     check_beam_arguments(beam_args, parser.commands[args.command])
     return args, beam_args
 
@@ -243,9 +264,12 @@ def failure_line(err: BaseException) -> str:
     return lines[-1] if lines else type(err).__name__
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, handle_signals: bool | None = None) -> int:
+    """The command. Run as ``registry-scrub`` (no ``argv``), SIGINT and SIGTERM stop the run
+    (jobs/interrupt.py); a caller that passes ``argv`` in its own process keeps its signals."""
+    if handle_signals if handle_signals is not None else argv is None:
+        interrupt.install()  # first: before Beam's imports start threads of their own
     argv = list(sys.argv[1:] if argv is None else argv)
-    interrupt.install()  # first: before Beam's imports start threads of their own
     try:
         args, beam_args = parse_arguments(argv)
     except UsageError as err:
@@ -258,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
         from jobs.report import main as report_main
 
         return report_main(args)
+    if args.command == "export":
+        from jobs.export import main as export_main
+
+        return export_main(args)
 
     from jobs.launcher import UnusableInput, emulator_from_environment, run_scan
 

@@ -1,9 +1,10 @@
-"""The embedded default: a local emulated GCR bucket with demo images and planted problems.
+"""The embedded default: local emulated GCR buckets with demo images and planted problems.
 
 ``registry-scrub demo`` starts ``gcp-storage-emulator`` on a free loopback port,
 seeds ``artifacts.demo-project.appspot.com`` with the blobs of a few real images
-and the problems below, scans it with the local runner, and leaves the report
-under the current directory.
+and the problems below, and ``eu.artifacts.demo-project.appspot.com`` with images
+whose manifests are all known plus two orphans (the reclaim plan's), scans both
+with the local runner, and leaves the report under the current directory.
 """
 
 from __future__ import annotations
@@ -118,13 +119,17 @@ def seed_demo(emulator: Emulator, bucket: str = DEMO_BUCKET) -> list[Planted]:
         planted.append(Planted(name, Kind.MALFORMED_NAME, story))
 
     # Manifest problems (README.md, "Manifest cross-check"): manifest files in the emulator, and legacy metadata.
-    from jobs.demo_manifests import plant_legacy, plant_manifests
+    from jobs.demo_manifests import plant_legacy, plant_manifests, plant_reclaimable
 
     def upload_blob(digest: str, content: bytes) -> None:
         target.blob(blob_name(digest)).upload_from_string(content)
 
     planted += plant_manifests(client, images, upload_blob, Planted)
+    from jobs.demo_recovery import plant_recovery  # docs/recovery.md: a lost image, a successor registry
+
+    planted += plant_recovery(client, images[1], upload_blob, Planted)
     planted += plant_legacy(target, images, Planted)
+    planted += plant_reclaimable(client, Planted)
     return planted
 
 

@@ -1,7 +1,15 @@
-"""The demo's manifest source: manifest files in the emulator (no registry needed) with planted problems.
+"""The demo's manifest sources: manifest files in the emulator (no registry needed) with planted problems.
 
-``config/local.yaml`` points ``manifests.sources`` at ``gs://demo-manifests/gcr.io/demo-project/``:
+``config/local.yaml`` points ``manifests.sources`` at two folders of ``gs://demo-manifests/``:
 one folder per repository, each manifest named by its digest, tags in ``tags.json``.
+
+* ``gcr.io/demo-project/`` for ``artifacts.demo-project.appspot.com``: the planted problems.
+  It is *not* complete (an index's arm64 child manifest is not among the files), and some
+  of its manifests cannot be verified, so no blob of that bucket is proven reclaimable.
+* ``eu.gcr.io/demo-project/`` for ``eu.artifacts.demo-project.appspot.com``: every manifest
+  whose blobs that bucket holds, untagged ones included, all intact. The config marks it
+  ``complete: true``, which is true of what is planted, so its orphans go into reclaim-plan.txt.
+
 A pre-2017 metadata folder (``containers/repositories/``) is planted in the demo bucket too.
 """
 
@@ -23,6 +31,8 @@ from pipeline.core.findings import Kind
 MANIFEST_BUCKET = "demo-manifests"
 REGISTRY = "gcr.io/demo-project"
 ROOT = f"{REGISTRY}/"
+EU_BUCKET = "eu.artifacts.demo-project.appspot.com"
+EU_REGISTRY = "eu.gcr.io/demo-project"
 
 
 def plant_manifests(client, images: list[Image], upload_blob, planted_cls) -> list:
@@ -100,7 +110,7 @@ def plant_manifests(client, images: list[Image], upload_blob, planted_cls) -> li
         )
     )
 
-    # Orphans: blobs no manifest references, their bytes reclaimable.
+    # Orphans: blobs no manifest references. Not reclaimable here: this folder is not complete.
     for seed, size in ((31, 250_000), (32, 120_000)):
         layer = random_layer(seed=seed, size=size)
         upload_blob(layer.digest, layer.blob)
@@ -108,7 +118,7 @@ def plant_manifests(client, images: list[Image], upload_blob, planted_cls) -> li
             planted_cls(
                 f"containers/images/{layer.digest}",
                 Kind.UNREFERENCED_BLOB,
-                f"orphan layer, {len(layer.blob):,} bytes reclaimable",
+                f"orphan layer, {len(layer.blob):,} bytes; blocked: this bucket's manifest folder is incomplete",
             )
         )
     return planted
@@ -133,3 +143,32 @@ def plant_legacy(target, images: list[Image], planted_cls) -> list:
     garbage = "containers/repositories/legacy/_index_images"
     target.blob(garbage).upload_from_string(b'[{"id": "5d2a..."')
     return [planted_cls(garbage, Kind.INVALID_MANIFEST, "pre-2017 metadata object that is not a manifest")]
+
+
+def plant_reclaimable(client, planted_cls) -> list:
+    """The EU bucket: two images, one of them untagged, every manifest in a complete folder, and two orphans.
+
+    The untagged image's blobs must stay protected (referenced); only the orphans are
+    reclaimable, and only because the folder is complete and every manifest in it is intact.
+    """
+    bucket = client.lookup_bucket(EU_BUCKET) or client.create_bucket(EU_BUCKET)
+    manifests = client.lookup_bucket(MANIFEST_BUCKET) or client.create_bucket(MANIFEST_BUCKET)
+    shop = make_image([random_layer(seed=41, size=300_000), random_layer(seed=42, size=90_000)], oci=True, label="shop")
+    shop_old = make_image([random_layer(seed=43, size=200_000)], oci=False, label="shop-old")
+    for image in (shop, shop_old):
+        for digest, data in image.blobs.items():
+            bucket.blob(f"containers/images/{digest}").upload_from_string(data)
+        manifests.blob(f"{EU_REGISTRY}/shop/{image.digest}").upload_from_string(image.manifest)
+    manifests.blob(f"{EU_REGISTRY}/shop/tags.json").upload_from_string(json.dumps({"v2": shop.digest}))
+    planted = []
+    for seed, size in ((44, 180_000), (45, 60_000)):
+        layer = random_layer(seed=seed, size=size)
+        bucket.blob(f"containers/images/{layer.digest}").upload_from_string(layer.blob)
+        planted.append(
+            planted_cls(
+                f"containers/images/{layer.digest}",
+                Kind.UNREFERENCED_BLOB,
+                f"orphan layer in {EU_BUCKET}, {len(layer.blob):,} bytes, proven reclaimable",
+            )
+        )
+    return planted

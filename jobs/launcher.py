@@ -289,6 +289,8 @@ def plan_run(config: Config, client, options: PipelineOptions | None = None) -> 
         run_id=run_id,
         run_dir=report_io.run_folder(config.report.output, run_id),
         started_at=utc_now(),
+        # Location and soft delete, for the reclaim plan's cost; never fatal (objectViewer lacks buckets.get).
+        bucket_facts={bucket: gcs.bucket_facts(client, bucket) for bucket in buckets},
     )
 
 
@@ -360,14 +362,15 @@ def submit_scan(config: Config, beam_args: list[str]) -> tuple[PipelineResult, R
             f"--output {config.report.output}: Dataflow workers cannot write a local folder; pass gs://BUCKET/PATH"
         )
 
-    config = with_registry_share(config, options)
     if dry_run:
         plan = dry_run_plan(config)
     else:
         plan = plan_run(config, make_storage_client(config), options)
+    # After the preflight: a launch it refuses ends with its one line only.
     config = replace(config, report=replace(config.report, run_id=plan.run_id))
     if not dry_run and chooses_running_mode(beam_args):
         options, runner = local_options_for(config, plan, beam_args)
+    config = with_registry_share(config, options)
     try:
         check_dataflow_options(options)
     except OptionsError as err:

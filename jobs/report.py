@@ -59,7 +59,8 @@ def rerender(location: str, emulator_endpoint: str | None = None) -> Rendered:
         images,
     )
     path = html_io.report_path(run_dir)
-    model = rm.build_model(summary, accumulator, report_file=path)
+    recovered = html_io.read_rows(run_dir, "recovered")  # docs/recovery.md; none unless --recover-images
+    model = rm.build_model(summary, accumulator, report_file=path, recovered=recovered)
     html_io.write_html(path, render(model))
     return Rendered(path, model)
 

@@ -63,6 +63,10 @@ def _value(name: str, kind: Any, text: str) -> Any:
     where = f"{ORIGIN}: {name}"
     if kind == "append":
         return [item.strip() for item in text.split(LIST_SEPARATOR) if item.strip()]
+    if kind == "flag":
+        if text.strip() not in ("true", "false"):
+            raise ConfigError(f"{where}: expected true or false, got {text!r}")
+        return text.strip() == "true"
     if kind is int:
         try:
             return int(text.strip())

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import apache_beam as beam
 
 from pipeline.config import Config
+from pipeline.core.reclaim import source_facts
 from pipeline.manifest_config import effective_mode
-from pipeline.transforms.hashing import FINDINGS, VERIFIED, HashObjects
+from pipeline.transforms.hashing import FINDINGS, SNIFFED, VERIFIED, HashObjects
 from pipeline.transforms.html_report import WriteHtmlReport, add_report_model
 from pipeline.transforms.listing import ListObjects
 from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
+from pipeline.transforms.migration import MigrationAudit
 from pipeline.transforms.outcome import LogOutcomeFn
+from pipeline.transforms.reclaim import Reclaim
+from pipeline.transforms.recovery import RecoverImages
 from pipeline.transforms.report import WriteReport
 
 
@@ -24,6 +29,8 @@ class RunPlan:
     run_id: str
     run_dir: str
     started_at: str
+    # Per bucket, what a bucket GET told (gcs.bucket_facts): location and soft delete, for reclaim.
+    bucket_facts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> dict[str, beam.PCollection]:
@@ -47,22 +54,43 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
             scan.max_attempts,
             scan.read_timeout,
             scan.min_read_rate,
+            scan.recover_images,
         )
     verified, findings, refs = hashed[VERIFIED], hashed[FINDINGS], None
-    if mode != "names":
-        findings, manifest_tallies, refs = add_manifest_checks(
+    images = None
+    sources = ()
+    if mode == "names":
+        evidence = pipeline | "NoManifestEvidence" >> beam.Create([])
+    else:
+        sources = sources_for(config.manifests, plan.buckets)
+        findings, manifest_tallies, manifests = add_manifest_checks(
             pipeline,
-            sources_for(config.manifests, plan.buckets),
+            sources,
             config.manifests,
             source.emulator_endpoint,
             hashed["blobs"],
             findings,
         )
         tallies.extend(manifest_tallies)
+        refs, images, evidence = manifests["refs"], manifests["images"], manifests["evidence"]
+        if any(spec.role == "successor" for spec in config.manifests.sources):
+            audit = (refs, hashed["blobs"]) | "MigrationAudit" >> MigrationAudit(plan.run_dir)
+            tallies.append(audit["tally"])
+    if scan.recover_images:
+        if images is None:
+            images = pipeline | "NoManifests" >> beam.Create([])
+        recovery = (hashed[SNIFFED], images, hashed["blobs"]) | "RecoverImages" >> RecoverImages(plan.run_dir)
+        findings = (findings, recovery["findings"]) | "WithDiffIdChecks" >> beam.Flatten()
+        tallies.append(recovery["tally"])
+    facts = tuple(source_facts(i, spec, plan.buckets) for i, spec in enumerate(sources))
+    reclaim = (findings, evidence) | "Reclaim" >> Reclaim(
+        facts, plan.buckets, mode != "names", plan.run_dir, plan.started_at
+    )
+    tallies.append(reclaim["tallies"])
     # One report model feeds summary.json and report.html (pipeline/transforms/html_report.py).
     report_model, extras = add_report_model(findings, verified, refs, plan.run_dir)
     summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
-        plan.run_dir, plan.run_id, plan.started_at, config.to_dict(), extras
+        plan.run_dir, plan.run_id, plan.started_at, config.to_dict(), reclaim, plan.bucket_facts, extras
     )
     summary = summary | "WriteHtmlReport" >> WriteHtmlReport(plan.run_dir, report_model)
     summary = summary | "LogOutcome" >> beam.ParDo(LogOutcomeFn())

@@ -21,6 +21,7 @@ from pipeline.core.shards import SHARD_COUNTS
 from pipeline.manifest_config import (
     MANIFESTS_SCHEMA,
     ManifestsConfig,
+    check_bool,
     check_mode,
     check_mode_against_sources,
 )
@@ -68,6 +69,8 @@ class ScanConfig:
     min_read_rate: int = DEFAULT_MIN_READ_RATE
     # names | manifests | both; None: both when manifests.sources is set, else names.
     mode: str | None = None
+    # Rebuild images from blobs alone and check diff_ids, in the same single read (docs/recovery.md).
+    recover_images: bool = False
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "read_timeout": _seconds(0.1, 3600),
         "min_read_rate": parse_read_rate,
         "mode": _optional(check_mode),
+        "recover_images": check_bool,
     },
     "report": {
         "output": _output,
@@ -275,6 +279,8 @@ def parse_config(raw: Any, origin: str, overrides: dict[str, tuple[Any, str]] | 
     problem = check_mode_against_sources(config.scan.mode, config.manifests)
     if problem:
         raise ConfigError(f"{origin}: {problem}")
+    if config.scan.recover_images and config.scan.mode == "manifests":
+        raise ConfigError(f"{origin}: scan.recover_images needs the objects read; use mode both or names")
     return config
 
 

@@ -45,6 +45,11 @@ class SourceSpec:
     credentials_env: str = DEFAULT_CREDENTIALS_ENV
     tls_verify: bool = True
     bucket: str | None = None
+    # "successor": the registry that took over the bucket's images (Artifact Registry); docs/recovery.md.
+    role: str | None = None
+    # directory only: the folder holds every manifest (untagged too) whose blobs use the bucket,
+    # so a blob it does not reference may be reclaimed (pipeline/core/reclaim.py).
+    complete: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,9 +111,9 @@ def _names(value: Any, key: str, pattern: re.Pattern, what: str) -> tuple[str, .
 
 
 _KEYS = {
-    "registry": {"registry", "gcr_projects", "repositories", "auth", "credentials_env", "tls_verify", "bucket"},
-    "directory": {"directory", "repository", "bucket"},
-    "oci_layout": {"oci_layout", "repository", "bucket"},
+    "registry": {"registry", "gcr_projects", "repositories", "auth", "credentials_env", "tls_verify", "bucket", "role"},
+    "directory": {"directory", "repository", "bucket", "complete", "role"},
+    "oci_layout": {"oci_layout", "repository", "bucket", "role"},
 }
 
 
@@ -137,6 +142,10 @@ def check_source(value: Any) -> SourceSpec:
         if not isinstance(bucket, str) or not BUCKET_RE.fullmatch(bucket):
             raise ValueError("bucket: expected a bare GCS bucket name whose blobs these manifests use")
         fields["bucket"] = bucket
+    if "role" in value:
+        if value["role"] != "successor":
+            raise ValueError("role: expected successor (the registry that took over the bucket's images)")
+        fields["role"] = "successor"
     if kind == "registry":
         url = _text(value["registry"], "a registry URL, e.g. https://gcr.io or http://127.0.0.1:5000")
         if not _REGISTRY_URL.fullmatch(url):
@@ -175,6 +184,14 @@ def check_source(value: Any) -> SourceSpec:
             raise ValueError(f"{kind}: expected a local directory or gs://BUCKET/PATH")
         if value.get("repository") is not None:
             fields["repository"] = _text(value["repository"], "a repository name, e.g. gcr.io/p/app").strip("/")
+        if "complete" in value:
+            try:
+                fields["complete"] = check_bool(value["complete"])
+            except ValueError:
+                raise ValueError(
+                    "complete: expected true (the folder holds every manifest, untagged ones too, whose blobs "
+                    "use the bucket) or false"
+                ) from None
     return SourceSpec(**fields)
 
 

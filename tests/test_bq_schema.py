@@ -91,9 +91,16 @@ def test_finding_rows_fit_the_findings_table(kind):
         "http_status": None,
         "detail": "x",
         "images": ["gcr.io/p/app@sha256:" + "c" * 64],
+        "crc32c": "AAAAAA==",
+        "expected_size": 2048,
+        "storage_class": "NEARLINE",
+        "time_created": "2024-02-03T04:05:06.789000Z",
+        "repositories": ["gcr.io/p/app"],
+        "manifest_digests": ["sha256:" + "c" * 64],
     }
     row = bq_schema.finding_row(finding(kind, **fields), "run-1", "2025-01-01T23:59:59Z")
     _assert_fits(row, bq_schema.finding_columns())
+    assert row["time_created"] == "2024-02-03 04:05:06.789000 UTC" and row["expected_size"] == 2048
     assert row["scan_date"] == "2025-01-01"
     assert row["run_started_at"] == "2025-01-01 23:59:59.000000 UTC"
     assert row["expected"] == "1024", "a size in a text column is written as text"
@@ -114,7 +121,7 @@ def test_summary_row_fits_the_summaries_table():
         bytes_listed=30,
         objects_verified=2,
         bytes_verified=20,
-        reclaimable_bytes=10,
+        unreferenced=Counter({("artifacts.p.appspot.com", "objects"): 1, ("artifacts.p.appspot.com", "bytes"): 10}),
         findings=Counter({"digest_mismatch": 1, "unreferenced_blob": 1}),
     )
     row = bq_schema.summary_row(summary, ["artifacts.p.appspot.com"])

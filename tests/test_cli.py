@@ -14,7 +14,9 @@ import pytest
 
 from jobs import cli
 from jobs.demo import DEMO_BUCKET
+from jobs.demo_manifests import EU_BUCKET
 from jobs.interrupt import descendants, is_running
+from pipeline.core.findings import Kind
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "registry-scrub")
@@ -57,37 +59,47 @@ def test_demo_finds_every_planted_problem_and_leaves_the_report(tmp_path):
     run_dir = tmp_path / "scrub-reports" / "demo-test"
     assert f"report: {run_dir}" in proc.stdout
     summary = json.loads((run_dir / "summary.json").read_text())
-    expected = {
+    expected = {kind.value: 0 for kind in Kind} | {  # every kind, zeros included, as the summary lists them
         "digest_mismatch": 4,
         "malformed_name": 2,
-        "read_error": 0,
-        "vanished": 0,
         "missing_blob": 1,
         "size_mismatch": 1,
         "manifest_digest_mismatch": 1,
         "invalid_manifest": 1,
         "manifest_unavailable": 1,
-        "unreferenced_blob": 6,
-        "unverifiable_digest": 0,
+        # 6 planted in the main bucket, 2 in the EU bucket, and the 3 blobs of the image whose
+        # manifest was lost (docs/recovery.md)
+        "unreferenced_blob": 11,
+        "in_registry_only": 2,
     }
     assert summary["findings_by_kind"] == expected
-    assert (summary["manifests_scanned"], summary["images_affected"]) == (8, 6)
-    assert summary["config"]["source"]["buckets"] == [DEMO_BUCKET]
+    # The successor's copy of the worker image is scanned too, and broken by the same layer.
+    assert (summary["manifests_scanned"], summary["images_affected"]) == (12, 7)
+    assert summary["config"]["source"]["buckets"] == [DEMO_BUCKET, EU_BUCKET]
     rows = [json.loads(line) for path in run_dir.glob("findings-*.jsonl") for line in path.read_text().splitlines()]
     assert len(rows) == sum(expected.values())  # no finding twice
+    # Reclaim: the EU bucket's complete folder proves its two orphans unused; the main bucket's does not.
     unreferenced = [row for row in rows if row["kind"] == "unreferenced_blob"]
-    assert summary["reclaimable_bytes"] == sum(row["size"] for row in unreferenced)
+    assert summary["unreferenced_bytes"] == sum(row["size"] for row in unreferenced)
+    assert summary["reclaimable_bytes"] is None
+    assert summary["reclaim_plan"]["objects"] == 2 and summary["reclaim_plan"]["buckets"] == [EU_BUCKET]
+    eu_orphans = [row for row in unreferenced if row["bucket"] == EU_BUCKET]
+    assert summary["reclaim_plan"]["bytes"] == sum(row["size"] for row in eu_orphans)
+    lines = (run_dir / "reclaim-plan.txt").read_text().splitlines()
+    assert sorted(lines) == sorted(f"gs://{EU_BUCKET}/{row['object']}#{row['generation']}" for row in eu_orphans)
+    assert "reclaim plan: 2 unreferenced blob(s)" in proc.stdout and "not reclaimable:" in proc.stdout
     # Every planted problem the demo announces is in the findings once, with the announced kind.
     planted = [
         line.split("planted ", 1)[1].split(" -> expect ") for line in proc.stderr.splitlines() if "planted " in line
     ]
-    assert len(planted) == 13
+    assert len(planted) == 17  # 13 in the main bucket, 2 in_registry_only, 2 orphans in the EU bucket
     for target, expectation in planted:
         kind = expectation.split(" ", 1)[0]
         named = [
             row
             for row in rows
-            if row["kind"] == kind and ((row["object"] or "").endswith(target) or target in (row["images"] or []))
+            if row["kind"] == kind
+            and ((row["object"] or "").endswith(target) or target in (row["images"] or []) or row["digest"] == target)
         ]
         assert len(named) == 1, f"planted {target} ({kind}): {len(named)} rows"
 
@@ -181,6 +193,15 @@ def test_quiet_and_verbose_together_exit_two(tmp_path):
     assert "argument -v/--verbose: not allowed with argument -q/--quiet" in one_line(proc.stderr)
 
 
+def test_in_process_callers_keep_their_signal_handling(capsys):
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("registry-scrub ")
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == mask
+
+
 def test_version(tmp_path):
     proc = run_cli("--version", cwd=tmp_path)
     assert proc.returncode == 0
@@ -195,7 +216,8 @@ def test_help_gives_each_flag_its_meaning_and_default(tmp_path):
     for flag, (key, _) in cli.OVERRIDES.items():
         assert flag in cli.FLAG_HELP, f"{flag}: add its metavar, meaning and default to FLAG_HELP"
         metavar, meaning, _ = cli.FLAG_HELP[flag]
-        assert f"{flag} {metavar} {meaning} (default: {cli.default_text(flag)}; config key {key})" in text
+        line = f"{flag} {metavar} {meaning} (default: {cli.default_text(flag)}; config key {key})"
+        assert " ".join(line.split()) in text  # a flag without a value has no metavar
     assert "(default: 16; config key scan.shard_count)" in text
     assert "(default: 1MiB; config key scan.chunk_size)" in text
 
@@ -535,7 +557,8 @@ def test_messages_name_only_flags_that_exist():
 def test_docs_describe_every_flag_and_exit_status():
     text = (REPO / "docs" / "cli.md").read_text()
     for flag, (key, _) in cli.OVERRIDES.items():
-        assert f"| `{flag} " in text and f"| `{key}` |" in text, f"docs/cli.md: describe {flag}"
+        named = f"| `{flag} " in text or f"| `{flag}` |" in text  # with a value, or a bare flag
+        assert named and f"| `{key}` |" in text, f"docs/cli.md: describe {flag}"
     for status in (0, 1, 2, 3, 130, 143):
         assert f"\n| {status} |" in text
         assert f"\n| {status} |" in (REPO / "docs" / "report.md").read_text()

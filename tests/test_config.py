@@ -112,7 +112,8 @@ def test_file_errors_name_the_file_and_position(tmp_path):
 
 def test_shipped_configs_are_valid():
     local = load_config(REPO / "config" / "local.yaml")
-    assert local.source.buckets == ("artifacts.demo-project.appspot.com",)
+    assert local.source.buckets == ("artifacts.demo-project.appspot.com", "eu.artifacts.demo-project.appspot.com")
+    assert [source.complete for source in local.manifests.sources] == [False, True]
     example = load_config(REPO / "config" / "example.yaml")
     assert example.scan.chunk_size == 1024 * 1024
 

@@ -13,6 +13,7 @@ from pipeline.core.findings import FINDING_FIELDS, VERIFIED_FIELDS, Kind, findin
 PREFIX = "containers/images/"
 CONTENT = b"layer bytes"
 DIGEST = "sha256:" + hashlib.sha256(CONTENT).hexdigest()
+CREATED = "2026-01-02T03:04:05.678000Z"
 
 
 def crc(data: bytes) -> str:
@@ -21,7 +22,7 @@ def crc(data: bytes) -> str:
 
 def listed(data: bytes = CONTENT, name: str = PREFIX + DIGEST, crc32c: str | None = "from-data") -> ListedObject:
     stored = crc(data) if crc32c == "from-data" else crc32c
-    return ListedObject("b", name, 7, len(data), stored)
+    return ListedObject("b", name, 7, len(data), stored, storage_class="NEARLINE", time_created=CREATED)
 
 
 def read_of(data: bytes) -> ReadResult:
@@ -39,6 +40,8 @@ def test_intact_object_is_verified_with_its_evidence():
         "size": len(CONTENT),
         "crc32c": crc(CONTENT),
         "sha256": DIGEST.removeprefix("sha256:"),
+        "storage_class": "NEARLINE",
+        "time_created": CREATED,
     }
 
 
@@ -51,6 +54,9 @@ def test_damage_after_write_disagrees_with_stored_crc32c():
     assert problem["actual"] == "sha256:" + hashlib.sha256(damaged).hexdigest()
     assert problem["crc32c_match"] is False
     assert "damaged after it was written" in problem["detail"]
+    # The object as listed, for an auditor: the stored crc32c (not the one of the bytes read), the generation.
+    assert problem["crc32c"] == crc(CONTENT) and problem["generation"] == 7
+    assert problem["storage_class"] == "NEARLINE" and problem["time_created"] == CREATED
 
 
 def test_bad_write_agrees_with_stored_crc32c():

@@ -20,7 +20,7 @@ def _rows():
     tallies += [
         Tally.of_finding(finding(Kind.DIGEST_MISMATCH, size=10)),
         Tally.of_finding(finding(Kind.MALFORMED_NAME, size=10)),
-        Tally.of_finding(finding(Kind.UNREFERENCED_BLOB, size=400)),
+        Tally.of_finding(finding(Kind.UNREFERENCED_BLOB, bucket="b", size=400)),
     ]
     return tallies
 
@@ -33,7 +33,7 @@ def test_tallies_merge_in_any_order():
     assert halves == first
     assert first.objects_listed == 5 and first.bytes_listed == 50
     assert first.objects_verified == 3 and first.bytes_verified == 30
-    assert first.reclaimable_bytes == 400
+    assert first.unreferenced_bytes == 400 and first.unreferenced_objects == 1
     assert first.findings == {"digest_mismatch": 1, "malformed_name": 1, "unreferenced_blob": 1}
     assert first.unaccounted_objects == 0
 
@@ -64,3 +64,48 @@ def test_summary_document_and_human_lines():
     assert "5 objects listed, 3 verified" in text
     assert "digest_mismatch" in text and "(error)" in text
     assert "report: /tmp/r1" in text
+
+
+def _reclaim_summary(verdict):
+    unreferenced = finding(Kind.UNREFERENCED_BLOB, bucket="b", object="o", generation=5, size=2_000_000)
+    tally = Tally.of_listed(2_000_000) + Tally.of_finding(unreferenced)
+    if verdict["b"] == []:
+        tally = tally + Tally.of_plan_line({**unreferenced, "storage_class": "STANDARD"})
+    facts = {"b": {"location_type": "region", "soft_delete_reported": True, "soft_delete_retention_seconds": 86400}}
+    return build_summary(
+        tally,
+        run_id="r",
+        started_at="t0",
+        ended_at="t1",
+        config={},
+        report_location="/tmp/r",
+        reclaim_verdict=verdict,
+        bucket_facts=facts,
+    )
+
+
+def test_terminal_lines_name_the_plan_its_cost_and_soft_delete():
+    summary = _reclaim_summary({"b": []})
+    assert summary["reclaimable_bytes"] == 2_000_000 and summary["reclaim_plan"]["objects"] == 1
+    text = format_summary(summary)
+    assert "reclaim plan: 1 unreferenced blob(s), 2.0 MB, about $0.000037/month at 2026-09-20 list prices" in text
+    assert "gcloud storage rm -I < reclaim-plan.txt" in text
+    assert "b: deleted objects stay restorable, and billed at their storage class, for 1 day(s)" in text
+    assert "not reclaimable" not in text
+
+
+def test_terminal_lines_say_why_nothing_is_reclaimable():
+    blocker = {
+        "bucket": "b",
+        "code": "incomplete_source",
+        "source": "registry http://r (catalog walk)",
+        "reason": "not complete: cannot see untagged manifests",
+        "manifests": [],
+        "manifests_total": 0,
+    }
+    summary = _reclaim_summary({"b": [blocker]})
+    assert summary["reclaimable_bytes"] is None and summary["reclaim_plan"] is None
+    text = format_summary(summary)
+    assert "not reclaimable: 2.0 MB in 1 unreferenced blob(s) are not proven unused:" in text
+    assert "  b: registry http://r (catalog walk): not complete: cannot see untagged manifests" in text
+    assert "reclaim plan" not in text

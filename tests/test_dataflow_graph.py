@@ -109,10 +109,20 @@ def test_objects_are_reshuffled_between_listing_and_hashing(graph):
 def test_no_side_input_carries_objects_or_digests(graph):
     proto, _ = graph
     # Side inputs exist only where a small value is broadcast: the written file names for the
-    # summary, the empty-input default of the tally sum, and BigQuery's load bookkeeping;
-    # the human report's model (bounded by its caps) and the images-*.jsonl file names.
-    allowed = ("WriteReport/WriteSummary", "WriteReport/SumTallies/", "WriteReport/Write", "WriteAuditTables/")
-    allowed += ("HumanReport/", "WriteHtmlReport/")
+    # summary, the empty-input default of the tally sum, BigQuery's load bookkeeping, and the
+    # reclaim verdict (one short blocker list per bucket) with the plan writer's own bookkeeping.
+    allowed = (
+        "WriteReport/WriteSummary",
+        "WriteReport/SumTallies/",
+        "WriteReport/Write",
+        "WriteAuditTables/",
+        "Reclaim/PlanLines/",
+        "Reclaim/WritePlan/",
+        "Reclaim/CombineEvidence/",
+        # The human report's model (bounded by its caps) and the images-*.jsonl file names.
+        "HumanReport/",
+        "WriteHtmlReport/",
+    )
     with_side_inputs = [t.unique_name for t in proto.components.transforms.values() if _side_inputs(t)]
     assert with_side_inputs, "expected the summary's side inputs; the graph walk found none"
     unexpected = [name for name in with_side_inputs if not name.startswith(allowed)]

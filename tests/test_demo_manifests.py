@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from jobs.demo import DEFAULT_CONFIG, seed_demo
+from jobs.demo import DEFAULT_CONFIG, DEMO_BUCKET, seed_demo
+from jobs.demo_manifests import EU_BUCKET
+from jobs.demo_recovery import lost_config_digest
 from jobs.emulator import Emulator
 from jobs.launcher import run_scan
 from pipeline.config import load_config
@@ -35,6 +37,8 @@ def test_demo_finds_every_planted_problem(tmp_path):
     for item in planted:
         if item.kind in manifest_kinds:  # planted as repo@digest: the finding must name that image
             hits = [r for r in rows if r["kind"] == item.kind.value and item.object in (r["images"] or [])]
+        elif item.kind is Kind.IN_REGISTRY_ONLY:  # a blob only the successor holds: no object, its digest
+            hits = [r for r in rows if r["kind"] == item.kind.value and r["digest"] == item.object]
         else:
             hits = [r for r in rows if r["kind"] == item.kind.value and (r["object"] or "").endswith(item.object)]
         assert hits, f"not reported: {item}"
@@ -43,14 +47,40 @@ def test_demo_finds_every_planted_problem(tmp_path):
         Kind.INVALID_MANIFEST,
         Kind.DIGEST_MISMATCH,
         Kind.MALFORMED_NAME,
+        Kind.IN_REGISTRY_ONLY,
     }
-    # Reclaimable: exactly the unreferenced blobs, each once; the planted orphans are among them.
+    # Every unreferenced blob once; the planted orphans are among them.
     unreferenced = [r for r in rows if r["kind"] == Kind.UNREFERENCED_BLOB.value]
-    assert len({r["object"] for r in unreferenced}) == len(unreferenced)
-    assert summary["reclaimable_bytes"] == sum(r["size"] for r in unreferenced)
+    assert len({(r["bucket"], r["object"]) for r in unreferenced}) == len(unreferenced)
+    assert summary["unreferenced_bytes"] == sum(r["size"] for r in unreferenced)
     orphans = [p for p in planted if p.kind is Kind.UNREFERENCED_BLOB]
     assert {p.object for p in orphans} <= {r["object"] for r in unreferenced}
-    assert (summary["manifests_scanned"], summary["images_affected"]) == (8, 6)
+    # Only the EU bucket's orphans are proven reclaimable: its folder is complete and intact.
+    proven = [p for p in planted if p.kind is Kind.UNREFERENCED_BLOB and "proven reclaimable" in p.story]
+    assert len(proven) == 2
+    by_bucket = summary["reclaim_by_bucket"]
+    assert by_bucket[EU_BUCKET]["reclaim_proven"] and not by_bucket[DEMO_BUCKET]["reclaim_proven"]
+    assert by_bucket[EU_BUCKET]["reclaimable_bytes"] == summary["reclaim_plan"]["bytes"]
+    assert summary["reclaim_plan"]["bytes"] == sum(int(p.story.split()[4].replace(",", "")) for p in proven)
+    plan = (tmp_path / "out" / "demo" / "reclaim-plan.txt").read_text()
+    assert sorted(line.split("#")[0] for line in plan.splitlines()) == sorted(
+        f"gs://{EU_BUCKET}/{p.object}" for p in proven
+    )
+    codes = {(b["bucket"], b["code"]) for b in summary["reclaim_blocked_by"]}
+    assert codes == {(DEMO_BUCKET, "incomplete_source"), (DEMO_BUCKET, "unread_manifests")}
+    assert (summary["manifests_scanned"], summary["images_affected"]) == (12, 7)
+    # Legacy metadata rows name the scanned bucket in `bucket`, the object's own name in `object`.
+    (legacy,) = [r for r in rows if r["kind"] == "invalid_manifest" and "_index_images" in (r["object"] or "")]
+    assert legacy["bucket"] == DEMO_BUCKET and legacy["object"] == "containers/repositories/legacy/_index_images"
     # The damaged layer of the demo's web image names the image it breaks.
     web = [r for r in rows if r["kind"] == "digest_mismatch" and any("/web@" in i for i in r["images"] or [])]
     assert len(web) == 1
+    # The lost-manifest image is rebuilt; nothing in the demo contradicts its config's diff_ids.
+    recovered = [
+        json.loads(line)
+        for p in (tmp_path / "out" / "demo").glob("recovered-*.jsonl")
+        for line in p.read_text().splitlines()
+    ]
+    (lost,) = [r for r in recovered if r["config_digest"] == lost_config_digest()]
+    assert lost["complete"] and lost["in_registry"] is None
+    assert summary["findings_by_kind"]["diff_id_mismatch"] == 0

@@ -370,7 +370,16 @@ def _ref(repo="r", manifest=D1, role="layer", size=10, tags=(), bucket=None, par
 
 
 def _blob(size=10, bucket="b", intact=True):
-    return {"bucket": bucket, "object": f"containers/images/{D3}", "size": size, "intact": intact}
+    return {
+        "bucket": bucket,
+        "object": f"containers/images/{D3}",
+        "generation": 1700000000000042,
+        "size": size,
+        "crc32c": "AAAAAA==",
+        "storage_class": "STANDARD",
+        "time_created": "2019-05-06T07:08:09.000000Z",
+        "intact": intact,
+    }
 
 
 def test_present_and_matching_is_silent():
@@ -405,10 +414,51 @@ def test_schema1_blobsum_has_no_size_to_mismatch():
     assert cc.classify_joined(D3, [_ref(role="blobsum", size=None)], [_blob(size=99)]) == []
 
 
-def test_unreferenced_blob_is_reclaimable():
+def test_unreferenced_blob_carries_the_object_as_listed():
     (row,) = cc.classify_joined(D3, [], [_blob(size=1234)])
     assert row["kind"] == "unreferenced_blob" and row["severity"] == "info" and row["size"] == 1234
-    assert Tally.of_finding(row).reclaimable_bytes == 1234
+    # What a generation-pinned deletion and an auditor need, straight from the listing.
+    assert row["generation"] == 1700000000000042 and row["crc32c"] == "AAAAAA=="
+    assert row["storage_class"] == "STANDARD" and row["time_created"] == "2019-05-06T07:08:09.000000Z"
+    tally = Tally.of_finding(row)
+    assert tally.unreferenced_bytes == 1234 and tally.unreferenced_objects == 1
+
+
+def test_size_mismatch_carries_the_object_and_the_declared_size():
+    (row,) = cc.classify_joined(D3, [_ref(size=12)], [_blob(size=10)])
+    assert row["generation"] == 1700000000000042 and row["crc32c"] == "AAAAAA==" and row["size"] == 10
+    assert row["expected_size"] == 12
+    assert row["repository"] == "r" and row["repositories"] == ["r"] and row["manifest_digests"] == [D1]
+
+
+def _damaged(size=7):
+    return {
+        **dict.fromkeys(FINDING_FIELDS),
+        "kind": "digest_mismatch",
+        "severity": "error",
+        "bucket": "b",
+        "object": f"containers/images/{D3}",
+        "digest": D3,
+        "size": size,
+        "detail": "bytes differ",
+    }
+
+
+def test_damaged_blob_of_one_manifest_names_it_and_keeps_the_declared_size():
+    (row,) = cc.classify_joined(D3, [_ref(size=4000, tags=["r:v1"])], [_blob(size=7, intact=False)], [_damaged(7)])
+    assert row["repository"] == "r" and row["manifest_digest"] == D1
+    assert row["repositories"] == ["r"] and row["manifest_digests"] == [D1]
+    assert row["images"] == [f"r@{D1}"] and row["tags"] == ["r:v1"]
+    assert row["size"] == 7 and row["expected_size"] == 4000, "the manifest's size survives the damage"
+    assert "declares 4000 bytes" in row["detail"]
+
+
+def test_damaged_blob_of_several_manifests_lists_them_all():
+    refs = [_ref(size=7), _ref(repo="s", manifest=D2, size=7)]
+    (row,) = cc.classify_joined(D3, refs, [_blob(size=7, intact=False)], [_damaged(7)])
+    assert row["repository"] is None and row["manifest_digest"] is None
+    assert row["repositories"] == ["r", "s"] and row["manifest_digests"] == sorted([D1, D2])
+    assert row["expected_size"] is None, "the declared size equals the bytes read"
 
 
 def test_corrupt_referenced_blob_names_the_images_it_breaks():
@@ -561,6 +611,23 @@ def test_blob_in_two_buckets_with_one_copy_corrupt_and_missing_elsewhere():
     assert sorted(by_kind) == ["digest_mismatch", "missing_blob"] and len(rows) == 2
     assert by_kind["digest_mismatch"]["images"] == [f"r@{D1}"]
     assert by_kind["missing_blob"]["bucket"] == "c" and by_kind["missing_blob"]["images"] == [f"s@{D2}"]
+
+
+def test_one_manifest_listed_for_two_buckets_protects_its_blobs_in_both():
+    """Merged by (repository, digest), a manifest read once must still reference its blobs in every
+    bucket whose sources listed it; otherwise one bucket's copies would look unused."""
+    a = cc.new_record("r", D1, bucket="a", source_index=0)
+    b = cc.new_record("r", D1, bucket="b", source_index=1)
+    for record in (a, b):
+        record.update(status=cc.OK, blobs=[["layer", D3, 10, False]])
+    merged = cc.merge_records([a, b])
+    assert merged["sources"] == [0, 1]
+    layer_scopes = sorted(ref["bucket"] for digest, ref in cc.record_references(merged) if digest == D3)
+    assert layer_scopes == ["a", "b"]
+    refs = [ref for d, ref in cc.record_references(merged) if d == D3]
+    assert cc.classify_joined(D3, refs, [_blob(bucket="a"), _blob(bucket="b")]) == []
+    (row,) = cc.classify_joined(D3, refs, [_blob(bucket="b")])  # b's copy is referenced, a's is missing
+    assert (row["kind"], row["bucket"]) == ("missing_blob", "a")
 
 
 # --- foreign by urls alone, other digest algorithms ----------------------------------------

@@ -80,8 +80,10 @@ def test_intact_blobs_are_verified_with_evidence(demo_scan):
     intact = {PREFIX + d for image in demo_images() for d in image.blobs} - damaged
     assert intact <= {row["object"] for row in verified}
     for row in verified:
-        assert tuple(row) == VERIFIED_FIELDS
+        assert tuple(row) == ("run_id", *VERIFIED_FIELDS) and row["run_id"] == "test-run"
         assert row["object"].endswith("sha256:" + row["sha256"])
+        # What the listing said of the object, for its age and cost.
+        assert row["storage_class"] == "STANDARD" and row["time_created"].endswith("Z")
     assert summary["objects_verified"] == len(verified)
     assert summary["bytes_verified"] == sum(row["size"] for row in verified)
 
@@ -90,8 +92,8 @@ def test_report_files_match_the_schema_and_the_summary(demo_scan):
     _, summary, run_dir = demo_scan
     findings = read_rows(run_dir, "findings")
     for row in findings:
-        assert tuple(row) == FINDING_FIELDS
-        assert row["bucket"] == DEMO_BUCKET
+        assert tuple(row) == ("run_id", *FINDING_FIELDS) and row["run_id"] == "test-run"
+        assert row["bucket"] == DEMO_BUCKET and row["generation"] is not None and row["crc32c"]
     by_kind = {}
     for row in findings:
         by_kind[row["kind"]] = by_kind.get(row["kind"], 0) + 1
@@ -104,6 +106,15 @@ def test_report_files_match_the_schema_and_the_summary(demo_scan):
     assert summary["unaccounted_objects"] == 0
     assert summary["config"]["source"]["buckets"] == [DEMO_BUCKET]
     assert summary["started_at"] <= summary["ended_at"]
+    # No manifest was read (scan.mode names): nothing is proven reclaimable, and there is no plan.
+    assert summary["reclaimable_bytes"] is None and summary["reclaim_plan"] is None
+    assert [b["reason"] for b in summary["reclaim_blocked_by"]] == [
+        "scan.mode is names: no manifest was read, so no blob is known to be unused"
+    ]
+    assert not (run_dir / "reclaim-plan.txt").exists()
+    # The bucket GET on the launcher: the emulator reports a US multi-region bucket with 7 days of soft delete.
+    facts = summary["reclaim_by_bucket"][DEMO_BUCKET]
+    assert facts["location_type"] == "multi-region" and facts["soft_delete_retention_seconds"] == 7 * 86400
 
 
 @pytest.fixture(scope="module")

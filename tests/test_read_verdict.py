@@ -265,6 +265,7 @@ def test_every_field_of_a_malformed_name_finding():
             generation=7,
             object=PREFIX + "sha256:XYZ",
             size=3,
+            crc32c="AAAAAA==",  # as listed
             expected="sha256:<64 lowercase hex>",
             actual="sha256:XYZ",
             detail="digest has characters other than lowercase hex",
@@ -313,6 +314,7 @@ def test_every_field_of_a_read_failure_finding(result, kind, severity, detail):
             generation=7,
             digest=SHA_DIGEST,
             size=8,
+            crc32c=LISTED.crc32c,
             http_status=result.http_status,
             reads=result.reads,
             detail=detail,
@@ -342,6 +344,7 @@ def test_every_field_of_a_confirmed_mismatch(listed_crc32c, match, story):
             expected=SHA_DIGEST,
             actual="sha256:" + OTHER_HEX,
             size=8,
+            crc32c=listed_crc32c,
             crc32c_match=match,
             reads=2,
             detail=f"confirmed by 2 complete reads that agree; {story}",

@@ -177,6 +177,9 @@ def test_damage_is_reported_with_the_affected_image(damaged, emulator):
     row = _one(rows, "digest_mismatch", digest=corrupt.layers[1].digest)
     assert row["images"] == [f"{host}/bad/corrupt-layer@{corrupt.digest}"]
     assert row["crc32c_match"] is False and "breaks 1 image(s)" in row["detail"]
+    # The one manifest that needs the damaged blob is named, with the object as listed.
+    assert row["repository"] == f"{host}/bad/corrupt-layer" and row["manifest_digest"] == corrupt.digest
+    assert row["tags"] == [f"{host}/bad/corrupt-layer:v1"] and row["generation"] and row["crc32c"]
 
     edited = damaged["edited"]
     row = _one(rows, "manifest_digest_mismatch", manifest_digest=edited.digest)
@@ -195,11 +198,16 @@ def test_damage_is_reported_with_the_affected_image(damaged, emulator):
     errors = [r for r in rows if r["severity"] == "error"]
     assert len(errors) == 4
     assert not any("/ok/" in image for r in errors for image in r["images"] or [])
-    # The missing child's blobs look unreferenced; the summary warns before anyone deletes them.
+    # The missing child's blobs look unreferenced; nothing is reclaimable, and the summary says why.
     orphans = {r["digest"] for r in rows if r["kind"] == "unreferenced_blob"}
     assert orphans == set(child.blobs)
-    assert summary["reclaimable_bytes"] == sum(map(len, child.blobs.values()))
-    assert summary["reclaimable_caveat"]
+    assert summary["unreferenced_bytes"] == sum(map(len, child.blobs.values()))
+    assert summary["reclaimable_bytes"] is None and summary["reclaim_plan"] is None
+    codes = {b["code"]: b for b in summary["reclaim_blocked_by"]}
+    assert sorted(codes) == ["incomplete_source", "unread_manifests"]
+    assert codes["unread_manifests"]["manifests"] == sorted(
+        [f"{host}/bad/edited-manifest@{edited.digest}", f"{host}/bad/missing-child@{child.digest}"]
+    )
     assert summary["images_affected"] == 5 and summary["exit_status"] == 1
     assert summary["repositories"][f"{host}/bad/missing-layer"]["missing_blob"] == 1
 

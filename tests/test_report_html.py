@@ -11,6 +11,7 @@ from pipeline.core import report_model as rm
 from pipeline.core.findings import VERIFIED_FIELDS, Kind, finding
 from pipeline.core.summary import Tally, build_summary, sum_tallies
 from pipeline.report_html import esc, human_bytes, render, usd
+from pipeline.runner import local_runner
 from pipeline.transforms.html_report import ReportModel
 
 BUCKET = "artifacts.p.appspot.com"
@@ -205,7 +206,8 @@ def test_report_model_combine_on_a_beam_runner_equals_the_direct_fold():
         assert got == expected, "the combined accumulator differs from the direct fold"
 
     options = PipelineOptions(["--direct_running_mode=in_memory", "--direct_num_workers=1"])
-    with beam.Pipeline(options=options) as p:
+    # Our offline FnApiRunner: a bare DirectRunner would first try to download Prism (DESIGN.md section 5).
+    with beam.Pipeline(runner=local_runner(options), options=options) as p:
         f = p | "Findings" >> beam.Create(findings)
         v = p | "Verified" >> beam.Create(good)
         assert_that((f, v) | ReportModel(), check)

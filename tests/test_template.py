@@ -31,12 +31,20 @@ BAD_VALUES = {
     "read_timeout": ["-1", "1e3", "60 s", "ten"],
     "min_read_rate": ["1 MB", "-1", "1.5MiB"],
     "mode": ["all", "Names", "names,manifests"],
+    "recover_images": ["yes", "True", "1"],
     "config": ["./scan.yaml", "gs://bucket/", "s3://bucket/scan.yaml", "gs://bucket/a b.yaml"],
 }
 
 
 # A valid value other than the default, for parameters whose documented example is the default.
-OTHER_VALUES = {"prefix": "other/blobs/", "chunk_size": "4MiB", "read_concurrency": "64", "max_attempts": "7"}
+OTHER_VALUES = {
+    "prefix": "other/blobs/",
+    "chunk_size": "4MiB",
+    "read_concurrency": "64",
+    "max_attempts": "7",
+    "read_timeout": "120",
+    "min_read_rate": "256KiB",
+}
 
 
 def _regex(name: str) -> re.Pattern:

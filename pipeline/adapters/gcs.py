@@ -11,6 +11,7 @@ is decided in ``pipeline.core.read_verdict``. See docs/reliability.md.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import itertools
 import json
@@ -31,10 +32,12 @@ import urllib3.exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import storage
+from google.cloud._helpers import _rfc3339_nanos_to_datetime
 from requests.adapters import HTTPAdapter
 
 from pipeline.adapters.registry import retry_after_seconds
 from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
+from pipeline.core.layer_sniff import ChunkObserver
 from pipeline.core.read_verdict import (
     DEFAULT_MIN_READ_RATE,
     DEFAULT_READ_TIMEOUT_S,
@@ -118,7 +121,7 @@ def list_range(client: storage.Client, bucket: str, key_range: KeyRange) -> Iter
         prefix=key_range.prefix,
         start_offset=key_range.start,
         end_offset=key_range.end,
-        fields="items(name,generation,size,crc32c),nextPageToken",
+        fields="items(name,generation,size,crc32c,storageClass,timeCreated,updated),nextPageToken",
     )
     # The resources as GCS sent them: building a Blob for each costs more than the listing itself.
     blobs.item_to_value = _resource
@@ -132,11 +135,19 @@ def list_range(client: storage.Client, bucket: str, key_range: KeyRange) -> Iter
                 generation=None if generation is None else int(generation),
                 size=int(item.get("size") or 0),
                 crc32c=item.get("crc32c"),
+                storage_class=item.get("storageClass"),
+                time_created=_rfc3339(_listed_time(item.get("timeCreated"))),
+                updated=_rfc3339(_listed_time(item.get("updated"))),
             )
 
 
 def _resource(iterator, item: dict) -> dict:
     return item
+
+
+def _listed_time(value: str | None):
+    """A resource's RFC 3339 timestamp as the datetime a Blob would give (the same parser)."""
+    return None if value is None else _rfc3339_nanos_to_datetime(value)
 
 
 def estimate_objects(client: storage.Client, bucket: str, prefix: str, up_to: int) -> int:
@@ -153,6 +164,50 @@ def estimate_objects(client: storage.Client, bucket: str, prefix: str, up_to: in
     return 16 * sum(1 for _ in itertools.islice(sample, limit))
 
 
+def _rfc3339(moment) -> str | None:
+    """A listing timestamp as plain text (rows must be JSON), UTC with a ``Z``."""
+    if moment is None:
+        return None
+    return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def bucket_facts(client: storage.Client, bucket: str) -> dict:
+    """Location, default storage class and soft-delete retention of one bucket (a bucket GET).
+
+    Needs ``storage.buckets.get``, which ``roles/storage.objectViewer`` does not grant: a
+    refusal is recorded as the reason, never fatal. A field the server leaves out stays None.
+    """
+    from google.api_core import exceptions as gapi
+
+    facts: dict = {
+        "location": None,
+        "location_type": None,
+        "storage_class": None,
+        "soft_delete_retention_seconds": None,
+        "soft_delete_reported": False,
+        "error": None,
+    }
+    try:
+        found = client.get_bucket(bucket)
+    except gapi.GoogleAPICallError as err:
+        facts["error"] = f"bucket GET answered HTTP {getattr(err, 'code', None)}: {err.message}"
+        return facts
+    except Exception as err:  # metadata is informative only: it must never stop a scan
+        facts["error"] = f"bucket GET failed: {type(err).__name__}: {err}"
+        return facts
+    facts["location"] = found.location
+    facts["location_type"] = found.location_type
+    facts["storage_class"] = found.storage_class
+    policy = found._properties.get("softDeletePolicy")
+    if isinstance(policy, dict) and "retentionDurationSeconds" in policy:
+        facts["soft_delete_reported"] = True
+        try:
+            facts["soft_delete_retention_seconds"] = int(policy["retentionDurationSeconds"])
+        except (TypeError, ValueError):
+            facts["soft_delete_reported"] = False
+    return facts
+
+
 def discover_gcr_buckets(client: storage.Client, project: str, is_gcr_bucket: Callable[[str], bool]) -> list[str]:
     return sorted(b.name for b in client.list_buckets(project=project) if is_gcr_bucket(b.name))
 
@@ -165,17 +220,23 @@ def media_url(endpoint: str, obj: ListedObject) -> str:
 
 
 class _Digests:
-    """SHA-256 and crc32c of one stream, fed chunk by chunk."""
+    """SHA-256 and crc32c of one stream, fed chunk by chunk; ``observer`` sees the same bytes, and
+    a ``reset()`` each time the digests start over from byte 0."""
 
-    def __init__(self) -> None:
+    def __init__(self, observer: ChunkObserver | None = None) -> None:
         self.sha256 = hashlib.sha256()
         self.crc32c = google_crc32c.Checksum()
         self.size = 0
+        self.observer = observer
+        if observer is not None:
+            observer.reset()
 
     def update(self, chunk: bytes) -> None:
         self.sha256.update(chunk)
         self.crc32c.update(chunk)
         self.size += len(chunk)
+        if self.observer is not None:
+            self.observer.update(chunk)
 
     def complete_read(self, fresh: bool, server_crc32c: str | None) -> CompleteRead:
         return CompleteRead(
@@ -214,6 +275,7 @@ def read_and_hash(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     on_bytes: Callable[[int], None] | None = None,
+    observer: ChunkObserver | None = None,
 ) -> ReadResult:
     """Stream one object through SHA-256 and crc32c in constant memory, and say what the reads prove.
 
@@ -223,6 +285,9 @@ def read_and_hash(
     (``pipeline.core.read_verdict.decide``), up to ``MAX_READS`` complete reads.
     Each read gets ``max_attempts`` attempts for transient failures, each
     attempt a deadline of ``read_timeout + size / min_read_rate`` seconds.
+
+    ``observer`` (recovery's LayerSniffer) sees every chunk hashed, and a ``reset()``
+    whenever the digests restart from byte 0; it ends holding the read that settled it.
 
     Never raises for the object's own sake: a 404 is ``VANISHED``; disagreeing
     reads are ``UNSTABLE``; anything that still fails after ``max_attempts`` (or
@@ -248,6 +313,7 @@ def read_and_hash(
                 clock=clock,
                 on_bytes=on_bytes,
                 fresh=own is not None,
+                observer=observer,
             )
         finally:
             if own is not None:
@@ -288,9 +354,10 @@ def _read_once(
     clock: Callable[[], float],
     on_bytes: Callable[[int], None] | None,
     fresh: bool,
+    observer: ChunkObserver | None = None,
 ) -> tuple[int, CompleteRead | ReadResult]:
     """One complete read from byte 0, resumed with ``Range`` where that is valid: (attempts, outcome)."""
-    digests = _Digests()
+    digests = _Digests(observer)
     claimed_crc32c: str | None = None
     last: _Transient | None = None
     for attempt in range(1, max_attempts + 1):
@@ -326,10 +393,10 @@ def _read_once(
                 plan = plan_body(asked_from, status, response.headers.get("Content-Range"), obj.size)
                 if plan.refused:
                     # The server mishandles Range: the next attempt asks for the whole object.
-                    digests = _Digests()
+                    digests = _Digests(observer)
                     raise _Transient(status, plan.problem)
                 if plan.offset != asked_from:
-                    digests = _Digests()  # a 200 to a ranged request: the body starts at byte 0
+                    digests = _Digests(observer)  # a 200 to a ranged request: the body starts at byte 0
                 crc32c = server_crc32c(response.headers.get("x-goog-hash"))
                 if crc32c is not None and (claimed_crc32c is None or crc32c != obj.crc32c):
                     claimed_crc32c = crc32c
@@ -344,7 +411,7 @@ def _read_once(
                         )
                 except (_Transient, *TRANSIENT_ERRORS):
                     if not plan.prefix_trusted or digests.size > obj.size:
-                        digests = _Digests()
+                        digests = _Digests(observer)
                     raise
             return attempt, digests.complete_read(fresh, claimed_crc32c)
         except _Transient as err:

@@ -610,6 +610,7 @@ class LegacyStore:
                         "legacy tag object does not hold a sha256 digest (a v1 image id?); not checked",
                         size,
                         repository=repo,
+                        bucket=self._bucket,
                     )
                 continue
             digest = digest_from_name(name)
@@ -637,7 +638,11 @@ class LegacyStore:
         return self._tree.read(location, self._max), None, None
 
 
-def _file_finding(label: str, rel: str, detail: str, size: int | None, repository: str | None = None):
-    return finding(
-        Kind.INVALID_MANIFEST, object=f"{label.rstrip('/')}/{rel}", size=size, repository=repository, detail=detail
-    )
+def _file_finding(
+    label: str, rel: str, detail: str, size: int | None, repository: str | None = None, bucket: str | None = None
+):
+    path = f"{label.rstrip('/')}/{rel}"
+    where = {"object": path}
+    if bucket and path.startswith(f"gs://{bucket}/"):  # legacy metadata: the bucket in `bucket`
+        where = {"bucket": bucket, "object": path[len(f"gs://{bucket}/") :]}
+    return finding(Kind.INVALID_MANIFEST, **where, size=size, repository=repository, detail=detail)

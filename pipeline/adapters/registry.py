@@ -46,7 +46,9 @@ from pipeline.core.manifests import ACCEPT, MAX_MANIFEST_BYTES, load_json, manif
 log = logging.getLogger(__name__)
 
 DEFAULT_CREDENTIALS_ENV = "REGISTRY_SCRUB"
-GOOGLE_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+# Read-only: Artifact Registry (and gcr.io, which it serves) lets a token with the Cloud Storage
+# read-only scope pull, list tags and read manifests; the scanner never needs more.
+GOOGLE_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 HTTP_TIMEOUT = (10, 60)
 MAX_RETRY_AFTER_S = 120.0
@@ -587,6 +589,8 @@ class RegistryStore:
             if isinstance(body.get("manifest"), dict) and body["manifest"]:
                 kind, unit = "map", ("map", repo, body["manifest"])
             else:
+                if self._gcr_roots:  # a walk meant to list every manifest, untagged too: this one cannot
+                    yield {"partial": full}
                 by_digest: dict[str, set[str]] = {}
                 tags = body.get("tags") or []
                 for tag in tags if isinstance(tags, list) else []:

@@ -8,13 +8,17 @@ from enum import StrEnum
 
 @dataclass(frozen=True)
 class ListedObject:
-    """An object as the bucket listing described it. ``crc32c`` is GCS's base64 form."""
+    """An object as the bucket listing described it. ``crc32c`` is GCS's base64 form;
+    ``time_created`` and ``updated`` are RFC 3339 text as GCS writes them."""
 
     bucket: str
     name: str
     generation: int | None
     size: int
     crc32c: str | None = None
+    storage_class: str | None = None
+    time_created: str | None = None
+    updated: str | None = None
 
 
 class ReadFailure(StrEnum):

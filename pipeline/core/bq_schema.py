@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.findings import FINDING_FIELDS, Kind, Severity
+from pipeline.core.recovery import RECOVERY_COLUMNS
 
 FINDINGS_TABLE = "findings"
 SUMMARIES_TABLE = "summaries"
@@ -59,6 +60,12 @@ FINDING_TYPES: dict[str, tuple[str, str]] = {
     "manifest_digest": (STRING, NULLABLE),
     "images": (STRING, REPEATED),
     "tags": (STRING, REPEATED),
+    "crc32c": (STRING, NULLABLE),
+    "expected_size": (INTEGER, NULLABLE),
+    "storage_class": (STRING, NULLABLE),
+    "time_created": (TIMESTAMP, NULLABLE),
+    "repositories": (STRING, REPEATED),
+    "manifest_digests": (STRING, REPEATED),
 }
 
 # One entry per summary.json key (build_summary plus the "files" WriteReport adds).
@@ -74,13 +81,23 @@ SUMMARY_TYPES: dict[str, tuple[str, str]] = {
     "objects_verified": (INTEGER, NULLABLE),
     "bytes_verified": (INTEGER, NULLABLE),
     "unaccounted_objects": (INTEGER, NULLABLE),
+    "unreferenced_objects": (INTEGER, NULLABLE),
+    "unreferenced_bytes": (INTEGER, NULLABLE),
+    # NULL when reclaim is not proven for every bucket with unreferenced blobs.
     "reclaimable_bytes": (INTEGER, NULLABLE),
-    "reclaimable_caveat": (STRING, NULLABLE),
+    # Each blocker as JSON text: {"bucket", "source", "reason", "manifests", "manifests_total"}.
+    "reclaim_blocked_by": (STRING, REPEATED),
+    # JSON text (JSON_VALUE(reclaim_plan, '$.monthly_cost.usd_per_month')); NULL when there is no plan.
+    "reclaim_plan": (STRING, NULLABLE),
+    "reclaim_by_bucket": (STRING, NULLABLE),
     "manifests_scanned": (INTEGER, NULLABLE),
     "images_affected": (INTEGER, NULLABLE),
     "objects_not_hashed": (INTEGER, NULLABLE),
     # {repository: {column: count}} as JSON text (JSON_VALUE(repositories, '$."gcr.io/p/app".missing_blob')).
     "repositories": (STRING, NULLABLE),
+    # {bucket: {successor_blobs, successor_bytes, other_blobs, other_bytes}} as JSON text (docs/recovery.md).
+    "successor": (STRING, NULLABLE),
+    "recovery": (RECORD, NULLABLE),
     "findings_by_kind": (RECORD, NULLABLE),
     "findings_by_severity": (RECORD, NULLABLE),
     "exit_status": (INTEGER, REQUIRED),
@@ -95,6 +112,7 @@ SUMMARY_EXTRA_COLUMNS: tuple[tuple[str, str, str], ...] = (
 _RECORD_FIELDS = {
     "findings_by_kind": tuple(kind.value for kind in Kind),
     "findings_by_severity": tuple(severity.value for severity in Severity),
+    "recovery": RECOVERY_COLUMNS,
 }
 
 # Load-job settings per table: day partitions on the scan date, clustered for the usual filters.

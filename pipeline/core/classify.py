@@ -6,7 +6,7 @@ from typing import Any
 
 from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
 from pipeline.core.digests import digest_of_hex, parse_blob_name
-from pipeline.core.findings import Kind, finding, verified
+from pipeline.core.findings import Kind, finding, object_fields, verified
 
 Row = dict[str, Any]
 
@@ -18,10 +18,7 @@ def classify_name(obj: ListedObject, prefix: str) -> tuple[str | None, Row | Non
         return parsed.digest, None
     return None, finding(
         Kind.MALFORMED_NAME,
-        bucket=obj.bucket,
-        object=obj.name,
-        generation=obj.generation,
-        size=obj.size,
+        **object_fields(obj),
         expected="sha256:<64 lowercase hex>",
         actual=obj.name[len(prefix) :] if obj.name.startswith(prefix) else obj.name,
         detail=parsed.problem,
@@ -33,7 +30,7 @@ def blob_fact(digest: str, obj: ListedObject, intact: bool | None) -> tuple[str,
 
     ``intact`` is None when the object was not hashed (``manifests`` mode).
     """
-    return digest, {"bucket": obj.bucket, "object": obj.name, "size": obj.size, "intact": intact}
+    return digest, {**object_fields(obj), "intact": intact}
 
 
 def classify_read(obj: ListedObject, claimed_digest: str, result: ReadResult) -> tuple[Row | None, Row | None]:
@@ -43,14 +40,11 @@ def classify_read(obj: ListedObject, claimed_digest: str, result: ReadResult) ->
     successful result whose digest is not the name's was confirmed by a second
     complete read, so only then is it damage, and only then is its crc32c compared.
     """
-    common = dict(
-        bucket=obj.bucket, object=obj.name, generation=obj.generation, digest=claimed_digest, reads=result.reads
-    )
+    common = {**object_fields(obj), "digest": claimed_digest, "reads": result.reads}
     if result.failure is ReadFailure.VANISHED:
         return None, finding(
             Kind.VANISHED,
             **common,
-            size=obj.size,
             http_status=result.http_status,
             detail=result.reason or "listed, then not found when read",
         )
@@ -58,7 +52,6 @@ def classify_read(obj: ListedObject, claimed_digest: str, result: ReadResult) ->
         return None, finding(
             Kind.READ_ERROR,
             **common,
-            size=obj.size,
             http_status=result.http_status,
             detail=f"{result.reason} (after {result.attempts} attempt(s), {result.reads} complete read(s))",
         )
@@ -73,16 +66,17 @@ def classify_read(obj: ListedObject, claimed_digest: str, result: ReadResult) ->
                 size=result.size,
                 crc32c=result.crc32c,
                 sha256=result.sha256,
+                storage_class=obj.storage_class,
+                time_created=obj.time_created,
             ),
             None,
         )
     crc32c_match = None if obj.crc32c is None else result.crc32c == obj.crc32c
     return None, finding(
         Kind.DIGEST_MISMATCH,
-        **common,
+        **{**common, "size": result.size},
         expected=claimed_digest,
         actual=actual,
-        size=result.size,
         crc32c_match=crc32c_match,
         detail=_mismatch_story(obj, result, crc32c_match),
     )

@@ -8,8 +8,9 @@ Three kinds of plain-dict records flow through the pipeline (all picklable):
   child) are merged into one by ``merge_records``;
 * a reference: ``(blob digest, ref)`` for every config, layer and schema 1
   ``blobSum`` a manifest names, carrying the images and tags that need it;
-* a blob fact: ``(digest, {bucket, object, size, intact})`` for every listed
-  object (``intact`` is None when the object was listed but not hashed).
+* a blob fact: ``(digest, {bucket, object, generation, size, crc32c, storage_class,
+  time_created, intact})`` for every listed object (``intact`` is None when the object
+  was listed but not hashed).
 
 ``classify_joined`` turns one ``CoGroupByKey`` group into findings.
 """
@@ -29,6 +30,7 @@ from pipeline.core.manifests import (
     parse_manifest,
     verify,
 )
+from pipeline.core.migration import registry_only_finding, split_successor
 
 Row = dict[str, Any]
 Record = dict[str, Any]
@@ -61,8 +63,10 @@ def new_record(
     parents: Iterable[str] = (),
     bucket: str | None = None,
     source: str | None = None,
+    source_index: int | None = None,
 ) -> Record:
-    """A manifest record before its outcome is known. ``tags`` are ``repo:tag`` strings."""
+    """A manifest record before its outcome is known. ``tags`` are ``repo:tag`` strings;
+    ``source_index`` is the manifest source's place in the run's source list."""
     return {
         "repository": repository,
         "digest": digest,
@@ -71,6 +75,7 @@ def new_record(
         "parents": sorted(set(parents)),
         "bucket": bucket,
         "source": source,
+        "sources": [] if source_index is None else [source_index],
         "status": None,
         "http_status": None,
         "detail": None,
@@ -145,6 +150,7 @@ def child_record(parent: Record, child_digest: str, size: int | None = None, med
         bucket=parent["bucket"],
         source=parent["source"],
     )
+    record["sources"] = list(parent.get("sources", ()))
     record["declared"] = [[parent["digest"], size, media_type]]
     return record
 
@@ -156,6 +162,9 @@ def merge_records(records: Iterable[Record]) -> Record:
     best = dict(min(records, key=lambda r: (rank[r["status"]], r["mismatch"] is None)))
     best["tags"] = sorted({t for r in records for t in r["tags"]})
     best["parents"] = sorted({p for r in records for p in r["parents"]})
+    best["sources"] = sorted({i for r in records for i in r.get("sources", ())})
+    scopes = {r["bucket"] for r in records}
+    best["buckets"] = [None] if None in scopes else sorted(scopes)
     declared = {tuple(d) for r in records for d in r.get("declared", ())}
     best["declared"] = [list(d) for d in sorted(declared, key=repr)]
     return best
@@ -174,13 +183,45 @@ def _reference(record: Record) -> str:
     return own[0].rsplit(":", 1)[1] if own else record["digest"]
 
 
+# Manifest-level findings that mean a manifest was not read, parsed or verified, or names a
+# blob by a digest no bucket object can be matched with: reclaim is not proven where they
+# occur (pipeline/core/reclaim.py).
+UNREAD_KINDS = frozenset(
+    {
+        Kind.MANIFEST_UNAVAILABLE.value,
+        Kind.INVALID_MANIFEST.value,
+        Kind.MANIFEST_DIGEST_MISMATCH.value,
+        Kind.UNVERIFIABLE_DIGEST.value,
+    }
+)
+
+
+def manifest_label(record: Record) -> str:
+    """How a blocker names a manifest: ``repo@digest``, or the file when no digest names it."""
+    if record["digest"] and record.get("claimed", True):
+        return image_name(record["repository"], record["digest"])
+    return record["source"] or image_name(record["repository"], record["digest"])
+
+
+def _location(record: Record) -> dict[str, Any]:
+    """Where a manifest file lives: a file in the bucket the record's blobs use (legacy metadata)
+    is named by ``bucket`` and ``object``; any other file by its full path in ``object``."""
+    source, bucket = record["source"], record["bucket"]
+    if source and bucket and source.startswith(f"gs://{bucket}/"):
+        return {"bucket": bucket, "object": source[len(f"gs://{bucket}/") :]}
+    return {"object": source}
+
+
 def record_findings(record: Record) -> list[Row]:
     """Manifest-level findings: manifest_unavailable, invalid_manifest, manifest_digest_mismatch."""
+    manifest_digest = record["digest"] if images_of(record) else None
     common = dict(
-        object=record["source"],
+        **_location(record),
         repository=record["repository"],
+        repositories=[record["repository"]],
         reference=_reference(record),
-        manifest_digest=record["digest"] if images_of(record) else None,
+        manifest_digest=manifest_digest,
+        manifest_digests=[manifest_digest] if manifest_digest else [],
         digest=record["digest"],
         images=images_of(record),
         tags=record["tags"],
@@ -279,11 +320,14 @@ def record_references(record: Record) -> list[tuple[str, dict[str, Any]]]:
         "manifest_digest": record["digest"],
         "images": images_of(record),
         "tags": record["tags"],
-        "bucket": record["bucket"],
     }
-    refs = [(record["digest"], {**base, "role": MANIFEST_ROLE, "size": None})]
-    for role, digest, size, foreign in record["blobs"]:
-        refs.append((digest, {**base, "role": FOREIGN_ROLE if foreign else role, "size": size}))
+    refs = []
+    # The same manifest listed by sources of different buckets protects its blobs in each of them.
+    for bucket in record.get("buckets") or [record["bucket"]]:
+        refs.append((record["digest"], {**base, "bucket": bucket, "role": MANIFEST_ROLE, "size": None}))
+        for role, digest, size, foreign in record["blobs"]:
+            role = FOREIGN_ROLE if foreign else role
+            refs.append((digest, {**base, "bucket": bucket, "role": role, "size": size}))
     return refs
 
 
@@ -292,14 +336,31 @@ def _in_scope(ref: dict[str, Any], bucket: str) -> bool:
 
 
 def _named(refs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The image and tag names of a set of refs, and the single repository/manifest when there is one."""
-    images = sorted({i for r in refs for i in r["images"]})
-    tags = sorted({t for r in refs for t in r["tags"]})
-    owners = {(r["repository"], r["manifest_digest"]) for r in refs}
-    named: dict[str, Any] = {"images": images, "tags": tags}
-    if len(owners) == 1:
-        named["repository"], named["manifest_digest"] = next(iter(owners))
-    return named
+    """The image and tag names of a set of refs: every repository and manifest in the lists, and
+    ``repository`` / ``manifest_digest`` only when there is exactly one (a column keeps one type)."""
+    repositories = sorted({r["repository"] for r in refs})
+    manifests = sorted({r["manifest_digest"] for r in refs})
+    return {
+        "images": sorted({i for r in refs for i in r["images"]}),
+        "tags": sorted({t for r in refs for t in r["tags"]}),
+        "repositories": repositories,
+        "manifest_digests": manifests,
+        "repository": repositories[0] if len(repositories) == 1 else None,
+        "manifest_digest": manifests[0] if len(manifests) == 1 else None,
+    }
+
+
+def _declared_size(refs: list[dict[str, Any]], actual: int | None) -> int | None:
+    """The size the manifests declare for a blob, when they agree on one that differs from ``actual``."""
+    sizes = {r["size"] for r in refs if r["size"] is not None}
+    if len(sizes) == 1 and actual not in sizes:
+        return next(iter(sizes))
+    return None
+
+
+def _object_fields(blob: dict[str, Any]) -> dict[str, Any]:
+    keys = ("bucket", "object", "generation", "size", "crc32c", "storage_class", "time_created")
+    return {key: blob.get(key) for key in keys}
 
 
 def classify_joined(
@@ -312,8 +373,10 @@ def classify_joined(
       (not for a manifest's own digest, nor for a foreign layer, which lives at its ``urls``);
     * object size differs from a descriptor's size -> ``size_mismatch`` (unless the object
       is already known to be corrupt, which says more);
-    * an object nobody references -> ``unreferenced_blob`` with its size (reclaimable);
-    * an object finding is passed on, naming the images the damaged blob breaks.
+    * an object nobody references -> ``unreferenced_blob`` with its size and generation
+      (reclaimable only where pipeline/core/reclaim.py proves it);
+    * an object finding is passed on, naming the manifests and images the damaged blob
+      breaks, and the size the manifests declare (``expected_size``) when it differs.
     """
     refs, blobs, damaged = list(refs), list(blobs), list(damaged)
     blob_refs = [r for r in refs if r["role"] != MANIFEST_ROLE]
@@ -326,8 +389,12 @@ def classify_joined(
         out = dict(row)
         if scoped:
             named = _named(scoped)
-            out.update(images=named["images"], tags=named["tags"])
+            out.update(named)
             note = f"breaks {len(named['images'])} image(s)"
+            declared = _declared_size(scoped, row.get("size"))
+            if declared is not None:
+                out["expected_size"] = declared
+                note += f"; the manifest declares {declared} bytes"
             out["detail"] = f"{row['detail']}; {note}" if row.get("detail") else note
         damaged_objects.add((row["bucket"], row["object"]))
         rows.append(out)
@@ -338,11 +405,9 @@ def classify_joined(
             rows.append(
                 finding(
                     Kind.UNREFERENCED_BLOB,
-                    bucket=blob["bucket"],
-                    object=blob["object"],
+                    **_object_fields(blob),
                     digest=digest,
-                    size=blob["size"],
-                    detail="referenced by no manifest that was scanned; reclaimable",
+                    detail="referenced by no manifest that was scanned",
                 )
             )
             continue
@@ -357,12 +422,11 @@ def classify_joined(
             rows.append(
                 finding(
                     Kind.SIZE_MISMATCH,
-                    bucket=blob["bucket"],
-                    object=blob["object"],
+                    **_object_fields(blob),
                     digest=digest,
                     expected=str(declared),
                     actual=str(blob["size"]),
-                    size=blob["size"],
+                    expected_size=declared,
                     **named,
                     detail=f"manifest says {declared} bytes, the object has {blob['size']}; "
                     f"{len(named['images'])} image(s) affected",
@@ -376,6 +440,10 @@ def classify_joined(
     for scope, group in sorted(scopes.items(), key=lambda item: item[0] or ""):
         present = any(scope is None or blob["bucket"] == scope for blob in blobs)
         if present:
+            continue
+        group, successor = split_successor(group)
+        if not group:  # only images of the successor registry need it (docs/recovery.md)
+            rows.append(registry_only_finding(digest, scope, successor, _named(successor)))
             continue
         named = _named(group)
         roles = sorted({r["role"] for r in group})

@@ -29,6 +29,8 @@ class Kind(StrEnum):
     UNREFERENCED_BLOB = "unreferenced_blob"
     # A reference by a digest algorithm other than sha256: valid, but nothing in the bucket can prove it.
     UNVERIFIABLE_DIGEST = "unverifiable_digest"
+    DIFF_ID_MISMATCH = "diff_id_mismatch"
+    IN_REGISTRY_ONLY = "in_registry_only"
 
 
 SEVERITY_OF: dict[Kind, Severity] = {
@@ -43,6 +45,8 @@ SEVERITY_OF: dict[Kind, Severity] = {
     Kind.MANIFEST_UNAVAILABLE: Severity.ERROR,
     Kind.UNREFERENCED_BLOB: Severity.INFO,
     Kind.UNVERIFIABLE_DIGEST: Severity.WARNING,
+    Kind.DIFF_ID_MISMATCH: Severity.ERROR,
+    Kind.IN_REGISTRY_ONLY: Severity.INFO,
 }
 
 # Order is the column order auditors see; adding a key is a schema change (README + DESIGN.md).
@@ -67,9 +71,29 @@ FINDING_FIELDS: tuple[str, ...] = (
     "images",
     # repo:tag names that lead to the affected images (manifest cross-check).
     "tags",
+    # Added later, so appended: BigQuery tables grow by new trailing columns only.
+    "crc32c",  # the crc32c GCS stored for the object (base64), as listed
+    "expected_size",  # the size a manifest declares for a damaged blob, when it differs from ``size``
+    "storage_class",
+    "time_created",
+    "repositories",  # every repository involved (``repository`` is set only when there is one)
+    "manifest_digests",  # every manifest involved (``manifest_digest`` is set only when there is one)
 )
 
-VERIFIED_FIELDS: tuple[str, ...] = ("bucket", "object", "generation", "size", "crc32c", "sha256")
+VERIFIED_FIELDS: tuple[str, ...] = (
+    "bucket",
+    "object",
+    "generation",
+    "size",
+    "crc32c",
+    "sha256",
+    "storage_class",
+    "time_created",
+)
+
+# Written first on every JSONL row (findings and verified) by the report writer; BigQuery
+# keeps it as its own run column (pipeline/core/bq_schema.py, RUN_COLUMNS).
+RUN_ID = "run_id"
 
 
 def finding(kind: Kind, **fields: Any) -> dict[str, Any]:
@@ -82,6 +106,24 @@ def finding(kind: Kind, **fields: Any) -> dict[str, Any]:
     row["kind"] = kind.value
     row["severity"] = SEVERITY_OF[kind].value
     return row
+
+
+def object_fields(obj: Any) -> dict[str, Any]:
+    """The fields every row about a listed object carries, from its listing (a ListedObject)."""
+    return {
+        "bucket": obj.bucket,
+        "object": obj.name,
+        "generation": obj.generation,
+        "size": obj.size,
+        "crc32c": obj.crc32c,
+        "storage_class": getattr(obj, "storage_class", None),
+        "time_created": getattr(obj, "time_created", None),
+    }
+
+
+def with_run_id(row: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """The row as written: ``run_id`` first, then its own fields."""
+    return {RUN_ID: run_id, **{k: v for k, v in row.items() if k != RUN_ID}}
 
 
 def verified(**fields: Any) -> dict[str, Any]:

@@ -301,20 +301,20 @@ def parse_manifest(data: bytes, media_type: str | None = None, *, max_bytes: int
     data = bytes(data)
     document = load_json(data, max_bytes=max_bytes)
     if not isinstance(document, dict):
-        raise ManifestError(f"expected a JSON object, got {_json_type(document)}")
+        raise ManifestError(f"expected a JSON object, got {oci_rules.json_type(document)}")
 
     served = normalise_media_type(media_type)
     if served in ("application/json", "text/plain", "application/octet-stream"):
         served = None  # generic types say nothing about the manifest
     declared = document.get("mediaType")
     if declared is not None and not isinstance(declared, str):
-        raise ManifestError(f"mediaType: expected a string, got {_json_type(declared)}")
+        raise ManifestError(f"mediaType: expected a string, got {oci_rules.json_type(declared)}")
     kind = _resolve_type(document, declared, served)
     digest = manifest_digest(data, kind)
 
     schema_version = document.get("schemaVersion")
     if isinstance(schema_version, bool) or not isinstance(schema_version, int):
-        raise ManifestError(f"schemaVersion: expected a number, got {_json_type(schema_version)}")
+        raise ManifestError(f"schemaVersion: expected a number, got {oci_rules.json_type(schema_version)}")
     if kind in SCHEMA1_TYPES:
         if schema_version != 1:
             raise ManifestError(f"schemaVersion: expected 1 for {kind}, got {schema_version}")
@@ -373,7 +373,7 @@ def _schema1_blobs(document: dict) -> tuple[Descriptor, ...]:
     for i, entry in enumerate(layers):
         where = f"fsLayers[{i}]"
         if not isinstance(entry, dict):
-            raise ManifestError(f"{where}: expected an object, got {_json_type(entry)}")
+            raise ManifestError(f"{where}: expected an object, got {oci_rules.json_type(entry)}")
         out.append(Descriptor("blobsum", _digest(entry.get("blobSum"), f"{where}.blobSum"), None))
     # Schema 1 repeats empty layers; one reference per distinct blob is enough.
     return tuple(dict.fromkeys(out))
@@ -381,7 +381,7 @@ def _schema1_blobs(document: dict) -> tuple[Descriptor, ...]:
 
 def _digest(value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise ManifestError(f"{where}: expected a digest string, got {_json_type(value)}")
+        raise ManifestError(f"{where}: expected a digest string, got {oci_rules.json_type(value)}")
     if not is_digest(value):
         raise ManifestError(f"{where}: {value[:80]!r} is not sha256:<64 lowercase hex>")
     return value
@@ -416,22 +416,10 @@ def _required(document: dict, key: str) -> Any:
 def _array(document: dict, key: str) -> list:
     value = _required(document, key)
     if not isinstance(value, list):
-        raise ManifestError(f"{key}: expected a list, got {_json_type(value)}")
+        raise ManifestError(f"{key}: expected a list, got {oci_rules.json_type(value)}")
     if len(value) > MAX_DESCRIPTORS:
         raise ManifestError(f"{key}: {len(value):,} entries, above the limit of {MAX_DESCRIPTORS:,}")
     return value
-
-
-def _json_type(value: Any) -> str:
-    return {
-        dict: "an object",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
 
 
 def verify(data: bytes, claimed: str, media_type: str | None = None) -> str | None:

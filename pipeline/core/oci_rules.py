@@ -79,7 +79,7 @@ def check_digest(value: Any, where: str) -> list[str]:
     if value is None:
         return [f"{where}: {DESCRIPTOR}: digest is required"]
     if not isinstance(value, str):
-        return [f"{where}: {DESCRIPTOR}: digest must be a string (got {_json_type(value)})"]
+        return [f"{where}: {DESCRIPTOR}: digest must be a string (got {json_type(value)})"]
     match = _DIGEST.fullmatch(value)
     if not match:
         return [f"{where}: {DESCRIPTOR}: digest must match algorithm:encoded (got {_show(value)})"]
@@ -113,7 +113,7 @@ def check_media_type(value: Any, where: str, section: str, *, required: bool) ->
     if value is None:
         return [f"{where}: {section}: mediaType is required"] if required else []
     if not isinstance(value, str):
-        return [f"{where}: {section}: mediaType must be a string (got {_json_type(value)})"]
+        return [f"{where}: {section}: mediaType must be a string (got {json_type(value)})"]
     if not _MEDIA_TYPE.fullmatch(value):
         return [f"{where}: {section}: mediaType must follow RFC 6838 type/subtype (got {_show(value)})"]
     return []
@@ -140,10 +140,10 @@ def check_annotations(value: Any, where: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, dict):
-        return [f"{where}: {ANNOTATIONS}: annotations must be a string-to-string map (got {_json_type(value)})"]
+        return [f"{where}: {ANNOTATIONS}: annotations must be a string-to-string map (got {json_type(value)})"]
     for key, item in value.items():
         if not isinstance(item, str):
-            return [f"{where}: {ANNOTATIONS}: the value of {_show(key)} must be a string (got {_json_type(item)})"]
+            return [f"{where}: {ANNOTATIONS}: the value of {_show(key)} must be a string (got {json_type(item)})"]
     return []
 
 
@@ -151,10 +151,10 @@ def check_urls(value: Any, where: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list):
-        return [f"{where}: {DESCRIPTOR}: urls must be a list of strings (got {_json_type(value)})"]
+        return [f"{where}: {DESCRIPTOR}: urls must be a list of strings (got {json_type(value)})"]
     for i, url in enumerate(value):
         if not isinstance(url, str):
-            return [f"{where}: {DESCRIPTOR}: urls[{i}] must be a string (got {_json_type(url)})"]
+            return [f"{where}: {DESCRIPTOR}: urls[{i}] must be a string (got {json_type(url)})"]
         if not _URI.fullmatch(url):
             return [f"{where}: {DESCRIPTOR}: urls[{i}] must be an RFC 3986 URI (got {_show(url)})"]
     return []
@@ -185,7 +185,7 @@ def check_platform(value: Any, where: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, dict):
-        return [f"{where}: {PLATFORM}: platform must be an object (got {_json_type(value)})"]
+        return [f"{where}: {PLATFORM}: platform must be an object (got {json_type(value)})"]
     for key in ("architecture", "os"):
         if not isinstance(value.get(key), str):
             return [f"{_at(where, key)}: {PLATFORM}: {key} is required and must be a string"]
@@ -202,7 +202,7 @@ def check_descriptor(entry: Any, where: str, *, index_entry: bool = False) -> li
     """Every descriptor rule: required mediaType, digest and size; optional urls, annotations,
     data, artifactType; and, in an index's ``manifests``, the platform."""
     if not isinstance(entry, dict):
-        return [f"{where}: {DESCRIPTOR}: a descriptor must be a JSON object (got {_json_type(entry)})"]
+        return [f"{where}: {DESCRIPTOR}: a descriptor must be a JSON object (got {json_type(entry)})"]
     problems = check_media_type(entry.get("mediaType"), _at(where, "mediaType"), DESCRIPTOR, required=True)
     problems += check_digest(entry.get("digest"), _at(where, "digest"))
     problems += check_size(entry.get("size"), _at(where, "size"))
@@ -239,7 +239,7 @@ def check_image_manifest(document: dict) -> list[str]:
     if layers is None:
         problems.append(f"layers: {MANIFEST}: layers is required")
     elif not isinstance(layers, list):
-        problems.append(f"layers: {MANIFEST}: layers must be a list of descriptors (got {_json_type(layers)})")
+        problems.append(f"layers: {MANIFEST}: layers must be a list of descriptors (got {json_type(layers)})")
     else:
         for i, layer in enumerate(layers):
             problems += check_descriptor(layer, f"layers[{i}]")
@@ -256,7 +256,7 @@ def check_image_index(document: dict) -> list[str]:
     if manifests is None:
         return [f"manifests: {INDEX}: manifests is required"]
     if not isinstance(manifests, list):
-        return [f"manifests: {INDEX}: manifests must be a list of descriptors (got {_json_type(manifests)})"]
+        return [f"manifests: {INDEX}: manifests must be a list of descriptors (got {json_type(manifests)})"]
     problems = []
     for i, entry in enumerate(manifests):
         problems += check_descriptor(entry, f"manifests[{i}]", index_entry=True)
@@ -266,16 +266,17 @@ def check_image_index(document: dict) -> list[str]:
 def check_layout_marker(document: Any) -> list[str]:
     """image-layout.md: the ``oci-layout`` file is a JSON object with a string ``imageLayoutVersion``."""
     if not isinstance(document, dict):
-        return [f"image-spec layout: oci-layout must be a JSON object (got {_json_type(document)})"]
+        return [f"image-spec layout: oci-layout must be a JSON object (got {json_type(document)})"]
     version = document.get("imageLayoutVersion")
     if version is None:
         return ["image-spec layout: oci-layout must hold imageLayoutVersion"]
     if not isinstance(version, str):
-        return [f"image-spec layout: imageLayoutVersion must be a string (got {_json_type(version)})"]
+        return [f"image-spec layout: imageLayoutVersion must be a string (got {json_type(version)})"]
     return []
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """How a JSON value's type reads in a finding: 'an object', 'a list', 'null' ..."""
     return {
         dict: "an object",
         list: "a list",

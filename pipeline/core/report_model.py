@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pipeline.core.findings import SEVERITY_OF, Kind, Severity
+from pipeline.core.recovery import page_section as recovery_page_section
 from pipeline.core.summary import EXIT_CLEAN, EXIT_FINDINGS
 
 Row = dict[str, Any]
@@ -720,7 +721,9 @@ def most_affected_images(acc: ReportAccumulator, limit: int = MOST_AFFECTED) -> 
     ][:limit]
 
 
-def build_model(summary: Row, acc: ReportAccumulator, *, report_file: str | None = None) -> Row:
+def build_model(
+    summary: Row, acc: ReportAccumulator, *, report_file: str | None = None, recovered: Iterable[Row] = ()
+) -> Row:
     """The page model: everything the renderer draws, already bounded."""
     config = summary.get("config") or {}
     source = config.get("source") or {} if isinstance(config, dict) else {}
@@ -764,4 +767,5 @@ def build_model(summary: Row, acc: ReportAccumulator, *, report_file: str | None
         "bucket_count": len(acc.buckets),
         "reclaim": reclaim_section(summary, acc),
         "findings": findings_section(summary, acc),
+        "recovery": recovery_page_section(summary, recovered),  # docs/recovery.md
     }

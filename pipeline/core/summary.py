@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.core.findings import SEVERITY_OF, Kind, Severity
+from pipeline.core.migration import bucket_lines, successor_table
+from pipeline.core.reclaim import reclaim_summary
+from pipeline.core.recovery import recovery_lines, recovery_table
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -28,13 +31,23 @@ class Tally:
     bytes_listed: int = 0
     objects_verified: int = 0
     bytes_verified: int = 0
-    reclaimable_bytes: int = 0
     findings: Counter = field(default_factory=Counter)
     # Manifest cross-check (README.md, "Manifest cross-check").
     manifests_scanned: int = 0
     images_affected: int = 0  # fed one distinct repo@digest at a time, so it sums
     objects_not_hashed: int = 0  # listed in "manifests" mode, where nothing is hashed
     repositories: Counter = field(default_factory=Counter)  # (repository, column) -> count
+    # docs/recovery.md: (bucket, column) -> n against a successor registry; recovery column -> n.
+    successor: Counter = field(default_factory=Counter)
+    recovery: Counter = field(default_factory=Counter)
+    files: Counter = field(default_factory=Counter)  # row files written beside the report's own -> 1
+    # Reclaim (pipeline/core/reclaim.py): every unreferenced blob, and the lines of the plan.
+    unreferenced: Counter = field(default_factory=Counter)  # (bucket, "objects" | "bytes") -> n
+    planned_bytes: Counter = field(default_factory=Counter)  # (bucket, storage class) -> bytes
+    planned_objects: Counter = field(default_factory=Counter)  # bucket -> plan lines
+    # (bucket, storage class) -> bytes x days still short of the class's minimum storage duration
+    planned_byte_days: Counter = field(default_factory=Counter)
+    unpinned: Counter = field(default_factory=Counter)  # bucket -> proven but without a generation
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(
@@ -42,12 +55,19 @@ class Tally:
             bytes_listed=self.bytes_listed + other.bytes_listed,
             objects_verified=self.objects_verified + other.objects_verified,
             bytes_verified=self.bytes_verified + other.bytes_verified,
-            reclaimable_bytes=self.reclaimable_bytes + other.reclaimable_bytes,
             findings=self.findings + other.findings,
             manifests_scanned=self.manifests_scanned + other.manifests_scanned,
             images_affected=self.images_affected + other.images_affected,
             objects_not_hashed=self.objects_not_hashed + other.objects_not_hashed,
             repositories=self.repositories + other.repositories,
+            successor=self.successor + other.successor,
+            recovery=self.recovery + other.recovery,
+            files=self.files + other.files,
+            unreferenced=self.unreferenced + other.unreferenced,
+            planned_bytes=self.planned_bytes + other.planned_bytes,
+            planned_objects=self.planned_objects + other.planned_objects,
+            planned_byte_days=self.planned_byte_days + other.planned_byte_days,
+            unpinned=self.unpinned + other.unpinned,
         )
 
     @classmethod
@@ -60,14 +80,40 @@ class Tally:
 
     @classmethod
     def of_finding(cls, row: dict[str, Any]) -> Tally:
-        reclaimable = row["size"] or 0 if row["kind"] == Kind.UNREFERENCED_BLOB.value else 0
+        unreferenced = Counter()
+        if row["kind"] == Kind.UNREFERENCED_BLOB.value:
+            unreferenced = Counter({(row["bucket"], "objects"): 1, (row["bucket"], "bytes"): row["size"] or 0})
         repos = {row["repository"]} if row.get("repository") else set()
+        repos.update(row.get("repositories") or ())
         repos.update(image.rsplit("@", 1)[0] for image in row.get("images") or ())
         return cls(
-            reclaimable_bytes=reclaimable,
+            unreferenced=unreferenced,
             findings=Counter({row["kind"]: 1}),
             repositories=Counter({(repo, row["kind"]): 1 for repo in repos}),
         )
+
+    @classmethod
+    def of_plan_line(cls, row: dict[str, Any], days_short: int = 0) -> Tally:
+        """An unreferenced blob written to reclaim-plan.txt, ``days_short`` of its minimum storage duration."""
+        key = (row["bucket"], row.get("storage_class"))
+        return cls(
+            planned_bytes=Counter({key: row["size"] or 0}),
+            planned_objects=Counter({row["bucket"]: 1}),
+            planned_byte_days=Counter({key: (row["size"] or 0) * days_short}),
+        )
+
+    @classmethod
+    def of_unpinned(cls, row: dict[str, Any]) -> Tally:
+        """An unreferenced blob of a proven bucket that cannot be pinned to a generation."""
+        return cls(unpinned=Counter({row["bucket"]: 1}))
+
+    @property
+    def unreferenced_objects(self) -> int:
+        return sum(n for (_, what), n in self.unreferenced.items() if what == "objects")
+
+    @property
+    def unreferenced_bytes(self) -> int:
+        return sum(n for (_, what), n in self.unreferenced.items() if what == "bytes")
 
     @classmethod
     def of_manifest(cls, repository: str) -> Tally:
@@ -118,8 +164,23 @@ def build_summary(
     ended_at: str,
     config: dict[str, Any],
     report_location: str,
+    reclaim_verdict: dict[str, list[dict[str, Any]]] | None = None,
+    bucket_facts: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The ``summary.json`` document (DESIGN.md §3)."""
+    """The ``summary.json`` document (DESIGN.md §3).
+
+    ``reclaim_verdict`` is ``pipeline.core.reclaim.decide``'s ``{bucket: blockers}``; without it
+    nothing is proven reclaimable. ``bucket_facts`` is what the launcher's bucket GET learnt.
+    """
+    reclaim = reclaim_summary(
+        reclaim_verdict,
+        bucket_facts,
+        unreferenced=tally.unreferenced,
+        planned_bytes=tally.planned_bytes,
+        planned_objects=tally.planned_objects,
+        planned_byte_days=tally.planned_byte_days,
+        unpinned=tally.unpinned,
+    )
     return {
         "run_id": run_id,
         "started_at": started_at,
@@ -131,7 +192,12 @@ def build_summary(
         "objects_verified": tally.objects_verified,
         "bytes_verified": tally.bytes_verified,
         "unaccounted_objects": tally.unaccounted_objects,
-        "reclaimable_bytes": tally.reclaimable_bytes,
+        "unreferenced_objects": tally.unreferenced_objects,
+        "unreferenced_bytes": tally.unreferenced_bytes,
+        "reclaimable_bytes": reclaim["reclaimable_bytes"],
+        "reclaim_blocked_by": reclaim["reclaim_blocked_by"],
+        "reclaim_plan": reclaim["reclaim_plan"],
+        "reclaim_by_bucket": reclaim["reclaim_by_bucket"],
         "findings_by_kind": {kind.value: tally.findings[kind.value] for kind in Kind},
         "findings_by_severity": {
             severity.value: sum(tally.findings[kind.value] for kind in Kind if SEVERITY_OF[kind] is severity)
@@ -141,20 +207,10 @@ def build_summary(
         "images_affected": tally.images_affected,
         "objects_not_hashed": tally.objects_not_hashed,
         "repositories": repository_table(tally),
-        "reclaimable_caveat": reclaimable_caveat(tally),
+        "successor": successor_table(tally.successor),
+        "recovery": recovery_table(tally.recovery),
         "exit_status": exit_status(tally),
     }
-
-
-def reclaimable_caveat(tally: Tally) -> str | None:
-    """Why reclaimable_bytes may overstate: blobs of manifests that could not be read look unreferenced."""
-    unread = tally.findings[Kind.MANIFEST_UNAVAILABLE.value] + tally.findings[Kind.INVALID_MANIFEST.value]
-    if tally.reclaimable_bytes and unread:
-        return (
-            f"{unread} manifest(s) could not be read or parsed; blobs only they reference are counted "
-            "as unreferenced. Resolve those findings before deleting anything."
-        )
-    return None
 
 
 def repository_table(tally: Tally) -> dict[str, dict[str, int]]:
@@ -164,6 +220,50 @@ def repository_table(tally: Tally) -> dict[str, dict[str, int]]:
         if n:
             table.setdefault(repo, {"manifests_scanned": 0, "images_affected": 0})[column] = n
     return table
+
+
+def _usd(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else f"${amount:.6f}"
+
+
+def reclaim_lines(summary: dict[str, Any]) -> list[str]:
+    """What may be deleted, what it saves, how long deleted bytes stay billed, and why the rest may not."""
+    lines = []
+    plan = summary.get("reclaim_plan")
+    if plan:
+        cost = plan["monthly_cost"]
+        unpriced = f", {cost['unpriced_bytes'] / 1e6:.1f} MB unpriced" if cost["unpriced_bytes"] else ""
+        lines.append(
+            f"reclaim plan: {plan['objects']} unreferenced blob(s), {plan['bytes'] / 1e6:.1f} MB, "
+            f"about {_usd(cost['usd_per_month'])}/month at {cost['price_date']} list prices{unpriced}"
+        )
+        early = plan.get("early_deletion") or {}
+        if early.get("usd"):
+            lines.append(
+                f"  deleting now also costs about {_usd(early['usd'])} once in early-deletion fees "
+                "(objects younger than their class's minimum storage duration)"
+            )
+        lines.append(f"  {plan['file']} (generation-pinned; delete with: gcloud storage rm -I < {plan['file']})")
+        for bucket, note in sorted(plan["soft_delete"].items()):
+            lines.append(f"  {bucket}: {note}")
+    unreferenced = summary.get("unreferenced_bytes") or 0
+    blocked = [
+        (bucket, row)
+        for bucket, row in sorted((summary.get("reclaim_by_bucket") or {}).items())
+        if not row["reclaim_proven"] and row["unreferenced_objects"]
+    ]
+    if blocked:
+        lines.append(
+            f"not reclaimable: {sum(r['unreferenced_bytes'] for _, r in blocked) / 1e6:.1f} MB in "
+            f"{sum(r['unreferenced_objects'] for _, r in blocked)} unreferenced blob(s) are not proven unused:"
+        )
+        for blocker in summary.get("reclaim_blocked_by") or []:
+            if any(bucket == blocker["bucket"] for bucket, _ in blocked):
+                source = f"{blocker['source']}: " if blocker.get("source") else ""
+                lines.append(f"  {blocker['bucket']}: {source}{blocker['reason']}")
+    elif unreferenced and not plan:
+        lines.append(f"unreferenced: {unreferenced / 1e6:.1f} MB, none of it pinned to a generation")
+    return lines
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -187,10 +287,9 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"  {kind:<{width}}  {n:>6}  ({severity})")
     else:
         lines.append("findings: none")
-    if summary.get("reclaimable_bytes"):
-        lines.append(f"reclaimable: {summary['reclaimable_bytes'] / 1e6:.1f} MB in unreferenced blobs")
-        if summary.get("reclaimable_caveat"):
-            lines.append(f"  caution: {summary['reclaimable_caveat']}")
+    lines.extend(reclaim_lines(summary))
+    lines += bucket_lines(summary.get("successor") or {})
+    lines += recovery_lines(summary.get("recovery") or {})
     if summary.get("unaccounted_objects"):
         lines.append(f"WARNING: {summary['unaccounted_objects']} listed object(s) ended in no report row")
     affected = summary.get("most_affected_images") or []

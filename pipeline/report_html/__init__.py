@@ -68,6 +68,8 @@ def _template() -> Template:
 
 def render(model: Model) -> str:
     """The whole page as a string (encode it as UTF-8)."""
+    from pipeline.report_html.recovery import render_recovery  # it uses this module's helpers
+
     run = model["run"]
     title = f"registry-scrub report: {run.get('run_id') or 'run'} ({model['verdict']['state']})"
     body = "\n".join(
@@ -80,6 +82,7 @@ def render(model: Model) -> str:
             _images(model),
             _buckets(model),
             _reclaim(model),
+            render_recovery(model),
             _findings(model),
             _footer(model),
         )
@@ -372,7 +375,7 @@ def _evidence(row: dict[str, Any]) -> str:
     line("crc32c", row["crc32c_diagnosis"])
     line("stored crc32c", row["crc32c"])
     line("HTTP status", row["http_status"])
-    line("reads", row["reads"])
+    line("complete reads", row["reads"])
     return f"<td>{'<br>'.join(lines)}</td>"
 
 

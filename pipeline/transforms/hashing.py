@@ -19,13 +19,16 @@ from apache_beam.transforms.window import GlobalWindows
 from pipeline.adapters import gcs
 from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
 from pipeline.core.classify import blob_fact, classify_name, classify_read
+from pipeline.core.layer_sniff import LayerSniffer, output_cap
 from pipeline.core.read_verdict import DEFAULT_MIN_READ_RATE, DEFAULT_READ_TIMEOUT_S
+from pipeline.core.recovery import sniffed_fact
 from pipeline.transforms.progress import Progress
 
 log = logging.getLogger(__name__)
 
 VERIFIED = "verified"
 FINDINGS = "findings"
+SNIFFED = "sniffed"  # configs and layers seen by the read, for RecoverImages (scan.recover_images)
 
 
 class HashObjectsFn(beam.DoFn):
@@ -45,9 +48,11 @@ class HashObjectsFn(beam.DoFn):
         max_attempts: int,
         read_timeout: float = DEFAULT_READ_TIMEOUT_S,
         min_read_rate: int = DEFAULT_MIN_READ_RATE,
+        recover_images: bool = False,
     ):
         self._read_timeout = read_timeout
         self._min_read_rate = min_read_rate
+        self._recover_images = recover_images
         self._prefix = prefix
         self._emulator_endpoint = emulator_endpoint
         self._chunk_size = chunk_size
@@ -123,6 +128,7 @@ class HashObjectsFn(beam.DoFn):
             done.put(outcome)
 
     def _read(self, obj: ListedObject, digest: str):
+        sniffer = LayerSniffer(max_output_bytes=output_cap(obj.size)) if self._recover_images else None
         result = gcs.read_and_hash(
             self._session,
             self._endpoint,
@@ -133,11 +139,12 @@ class HashObjectsFn(beam.DoFn):
             min_read_rate=self._min_read_rate,
             expected_sha256=digest.partition(":")[2],
             on_bytes=self._progress.add_bytes,
+            observer=sniffer,
         )
         self._progress.object_done()
-        return obj, digest, result
+        return obj, digest, result, sniffer.result() if sniffer and result.ok else None
 
-    def _outputs(self, obj: ListedObject, digest: str, result: ReadResult):
+    def _outputs(self, obj: ListedObject, digest: str, result: ReadResult, sniffed=None):
         """(tag, value) pairs; tag None is the main output."""
         verified_row, finding_row = classify_read(obj, digest, result)
         if result.ok:
@@ -148,6 +155,8 @@ class HashObjectsFn(beam.DoFn):
             yield None, blob_fact(digest, obj, intact=verified_row is not None)
         if verified_row is not None:
             yield VERIFIED, verified_row
+            if sniffed is not None:
+                yield SNIFFED, sniffed_fact(obj.bucket, obj.name, digest, obj.size, sniffed)
         else:
             yield FINDINGS, finding_row
 
@@ -168,12 +177,22 @@ class HashObjects(beam.PTransform):
         max_attempts: int,
         read_timeout: float = DEFAULT_READ_TIMEOUT_S,
         min_read_rate: int = DEFAULT_MIN_READ_RATE,
+        recover_images: bool = False,
     ):
         super().__init__()
         self._fn = HashObjectsFn(
-            prefix, emulator_endpoint, chunk_size, read_concurrency, max_attempts, read_timeout, min_read_rate
+            prefix,
+            emulator_endpoint,
+            chunk_size,
+            read_concurrency,
+            max_attempts,
+            read_timeout,
+            min_read_rate,
+            recover_images,
         )
 
     def expand(self, objects):
-        outputs = objects | "HashAndClassify" >> beam.ParDo(self._fn).with_outputs(VERIFIED, FINDINGS, main="blobs")
+        outputs = objects | "HashAndClassify" >> beam.ParDo(self._fn).with_outputs(
+            VERIFIED, FINDINGS, SNIFFED, main="blobs"
+        )
         return outputs

@@ -19,6 +19,7 @@ from pipeline.adapters import html as html_io
 from pipeline.adapters import report as report_io
 from pipeline.core import report_model as rm
 from pipeline.report_html import render
+from pipeline.transforms.recovery import RECOVERED_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,10 @@ class WriteHtmlFn(beam.DoFn):
     def process(self, summary, accumulator):
         path = html_io.report_path(self._run_dir)
         try:
-            html_io.write_html(path, render(rm.build_model(summary, accumulator, report_file=path)))
+            recovered = html_io.read_rows(self._run_dir, RECOVERED_PREFIX)
+            html_io.write_html(
+                path, render(rm.build_model(summary, accumulator, report_file=path, recovered=recovered))
+            )
         except Exception:
             # The audit itself (rows and summary.json) is complete; the page is derived from it and
             # `registry-scrub report RUN_DIR` can write it later. Failing the job here would hide that.

@@ -38,6 +38,8 @@ from pipeline.core.digests import is_digest
 from pipeline.core.findings import Kind, is_error
 from pipeline.core.manifests import manifest_digest
 from pipeline.core.oci_rules import REGISTERED_ALGORITHMS, digest_algorithm
+from pipeline.core.reclaim import Evidence
+from pipeline.core.recovery import image_of_record
 from pipeline.core.summary import Tally
 from pipeline.manifest_config import ManifestsConfig, SourceSpec
 
@@ -45,9 +47,25 @@ log = logging.getLogger(__name__)
 
 FINDINGS = "findings"
 TALLIES = "tallies"
+IMAGES = "images"
+# What a source met that stops reclaim from being proven (pipeline/core/reclaim.py).
+EVIDENCE = "evidence"
 VERIFIED = "verified"
 # Object findings whose blob may still be needed by an image: they go through the join.
 DAMAGE_KINDS = frozenset({Kind.DIGEST_MISMATCH.value, Kind.READ_ERROR.value, Kind.VANISHED.value})
+
+
+def _finding_name(row: dict[str, Any]) -> str:
+    if row.get("bucket") and row.get("object"):
+        return f"gs://{row['bucket']}/{row['object']}"
+    return row.get("object") or row.get("reference") or row.get("repository") or "(source)"
+
+
+def source_finding(index: int, row: dict[str, Any]):
+    """A finding of source ``index`` and, when it means a manifest went unread, the evidence of it."""
+    yield TaggedOutput(FINDINGS, row)
+    if row["kind"] in cc.UNREAD_KINDS:
+        yield TaggedOutput(EVIDENCE, Evidence.of_unread(index, _finding_name(row)))
 
 
 def sources_for(manifests: ManifestsConfig, buckets: tuple[str, ...]) -> tuple[SourceSpec, ...]:
@@ -81,16 +99,14 @@ class _StoresFn(beam.DoFn):
             self._gcs_client = gcs.make_client(self._emulator_endpoint)
         return self._gcs_client
 
-    def _source_unavailable(self, index: int, detail: str, http_status: int | None = None) -> TaggedOutput:
+    def _source_unavailable(self, index: int, detail: str, http_status: int | None = None):
         """A source (or one unit of it) that yields no manifests: reported, never silently empty."""
-        return TaggedOutput(
-            FINDINGS,
-            cc.finding(
-                Kind.MANIFEST_UNAVAILABLE,
-                object=self._sources[index].location,
-                http_status=http_status,
-                detail=detail,
-            ),
+        spec = self._sources[index]
+        where = {"object": spec.location}
+        if spec.kind == "legacy":
+            where = {"bucket": spec.bucket, "object": "containers/repositories/"}
+        return source_finding(
+            index, cc.finding(Kind.MANIFEST_UNAVAILABLE, **where, http_status=http_status, detail=detail)
         )
 
     def store(self, index: int):
@@ -137,7 +153,7 @@ class SourceUnitsFn(_StoresFn):
                 yield index, unit
         except Exception as err:  # a source that cannot even start is a finding, not a crash
             log.warning("manifest source %d (%s) failed", index, self._sources[index].location, exc_info=True)
-            yield self._source_unavailable(index, f"cannot read manifest source: {type(err).__name__}: {err}")
+            yield from self._source_unavailable(index, f"cannot read manifest source: {type(err).__name__}: {err}")
 
 
 class EnumerateFn(_StoresFn):
@@ -148,14 +164,16 @@ class EnumerateFn(_StoresFn):
         try:
             for item in self.store(index).enumerate(unit):
                 if "kind" in item:
-                    yield TaggedOutput(FINDINGS, item)
+                    yield from source_finding(index, item)
+                elif "partial" in item:  # a repository listed without every manifest (no GCR map)
+                    yield TaggedOutput(EVIDENCE, Evidence.of_partial(index, item["partial"]))
                 else:
                     yield item
         except Unavailable as err:
-            yield self._source_unavailable(index, f"cannot enumerate manifests: {err.reason}", err.status)
+            yield from self._source_unavailable(index, f"cannot enumerate manifests: {err.reason}", err.status)
         except Exception as err:
             log.warning("enumerating %r failed", unit, exc_info=True)
-            yield self._source_unavailable(index, f"cannot enumerate manifests: {type(err).__name__}: {err}")
+            yield from self._source_unavailable(index, f"cannot enumerate manifests: {type(err).__name__}: {err}")
 
 
 def _request_key(request: dict[str, Any]):
@@ -186,8 +204,14 @@ class FetchManifestsFn(_StoresFn):
         store = self.store(request["source"])
         source = None if isinstance(store, RegistryStore) else f"{store.label.rstrip('/')}/{request['location']}"
         root = cc.new_record(
-            request["repository"], request["digest"], tags=request["tags"], bucket=request["bucket"], source=source
+            request["repository"],
+            request["digest"],
+            tags=request["tags"],
+            bucket=request["bucket"],
+            source=source,
+            source_index=request["source"],
         )
+        root["successor"] = self._sources[request["source"]].role == "successor"
         pending = deque([(root, request["location"], request["media_type"], None)])
         met: dict[str, dict[str, Any]] = {}
         parents_of: dict[str, set[str]] = {}
@@ -210,6 +234,7 @@ class FetchManifestsFn(_StoresFn):
                     continue
                 child = cc.child_record(record, child_digest, size, child_type)
                 child["source"] = None if isinstance(store, RegistryStore) else store.label
+                child["successor"] = record["successor"]
                 child["chain"] = [*record.get("chain", [record["digest"]]), child_digest]
                 met[child_digest] = child
                 pending.append((child, None, None, f"digest that index {record['digest']} lists"))
@@ -257,24 +282,32 @@ class FetchManifestsFn(_StoresFn):
 
 
 class ManifestOutcomeFn(beam.DoFn):
-    """((repository, digest), records) -> references (main), findings and tallies."""
+    """((repository, digest), records) -> references (main), findings, tallies and reclaim evidence."""
 
     def process(self, element):
         _, records = element
         record = cc.merge_records(records)
-        for row in cc.record_findings(record):
-            yield TaggedOutput(FINDINGS, row)
+        rows = cc.record_findings(record)
         if record["status"] == cc.OK:
-            for row in reference_checks.unverifiable_findings(record):
-                yield TaggedOutput(FINDINGS, row)
+            rows += reference_checks.unverifiable_findings(record)
+        for row in rows:
+            yield TaggedOutput(FINDINGS, row)
+        if any(row["kind"] in cc.UNREAD_KINDS for row in rows):
+            for index in record["sources"]:
+                yield TaggedOutput(EVIDENCE, Evidence.of_unread(index, cc.manifest_label(record)))
         if cc.counts_as_scanned(record):
             yield TaggedOutput(TALLIES, Tally.of_manifest(record["repository"]))
         if record["status"] == cc.OK:
-            yield from cc.record_references(record)
+            for digest, ref in cc.record_references(record):
+                yield digest, {**ref, "successor": record.get("successor", False)}
+            image = image_of_record(record)
+            if image is not None:
+                yield TaggedOutput(IMAGES, image)  # config and layer order, for RecoverImages
 
 
 class ManifestSource(beam.PTransform):
-    """PBegin -> {"refs": (digest, ref), "findings": rows, "tallies": Tally}."""
+    """PBegin -> {"refs": (digest, ref), "findings": rows, "tallies": Tally, "evidence": reclaim Evidence,
+    "images": image rows}."""
 
     def __init__(self, sources: tuple[SourceSpec, ...], settings: ManifestsConfig, emulator_endpoint: str | None):
         super().__init__()
@@ -285,12 +318,12 @@ class ManifestSource(beam.PTransform):
         units = (
             pbegin
             | "Sources" >> beam.Create(list(range(self._count)))
-            | "Units" >> beam.ParDo(SourceUnitsFn(*self._args)).with_outputs(FINDINGS, main="units")
+            | "Units" >> beam.ParDo(SourceUnitsFn(*self._args)).with_outputs(FINDINGS, EVIDENCE, main="units")
         )
         enumerated = (
             units["units"]
             | "SpreadUnits" >> beam.Reshuffle()
-            | "Enumerate" >> beam.ParDo(EnumerateFn(*self._args)).with_outputs(FINDINGS, main="requests")
+            | "Enumerate" >> beam.ParDo(EnumerateFn(*self._args)).with_outputs(FINDINGS, EVIDENCE, main="requests")
         )
         records = (
             enumerated["requests"]
@@ -303,10 +336,18 @@ class ManifestSource(beam.PTransform):
             records
             | "KeyRecords" >> beam.Map(lambda r: ((r["repository"], r["digest"]), r))
             | "GroupRecords" >> beam.GroupByKey()
-            | "Outcome" >> beam.ParDo(ManifestOutcomeFn()).with_outputs(FINDINGS, TALLIES, main="refs")
+            | "Outcome"
+            >> beam.ParDo(ManifestOutcomeFn()).with_outputs(FINDINGS, TALLIES, EVIDENCE, IMAGES, main="refs")
         )
         findings = (units[FINDINGS], enumerated[FINDINGS], outcome[FINDINGS]) | "SourceFindings" >> beam.Flatten()
-        return {"refs": outcome["refs"], "findings": findings, "tallies": outcome[TALLIES]}
+        evidence = (units[EVIDENCE], enumerated[EVIDENCE], outcome[EVIDENCE]) | "SourceEvidence" >> beam.Flatten()
+        return {
+            "refs": outcome["refs"],
+            "findings": findings,
+            "tallies": outcome[TALLIES],
+            "evidence": evidence,
+            "images": outcome[IMAGES],
+        }
 
 
 def _split_damage(row: dict[str, Any]):
@@ -384,9 +425,10 @@ def add_manifest_checks(
     blobs,
     object_findings,
 ):
-    """Wire ManifestSource and CrossCheck onto a scan: returns (all findings, [tally PCollections], refs)."""
+    """Wire ManifestSource and CrossCheck onto a scan: returns (all findings, [tally PCollections], ManifestSource's
+    outputs: refs, reclaim evidence, and images for the recovery and the migration audit)."""
     manifests = pipeline | "ManifestSource" >> ManifestSource(sources, settings, emulator_endpoint)
     checked = (manifests["refs"], blobs, object_findings) | "CrossCheck" >> CrossCheck()
     findings = (checked, manifests["findings"]) | "MergeFindings" >> beam.Flatten()
     affected = findings | "ImagesAffected" >> ImagesAffected()
-    return findings, [manifests["tallies"], affected], manifests["refs"]
+    return findings, [manifests["tallies"], affected], manifests

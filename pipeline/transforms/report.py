@@ -1,7 +1,8 @@
 """WriteReport: findings and verified rows as JSONL shards, then ``summary.json`` last.
 
-The summary waits on the written shard names (a side input), so its presence
-means the run's rows are complete.
+Every row is written with the run's id first. The summary waits on the written shard
+names (a side input), and on reclaim-plan.txt when a Reclaim transform feeds it, so its
+presence means the run's rows are complete.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.adapters import report as report_io
+from pipeline.core.findings import with_run_id
+from pipeline.core.reclaim import PLAN_FILE
 from pipeline.core.summary import Tally, build_summary, sum_tallies
 
 
@@ -44,13 +47,21 @@ class CountFindingsFn(beam.DoFn):
 
 
 class WriteSummaryFn(beam.DoFn):
-    def __init__(self, run_dir: str, run_id: str, started_at: str, config: dict[str, Any]):
+    def __init__(
+        self,
+        run_dir: str,
+        run_id: str,
+        started_at: str,
+        config: dict[str, Any],
+        bucket_facts: dict[str, dict[str, Any]] | None = None,
+    ):
         self._run_dir = run_dir
         self._run_id = run_id
         self._started_at = started_at
         self._config = config
+        self._bucket_facts = bucket_facts
 
-    def process(self, tally: Tally, findings_files, verified_files, extras=None):
+    def process(self, tally: Tally, findings_files, verified_files, verdict=None, plan_files=(), extras=None):
         summary = build_summary(
             tally,
             run_id=self._run_id,
@@ -58,19 +69,30 @@ class WriteSummaryFn(beam.DoFn):
             ended_at=utc_now(),
             config=self._config,
             report_location=self._run_dir,
+            reclaim_verdict=verdict,
+            bucket_facts=self._bucket_facts,
         )
+        if not summary["reclaim_plan"]:
+            # Present only when reclaim is proven safe for some blob: an empty plan is no plan.
+            report_io.remove_files([path for path in plan_files if path.endswith(PLAN_FILE)])
         extras = dict(extras or {})  # the report model's share (pipeline/transforms/html_report.py)
-        paths = list(findings_files) + list(verified_files) + list(extras.pop("files", ()))
+        paths = list(findings_files) + list(verified_files) + list(extras.pop("files", ())) + list(tally.files)
         summary["files"] = sorted(path.rsplit("/", 1)[-1] for path in paths)
         summary.update(extras)
         report_io.write_json(report_io.FileSystems.join(self._run_dir, report_io.SUMMARY_FILE), summary)
         yield summary
 
 
-def _write_rows(rows, label: str, path_prefix: str):
+def json_line(row: dict[str, Any], run_id: str) -> str:
+    """One JSONL line. A module function, not a lambda: unpickling it on a worker imports this
+    module, and with it the report adapter's emulator setup, before the worker writes."""
+    return json.dumps(with_run_id(row, run_id), separators=(",", ":"))
+
+
+def _write_rows(rows, label: str, path_prefix: str, run_id: str):
     return (
         rows
-        | f"{label}ToJson" >> beam.Map(lambda row: json.dumps(row, separators=(",", ":")))
+        | f"{label}ToJson" >> beam.Map(json_line, run_id)
         | f"Write{label}"
         >> beam.io.WriteToText(
             path_prefix, file_name_suffix=report_io.ROWS_SUFFIX, shard_name_template="-SSSSS-of-NNNNN"
@@ -82,21 +104,34 @@ class WriteReport(beam.PTransform):
     """(listed, verified, findings[, tallies...]) -> the report folder; returns the summary PCollection.
 
     Any further inputs are PCollections of ``Tally`` folded into the summary as they are
-    (the manifest cross-check adds its counts this way).
+    (the manifest cross-check adds its counts this way). ``reclaim`` is the output of
+    ``pipeline.transforms.reclaim.Reclaim``; ``bucket_facts`` what the launcher's bucket
+    GET learnt (location, soft delete).
     """
 
-    def __init__(self, run_dir: str, run_id: str, started_at: str, config: dict[str, Any], extras=None):
+    def __init__(
+        self,
+        run_dir: str,
+        run_id: str,
+        started_at: str,
+        config: dict[str, Any],
+        reclaim: dict[str, Any] | None = None,
+        bucket_facts: dict[str, dict[str, Any]] | None = None,
+        extras=None,
+    ):
         super().__init__()
         self._run_dir = run_dir
-        self._extras = extras  # an optional singleton PCollection of summary fields
-        self._summary_fn = WriteSummaryFn(run_dir, run_id, started_at, config)
+        self._run_id = run_id
+        self._reclaim = reclaim
+        self._extras = extras  # an optional singleton PCollection of summary fields (the report model's)
+        self._summary_fn = WriteSummaryFn(run_dir, run_id, started_at, config, bucket_facts)
 
     def expand(self, inputs):
         listed, verified, findings, *extra_tallies = inputs
         findings = findings | "CountFindings" >> beam.ParDo(CountFindingsFn())
         join = report_io.FileSystems.join
-        findings_files = _write_rows(findings, "Findings", join(self._run_dir, report_io.FINDINGS_PREFIX))
-        verified_files = _write_rows(verified, "Verified", join(self._run_dir, report_io.VERIFIED_PREFIX))
+        findings_files = _write_rows(findings, "Findings", join(self._run_dir, report_io.FINDINGS_PREFIX), self._run_id)
+        verified_files = _write_rows(verified, "Verified", join(self._run_dir, report_io.VERIFIED_PREFIX), self._run_id)
         tallies = (
             (
                 listed | "TallyListed" >> beam.Map(lambda obj: Tally.of_listed(obj.size)),
@@ -107,9 +142,16 @@ class WriteReport(beam.PTransform):
             | "AllTallies" >> beam.Flatten()
             | "SumTallies" >> beam.CombineGlobally(SumTallies())
         )
+        reclaim_inputs = []
+        if self._reclaim is not None:
+            reclaim_inputs = [
+                beam.pvalue.AsSingleton(self._reclaim["verdict"]),
+                beam.pvalue.AsList(self._reclaim["plan_files"]),
+            ]
         return tallies | "WriteSummary" >> beam.ParDo(
             self._summary_fn,
             beam.pvalue.AsList(findings_files),
             beam.pvalue.AsList(verified_files),
-            *([beam.pvalue.AsSingleton(self._extras)] if self._extras is not None else []),
+            *reclaim_inputs,
+            **({"extras": beam.pvalue.AsSingleton(self._extras)} if self._extras is not None else {}),
         )

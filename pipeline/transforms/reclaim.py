@@ -1,0 +1,86 @@
+"""Reclaim: the verdict per bucket, and reclaim-plan.txt with only the blobs it proves unused.
+
+(findings, evidence) -> CombineGlobally(evidence) -> decide (one small dict: a blocker list
+per scanned bucket) -> as a side input, unreferenced_blob rows of proven buckets become
+generation-pinned lines of ``<run_dir>/reclaim-plan.txt``. The plan is written only after
+every manifest source has finished, because the verdict waits on all their evidence.
+WriteReport removes the file again when it holds no line, so it is present only when
+reclaim is proven safe for at least one blob. Nothing is ever deleted here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.pvalue import TaggedOutput
+
+from pipeline.adapters import report as report_io
+from pipeline.core import pricing
+from pipeline.core.findings import Kind
+from pipeline.core.reclaim import PLAN_FILE, Evidence, SourceFacts, decide, plan_line, sum_evidence
+from pipeline.core.summary import Tally
+
+TALLIES = "tallies"
+
+
+class CombineEvidence(beam.CombineFn):
+    def create_accumulator(self):
+        return Evidence()
+
+    def add_input(self, accumulator, item):
+        return accumulator + item
+
+    def merge_accumulators(self, accumulators):
+        return sum_evidence(accumulators)
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def plan_entries(row: dict[str, Any], verdict: dict[str, list], now: str):
+    """An unreferenced blob of a proven bucket -> its plan line (main) and its tally."""
+    if row["kind"] != Kind.UNREFERENCED_BLOB.value or verdict.get(row["bucket"]) != []:
+        return
+    line = plan_line(row["bucket"], row["object"], row["generation"])
+    if line is None:
+        yield TaggedOutput(TALLIES, Tally.of_unpinned(row))
+        return
+    yield line
+    days_short = pricing.days_short_of_minimum(row.get("storage_class"), row.get("time_created"), now)
+    yield TaggedOutput(TALLIES, Tally.of_plan_line(row, days_short))
+
+
+class Reclaim(beam.PTransform):
+    """(findings, evidence) -> {"verdict": {bucket: blockers}, "plan_files": [path], "tallies": Tally}."""
+
+    def __init__(
+        self,
+        sources: tuple[SourceFacts, ...],
+        buckets: tuple[str, ...],
+        cross_checked: bool,
+        run_dir: str,
+        started_at: str,
+    ):
+        super().__init__()
+        self._started_at = started_at
+        self._sources = tuple(sources)
+        self._buckets = tuple(buckets)
+        self._cross_checked = cross_checked
+        self._plan_path = report_io.FileSystems.join(run_dir, PLAN_FILE)
+
+    def expand(self, inputs):
+        findings, evidence = inputs
+        sources, buckets, cross_checked = self._sources, self._buckets, self._cross_checked
+        verdict = (
+            evidence
+            | "CombineEvidence" >> beam.CombineGlobally(CombineEvidence())
+            | "Decide" >> beam.Map(lambda ev: decide(sources, buckets, ev, cross_checked=cross_checked))
+        )
+        planned = findings | "PlanLines" >> beam.FlatMap(
+            plan_entries, beam.pvalue.AsSingleton(verdict), self._started_at
+        ).with_outputs(TALLIES, main="lines")
+        plan_files = planned["lines"] | "WritePlan" >> beam.io.WriteToText(
+            self._plan_path, num_shards=1, shard_name_template=""
+        )
+        return {"verdict": verdict, "plan_files": plan_files, "tallies": planned[TALLIES]}

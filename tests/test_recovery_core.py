@@ -1,0 +1,272 @@
+"""Recovery core: configs joined to layers by diff_id, reconstructed manifests, orphans, diff_id checks."""
+
+import json
+from collections import Counter, defaultdict
+
+import zstandard
+
+from jobs.images import DOCKER_MANIFEST, OCI_MANIFEST, Layer, make_image, make_index, random_layer, sha256_digest
+from pipeline.core import crosscheck as cc
+from pipeline.core import recovery as rc
+from pipeline.core.layer_sniff import LayerSniffer
+from pipeline.core.manifests import parse_manifest
+
+BUCKET = "artifacts.p.appspot.com"
+
+
+def fact_of(data: bytes):
+    sniffer = LayerSniffer()
+    sniffer.update(data)
+    digest = sha256_digest(data)
+    if sniffer.result() is None:
+        return None, None  # neither a config nor a layer: the transform emits nothing for it
+    return rc.sniffed_fact(BUCKET, f"containers/images/{digest}", digest, len(data), sniffer.result())
+
+
+def facts_of(blobs: dict[str, bytes]):
+    configs, layers = [], []
+    for data in blobs.values():
+        role, fact = fact_of(data)
+        if fact is None:
+            continue
+        (configs if role == rc.CONFIG_ROLE else layers).append(fact)
+    return configs, layers
+
+
+def recover(configs, layers, images=()):
+    """The transform's joins, done in plain Python: by diff_id, then by config digest."""
+    wants, by_diff = defaultdict(list), defaultdict(list)
+    for config in configs:
+        for diff_id, want in rc.config_wants(config):
+            wants[diff_id].append(want)
+    for layer in layers:
+        by_diff[layer["diff_id"]].append(layer)
+    placed, orphans = defaultdict(list), []
+    for diff_id in set(wants) | set(by_diff):
+        pairs, candidates = rc.place_layers(diff_id, wants[diff_id], by_diff[diff_id])
+        for config_digest, part in pairs:
+            placed[config_digest].append(part)
+        referenced = {d for image in images for d in image["layers"]}
+        orphans += [rc.orphan_row(layer) for layer in candidates if layer["digest"] not in referenced]
+    in_registry = defaultdict(list)
+    for image in images:
+        in_registry[image["config"]].append(image["image"])
+    results = {c["digest"]: rc.recover_image(c, placed[c["digest"]], in_registry[c["digest"]]) for c in configs}
+    return results, orphans
+
+
+def image_row(image, repository="team/app", tags=("team/app:v1",)):
+    record = cc.new_record(repository, image.digest, tags=tags)
+    cc.evaluate(record, image.manifest, image.media_type)
+    return rc.image_of_record(record)
+
+
+def test_a_lost_image_is_rebuilt_from_its_config_and_layers():
+    layers = [random_layer(seed=i, size=20_000) for i in range(3)]
+    image = make_image(layers, oci=False, label="lost")
+    configs, found = facts_of(image.blobs)
+    results, orphans = recover(configs, found)
+    row, manifest = results[image.config_digest]
+    assert orphans == []
+    assert row["complete"] is True and row["missing_diff_ids"] == []
+    assert (row["layer_count"], row["layers_found"]) == (3, 3)
+    assert row["total_size"] == sum(len(layer.blob) for layer in layers)
+    assert row["labels"] == {"org.registry-scrub.demo": "lost"}
+    assert (row["os"], row["architecture"], row["in_registry"]) == ("linux", "amd64", None)
+    parsed = parse_manifest(manifest)
+    # gzip layers from a GCR bucket: Docker schema 2, exactly as the original was pushed.
+    assert parsed.media_type == DOCKER_MANIFEST == row["manifest_media_type"]
+    assert row["manifest_digest"] == sha256_digest(manifest)
+    original = parse_manifest(image.manifest)
+    assert [(d.role, d.digest, d.size, d.media_type) for d in parsed.blobs] == [
+        (d.role, d.digest, d.size, d.media_type) for d in original.blobs
+    ]
+
+
+def test_an_incomplete_image_lists_the_missing_diff_ids_and_gets_no_manifest():
+    layers = [random_layer(seed=i, size=5_000) for i in range(3)]
+    image = make_image(layers)
+    configs, found = facts_of({d: b for d, b in image.blobs.items() if d != layers[1].digest})
+    row, manifest = recover(configs, found)[0][image.config_digest]
+    assert manifest is None
+    assert (row["complete"], row["missing_diff_ids"], row["layers_found"]) == (False, [layers[1].diff_id], 2)
+    assert row["manifest_digest"] is None
+
+
+def test_a_zstd_layer_makes_it_an_oci_manifest():
+    tar = b"a" * 3000
+    zstd_layer = Layer(blob=zstandard.ZstdCompressor().compress(tar), diff_id=sha256_digest(tar))
+    image = make_image([random_layer(seed=1, size=1000), zstd_layer])
+    configs, found = facts_of(image.blobs)
+    row, manifest = recover(configs, found)[0][image.config_digest]
+    document = json.loads(manifest)
+    assert document["mediaType"] == OCI_MANIFEST
+    assert [layer["mediaType"] for layer in document["layers"]] == [
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        "application/vnd.oci.image.layer.v1.tar+zstd",
+    ]
+    assert [layer["compression"] for layer in row["layers"]] == ["gzip", "zstd"]
+
+
+def test_in_registry_names_the_images_that_share_the_config():
+    image = make_image([random_layer(seed=1, size=1000)], oci=False)
+    configs, found = facts_of(image.blobs)
+    results, _ = recover(configs, found, [image_row(image, "b/app"), image_row(image, "a/app")])
+    row, _ = results[image.config_digest]
+    assert row["in_registry"] == f"a/app@{image.digest}"
+    assert row["in_registry_images"] == [f"a/app@{image.digest}", f"b/app@{image.digest}"]
+
+
+def test_true_orphans_are_layers_no_config_lists_and_no_manifest_names():
+    kept = make_image([random_layer(seed=1, size=1000)])
+    named = random_layer(seed=2, size=1000)
+    stray = random_layer(seed=3, size=1000)
+    configs, found = facts_of({**kept.blobs, named.digest: named.blob, stray.digest: stray.blob})
+    other = make_image([named])  # its manifest names the layer; its config is not in the bucket
+    _, orphans = recover(configs, found, [image_row(other)])
+    assert [row["digest"] for row in orphans] == [stray.digest]
+    assert orphans[0]["diff_id"] == stray.diff_id
+
+
+def test_of_two_blobs_with_one_diff_id_gzip_and_then_the_lowest_digest_is_chosen():
+    blobs = [
+        {"digest": "sha256:" + "b" * 64, "compression": "gzip", "diff_id": "d", "problem": None},
+        {"digest": "sha256:" + "a" * 64, "compression": "zstd", "diff_id": "d", "problem": None},
+        {"digest": "sha256:" + "c" * 64, "compression": "gzip", "diff_id": "d", "problem": None},
+        {"digest": "sha256:" + "0" * 64, "compression": "gzip", "diff_id": None, "problem": "truncated"},
+    ]
+    assert rc.choose_layer(blobs)["digest"] == "sha256:" + "b" * 64
+    assert rc.choose_layer(blobs[3:]) is None
+
+
+def test_as_oci_keeps_every_digest_and_size():
+    image = make_image([random_layer(seed=1, size=1000)], oci=False)
+    configs, found = facts_of(image.blobs)
+    _, manifest = recover(configs, found)[0][image.config_digest]
+    oci = parse_manifest(rc.as_oci(manifest))
+    assert oci.media_type == OCI_MANIFEST
+    assert [(d.digest, d.size) for d in oci.blobs] == [(d.digest, d.size) for d in parse_manifest(manifest).blobs]
+    assert rc.as_oci(rc.as_oci(manifest)) == rc.as_oci(manifest)
+
+
+def test_image_of_record_reads_config_and_layer_order_and_skips_indexes():
+    layers = [random_layer(seed=i, size=500) for i in range(2)]
+    image = make_image(layers)
+    row = image_row(image)
+    assert row["config"] == image.config_digest and row["layers"] == [layer.digest for layer in layers]
+    assert row["image"] == f"team/app@{image.digest}"
+    index = make_index([(image, "linux", "amd64")])
+    record = cc.new_record("team/app", sha256_digest(index))
+    cc.evaluate(record, index, None)
+    assert rc.image_of_record(record) is None
+
+
+def check(image, manifest_image, blobs, intact=True):
+    """Run the diff_id check of ``manifest_image`` (whose config is ``image``'s) over ``blobs``."""
+    configs, layers = facts_of(blobs)
+    config = next(c for c in configs if c["digest"] == image.config_digest)
+    expectations, rows = rc.diff_id_expectations(config["digest"], [config], [image_row(manifest_image)])
+    by_layer = defaultdict(list)
+    for digest, expectation in expectations:
+        by_layer[digest].append(expectation)
+    sniffed = {layer["digest"]: layer for layer in layers}
+    for digest, group in by_layer.items():
+        facts = [{"bucket": BUCKET, "object": "o", "size": 1, "intact": intact}] if digest in blobs else []
+        rows += rc.check_diff_ids(digest, group, [sniffed[digest]] if digest in sniffed else [], facts)
+    return rows
+
+
+def test_a_consistent_image_passes_the_diff_id_check():
+    image = make_image([random_layer(seed=i, size=2000) for i in range(2)])
+    assert check(image, image, image.blobs) == []
+
+
+def test_layers_in_the_wrong_order_are_diff_id_mismatches_naming_the_image():
+    layers = [random_layer(seed=i, size=2000) for i in range(2)]
+    image = make_image(layers)
+    swapped = make_image(layers[::-1])
+    document = json.loads(swapped.manifest)
+    document["config"] = json.loads(image.manifest)["config"]
+    liar = make_image(layers[::-1])
+    liar.manifest = json.dumps(document).encode()
+    rows = check(image, liar, image.blobs)
+    assert sorted((r["kind"], r["severity"], r["digest"], r["expected"], r["actual"]) for r in rows) == sorted(
+        [
+            ("diff_id_mismatch", "error", layers[1].digest, layers[0].diff_id, layers[1].diff_id),
+            ("diff_id_mismatch", "error", layers[0].digest, layers[1].diff_id, layers[0].diff_id),
+        ]
+    )
+    assert all(r["images"] == [f"team/app@{liar.digest}"] and r["repository"] == "team/app" for r in rows)
+    assert "layer 0 of team/app@" in sorted(r["detail"] for r in rows)[0]
+
+
+def test_a_layer_count_that_differs_from_the_config_is_a_diff_id_mismatch():
+    layers = [random_layer(seed=i, size=2000) for i in range(2)]
+    image = make_image(layers)
+    shorter = make_image(layers[:1])
+    document = json.loads(shorter.manifest)
+    document["config"] = json.loads(image.manifest)["config"]
+    shorter.manifest = json.dumps(document).encode()
+    [row] = check(image, shorter, image.blobs)
+    assert (row["kind"], row["digest"], row["expected"], row["actual"]) == (
+        "diff_id_mismatch",
+        image.config_digest,
+        "2",
+        "1",
+    )
+
+
+def test_an_undecompressable_layer_is_a_mismatch_and_damaged_or_absent_blobs_are_left_to_their_findings():
+    layer = random_layer(seed=1, size=5000)
+    broken = Layer(blob=layer.blob[:-50], diff_id=layer.diff_id)
+    image = make_image([broken])
+    [row] = check(image, image, image.blobs)
+    assert row["actual"] is None and "cannot be decompressed (the gzip stream ends" in row["detail"]
+    assert check(image, image, image.blobs, intact=False) == []
+    absent = {d: b for d, b in image.blobs.items() if d != broken.digest}
+    assert check(image, image, absent) == []
+
+
+def test_an_uncompressed_layer_is_its_own_diff_id():
+    tar_bytes = b"not really a tar, but stored uncompressed"
+    plain = Layer(blob=tar_bytes, diff_id=sha256_digest(tar_bytes))
+    image = make_image([plain])
+    assert check(image, image, image.blobs) == []
+
+
+def test_the_summary_counts_what_would_be_lost():
+    kept = make_image([random_layer(seed=51, size=1000)], oci=False)
+    lost = make_image([random_layer(seed=52, size=1000)], oci=False)
+    stray = random_layer(seed=53, size=1000)
+    configs, found = facts_of({**kept.blobs, **lost.blobs, stray.digest: stray.blob})
+    results, orphans = recover(configs, found, [image_row(kept)])
+    counts = Counter()
+    for row, _ in results.values():
+        counts += rc.recovered_counts(row)
+    for row in orphans:
+        counts += rc.orphan_counts(row)
+    table = rc.recovery_table(counts)
+    lost_bytes = sum(len(b) for b in lost.blobs.values())
+    assert table == {
+        "configs": 2,
+        "complete": 2,
+        "not_in_registry": 1,
+        "not_in_registry_complete": 1,
+        "not_in_registry_bytes": lost_bytes,
+        "orphan_layers": 1,
+        "orphan_bytes": len(stray.blob),
+    }
+    assert rc.recovery_lines(table)[0].startswith("recovery: 2 image config(s), 2 with every layer; 1 in no manifest")
+    assert rc.recovery_lines(rc.recovery_table(Counter())) == []
+
+
+def test_the_page_shows_the_largest_lost_images_first_and_holds_no_more_than_its_limit():
+    rows = [
+        {"config_digest": f"c{i}", "in_registry": None, "complete": i % 2 == 0, "total_size": i * 10} for i in range(10)
+    ]
+    rows.append({"config_digest": "kept", "in_registry": "r@sha256:x", "complete": True, "total_size": 10**9})
+    summary = {"recovery": {"configs": 11, "not_in_registry": 10, "orphan_layers": 0}}
+    section = rc.page_section(summary, iter(rows), limit=3)
+    assert [r["config_digest"] for r in section["rows"]] == ["c8", "c6", "c4"]
+    assert section["omitted"] == 7
+    assert rc.page_section({"recovery": {"configs": 0, "orphan_layers": 0}}, rows) is None
