@@ -29,7 +29,13 @@ import apache_beam as beam
 import google.auth
 import google.auth.exceptions
 import requests
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, SetupOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    GoogleCloudOptions,
+    PipelineOptions,
+    SetupOptions,
+    StandardOptions,
+)
 from apache_beam.runners.runner import PipelineResult
 from google.api_core import exceptions as gapi
 
@@ -43,8 +49,10 @@ from pipeline.core.budget import BudgetError
 from pipeline.fleet import fleet_of
 from pipeline.manifest_config import effective_mode
 from pipeline.runner import (
+    IN_PROCESS_MAX_OBJECTS,
     OptionsError,
     check_dataflow_options,
+    chooses_running_mode,
     is_dry_run,
     is_local,
     pipeline_options,
@@ -327,6 +335,17 @@ def run_scan(config: Config, beam_args: list[str]) -> dict[str, Any] | None:
     return summary
 
 
+def local_options_for(config: Config, plan: RunPlan, beam_args: list[str]):
+    """Options and runner for a local run, its execution mode chosen by the size of the scan."""
+    client = make_storage_client(config)
+    limit = IN_PROCESS_MAX_OBJECTS
+    estimate = sum(gcs.estimate_objects(client, bucket, config.source.prefix, limit) for bucket in plan.buckets)
+    options = pipeline_options(beam_args, estimate)
+    options.view_as(SetupOptions).save_main_session = False
+    log.info("about %d objects to scan: running %s", estimate, options.view_as(DirectOptions).direct_running_mode)
+    return options, runner_for(options)
+
+
 def submit_scan(config: Config, beam_args: list[str]) -> tuple[PipelineResult, RunPlan]:
     """Plan, build and start the scan without waiting: what a Flex Template launch must do."""
     prepare_environment(config)
@@ -348,7 +367,10 @@ def submit_scan(config: Config, beam_args: list[str]) -> tuple[PipelineResult, R
     else:
         plan = plan_run(config, make_storage_client(config), options)
     # After the preflight: a launch it refuses ends with its one line only.
-    config = with_registry_share(replace(config, report=replace(config.report, run_id=plan.run_id)), options)
+    config = replace(config, report=replace(config.report, run_id=plan.run_id))
+    if not dry_run and chooses_running_mode(beam_args):
+        options, runner = local_options_for(config, plan, beam_args)
+    config = with_registry_share(config, options)
     try:
         check_dataflow_options(options)
     except OptionsError as err:

@@ -2,9 +2,10 @@
 
 Beam 2.77's DirectRunner first tries to download the Prism runner from GitHub;
 where the network stalls that hangs with no timeout. Unless the user names
-another runner or a Prism binary, we run Beam's FnApiRunner ourselves, in
-multi-processing mode with one worker per core, which is what DirectRunner
-would fall back to anyway for a batch pipeline.
+another runner or a Prism binary, we run Beam's FnApiRunner ourselves: a small
+scan in the launcher's own process, a larger one in multi-processing mode with
+one worker per core (``local_running_mode``), unless ``--direct_running_mode``
+says otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from apache_beam.runners.runner import PipelineRunner
 from pipeline.values import BUCKET_RE
 
 LOCAL_RUNNER_NAMES = (None, "DirectRunner", "FnApiRunner")
+# Local scans of up to this many objects (estimated from a sample of the listing) run in one process.
+IN_PROCESS_MAX_OBJECTS = 10_000
 
 
 class OptionsError(ValueError):
@@ -57,14 +60,39 @@ def _given(args: Sequence[str], name: str) -> bool:
     return any(arg == f"--{name}" or arg.startswith(f"--{name}=") for arg in args)
 
 
-def pipeline_options(args: Sequence[str]) -> PipelineOptions:
-    """Beam's options from the command line; a local run gets multi-processing with one worker
-    per core unless the arguments choose otherwise (decided on the arguments themselves, since
-    an explicit ``--direct_running_mode=in_memory`` equals Beam's default)."""
+def chooses_running_mode(args: Sequence[str]) -> bool:
+    """Whether the execution mode of a local run is ours to choose: the arguments name neither
+    a mode nor a number of workers (asking for workers asks for worker processes)."""
+    return (
+        is_local(PipelineOptions(list(args)))
+        and not _given(args, "direct_running_mode")
+        and not _given(args, "direct_num_workers")
+    )
+
+
+def local_running_mode(estimated_objects: int | None) -> str:
+    """In the launcher's own process for a small scan, else one worker process per core.
+
+    Worker processes cost seconds to start (each imports Beam and the scanner), and a
+    scan of a few thousand objects is over before they pay for themselves: in one process,
+    reads are threads, and hashlib and socket reads release the GIL. Past that, Python's
+    per-object work needs every core. Without an estimate, worker processes.
+    The threshold is measured: docs/performance.md, "Execution mode".
+    """
+    if estimated_objects is not None and estimated_objects <= IN_PROCESS_MAX_OBJECTS:
+        return "in_memory"
+    return "multi_processing"
+
+
+def pipeline_options(args: Sequence[str], estimated_objects: int | None = None) -> PipelineOptions:
+    """Beam's options from the command line. A local run whose arguments name no execution
+    mode gets one by ``local_running_mode`` (decided on the arguments themselves, since an
+    explicit ``--direct_running_mode=in_memory`` equals Beam's default); multi-processing
+    has one worker per core unless ``--direct_num_workers`` says otherwise."""
     args = list(args)
     if is_local(PipelineOptions(args)):
         if not _given(args, "direct_running_mode"):
-            args.append("--direct_running_mode=multi_processing")
+            args.append(f"--direct_running_mode={local_running_mode(estimated_objects)}")
         in_memory = PipelineOptions(args).view_as(DirectOptions).direct_running_mode == "in_memory"
         if not _given(args, "direct_num_workers") and not in_memory:
             args.append(f"--direct_num_workers={os.cpu_count() or 1}")

@@ -32,6 +32,21 @@ def p() -> float:
     return _number(r"take \*\*P = (\d+)\*\*")
 
 
+@pytest.fixture(scope="module")
+def c_ms() -> float:
+    """CPU per object, whatever its size, in milliseconds."""
+    return _number(r"take \*\*c = ([\d.]+) ms\*\* of CPU per object")
+
+
+def test_the_per_object_term_beside_the_bytes(p, c_ms):
+    assert _number(r"1,000,000 × ([\d.]+) ms = [\d,]+ core-seconds") == c_ms
+    per_object = OBJECTS * c_ms / 1000
+    assert per_object == _number(r"1,000,000 × [\d.]+ ms = ([\d,]+) core-seconds")
+    bytes_work = _number(r"% of the bytes' ([\d,]+) at P")
+    assert round(MB / p) == bytes_work
+    assert round(100 * per_object / bytes_work, 1) == _number(r"core-seconds, ([\d.]+) % of the bytes'")
+
+
 def test_p_is_the_per_vcpu_share_of_the_network_wherever_it_is_quoted(p):
     network = _number(r"moves about ([\d,]+) MB/s, i\.e\. about")
     assert round(network / VCPUS, -1) == p
@@ -78,7 +93,7 @@ def test_the_worked_example_at_p(p):
     assert round(compute + requests, 1) == _number(r", ≈ \$([\d.]+) with the GCS requests")
 
 
-def test_request_rate_arithmetic(p):
+def test_request_rate_arithmetic(p, c_ms):
     mean_mb = MB / OBJECTS
     assert WORKERS * VCPUS / mean_mb == _number(r"= (\d+) × P/s")
     reads = WORKERS * VCPUS * p / mean_mb
@@ -87,4 +102,6 @@ def test_request_rate_arithmetic(p):
     small_mb_s = 5000 * 0.1
     assert small_mb_s == _number(r"5,000 reads/s is (\d+) MB/s")
     assert round(small_mb_s / p, 1) == _number(r"≈ ([\d.]+) vCPUs hash")
+    assert round(5000 * c_ms / 1000, 1) == _number(r"5,000 × c = ([\d.]+) vCPUs of per-object work")
+    assert round(small_mb_s / p + 5000 * c_ms / 1000, 1) == _number(r"≈ ([\d.]+) vCPUs in all")
     assert round(OBJECTS / 256, -3) == _number(r"each listing at about ([\d,]+) objects")

@@ -14,21 +14,25 @@ import base64
 import datetime
 import hashlib
 import itertools
+import json
 import logging
 import random
 import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import google.auth
+import google.auth.transport.requests
 import google_crc32c
 import requests
+import urllib3
 import urllib3.exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import storage
+from google.cloud._helpers import _rfc3339_nanos_to_datetime
 from requests.adapters import HTTPAdapter
 
 from pipeline.adapters.registry import retry_after_seconds
@@ -69,6 +73,8 @@ TIMEOUT_ERRORS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutErro
 # Seconds to connect; each socket read waits at most scan.read_timeout, and no longer than
 # what is left of the attempt's deadline.
 CONNECT_TIMEOUT_S = 10.0
+# An error's body is read only this far for its message: a hostile server's page is not kept.
+ERROR_BODY_LIMIT = 64 * 1024
 
 
 def make_client(emulator_endpoint: str | None = None, project: str | None = None) -> storage.Client:
@@ -117,18 +123,45 @@ def list_range(client: storage.Client, bucket: str, key_range: KeyRange) -> Iter
         end_offset=key_range.end,
         fields="items(name,generation,size,crc32c,storageClass,timeCreated,updated),nextPageToken",
     )
-    for blob in blobs:
-        if key_range.contains(blob.name):
+    # The resources as GCS sent them: building a Blob for each costs more than the listing itself.
+    blobs.item_to_value = _resource
+    for item in blobs:
+        name = item["name"]
+        if key_range.contains(name):
+            generation = item.get("generation")
             yield ListedObject(
                 bucket=bucket,
-                name=blob.name,
-                generation=blob.generation,
-                size=int(blob.size or 0),
-                crc32c=blob.crc32c,
-                storage_class=blob.storage_class,
-                time_created=_rfc3339(blob.time_created),
-                updated=_rfc3339(blob.updated),
+                name=name,
+                generation=None if generation is None else int(generation),
+                size=int(item.get("size") or 0),
+                crc32c=item.get("crc32c"),
+                storage_class=item.get("storageClass"),
+                time_created=_rfc3339(_listed_time(item.get("timeCreated"))),
+                updated=_rfc3339(_listed_time(item.get("updated"))),
             )
+
+
+def _resource(iterator, item: dict) -> dict:
+    return item
+
+
+def _listed_time(value: str | None):
+    """A resource's RFC 3339 timestamp as the datetime a Blob would give (the same parser)."""
+    return None if value is None else _rfc3339_nanos_to_datetime(value)
+
+
+def estimate_objects(client: storage.Client, bucket: str, prefix: str, up_to: int) -> int:
+    """About how many objects ``prefix`` holds, when that is at most about ``up_to``; more otherwise.
+
+    Blob names spread evenly over the first hex digit of their digest, so one sixteenth
+    of the names is listed (and no more than ``up_to // 16 + 1`` of them), never the
+    whole bucket: the estimate is sixteen times that count.
+    """
+    limit = up_to // 16 + 1
+    sample = client.list_blobs(bucket, prefix=f"{prefix}sha256:0", max_results=limit, fields="items(name)")
+    sample.item_to_value = _resource
+    # max_results sizes the pages asked for; a store that ignores it (the emulator) is cut short here.
+    return 16 * sum(1 for _ in itertools.islice(sample, limit))
 
 
 def _rfc3339(moment) -> str | None:
@@ -336,8 +369,8 @@ def _read_once(
             headers["Range"] = f"bytes={asked_from}-"
         deadline = clock() + deadline_s
         try:
-            with session.get(url, headers=headers, stream=True, timeout=(CONNECT_TIMEOUT_S, read_timeout)) as response:
-                status = response.status_code
+            with _open(session, url, headers, read_timeout) as response:
+                status = response.status
                 if status == 404:
                     return attempt, ReadResult(
                         failure=ReadFailure.VANISHED,
@@ -383,6 +416,9 @@ def _read_once(
             return attempt, digests.complete_read(fresh, claimed_crc32c)
         except _Transient as err:
             last = err
+        except urllib3.exceptions.NewConnectionError as err:
+            # urllib3 files a refused connection under connect timeouts; requests called it what it is.
+            last = _Transient(None, f"ConnectionError: {err}")
         except TIMEOUT_ERRORS as err:
             last = _Transient(None, f"timeout: no byte for {read_timeout:g} s or past the deadline ({err})")
         except TRANSIENT_ERRORS as err:
@@ -400,7 +436,7 @@ def _read_once(
 
 
 def _stream(
-    response: requests.Response,
+    response: urllib3.BaseHTTPResponse,
     digests: _Digests,
     listed_size: int,
     chunk_size: int,
@@ -416,8 +452,7 @@ def _stream(
     only until the deadline, so a server that sends a byte now and then (which
     resets every per-read timeout) cannot hold an attempt past its deadline.
     """
-    raw = response.raw
-    sock = _body_socket(raw)
+    sock = _body_socket(response)
     while True:
         left = deadline - clock()
         if left <= 0:
@@ -429,7 +464,7 @@ def _stream(
         if sock is not None:
             sock.settimeout(min(read_timeout, left))
         # One byte past the listed end is enough to know the body is too long.
-        chunk = raw.read1(min(chunk_size, listed_size - digests.size + 1), decode_content=False)
+        chunk = response.read1(min(chunk_size, listed_size - digests.size + 1), decode_content=False)
         if not chunk:
             return
         digests.update(chunk)
@@ -450,8 +485,64 @@ def _body_socket(raw) -> socket.socket | None:
     return getattr(getattr(raw, "connection", None), "sock", None)
 
 
-def _error_text(response: requests.Response) -> str:
+def _error_text(response: urllib3.BaseHTTPResponse) -> str:
+    body = response.read(ERROR_BODY_LIMIT, decode_content=True) or b""
     try:
-        return response.json()["error"]["message"]
+        return json.loads(body)["error"]["message"]
     except Exception:
-        return (response.text or "")[:200]
+        return body.decode("utf-8", errors="replace")[:200]
+
+
+def _open(
+    session: requests.Session, url: str, headers: dict[str, str], read_timeout: float
+) -> urllib3.BaseHTTPResponse:
+    """GET ``url`` with a streamed, undecoded body, on the session's own pooled connections.
+
+    The request goes straight to the session's urllib3 pool: requests' per-call work
+    (merging settings, reading proxy variables from the environment, re-parsing the URL)
+    cost more CPU than the read of a small blob. What that work decides is resolved once
+    per session instead (``_direct_pool``); a session that needs a proxy takes the
+    ordinary path. Either way the caller gets urllib3's response.
+    """
+    pool = _direct_pool(session, url)
+    if pool is None:
+        return session.get(url, headers=headers, stream=True, timeout=(CONNECT_TIMEOUT_S, read_timeout)).raw
+    if isinstance(session, AuthorizedSession):
+        # What AuthorizedSession.request does first: a token, refreshed ahead of its expiry.
+        session.credentials.before_request(_auth_request(session), "GET", url, headers)
+    parts = urlsplit(url)
+    return pool.urlopen(
+        "GET",
+        f"{parts.path}?{parts.query}" if parts.query else parts.path,
+        headers=headers,
+        retries=False,
+        redirect=False,
+        assert_same_host=False,
+        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=read_timeout),
+        preload_content=False,
+        decode_content=False,
+    )
+
+
+_NO_POOL = object()
+
+
+def _direct_pool(session: requests.Session, url: str):
+    """The urllib3 pool requests itself would use for ``url`` (TLS settings and all), found
+    once per session; None when the environment names a proxy for it."""
+    pool = getattr(session, "_registry_scrub_pool", None)
+    if pool is None:
+        settings = session.merge_environment_settings(url, {}, None, None, None)
+        if any(settings["proxies"].values()):
+            pool = _NO_POOL
+        else:
+            request = requests.Request("GET", url).prepare()
+            adapter = session.get_adapter(url)
+            pool = adapter.get_connection_with_tls_context(request, settings["verify"], None, settings["cert"])
+        session._registry_scrub_pool = pool
+    return None if pool is _NO_POOL else pool
+
+
+def _auth_request(session: AuthorizedSession) -> google.auth.transport.requests.Request:
+    request = getattr(session, "_auth_request", None)
+    return request if request is not None else google.auth.transport.requests.Request()

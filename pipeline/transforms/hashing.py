@@ -8,7 +8,8 @@ Each read holds at most one chunk, so memory stays constant whatever the sizes.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+import queue
+import threading
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -63,35 +64,68 @@ class HashObjectsFn(beam.DoFn):
 
     def setup(self) -> None:
         self._session, self._endpoint = gcs.make_session(self._emulator_endpoint, self._read_concurrency)
-        self._pool = ThreadPoolExecutor(self._read_concurrency, thread_name_prefix="hash")
         self._progress = Progress()
+        # A plain queue in, a plain queue out, and threads of our own: per small object a
+        # Future and a wait() over every read in flight cost more than the read itself.
+        self._todo: queue.SimpleQueue = queue.SimpleQueue()
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._readers = [
+            threading.Thread(target=self._reader, name=f"hash-{n}", daemon=True) for n in range(self._read_concurrency)
+        ]
+        for reader in self._readers:
+            reader.start()
+        self._in_flight = 0
 
     def teardown(self) -> None:
-        self._pool.shutdown(wait=True)
+        for _ in self._readers:
+            self._todo.put(None)
+        for reader in self._readers:
+            reader.join()
         self._session.close()
 
     def start_bundle(self) -> None:
-        self._in_flight: set[Future] = set()
+        # Each bundle collects into a queue of its own: reads left over from a failed bundle stay out.
+        self._done = queue.SimpleQueue()
+        self._in_flight = 0
 
     def process(self, obj: ListedObject):
         digest, malformed = classify_name(obj, self._prefix)
         if malformed is not None:
             yield TaggedOutput(FINDINGS, malformed)
             return
-        self._in_flight.add(self._pool.submit(self._read, obj, digest))
-        if len(self._in_flight) >= self._read_concurrency:
-            done, self._in_flight = wait(self._in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                for tag, value in self._outputs(*future.result()):
+        self._todo.put((obj, digest, self._done))
+        self._in_flight += 1
+        if self._in_flight >= self._read_concurrency:
+            # Wait for one read, then take every other that is done too.
+            for done in self._collect(block_for=1):
+                for tag, value in self._outputs(*done):
                     yield _tagged(tag, value)
 
     def finish_bundle(self):
-        done, _ = wait(self._in_flight)
-        self._in_flight = set()
-        for future in done:
-            for tag, value in self._outputs(*future.result()):
+        for done in self._collect(block_for=self._in_flight):
+            for tag, value in self._outputs(*done):
                 # Outputs after process() carry no window of their own: batch is global.
                 yield _tagged(tag, GlobalWindows.windowed_value(value))
+
+    def _collect(self, block_for: int) -> list:
+        """Reads that are done: at least ``block_for`` of them, waiting as needed."""
+        done = []
+        while len(done) < block_for or not self._done.empty():
+            outcome = self._done.get()
+            self._in_flight -= 1
+            if isinstance(outcome, BaseException):
+                raise outcome
+            done.append(outcome)
+        return done
+
+    def _reader(self) -> None:
+        while (task := self._todo.get()) is not None:
+            obj, digest, done = task
+            try:
+                outcome = self._read(obj, digest)
+            except BaseException as err:  # handed to the bundle's thread, which fails the bundle
+                outcome = err
+            done.put(outcome)
 
     def _read(self, obj: ListedObject, digest: str):
         sniffer = LayerSniffer(max_output_bytes=output_cap(obj.size)) if self._recover_images else None

@@ -1,18 +1,27 @@
-"""Benchmark: registry-scrub against the shell recipe and the machine's hashing limit.
+"""Benchmark: registry-scrub against the seed loop and the servers' own ceilings.
 
-Not collected by pytest; run ``make bench`` or ``python tests/bench/bench_scan.py --help``.
-Everything runs side by side in one run against one real gcp-storage-emulator,
-because these machines are shared and noisy: compare the ratios, not the figures.
+Not collected by pytest; run ``make bench`` or ``python tests/bench/bench_scan.py --help``
+(``--quick`` for a smoke run of a minute or two).
 
-Printed, per corpus:
-- emulator ceiling: plain sequential downloads, no hashing (every local figure is bounded by it);
-- registry-scrub: the whole pipeline on the default local runner (wall time includes
-  about 2 s of worker start-up);
-- shell recipe: list, then ``curl …?alt=media | sha256sum`` for each object, sequentially;
-- hashlib in memory: one process hashing the same bytes already in RAM (the per-core limit).
-Then the small corpus again through a loopback proxy adding 30 ms to every request
-(GCS's first-byte latency), with the object GETs registry-scrub made (one per healthy
-object: the read protocol re-reads only on a mismatch), and the peak RSS of one worker hashing a 1 GiB object.
+These machines are shared and noisy, so everything is measured side by side in one run:
+every variant of every workload runs once per round, in an order rotated each round, and
+the figures are medians over the rounds. Ratios are taken within each round, then their
+median is printed. Compare the ratios, not the absolute figures.
+
+Per server (gcp-storage-emulator, the slow single-threaded one the tests use, and
+fake-gcs-server, a Go server with keep-alive) and per workload (40 x 25 MiB, 5,000 x 1 KiB,
+and 2,000 x 1 KiB through a loopback proxy adding 30 ms to every request):
+- seed loop: list, then ``curl …?alt=media | sha256sum`` for each object, one after another;
+- ceiling: the same downloads with no hashing, by 1, 2 and 4 curl processes in parallel
+  (8, 32 and 128 through the latency proxy), each reusing its connection where the server allows;
+- registry-scrub: the CLI, a whole run in its own process (start-up, listing, reads,
+  report), with the CPU seconds of all its processes (psutil and rusage, children
+  included) per object and per GB; through the proxy at read_concurrency 8, 32 and 128,
+  with the object GETs it made (one per healthy object);
+- fixed cost: the same CLI scanning a one-object bucket, in every round, so that
+  "net of start-up" subtracts a figure taken under the same load;
+- imports: ``python -c 'import jobs.cli, apache_beam'``, the part of the fixed cost
+  no execution mode can avoid.
 """
 
 from __future__ import annotations
@@ -22,246 +31,407 @@ import hashlib
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 os.environ.setdefault("NO_GCE_CHECK", "true")
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-import requests  # noqa: E402
-
-from jobs import logs  # noqa: E402
-from jobs.emulator import Emulator, bulk_seed  # noqa: E402
-from jobs.launcher import run_scan  # noqa: E402
-from pipeline.config import parse_config  # noqa: E402
+from tests.bench import measure  # noqa: E402
+from tests.bench.servers import SERVERS  # noqa: E402
 from tests.support.proxy import FaultyProxy  # noqa: E402
 
 PREFIX = "containers/images/"
 MiB = 1024 * 1024
+PYTHON = sys.executable
 
 
-@dataclass
-class Corpus:
-    bucket: str
-    objects: list[tuple[str, bytes]]
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    count: int
+    size: int
+    proxied: bool = False
+
+    @property
+    def bucket(self) -> str:
+        return f"bench-{self.name}.appspot.com"
 
     @property
     def total_bytes(self) -> int:
-        return sum(len(content) for _, content in self.objects)
+        return self.count * self.size
+
+    @property
+    def title(self) -> str:
+        size = f"{self.size // MiB} MiB" if self.size >= MiB else f"{self.size:,} B"
+        extra = " through the latency proxy" if self.proxied else ""
+        return f"{self.count:,} x {size}{extra}"
 
 
-def make_corpus(bucket: str, count: int, size: int, seed: int) -> Corpus:
+def full_workloads(latency_ms: float) -> list[Workload]:
+    return [Workload("large", 40, 25 * MiB), Workload("small", 5000, 1024), Workload("latency", 2000, 1024, True)]
+
+
+def quick_workloads(latency_ms: float) -> list[Workload]:
+    return [Workload("large", 4, 8 * MiB), Workload("small", 300, 1024), Workload("latency", 100, 1024, True)]
+
+
+ONE = Workload("one", 1, 1024)
+
+
+def corpus(workload: Workload, seed: int) -> list[tuple[str, bytes]]:
     rng = random.Random(seed)
     objects = []
-    for _ in range(count):
-        content = rng.randbytes(size)
+    for _ in range(workload.count):
+        content = rng.randbytes(workload.size)
         objects.append((PREFIX + "sha256:" + hashlib.sha256(content).hexdigest(), content))
-    return Corpus(bucket, objects)
+    return objects
 
 
 @dataclass
-class Figure:
-    label: str
-    seconds: float
-    total_bytes: int
-    objects: int
-
-    def row(self, reference: Figure | None) -> str:
-        mbps = self.total_bytes / 1e6 / self.seconds
-        ratio = f"{reference.seconds / self.seconds:6.2f}x" if reference else "      "
-        return (
-            f"  {self.label:<34} {self.seconds:8.2f} s {mbps:9.1f} MB/s "
-            f"{self.objects / self.seconds:9.0f} obj/s  {ratio}"
-        )
+class Sample:
+    wall: float
+    cpu: float | None = None  # CPU seconds of the measured processes
+    gets: int | None = None  # object GETs the proxy saw
+    worker_rss_mib: float | None = None
 
 
-def time_emulator_ceiling(endpoint: str, corpus: Corpus) -> Figure:
-    session = requests.Session()
-    received = 0
-    start = time.perf_counter()
-    for name, _ in corpus.objects:
-        with session.get(
-            f"{endpoint}/download/storage/v1/b/{corpus.bucket}/o/{quote(name, safe='')}?alt=media", stream=True
-        ) as response:
-            response.raise_for_status()
-            for chunk in response.iter_content(MiB):
-                received += len(chunk)
-    assert received == corpus.total_bytes, (received, corpus.total_bytes)
-    return Figure(
-        "emulator ceiling (download only)", time.perf_counter() - start, corpus.total_bytes, len(corpus.objects)
-    )
+@dataclass
+class Results:
+    # (server, workload, variant) -> one sample per round
+    samples: dict[tuple[str, str, str], list[Sample]] = field(default_factory=lambda: defaultdict(list))
+    server_cpu: dict[tuple[str, str, str], list[float]] = field(default_factory=lambda: defaultdict(list))
 
 
-def time_registry_scrub(
-    endpoint: str, corpus: Corpus, output: Path, label: str, concurrency: int, fixed_cost: float = 0.0
-) -> list[Figure]:
-    config = parse_config(
-        {
-            "source": {"buckets": [corpus.bucket], "emulator_endpoint": endpoint},
-            "scan": {"read_concurrency": concurrency},
-            "report": {"output": str(output), "run_id": label.replace(" ", "-")},
-        },
-        "bench",
-    )
-    start = time.perf_counter()
-    summary = run_scan(config, [])
-    seconds = time.perf_counter() - start
-    assert summary["objects_verified"] == len(corpus.objects), summary
-    figures = [Figure(f"registry-scrub ({concurrency} reads/worker)", seconds, corpus.total_bytes, len(corpus.objects))]
-    if fixed_cost and seconds > fixed_cost:
-        figures.append(
-            Figure("  same, less fixed start-up cost", seconds - fixed_cost, corpus.total_bytes, len(corpus.objects))
-        )
-    return figures
+# ---------------------------------------------------------------- the variants
 
 
-def measure_fixed_cost(endpoint: str, output: Path) -> float:
-    """Wall time of a scan of a bucket with one tiny object: Beam's start-up, stages and report."""
-    config = parse_config(
-        {
-            "source": {"buckets": ["bench-empty.appspot.com"], "emulator_endpoint": endpoint},
-            "report": {"output": str(output), "run_id": "fixed-cost"},
-        },
-        "bench",
-    )
-    start = time.perf_counter()
-    run_scan(config, [])
-    return time.perf_counter() - start
+LISTER = r"""
+import json, sys, urllib.parse as u, urllib.request as r
+ep, bucket, token = sys.argv[1], sys.argv[2], ""
+while True:
+    url = f"{ep}/storage/v1/b/{bucket}/o?prefix=containers/images/" + (f"&pageToken={u.quote(token)}" if token else "")
+    page = json.load(r.urlopen(url))
+    for item in page.get("items", []):
+        print(u.quote(item["name"], safe=""))
+    token = page.get("nextPageToken")
+    if not token:
+        break
+"""
 
-
-SHELL_RECIPE = r"""
+SEED_LOOP = r"""
 set -euo pipefail
-curl -sf "$EP/storage/v1/b/$BUCKET/o?prefix=containers/images/" \
-  | python3 -c 'import json,sys,urllib.parse as u
-for item in json.load(sys.stdin).get("items", []): print(u.quote(item["name"], safe=""))' \
+"$PYTHON" -c "$LISTER" "$EP" "$BUCKET" \
   | while read -r name; do
       curl -sf "$EP/download/storage/v1/b/$BUCKET/o/$name?alt=media" | sha256sum
     done | wc -l
 """
 
 
-def time_shell_recipe(endpoint: str, corpus: Corpus) -> Figure:
-    start = time.perf_counter()
-    out = subprocess.run(
-        ["bash", "-c", SHELL_RECIPE],
-        env=dict(os.environ, EP=endpoint, BUCKET=corpus.bucket),
-        capture_output=True,
-        text=True,
-        check=True,
+def seed_loop(endpoint: str, workload: Workload) -> Sample:
+    env = dict(os.environ, EP=endpoint, BUCKET=workload.bucket, LISTER=LISTER, PYTHON=PYTHON)
+    run = measure.run(["bash", "-c", SEED_LOOP], env=env)
+    assert run.returncode == 0 and int(run.stdout.strip()) == workload.count, (run.stdout, run.stderr[-500:])
+    return Sample(run.wall, run.cpu)
+
+
+def media_urls(endpoint: str, workload: Workload) -> list[str]:
+    out = subprocess.run([PYTHON, "-c", LISTER, endpoint, workload.bucket], capture_output=True, text=True, check=True)
+    names = out.stdout.split()
+    assert len(names) == workload.count, len(names)
+    return [f"{endpoint}/download/storage/v1/b/{workload.bucket}/o/{name}?alt=media" for name in names]
+
+
+def parallel_curl(urls: list[str], processes: int, scratch: Path, expected_bytes: int) -> Sample:
+    """``processes`` curl processes, each downloading its share of ``urls`` to /dev/null in turn."""
+    configs = []
+    for index in range(processes):
+        path = scratch / f"curl-{processes}-{index}.cfg"
+        share = urls[index::processes]
+        path.write_text("".join(f'url = "{url}"\noutput = "/dev/null"\n' for url in share))
+        configs.append(path)
+    script = (
+        " ".join(f"curl -sf -w '%{{size_download}}\\n' -K {path} > {path}.out &" for path in configs)
+        + " wait; cat "
+        + " ".join(f"{path}.out" for path in configs)
     )
-    seconds = time.perf_counter() - start
-    assert int(out.stdout.strip()) == len(corpus.objects), out
-    return Figure("shell recipe (curl | sha256sum)", seconds, corpus.total_bytes, len(corpus.objects))
+    run = measure.run(["bash", "-c", script])
+    received = sum(int(line) for line in run.stdout.split())
+    assert run.returncode == 0 and received == expected_bytes, (received, expected_bytes, run.stderr[-500:])
+    return Sample(run.wall, run.cpu)
 
 
-def time_hashlib(corpus: Corpus) -> Figure:
-    start = time.perf_counter()
-    for _, content in corpus.objects:
+def registry_scrub(
+    endpoint: str, workload: Workload, output: Path, concurrency: int | None, beam_args: list[str], tag: str
+) -> Sample:
+    run_id = f"{workload.name}-{tag}"
+    command = [
+        PYTHON,
+        "-m",
+        "jobs.cli",
+        "scan",
+        "--bucket",
+        workload.bucket,
+        "--emulator-endpoint",
+        endpoint,
+        "--output",
+        str(output),
+        "--run-id",
+        run_id,
+        "-q",
+    ]
+    if concurrency:
+        command += ["--read-concurrency", str(concurrency)]
+    run = measure.run(command + beam_args, cwd=str(REPO))
+    assert run.returncode == 0, run.stderr[-2000:]
+    summary = json.loads((output / run_id / "summary.json").read_text())
+    assert summary["objects_verified"] == workload.count, summary
+    return Sample(run.wall, run.cpu, worker_rss_mib=run.worker_peak_mib)
+
+
+def imports() -> Sample:
+    run = measure.run([PYTHON, "-c", "import jobs.cli, jobs.launcher, apache_beam"], cwd=str(REPO))
+    assert run.returncode == 0, run.stderr
+    return Sample(run.wall, run.cpu)
+
+
+def hashlib_in_memory(objects: list[tuple[str, bytes]]) -> Sample:
+    start, cpu = time.perf_counter(), time.process_time()
+    for _, content in objects:
         hashlib.sha256(content).hexdigest()
-    return Figure(
-        "hashlib.sha256 in memory (1 core)", time.perf_counter() - start, corpus.total_bytes, len(corpus.objects)
-    )
+    return Sample(time.perf_counter() - start, time.process_time() - cpu)
 
 
-def worker_rss(endpoint: str, bucket: str, name: str, mode: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.bench.worker_rss", endpoint, bucket, name, mode],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+# ---------------------------------------------------------------- rounds
 
 
-def print_block(title: str, figures: list[Figure], reference: Figure) -> None:
-    print(f"\n{title}")
-    print(f"  {'':<34} {'wall':>10} {'throughput':>14} {'objects':>14}  vs {reference.label.split(' (')[0]}")
-    for figure in figures:
-        print(figure.row(reference))
+def variants_for(
+    workload: Workload,
+    endpoint: str,
+    urls: list[str],
+    objects: list[tuple[str, bytes]] | None,
+    scratch: Path,
+    output: Path,
+    args: argparse.Namespace,
+) -> dict[str, Callable[[], Sample]]:
+    """Every variant of one workload: name -> a callable that measures it once."""
+    variants: dict[str, Callable[[], Sample]] = {}
+    variants["seed loop"] = lambda: seed_loop(endpoint, workload)
+    for p in args.latency_curl if workload.proxied else (1, 2, 4):
+        variants[f"ceiling: curl x{p}"] = lambda p=p: parallel_curl(urls, p, scratch, workload.total_bytes)
+    modes = {"": []}
+    if args.compare_modes:
+        modes = {
+            "": [],
+            " in_memory": ["--direct_running_mode=in_memory"],
+            " multi_processing": ["--direct_running_mode=multi_processing"],
+        }
+    for suffix, beam_args in modes.items():
+        if workload.proxied:
+            for c in args.latency_concurrency:
+                variants[f"registry-scrub c={c}{suffix}"] = lambda c=c, b=beam_args, s=suffix: registry_scrub(
+                    endpoint, workload, output, c, b, f"c{c}{s.strip()}"
+                )
+        else:
+            variants[f"registry-scrub{suffix}"] = lambda b=beam_args, s=suffix: registry_scrub(
+                endpoint, workload, output, None, b, f"default{s.strip()}"
+            )
+    if objects is not None:
+        variants["hashlib.sha256 in memory"] = lambda: hashlib_in_memory(objects)
+    return variants
+
+
+def fixed_variants(endpoint: str, output: Path, args: argparse.Namespace) -> dict[str, Callable[[], Sample]]:
+    variants = {
+        "fixed cost (one-object scan)": lambda: registry_scrub(endpoint, ONE, output, None, [], "fixed"),
+        "imports (jobs.cli, apache_beam)": imports,
+    }
+    if args.compare_modes:
+        for mode in ("in_memory", "multi_processing"):
+            variants[f"fixed cost {mode}"] = lambda m=mode: registry_scrub(
+                endpoint, ONE, output, None, [f"--direct_running_mode={m}"], f"fixed-{m}"
+            )
+    return variants
+
+
+def run_server(server, workloads: list[Workload], corpora, args, scratch: Path, results: Results) -> None:
+    server.start()
+    proxy = None
+    try:
+        output = scratch / f"reports-{server.name}"
+        endpoints = {w.name: server.endpoint for w in workloads}
+        if any(w.proxied for w in workloads):
+            proxy = FaultyProxy(server.port, latency=args.latency_ms / 1000).__enter__()
+            for w in workloads:
+                if w.proxied:
+                    endpoints[w.name] = proxy.endpoint
+        tasks: list[tuple[str, str, Callable[[], Sample]]] = [
+            (ONE.name, name, fn) for name, fn in fixed_variants(server.endpoint, output, args).items()
+        ]
+        for w in workloads:
+            urls = media_urls(endpoints[w.name], w)
+            in_memory = corpora[w.name] if w.name == "large" else None
+            for name, fn in variants_for(w, endpoints[w.name], urls, in_memory, scratch, output, args).items():
+                tasks.append((w.name, name, fn))
+        for round_index in range(args.rounds):
+            shift = (round_index * len(tasks)) // args.rounds
+            ordered = tasks[shift:] + tasks[:shift]
+            started = time.perf_counter()
+            for workload_name, variant, fn in ordered:
+                if variant == "seed loop" and round_index >= args.seed_loop_rounds:
+                    continue
+                server_cpu = measure.cpu_seconds(server.pid)
+                gets = len(proxy.stats.media_reads()) if proxy else 0
+                sample = fn()
+                if proxy and variant.startswith("registry-scrub"):
+                    sample.gets = len(proxy.stats.media_reads()) - gets
+                key = (server.name, workload_name, variant)
+                results.samples[key].append(sample)
+                results.server_cpu[key].append(measure.cpu_seconds(server.pid) - server_cpu)
+                if args.verbose:
+                    cpu = f", {sample.cpu:.2f} CPU-s" if sample.cpu is not None else ""
+                    print(f"    {server.name} {workload_name} {variant}: {sample.wall:.2f} s{cpu}", flush=True)
+            print(f"  {server.name}: round {round_index + 1} of {args.rounds} in {time.perf_counter() - started:.0f} s")
+    finally:
+        if proxy:
+            proxy.__exit__(None, None, None)
+        server.stop()
+
+
+# ---------------------------------------------------------------- report
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio_median(numerators: list[Sample], denominators: list[Sample]) -> float | None:
+    """Median over rounds of numerator wall / denominator wall, each pair from the same round;
+    with fewer numerators (``--seed-loop-rounds``), the ratio of the medians."""
+    if not numerators:
+        return None
+    if len(numerators) < len(denominators):
+        return median(n.wall for n in numerators) / median(d.wall for d in denominators)
+    return median([n.wall / d.wall for n, d in zip(numerators, denominators, strict=False)])
+
+
+def report(results: Results, servers: list[str], workloads: list[Workload], args) -> None:
+    for server in servers:
+        print(f"\n== {server} ==")
+        default_fixed = results.samples.get((server, ONE.name, "fixed cost (one-object scan)"), [])
+        for variant in [v for (s, w, v) in results.samples if s == server and w == ONE.name]:
+            samples = results.samples[(server, ONE.name, variant)]
+            walls = ", ".join(f"{s.wall:.2f}" for s in samples)
+            print(
+                f"  {variant:<36} median {median(s.wall for s in samples):6.2f} s wall, "
+                f"{median(s.cpu for s in samples):6.2f} CPU-s  (rounds: {walls})"
+            )
+        for w in workloads:
+            seed = results.samples.get((server, w.name, "seed loop"), [])
+            if not any(wname == w.name for (s, wname, _) in results.samples if s == server):
+                continue
+            print(f"\n  {w.title}  [{len(seed)} rounds; x = the seed loop's time / the variant's, per round]")
+            print(
+                f"    {'':<34} {'wall':>8} {'MB/s':>8} {'obj/s':>8} {'x seed':>7} "
+                f"{'CPU-s/GB':>9} {'ms CPU/obj':>11} {'server CPU-s':>12}"
+            )
+            for (s, wname, variant), samples in results.samples.items():
+                if s != server or wname != w.name:
+                    continue
+                wall = median(x.wall for x in samples)
+                cpu = median(x.cpu for x in samples)
+                server_cpu = median(results.server_cpu[(s, wname, variant)])
+                print(
+                    f"    {variant:<34} {wall:7.2f}s {w.total_bytes / 1e6 / wall:8.0f} {w.count / wall:8.0f} "
+                    + (f"{ratio:6.2f}x " if (ratio := ratio_median(seed, samples)) is not None else "     - ")
+                    + f"{cpu / (w.total_bytes / 1e9):9.2f} {cpu / w.count * 1000:11.2f} {server_cpu:12.2f}"
+                )
+                # A forced mode is compared with the fixed cost of the same mode.
+                mode = next((m for m in ("in_memory", "multi_processing") if variant.endswith(m)), None)
+                fixed = results.samples.get((server, ONE.name, f"fixed cost {mode}"), []) if mode else default_fixed
+                if variant.startswith("registry-scrub") and len(fixed) == len(samples):
+                    net_walls = [x.wall - f.wall for x, f in zip(samples, fixed, strict=True)]
+                    net_cpus = [x.cpu - f.cpu for x, f in zip(samples, fixed, strict=True)]
+                    net_wall, net_cpu = median(net_walls), median(net_cpus)
+                    gets = median(x.gets for x in samples)
+                    extra = f", {gets / w.count:.2f} GETs per object" if gets is not None else ""
+                    rss = median(x.worker_rss_mib for x in samples)
+                    print(
+                        f"      net of the fixed cost: {net_wall:6.2f} s wall"
+                        + (
+                            f" ({w.total_bytes / 1e6 / net_wall:.0f} MB/s, {w.count / net_wall:.0f} obj/s)"
+                            if net_wall > 0
+                            else ""
+                        )
+                        + f", {net_cpu / (w.total_bytes / 1e9):.2f} CPU-s/GB, "
+                        f"{net_cpu / w.count * 1000:.3f} ms CPU/obj; peak worker RSS {rss:.0f} MiB{extra}"
+                    )
+
+
+def workloads_on(server: str, workloads: list[Workload], args) -> list[Workload]:
+    """The latency proxy bounds its workload whatever the server behind it: by default it runs on one."""
+    return [w for w in workloads if not w.proxied or server in args.latency_servers]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--large-count", type=int, default=40)
-    parser.add_argument("--large-mib", type=int, default=25)
-    parser.add_argument("--small-count", type=int, default=5000)
-    parser.add_argument("--small-bytes", type=int, default=1024)
+    parser.add_argument("--quick", action="store_true", help="small corpora, one round: a smoke run")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3; 1 with --quick)")
+    parser.add_argument("--servers", default=",".join(SERVERS), help=f"comma-separated, of {', '.join(SERVERS)}")
+    parser.add_argument("--workloads", default="large,small,latency", help="comma-separated: large, small, latency")
     parser.add_argument("--latency-ms", type=float, default=30.0)
-    parser.add_argument("--rss-gib", type=float, default=1.0, help="size of the object for the memory figure")
-    parser.add_argument("--skip-rss", action="store_true")
+    parser.add_argument(
+        "--latency-servers", default="gcp-storage-emulator", help="the servers the proxied workload runs on"
+    )
+    parser.add_argument("--latency-concurrency", default="8,32,128", help="read_concurrency values through the proxy")
+    parser.add_argument(
+        "--seed-loop-rounds",
+        type=int,
+        help="run the seed loops (minutes each) in only the first N rounds; their ratios are then of medians",
+    )
+    parser.add_argument(
+        "--latency-curl",
+        default="8,32",
+        help="curl processes for the proxied ceiling (128 overflow gcp-storage-emulator's listen backlog of 5)",
+    )
+    parser.add_argument("--compare-modes", action="store_true", help="also force in_memory and multi_processing")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every measurement as it is taken")
     args = parser.parse_args()
-    logs.configure(quiet=True)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.seed_loop_rounds = args.rounds if args.seed_loop_rounds is None else args.seed_loop_rounds
+    args.latency_concurrency = [int(c) for c in args.latency_concurrency.split(",")]
+    args.latency_curl = [int(c) for c in args.latency_curl.split(",")]
+    chosen = set(args.workloads.split(","))
+    workloads = [w for w in (quick_workloads if args.quick else full_workloads)(args.latency_ms) if w.name in chosen]
+    servers = [name.strip() for name in args.servers.split(",")]
 
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
-    large = make_corpus("bench-large.appspot.com", args.large_count, args.large_mib * MiB, seed=1)
-    small = make_corpus("bench-small.appspot.com", args.small_count, args.small_bytes, seed=2)
-    huge_name = None
-    with tempfile.TemporaryDirectory(prefix="registry-scrub-bench-") as scratch:
-        data_dir, output = Path(scratch) / "gcs", Path(scratch) / "reports"
-        started = time.perf_counter()
-        bulk_seed(data_dir, large.bucket, large.objects)
-        bulk_seed(data_dir, small.bucket, small.objects)
-        bulk_seed(data_dir, "bench-empty.appspot.com", [(PREFIX + "sha256:" + hashlib.sha256(b"").hexdigest(), b"")])
-        if not args.skip_rss:
-            huge = os.urandom(int(args.rss_gib * 1024 * MiB))
-            huge_name = PREFIX + "sha256:" + hashlib.sha256(huge).hexdigest()
-            bulk_seed(data_dir, "bench-huge.appspot.com", [(huge_name, huge)])
-            del huge
-        print(
-            f"seeded {len(large.objects)} x {args.large_mib} MiB and {len(small.objects)} x "
-            f"{args.small_bytes} B in {time.perf_counter() - started:.1f} s"
-        )
-
-        with Emulator(data_dir) as emulator:
-            fixed = measure_fixed_cost(emulator.endpoint, output)
-            print(f"registry-scrub fixed cost (scan of a one-object bucket): {fixed:.2f} s")
-            for corpus, title in (
-                (large, f"large objects: {len(large.objects)} x {args.large_mib} MiB"),
-                (small, f"small objects: {len(small.objects)} x {args.small_bytes} B"),
-            ):
-                ceiling = time_emulator_ceiling(emulator.endpoint, corpus)
-                figures = [
-                    ceiling,
-                    *time_registry_scrub(emulator.endpoint, corpus, output, title.split(":")[0], 8, fixed),
-                    time_shell_recipe(emulator.endpoint, corpus),
-                    time_hashlib(corpus),
-                ]
-                print_block(title, figures, ceiling)
-
-            with FaultyProxy(emulator.port, latency=args.latency_ms / 1000) as proxy:
-                shell = time_shell_recipe(proxy.endpoint, small)
-                gets_before = len(proxy.stats.media_reads())
-                figures = [shell, *time_registry_scrub(proxy.endpoint, small, output, "small-proxied", 32, fixed)]
-                gets = len(proxy.stats.media_reads()) - gets_before
-                print_block(
-                    f"small objects through a {args.latency_ms:.0f} ms latency proxy "
-                    f"({len(small.objects)} x {args.small_bytes} B)",
-                    figures,
-                    shell,
-                )
-                # The read protocol re-reads only on a mismatch: a healthy bucket costs one GET per object.
-                print(
-                    f"  registry-scrub object GETs: {gets} for {len(small.objects)} objects "
-                    f"({gets / len(small.objects):.2f} per object)"
-                )
-
-            if huge_name:
-                print(f"\npeak RSS of one worker process hashing a {args.rss_gib:g} GiB object")
-                for mode in ("scan", "download_as_bytes"):
-                    result = worker_rss(emulator.endpoint, "bench-huge.appspot.com", huge_name, mode)
-                    label = "registry-scrub HashObjectsFn" if mode == "scan" else "naive download_as_bytes"
-                    print(
-                        f"  {label:<34} peak {result['peak_rss_mib']:7.0f} MiB "
-                        f"(before the read {result['baseline_rss_mib']:.0f} MiB; "
-                        f"{result['size'] / 1e6 / result['seconds']:.0f} MB/s)"
-                    )
+    print(
+        f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]}; "
+        f"{args.rounds} round(s); started {time.strftime('%H:%M:%S', time.gmtime())} UTC"
+    )
+    corpora = {w.name: corpus(w, seed=index) for index, w in enumerate([ONE, *workloads])}
+    results = Results()
+    with tempfile.TemporaryDirectory(prefix="registry-scrub-bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        for name in servers:
+            server = SERVERS[name](scratch)
+            started = time.perf_counter()
+            for w in [ONE, *workloads]:
+                server.seed(w.bucket, corpora[w.name])
+            seconds = time.perf_counter() - started
+            print(f"{name}: seeded {sum(w.count for w in workloads) + 1:,} objects in {seconds:.1f} s")
+            run_server(server, workloads_on(name, workloads, args), corpora, args, scratch, results)
+    report(results, servers, workloads, args)
+    print(f"\nfinished {time.strftime('%H:%M:%S', time.gmtime())} UTC")
 
 
 if __name__ == "__main__":
