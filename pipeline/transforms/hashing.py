@@ -166,30 +166,14 @@ def _tagged(tag: str | None, value):
 
 
 class HashObjects(beam.PTransform):
-    """ListedObject -> tagged outputs ``blobs`` (main), ``verified`` and ``findings``."""
+    """ListedObject -> tagged outputs ``blobs`` (main), ``verified`` and ``findings``.
 
-    def __init__(
-        self,
-        prefix: str,
-        emulator_endpoint: str | None,
-        chunk_size: int,
-        read_concurrency: int,
-        max_attempts: int,
-        read_timeout: float = DEFAULT_READ_TIMEOUT_S,
-        min_read_rate: int = DEFAULT_MIN_READ_RATE,
-        recover_images: bool = False,
-    ):
+    Takes ``HashObjectsFn``'s arguments, so the two signatures cannot drift apart.
+    """
+
+    def __init__(self, *fn_args, **fn_kwargs):
         super().__init__()
-        self._fn = HashObjectsFn(
-            prefix,
-            emulator_endpoint,
-            chunk_size,
-            read_concurrency,
-            max_attempts,
-            read_timeout,
-            min_read_rate,
-            recover_images,
-        )
+        self._fn = HashObjectsFn(*fn_args, **fn_kwargs)
 
     def expand(self, objects):
         outputs = objects | "HashAndClassify" >> beam.ParDo(self._fn).with_outputs(
