@@ -240,6 +240,9 @@ def test_bad_flag_value_names_the_flag(tmp_path):
     proc = run_cli("--shard-count", "many", cwd=tmp_path)
     assert proc.returncode == 2
     assert "argument --shard-count: invalid int value: 'many'" in one_line(proc.stderr)
+    proc = run_cli("--bucket", "artifacts.p.appspot.com", "--read-timeout", "soon", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "command line --read-timeout: expected a number of seconds" in one_line(proc.stderr)
 
 
 def test_nothing_to_scan_names_the_real_flags(tmp_path):

@@ -66,6 +66,14 @@ def test_defaults_fill_what_is_not_given():
         ),
         (with_("scan", max_attempts="3"), "scan.yaml: scan.max_attempts: expected a whole number from 1 to 20"),
         (
+            with_("scan", read_timeout=0),
+            "scan.yaml: scan.read_timeout: expected a number of seconds from 0.1 to 3600, got 0",
+        ),
+        (with_("scan", read_timeout="soon"), "scan.yaml: scan.read_timeout: expected a number of seconds, e.g. 60"),
+        (with_("scan", min_read_rate="fast"), "scan.yaml: scan.min_read_rate: expected a size in bytes or with a unit"),
+        (with_("scan", min_read_rate=10), "scan.yaml: scan.min_read_rate: expected a size from 1KiB to 10GiB"),
+        (with_("scan", recover_images="yes"), "scan.yaml: scan.recover_images: expected true or false"),
+        (
             with_("report", output="s3://bucket/x"),
             "scan.yaml: report.output: expected a local directory or gs://BUCKET/PATH",
         ),
