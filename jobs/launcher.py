@@ -22,7 +22,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
@@ -44,6 +44,7 @@ from pipeline.adapters import gcs
 from pipeline.adapters import report as report_io
 from pipeline.adapters.manifest_files import LEGACY_PREFIX
 from pipeline.build import RunPlan, build_pipeline
+from pipeline.compat import UTC
 from pipeline.config import SCHEMA, Config, ConfigError, is_gcr_bucket
 from pipeline.core.budget import BudgetError
 from pipeline.fleet import fleet_of

@@ -7,9 +7,8 @@ refused ``storage.buckets.get`` on real GCS.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pipeline.adapters import gcs
+from pipeline.compat import parse_iso_datetime
 from pipeline.core.shards import KeyRange
 from tests.support.proxy import Fault, FaultyProxy
 
@@ -18,9 +17,9 @@ def test_listing_carries_storage_class_and_times(storage_client, bucket):
     bucket.blob("containers/images/sha256:" + "a" * 64).upload_from_string(b"abc")
     (listed,) = gcs.list_range(storage_client, bucket.name, KeyRange(prefix="containers/images/"))
     assert listed.storage_class == "STANDARD" and listed.generation is not None
-    created = datetime.fromisoformat(listed.time_created)
+    created = parse_iso_datetime(listed.time_created)
     assert listed.time_created.endswith("Z") and created.tzinfo is not None
-    assert datetime.fromisoformat(listed.updated) >= created
+    assert parse_iso_datetime(listed.updated) >= created
 
 
 def test_bucket_facts_read_location_and_soft_delete(storage_client, bucket):

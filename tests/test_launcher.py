@@ -5,7 +5,7 @@ import json
 import os
 import re
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -23,6 +23,7 @@ from jobs.launcher import (
     split_dataset,
 )
 from pipeline.adapters import report as report_io
+from pipeline.compat import UTC
 from pipeline.config import ConfigError, parse_config
 from pipeline.runner import OptionsError, is_dry_run, pipeline_options, runner_for
 

@@ -168,7 +168,7 @@ def _rfc3339(moment) -> str | None:
     """A listing timestamp as plain text (rows must be JSON), UTC with a ``Z``."""
     if moment is None:
         return None
-    return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def bucket_facts(client: storage.Client, bucket: str) -> dict:

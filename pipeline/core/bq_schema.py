@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.compat import UTC, parse_iso_datetime
 from pipeline.core.findings import FINDING_FIELDS, Kind, Severity
 from pipeline.core.recovery import RECOVERY_COLUMNS
 
@@ -188,7 +189,7 @@ def table_spec(dataset: str, table: str) -> str:
 
 
 def _utc(timestamp: str) -> datetime:
-    parsed = datetime.fromisoformat(timestamp)  # Python 3.11 reads a trailing Z
+    parsed = parse_iso_datetime(timestamp)  # reads a trailing Z on 3.10 too
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

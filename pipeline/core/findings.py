@@ -6,8 +6,9 @@ Rows are plain dicts with a fixed key set, so the JSONL schema stays stable
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
+
+from pipeline.compat import StrEnum
 
 
 class Severity(StrEnum):

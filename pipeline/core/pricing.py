@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
+
+from pipeline.compat import parse_iso_datetime
 
 PRICE_SOURCE = "https://cloud.google.com/storage/pricing"
 PRICE_DATE = "2026-09-20"
@@ -80,7 +81,7 @@ def days_short_of_minimum(storage_class: str | None, time_created: str | None, n
     if not minimum or not time_created:
         return 0
     try:
-        age = datetime.fromisoformat(now) - datetime.fromisoformat(time_created)
+        age = parse_iso_datetime(now) - parse_iso_datetime(time_created)
     except (TypeError, ValueError):
         return 0
     return max(0, math.ceil(minimum - age.total_seconds() / 86400))

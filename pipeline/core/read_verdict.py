@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
+
+from pipeline.compat import StrEnum
 
 DEFAULT_READ_TIMEOUT_S = 60.0
 DEFAULT_MIN_READ_RATE = 1024 * 1024  # bytes per second

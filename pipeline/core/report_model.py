@@ -19,9 +19,10 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
+from pipeline.compat import UTC
 from pipeline.core.findings import SEVERITY_OF, Kind, Severity
 from pipeline.core.recovery import page_section as recovery_page_section
 from pipeline.core.summary import EXIT_CLEAN, EXIT_FINDINGS

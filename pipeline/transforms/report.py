@@ -8,13 +8,14 @@ presence means the run's rows are complete.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.adapters import report as report_io
+from pipeline.compat import UTC
 from pipeline.core.findings import with_run_id
 from pipeline.core.reclaim import PLAN_FILE
 from pipeline.core.summary import Tally, build_summary, sum_tallies
