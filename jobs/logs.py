@@ -4,9 +4,10 @@ The FnApiRunner relays every worker log entry to the launcher's root logger as t
 text of a ``LogEntry`` proto. This filter turns ours back into plain lines and
 drops the worker chatter of Beam itself below ERROR.
 
-Each worker process reports its own progress (``pipeline/transforms/progress.py``).
-The console sums the latest line of every worker into one: on a terminal it is
-redrawn in place; piped or redirected, it is printed every few seconds.
+Each worker process reports its own progress, and each listing what it found
+(``pipeline/transforms/progress.py``). The console sums the latest line of every worker
+into one, with an ETA once every listing has reported: on a terminal it is redrawn in
+place; piped or redirected, it is printed every few seconds.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 
 from google.protobuf import text_format
 
+from pipeline.core import eta
 from pipeline.transforms import progress
 
 OUR_LOGGERS = ("registry-scrub", "jobs", "pipeline")
@@ -28,37 +30,73 @@ _CLEAR_LINE = "\r\x1b[K"
 
 
 class ProgressBoard:
-    """The latest progress of each worker process, summed into one line.
+    """The latest progress of each worker, summed into one line, against what the listings found.
 
     The rates are the sums of the workers' own rates (each over its own time since it
     started hashing), so the launcher's clock and the workers' start-up play no part.
+    Each listing reports its objects and bytes once; when all of them have, the totals
+    are known and the line gains an ETA (``pipeline/core/eta.py``).
     """
 
     def __init__(self):
-        self._workers: dict[str, tuple[int, float, float, int]] = {}  # pid -> (objects, MB, MB/s, objects/s)
+        # (pid, instance) -> (objects, MB, MB/s, objects/s)
+        self._workers: dict[tuple[str, str | None], tuple[int, float, float, float]] = {}
+        self._listed: dict[tuple[str, str], tuple[int, int]] = {}  # (bucket, range) -> (objects, bytes)
+        self._listings: int | None = None  # how many listings the scan runs
 
     def update(self, message: str) -> bool:
-        """Take a worker's progress line; False if ``message`` is not one."""
+        """Take a worker's progress or listing line; False if ``message`` is neither."""
         match = progress.LINE.search(message)
-        if match is None:
-            return False
-        self._workers[match["pid"]] = (
-            int(match["objects"]),
-            float(match["mb"]),
-            float(match["mb_per_s"]),
-            int(match["objects_per_s"]),
-        )
-        return True
+        if match is not None:
+            self._workers[match["pid"], match["instance"]] = (
+                int(match["objects"]),
+                float(match["mb"]),
+                float(match["mb_per_s"]),
+                float(match["objects_per_s"]),
+            )
+            return True
+        match = progress.LISTED_LINE.search(message)
+        if match is not None:
+            # A listing retried after a failed bundle reports again: the same key, counted once.
+            self._listed[match["bucket"], match["range"]] = (int(match["objects"]), int(match["bytes"]))
+            self._listings = int(match["listings"])
+            return True
+        return False
+
+    @property
+    def listing_complete(self) -> bool:
+        return self._listings is not None and len(self._listed) >= self._listings
 
     def line(self) -> str:
+        listed_objects = sum(objects for objects, _ in self._listed.values())
+        listed_mb = sum(size for _, size in self._listed.values()) / 1e6
         if not self._workers:
-            return "progress: no worker has reported yet"
+            if not self._listed:
+                return "progress: no worker has reported yet"
+            return (
+                f"progress: listing: {len(self._listed):,} of {self._listings:,} listings done, "
+                f"{listed_objects:,} objects, {listed_mb:,.1f} MB so far"
+            )
         objects, megabytes, mb_per_s, objects_per_s = (
             sum(column) for column in zip(*self._workers.values(), strict=True)
         )
+        processes = len({pid for pid, _ in self._workers})
+        if self.listing_complete:
+            # Bytes read, not a share of the listed bytes: a read retried from byte 0 counts twice.
+            done = f"{objects:,} of {listed_objects:,} objects, {megabytes:,.1f} MB read of {listed_mb:,.1f} MB listed"
+            seconds = eta.eta_seconds(
+                listed_objects=listed_objects,
+                listed_bytes=round(listed_mb * 1e6),
+                done_objects=objects,
+                done_bytes=round(megabytes * 1e6),
+                objects_per_s=objects_per_s,
+                bytes_per_s=mb_per_s * 1e6,
+            )
+        else:
+            done, seconds = f"{objects:,} objects, {megabytes:,.1f} MB read", None
         return (
-            f"progress: {objects:,} objects, {megabytes:,.1f} MB hashed, "
-            f"{mb_per_s:,.1f} MB/s, {objects_per_s:,} objects/s ({len(self._workers)} worker process(es))"
+            f"progress: {done}, {mb_per_s:,.1f} MB/s, {objects_per_s:,.1f} objects/s, "
+            f"{eta.eta_text(self.listing_complete, seconds)} ({processes} worker process(es))"
         )
 
 
@@ -104,6 +142,7 @@ class ConsoleHandler(logging.StreamHandler):
         self._clock = clock
         self._last_shown: float | None = None
         self._drawn = False  # a progress line is on screen without its newline
+        self._unshown = False  # piped: the board changed since its last line
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -122,10 +161,22 @@ class ConsoleHandler(logging.StreamHandler):
         else:
             now = self._clock()
             if self._last_shown is not None and now - self._last_shown < self._interval:
+                self._unshown = True
                 return
             self._last_shown = now
-            self.stream.write(f"{time.strftime('%H:%M:%S')} INFO {self.board.line()}\n")
+            self._print_progress()
         self.flush()
+
+    def _print_progress(self) -> None:
+        self.stream.write(f"{time.strftime('%H:%M:%S')} INFO {self.board.line()}\n")
+        self._unshown = False
+
+    def final_line(self) -> None:
+        """At the end of the run: piped, print the counts held back since the last line; on a terminal, end the line."""
+        if not self._in_place and self._unshown:
+            self._print_progress()
+            self.flush()
+        self.finish_line()
 
     def finish_line(self) -> None:
         """End a progress line drawn in place, so that what follows starts on a line of its own."""
@@ -161,6 +212,6 @@ def configure(quiet: bool, verbose: bool = False, stream=None) -> ConsoleHandler
 
 
 def finish() -> None:
-    """Before the summary: end the progress line a terminal shows in place."""
+    """Before the summary: the last progress counts, and end the line a terminal shows in place."""
     if _handler is not None:
-        _handler.finish_line()
+        _handler.final_line()

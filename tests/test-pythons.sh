@@ -21,7 +21,7 @@ skip=${PYTHONS_SKIP:-}
 
 # Pure tests: no server, no Beam pipeline; seconds per version.
 core_tests=(
-  tests/test_compat.py tests/test_core_classify.py tests/test_core_names.py tests/test_core_reclaim.py
+  tests/test_compat.py tests/test_core_eta.py tests/test_core_classify.py tests/test_core_names.py tests/test_core_reclaim.py
   tests/test_core_summary.py tests/test_manifests_core.py tests/test_read_verdict.py tests/test_recovery_core.py
   tests/test_recovery_sniff.py tests/test_report_model.py tests/test_budget.py tests/test_config.py
   tests/test_bq_schema.py tests/test_cost_model.py tests/test_progress.py tests/test_template_metadata.py

@@ -629,6 +629,6 @@ def test_on_a_terminal_progress_is_one_line_redrawn_in_place(emulator, storage_c
     assert "\r\x1b[Kprogress: " in screen
     assert "INFO progress" not in screen and "[worker] progress" not in screen  # never a line per report
     # Each drawing is followed by the next one, or ends its line before anything else is printed.
-    drawings = re.findall(r"\r\x1b\[Kprogress: [^\r\n]* worker process\(es\)\)(?=\r\x1b\[K|\r\n)", screen)
+    drawings = re.findall(r"\r\x1b\[Kprogress: [^\r\n]*(?:worker process\(es\)\)|so far)(?=\r\x1b\[K|\r\n)", screen)
     assert len(drawings) == screen.count("\r\x1b[K")
     assert "\r\nrun tty: 12 objects listed, 12 verified" in screen

@@ -91,6 +91,7 @@ class HashObjectsFn(beam.DoFn):
     def process(self, obj: ListedObject):
         digest, malformed = classify_name(obj, self._prefix)
         if malformed is not None:
+            self._progress.object_done()  # listed, so counted in the console's totals: done, unread
             yield TaggedOutput(FINDINGS, malformed)
             return
         self._todo.put((obj, digest, self._done))
@@ -106,6 +107,7 @@ class HashObjectsFn(beam.DoFn):
             for tag, value in self._outputs(*done):
                 # Outputs after process() carry no window of their own: batch is global.
                 yield _tagged(tag, GlobalWindows.windowed_value(value))
+        self._progress.flush()
 
     def _collect(self, block_for: int) -> list:
         """Reads that are done: at least ``block_for`` of them, waiting as needed."""

@@ -11,6 +11,7 @@ from google.api_core.exceptions import GoogleAPICallError
 from pipeline.adapters import gcs
 from pipeline.core.blobs import ListedObject
 from pipeline.core.shards import KeyRange, plan_ranges
+from pipeline.transforms import progress
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,9 @@ class ListingFailed(RuntimeError):
 class ListRangeFn(beam.DoFn):
     """(bucket, KeyRange) -> every ListedObject in that range."""
 
-    def __init__(self, emulator_endpoint: str | None):
+    def __init__(self, emulator_endpoint: str | None, listings: int | None = None):
         self._emulator_endpoint = emulator_endpoint
+        self._listings = listings  # how many ranges the scan lists, for the console's totals
         self._listed = Metrics.counter("scan", "objects_listed")
         self._listed_bytes = Metrics.counter("scan", "bytes_listed")
 
@@ -33,17 +35,18 @@ class ListRangeFn(beam.DoFn):
 
     def process(self, element: tuple[str, KeyRange]):
         bucket, key_range = element
-        count = 0
+        count = size = 0
         try:
             for obj in gcs.list_range(self._client, bucket, key_range):
                 count += 1
+                size += obj.size
                 self._listed.inc()
                 self._listed_bytes.inc(obj.size)
                 yield obj
         except GoogleAPICallError as err:
             # Beam retries the bundle (its partial output is discarded), then fails the job.
             raise ListingFailed(f"listing gs://{bucket} {key_range.label} failed after {count} objects: {err}") from err
-        log.debug("listed %d objects in gs://%s %s", count, bucket, key_range.label)
+        progress.log_listed(bucket, key_range.label, count, size, self._listings)
 
 
 class ListObjects(beam.PTransform):
@@ -60,10 +63,11 @@ class ListObjects(beam.PTransform):
         self._emulator_endpoint = emulator_endpoint
 
     def expand(self, pbegin):
+        list_range = ListRangeFn(self._emulator_endpoint, listings=len(self._units))
         return (
             pbegin
             | "ListingUnits" >> beam.Create(self._units)
             | "SpreadListings" >> beam.Reshuffle()
-            | "ListRanges" >> beam.ParDo(ListRangeFn(self._emulator_endpoint)).with_output_types(ListedObject)
+            | "ListRanges" >> beam.ParDo(list_range).with_output_types(ListedObject)
             | "SpreadObjects" >> beam.Reshuffle()
         )
