@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -99,3 +100,17 @@ def test_google_python_support_warning_is_silenced_here_and_in_child_processes()
             check=True,
         )
         assert ("non-supported Python version" in child.stderr) is printed, child.stderr
+
+
+def test_every_claimed_python_is_listed_with_what_ran_and_every_listed_one_is_claimed():
+    """Never claim a version that was not installed and run: docs/runners.md, "Python versions"."""
+    from packaging.specifiers import SpecifierSet
+
+    repo = Path(__file__).parent.parent
+    pyproject = (repo / "pyproject.toml").read_text()
+    (requires,) = re.findall(r'^requires-python = "([^"]+)"', pyproject, re.MULTILINE)
+    claimed = {f"3.{minor}" for minor in range(6, 20) if f"3.{minor}" in SpecifierSet(requires)}
+    section = (repo / "docs" / "runners.md").read_text().split("## Python versions", 1)[1]
+    row = re.compile(r"^\| (3\.\d+)\.\d+ \([^)]+\) \| [^|]+ \| all passed \| \d{4}-\d\d-\d\d \|$", re.MULTILINE)
+    rows = row.findall(section)
+    assert sorted(rows) == sorted(claimed)

@@ -55,7 +55,7 @@ def test_one_beam_version_in_dockerfile_pyproject_and_lock():
     assert "FROM apache/beam_python3.11_sdk:${BEAM_VERSION} AS beam_sdk" in DOCKERFILE
 
 
-# Each was installed and its pure tests run at least once (docs/production.md, "Python versions").
+# Each was installed and its tests run at least once (docs/runners.md, "Python versions").
 CLAIMED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 
 
