@@ -174,7 +174,8 @@ def flink_job_server_jar() -> str:
         # Only "the registry does not serve this jar" skips; any other failure fails the test.
         if "HTTP Error 404" not in str(err):
             raise
-        pytest.skip(f"Maven Central as reached from here does not serve {url.rsplit('/', 1)[-1]} (HTTP 404)")
+        artifact = f"org.apache.beam:beam-runners-flink-{FLINK_VERSION}-job-server:{apache_beam.__version__}"
+        pytest.skip(f"Maven Central as reached from here does not serve {artifact} (HTTP 404 for {url})")
     except urllib.error.URLError as err:  # pragma: no cover - the wording differs by Python version
         raise AssertionError(f"cannot fetch the Flink job server jar {url}: {err}") from err
 
