@@ -89,13 +89,19 @@ Exit status: 0 clean, 1 findings of severity error, 2 unusable input (nothing wa
 3 the run failed, 130/143 interrupted (SIGINT/SIGTERM). Every flag: docs/cli.md."""
 
 
+VERSION_HELP = "print the versions of registry-scrub, Apache Beam and Python, and exit"
+
+
 class UsageError(Exception):
     """Arguments that cannot be understood (exit status 2)."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, not argparse's usage block
-        raise UsageError(f"{message}; see {PROG} --help")
+        # `registry-scrub --help` is scan's help; report and export have their own.
+        command = self.prog.split()[-1]
+        helper = self.prog if command in ("demo", "report", "export") else PROG
+        raise UsageError(f"{message}; see {helper} --help")
 
 
 def version_text() -> str:
@@ -139,14 +145,16 @@ def _add_scan_flags(parser: argparse.ArgumentParser) -> None:
         else:
             parser.add_argument(flag, dest=dest, type=kind, metavar=metavar, help=text)
     talk = parser.add_mutually_exclusive_group()
-    talk.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the summary and errors")
+    talk.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines, only the summary and errors (default: off)"
+    )
     talk.add_argument(
         "-v",
         "--verbose",
         action="store_true",
-        help="the full error, traceback included, when a run cannot start or fails",
+        help="the full error, traceback included, when a run cannot start or fails (default: off, one line)",
     )
-    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--version", action="version", version=version_text(), help=VERSION_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Verify the blobs of GCR-layout Cloud Storage buckets against their SHA-256 names.",
         **common,
     )
-    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--version", action="version", version=version_text(), help=VERSION_HELP)
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     scan = commands.add_parser(
         "scan",
@@ -192,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     talk = report.add_mutually_exclusive_group()
     talk.add_argument("-q", "--quiet", action="store_true", help="print only the page's path (default: a summary)")
-    talk.add_argument("-v", "--verbose", action="store_true", help="the full error when rendering fails")
+    talk.add_argument(
+        "-v", "--verbose", action="store_true", help="the full error when rendering fails (default: off, one line)"
+    )
     from jobs import export
 
     parser.commands = {"scan": scan, "demo": demo, "report": report, "export": export.add_parser(commands)}

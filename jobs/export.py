@@ -13,6 +13,7 @@ an ``oci:`` layout); the blobs, and so the config and layer digests, are the sam
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -40,21 +41,58 @@ class BlobFailed(Exception):
     """A blob could not be read, or its bytes are not what its digest (or diff_id) says."""
 
 
+def _whole_number(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high`` (argparse names the flag in its error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text!r}")
+        return value
+
+    return parse
+
+
 def add_parser(commands):
     export = commands.add_parser(
         "export",
         help="write an image that a --recover-images run rebuilt as an OCI image layout",
-        description=__doc__.split("\n\n")[0],
+        description="Write a recovered image (from a --recover-images run) as an OCI image layout, "
+        "every blob read again and verified.",
     )
     export.add_argument("run_dir", metavar="RUN_DIR", help="the run's report folder (local or gs://)")
     export.add_argument("config_digest", metavar="CONFIG_DIGEST", help="sha256:<hex> of the image's config")
-    export.add_argument("--to", required=True, metavar="DIR", help="the OCI layout to write (new or an OCI layout)")
-    export.add_argument("--tag", default="latest", help="the layout's ref name for the image (default: latest)")
-    export.add_argument("--emulator-endpoint", help="read from a local GCS emulator (default: the run's own)")
-    export.add_argument("--chunk-size", type=int, default=1024 * 1024, help="bytes per read chunk")
-    export.add_argument("--max-attempts", type=int, default=5, help="attempts per blob on transient errors")
-    export.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    export.add_argument("-v", "--verbose", action="store_true", help="log every read")
+    export.add_argument(
+        "--to", required=True, metavar="DIR", help="the OCI layout to write: a new folder, or an OCI layout to add to"
+    )
+    export.add_argument(
+        "--tag", default="latest", metavar="TAG", help="the layout's ref name for the image (default: latest)"
+    )
+    export.add_argument(
+        "--emulator-endpoint",
+        metavar="URL",
+        help="read the blobs from a local GCS emulator, http://HOST:PORT "
+        "(default: the emulator the run scanned, from its summary.json; else Cloud Storage)",
+    )
+    export.add_argument(
+        "--chunk-size",
+        type=_whole_number(4096, 256 * 1024 * 1024),
+        default=1024 * 1024,
+        metavar="BYTES",
+        help="bytes per read, 4096 to 268435456 (default: 1048576)",
+    )
+    export.add_argument(
+        "--max-attempts",
+        type=_whole_number(1, 20),
+        default=5,
+        metavar="N",
+        help="attempts per blob on transient errors, 1 to 20 (default: 5)",
+    )
+    export.add_argument("-q", "--quiet", action="store_true", help="print only errors (default: off)")
+    export.add_argument("-v", "--verbose", action="store_true", help="log every read (default: off)")
     return export
 
 

@@ -1,5 +1,6 @@
 """The ``registry-scrub`` command end to end, as a user runs it (a subprocess per call)."""
 
+import argparse
 import hashlib
 import json
 import os
@@ -632,3 +633,39 @@ def test_on_a_terminal_progress_is_one_line_redrawn_in_place(emulator, storage_c
     drawings = re.findall(r"\r\x1b\[Kprogress: [^\r\n]*(?:worker process\(es\)\)|so far)(?=\r\x1b\[K|\r\n)", screen)
     assert len(drawings) == screen.count("\r\x1b[K")
     assert "\r\nrun tty: 12 objects listed, 12 verified" in screen
+
+
+def _flag_actions(parser):
+    return [a for a in parser._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+
+
+def test_every_subcommand_gives_each_flag_a_meaning_a_readable_name_and_a_default(tmp_path):
+    commands = cli.build_parser().commands
+    assert set(commands) == {"scan", "demo", "report", "export"}
+    for name, parser in commands.items():
+        proc = run_cli(name, "--help", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        text = " ".join(proc.stdout.split())
+        for action in _flag_actions(parser):
+            flag = action.option_strings[-1]
+            assert action.help and "%(default)" not in action.help, f"{name} {flag}: no meaning"
+            assert " ".join(action.help.replace("%%", "%").split()) in text, f"{name} {flag}"
+            if isinstance(action, argparse._VersionAction):
+                assert action.help == cli.VERSION_HELP
+                continue
+            if action.nargs != 0:  # a flag with a value: a metavar a person wrote, not argparse's DEST
+                assert action.metavar and "_" not in action.metavar, f"{name} {flag}: metavar {action.metavar!r}"
+            if not action.required:
+                assert "(default: " in action.help or "default: " in action.help, f"{name} {flag}: no default"
+
+
+def test_a_bad_export_value_names_the_flag_and_the_export_help(tmp_path):
+    for flag, value, bounds in [("--chunk-size", "0", "4096 to 268435456"), ("--max-attempts", "many", "1 to 20")]:
+        target = str(tmp_path / "x")
+        proc = run_cli("export", str(tmp_path), "sha256:" + "0" * 64, "--to", target, flag, value, cwd=tmp_path)
+        assert proc.returncode == 2
+        assert one_line(proc.stderr) == (
+            f"registry-scrub: argument {flag}: expected a whole number from {bounds}, got {value!r}; "
+            "see registry-scrub export --help"
+        )
+    assert not (tmp_path / "x").exists()
