@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 try:
-    import tomllib
+    import tomllib  # noqa: TID251 - with its fallback below
 except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI (the test extra)
     import tomli as tomllib
 
