@@ -52,6 +52,19 @@ def test_worker_progress_reports_objects_bytes_and_rate_every_interval(caplog):
     assert caplog.records[0].levelno == logging.INFO
 
 
+def test_the_rate_runs_from_the_first_byte_not_from_setup(caplog):
+    """A worker set up long before the listing ends must not report its wait as a slow rate."""
+    clock = Clock(100.0)
+    progress = Progress(clock=clock, environ={PROGRESS_ENV: "5"})
+    with caplog.at_level(logging.DEBUG, logger="pipeline.transforms.progress"):
+        clock.now = 160.0
+        progress.add_bytes(10_000_000)  # the first byte, a minute after setup: no line yet
+        clock.now = 165.0
+        progress.object_done()
+    (message,) = caplog.messages
+    assert message.endswith("): 1 objects, 10.0 MB hashed (2.0 MB/s, 0.2 objects/s)")
+
+
 def test_a_bundle_ends_with_the_latest_counts_once(caplog):
     """However short the scan, the console's last line holds every object: each bundle ends with a line."""
     clock = Clock()
@@ -80,6 +93,8 @@ def test_remote_workers_log_progress_at_debug_only(caplog):
     assert progress.level == logging.DEBUG
     with caplog.at_level(logging.DEBUG, logger="pipeline.transforms.progress"):
         clock.now = 200.0
+        progress.object_done()
+        clock.now = 204.0  # the default interval, 3 s, later
         progress.object_done()
     assert [r.levelno for r in caplog.records] == [logging.DEBUG]
     assert Progress(environ={PROGRESS_ENV: "soon"}).level == logging.DEBUG

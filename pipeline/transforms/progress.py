@@ -73,7 +73,9 @@ class Progress:
         self._interval = interval or shown or DEFAULT_INTERVAL_S
         self._clock = clock
         self._lock = threading.Lock()
-        self._start = self._last = clock()
+        self._last = clock()
+        # The rate runs from the first byte, not from setup(): a worker set up early waits for the listing.
+        self._start: float | None = None
         self._instance = next(_instances)
         self._shown = (0, 0)  # objects and bytes in the last line logged
         self.objects = 0
@@ -82,6 +84,7 @@ class Progress:
     def add_bytes(self, n: int) -> None:
         # Also called mid-object, so a single huge object still shows progress.
         with self._lock:
+            self._started()
             self.bytes += n
             line = self._due_line()
         if line:
@@ -89,6 +92,7 @@ class Progress:
 
     def object_done(self) -> None:
         with self._lock:
+            self._started()
             self.objects += 1
             line = self._due_line()
         if line:
@@ -102,6 +106,10 @@ class Progress:
         if line:
             log.log(self.level, line)
 
+    def _started(self) -> None:
+        if self._start is None:
+            self._start = self._last = self._clock()
+
     def _due_line(self) -> str | None:
         now = self._clock()
         if now - self._last < self._interval:
@@ -114,7 +122,8 @@ class Progress:
         return self.line(now)
 
     def line(self, now: float | None = None) -> str:
-        elapsed = max((self._clock() if now is None else now) - self._start, 1e-9)
+        now = self._clock() if now is None else now
+        elapsed = max(now - (now if self._start is None else self._start), 1e-9)
         return (
             f"progress (pid {os.getpid()} #{self._instance}): {self.objects} objects, {self.bytes / 1e6:.1f} MB hashed "
             f"({self.bytes / 1e6 / elapsed:.1f} MB/s, {self.objects / elapsed:.1f} objects/s)"
