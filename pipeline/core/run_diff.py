@@ -284,3 +284,26 @@ def change_lines(block: Row | None, shown: int = 3) -> list[str]:
             where = f"gs://{row['bucket']}/{name}" if row.get("bucket") else name
             lines.append(f"  {label}: {what}{where}{generation}")
     return lines
+
+
+def page_section(summary: Row) -> Row | None:
+    """report.html's "Since the previous run" section, from summary.json's ``changes`` and ``ledger``
+    (None when the run named no earlier run)."""
+    block = summary.get("changes")
+    if not isinstance(block, dict):
+        return None
+    ledger = summary.get("ledger") if isinstance(summary.get("ledger"), dict) else {}
+    return {
+        "previous_run_id": block.get("previous_run_id"),
+        "previous_location": block.get("previous_location"),
+        "chosen_by": ledger.get("chosen_by"),
+        "skipped": list(ledger.get("skipped") or ())[:10],
+        "objects": dict(block.get("objects") or {}),
+        "findings": dict(block.get("findings") or {}),
+        "findings_by_kind": dict(block.get("findings_by_kind") or {}),
+        "examples": {change: list((block.get("examples") or {}).get(change) or ()) for change in CHANGES},
+        "files": list(block.get("files") or ()),
+        "verified_from_ledger": summary.get("verified_from_ledger") or 0,
+        "bytes_from_ledger": summary.get("bytes_from_ledger") or 0,
+        "reverified_from_ledger": summary.get("reverified_from_ledger") or 0,
+    }
