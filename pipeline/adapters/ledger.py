@@ -49,7 +49,8 @@ def run_folders(root: str) -> list[str]:
 
 
 def candidate(run_dir: str) -> core.Candidate:
-    summary = report_io.read_json(FileSystems.join(run_dir, report_io.SUMMARY_FILE))
+    path = FileSystems.join(run_dir, report_io.SUMMARY_FILE)
+    summary = report_io.read_json(path) if FileSystems.exists(path) else None
     return core.Candidate(run_dir=run_dir, run_id=run_dir.rstrip("/").rsplit("/", 1)[-1], summary=summary)
 
 
