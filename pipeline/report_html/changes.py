@@ -25,9 +25,11 @@ _TITLES = {
 
 
 def _example(row: dict[str, Any]) -> str:
-    generation = row.get("generation")
-    if row.get("previous_generation") is not None and row.get("previous_generation") != generation:
-        generation = f"{row.get('previous_generation')} \u2192 {generation}"
+    generation, before = row.get("generation"), row.get("previous_generation")
+    if before is not None and generation is None:
+        generation = f"{before} (gone)"
+    elif before is not None and before != generation:
+        generation = f"{before} \u2192 {generation}"
     return (
         f'<tr><td class="mono">{esc(row.get("kind") or "")}</td><td class="mono">{esc(row.get("bucket") or "")}</td>'
         f'<td class="mono">{esc(row.get("object") or row.get("subject") or "")}</td>'
@@ -68,7 +70,7 @@ def render_changes(model: dict[str, Any]) -> str:
         carried = (
             f" {count(section['verified_from_ledger'])} object(s) "
             f"({human_bytes(section['bytes_from_ledger'])}) were carried over from it without being read; "
-            f"{count(section['reverified_from_ledger'])} were read again to check it and agreed."
+            f"{count(section['reverified_from_ledger'])} object(s) were read again to check it and agreed."
         )
     skipped = "".join(
         f'<li>skipped run <span class="mono">{esc(s.get("run"))}</span>: {esc(s.get("reason"))}</li>'
