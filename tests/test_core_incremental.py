@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -66,7 +66,7 @@ def test_the_same_bytes_verified_recently_are_carried_over():
         (listed(size=6), ledger(), "size 6 is not the ledger's 5"),
         (listed(), ledger(verified_at=None), "does not say when"),
         (listed(), ledger(verified_at="2026-12-30T00:00:00Z"), "in the future"),
-        (listed(), ledger(verified_at="2026-10-28T02:59:59Z"), "longer ago than scan.reverify_after"),
+        (listed(), ledger(verified_at="2026-10-28T02:59:59Z"), "due again (scan.reverify_after)"),
     ],
 )
 def test_anything_the_ledger_cannot_vouch_for_is_read(obj, row, reason):
@@ -74,10 +74,25 @@ def test_anything_the_ledger_cannot_vouch_for_is_read(obj, row, reason):
     assert decision.action == inc.READ and reason in decision.reason
 
 
-def test_reverify_after_is_inclusive_to_the_second():
-    exactly = ledger(verified_at="2026-10-28T03:00:00Z")  # 30 days before NOW
-    assert decide(listed(), [exactly]).action == inc.CARRY
-    assert decide(listed(), [exactly], reverify_after_s=30 * 86400 - 1).action == inc.READ
+def at(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_verification_lasts_its_objects_share_of_reverify_after_to_the_second():
+    window = inc.trusted_for(30 * 86400, "b", NAME)
+    assert timedelta(days=15) <= window <= timedelta(days=30)
+    assert window == inc.trusted_for(30 * 86400, "b", NAME), "the same object, the same share, every run"
+    just_in = ledger(verified_at=at(NOW - window + timedelta(seconds=1)))
+    just_out = ledger(verified_at=at(NOW - window - timedelta(seconds=1)))
+    assert decide(listed(), [just_in]).action == inc.CARRY
+    assert decide(listed(), [just_out]).action == inc.READ
+
+
+def test_nothing_is_trusted_past_reverify_after_and_expiries_spread_over_its_second_half():
+    windows = [inc.trusted_for(30 * 86400, "b", f"{PREFIX}sha256:{n:064x}") for n in range(10_000)]
+    assert max(windows) <= timedelta(days=30) and min(windows) >= timedelta(days=15)
+    by_day = [sum(15 + d <= w.total_seconds() / 86400 < 16 + d for w in windows) for d in range(15)]
+    assert all(550 < n < 800 for n in by_day), by_day  # about 10,000 / 15 = 667 expire each day
 
 
 def test_a_ledger_row_that_contradicts_the_name_is_always_checked():

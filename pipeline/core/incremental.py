@@ -28,6 +28,10 @@ DEFAULT_REVERIFY_AFTER_S = 30 * 86400
 DEFAULT_REVERIFY_SAMPLE = 0.01
 # A verification dated this far after the run's start is a clock that cannot be trusted, not a fresh proof.
 FUTURE_SLACK = timedelta(days=1)
+# Each object's verification lasts between (1 - EXPIRY_SPREAD) and all of reverify_after, fixed per
+# object: after a first full scan the objects would otherwise all expire on the same day, and one
+# run in every reverify_after would read the whole bucket again.
+EXPIRY_SPREAD = 0.5
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,14 @@ def sample_point(run_id: str, bucket: str, name: str) -> float:
     """
     seed = hashlib.sha256(f"{run_id}\0{bucket}\0{name}".encode("utf-8", "surrogateescape")).digest()
     return int.from_bytes(seed[:8], "big") / 2**64
+
+
+def trusted_for(reverify_after_s: float, bucket: str, name: str) -> timedelta:
+    """How long the ledger's verification of this object is trusted: a share of ``reverify_after``
+    from ``1 - EXPIRY_SPREAD`` to 1, the same for the object in every run."""
+    seed = hashlib.sha256(f"expiry\0{bucket}\0{name}".encode("utf-8", "surrogateescape")).digest()
+    share = 1 - EXPIRY_SPREAD * int.from_bytes(seed[:8], "big") / 2**64
+    return timedelta(seconds=reverify_after_s * share)
 
 
 def _pick(obj: ListedObject, rows: list[Row]) -> Row | None:
@@ -68,8 +80,8 @@ def decide(
     """Whether ``obj`` may be carried over from the ledger, must be read, or is re-checked by the sample.
 
     Carried over only when the ledger verified the same bytes: the same generation and the same
-    stored crc32c and size, a sha256 that is the name's digest, verified no longer than
-    ``reverify_after_s`` before this run started. Of those, the ``sample_rate`` share that
+    stored crc32c and size, a sha256 that is the name's digest, verified less than
+    ``trusted_for`` (at most ``reverify_after_s``) before this run started. Of those, the ``sample_rate`` share that
     ``sample_point`` picks is read again and compared (``recheck``).
     """
     row = _pick(obj, ledger_rows)
@@ -91,8 +103,8 @@ def decide(
         return Decision(READ, "the ledger does not say when it verified the object")
     if verified_at > run_started_at + FUTURE_SLACK:
         return Decision(READ, f"the ledger dates its verification in the future ({row['verified_at']})")
-    if run_started_at - verified_at > timedelta(seconds=reverify_after_s):
-        return Decision(READ, f"last verified {row['verified_at']}, longer ago than scan.reverify_after")
+    if run_started_at - verified_at > trusted_for(reverify_after_s, obj.bucket, obj.name):
+        return Decision(READ, f"last verified {row['verified_at']}: due again (scan.reverify_after)")
     if row.get("sha256") is None or digest_of_hex(row["sha256"]) != digest:
         # The ledger contradicts the name itself: never carry that over, check it.
         return Decision(SAMPLE, "the ledger's sha256 is not the digest in the name", row)
