@@ -108,3 +108,25 @@ def test_page_section_is_none_without_a_previous_run():
     block = d.changes_block(d.ChangesAccumulator(), {"run_id": "r1", "location": "x"})
     section = d.page_section({"changes": block, "ledger": {"chosen_by": "auto", "skipped": []}})
     assert section["previous_run_id"] == "r1" and section["chosen_by"] == "auto"
+
+
+def test_the_page_section_renders_counts_and_escaped_examples():
+    from pipeline.report_html.changes import render_changes
+
+    acc = d.ChangesAccumulator()
+    acc.add(d.change_row(d.VANISHED_OBJECT, bucket="b", object="<script>x</script>", previous_generation=4))
+    acc.add(d.change_row(d.CHANGED_OBJECT, bucket="b", object="o", generation=5, previous_generation=4))
+    summary = {
+        "changes": d.changes_block(acc, {"run_id": "r1", "location": "/reports/r1"}),
+        "ledger": {"chosen_by": "auto", "skipped": [{"run": "r0", "reason": "no summary.json"}]},
+        "verified_from_ledger": 7,
+        "bytes_from_ledger": 7000,
+        "reverified_from_ledger": 1,
+    }
+    page = render_changes({"changes": d.page_section(summary)})
+    assert page.startswith('<h2 id="changes">Since the previous run</h2>')
+    assert "0 new, 1 changed and 1 vanished object(s)" in page
+    assert "7 object(s) (7.0 kB) were carried over" in page and "skipped run" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "4 (gone)" in page and "4 \u2192 5" in page
+    assert render_changes({"changes": None}) == ""
