@@ -162,7 +162,7 @@ def test_incremental_keys_and_their_defaults():
     assert config.report.ledger is None and not config.scan.incremental
 
 
-def test_the_cli_exit_status_for_a_bad_duration_is_2(capsys):
+def test_the_cli_exit_status_for_a_bad_ledger_value_is_2(capsys):
     assert cli.main(["--bucket", "b-one", "--config", "/dev/null", "--ledger", "s3://x/y"]) == 2
     assert "command line --ledger: expected a local run folder or gs://" in capsys.readouterr().err
 
