@@ -180,8 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scan_flags(scan)
     demo = commands.add_parser(
         "demo",
-        help="seed a local emulated bucket with demo images and scan it",
-        description="Start a local GCS emulator, seed it with demo images and planted problems, and scan it.",
+        help="seed a local emulated bucket with demo images and scan it, then rescan it incrementally",
+        description="Start a local GCS emulator, seed it with demo images and planted problems, and scan it; "
+        "then rewrite, push and delete a blob and scan again incrementally, printing what changed.",
         **common,
     )
     _add_scan_flags(demo)
