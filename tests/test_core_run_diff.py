@@ -130,3 +130,10 @@ def test_the_page_section_renders_counts_and_escaped_examples():
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "4 (gone)" in page and "4 \u2192 5" in page
     assert render_changes({"changes": None}) == ""
+
+
+def test_only_buckets_both_runs_scanned_are_compared():
+    assert d.compared("b-one", ("b-one", "b-two"))
+    assert not d.compared("b-new", ("b-one",))
+    assert d.compared(None, ("b-one",)), "manifest findings name no bucket"
+    assert d.compared("anything", ()), "a BigQuery ledger does not say which buckets its run scanned"

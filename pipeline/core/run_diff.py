@@ -54,6 +54,13 @@ _OBJECT_KINDS = frozenset(
 )
 
 
+def compared(bucket: str | None, previous_buckets: tuple[str, ...]) -> bool:
+    """Whether rows of ``bucket`` take part in the diff: only buckets both runs scanned do (this run's
+    ledger rows are already limited to its own buckets), so a bucket one run alone scanned is neither
+    new nor vanished. Unknown previous buckets (a BigQuery ledger) and manifest rows (no bucket) always do."""
+    return not previous_buckets or bucket is None or bucket in previous_buckets
+
+
 def change_row(change: str, **fields: Any) -> Row:
     row = dict.fromkeys(CHANGE_FIELDS)
     row.update(fields)

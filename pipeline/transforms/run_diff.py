@@ -37,18 +37,24 @@ class ChangesCombineFn(beam.CombineFn):
 
 
 def _current_object(obj, previous_buckets):
-    if not previous_buckets or obj.bucket in previous_buckets:
+    if core.compared(obj.bucket, previous_buckets):
         row = core.object_state(object_fields(obj))
         yield core.object_key(row), row
 
 
 def _current_finding(row, previous_buckets):
-    if not previous_buckets or row.get("bucket") is None or row.get("bucket") in previous_buckets:
+    if core.compared(row.get("bucket"), previous_buckets):
         yield core.finding_key(row), row
 
 
-def _keyed_object(row):
-    return core.object_key(row), core.object_state(row)
+def _previous_object(row, previous_buckets):
+    if core.compared(row.get("bucket"), previous_buckets):
+        yield core.object_key(row), core.object_state(row)
+
+
+def _previous_finding(row, previous_buckets):
+    if core.compared(row.get("bucket"), previous_buckets):
+        yield core.finding_key(row), row
 
 
 def _summary_extras(accumulator, previous: dict, files):
@@ -77,8 +83,8 @@ class RunDiff(beam.PTransform):
             findings | "CurrentFindings" >> beam.FlatMap(_current_finding, previous_buckets),
         ) | "CurrentRows" >> beam.Flatten()
         previous = (
-            previous_objects | "KeyPreviousObjects" >> beam.Map(_keyed_object),
-            previous_findings | "KeyPreviousFindings" >> beam.Map(lambda row: (core.finding_key(row), row)),
+            previous_objects | "KeyPreviousObjects" >> beam.FlatMap(_previous_object, previous_buckets),
+            previous_findings | "KeyPreviousFindings" >> beam.FlatMap(_previous_finding, previous_buckets),
         ) | "PreviousRows" >> beam.Flatten()
         changes = (
             {"current": current, "previous": previous}
