@@ -112,6 +112,19 @@ def runs(tmp_path_factory):
             proxy,
             config_for(proxy.endpoint, output, "r4", incremental=True, reverify_after="1s", ledger=str(output / "r2")),
         )
+        # A forged ledger: r2's folder with the recorded sha256 of one object edited by hand.
+        forged = output / "forged"
+        forged.mkdir()
+        for path in (output / "r2").iterdir():
+            text = path.read_text()
+            if path.name.startswith("verified-"):
+                recorded = '"sha256":"' + hashlib.sha256(names["kept"][1]).hexdigest() + '"'
+                assert recorded in text
+                text = text.replace(recorded, '"sha256":"' + "0" * 64 + '"')
+            (forged / path.name).write_text(text)
+        r5 = scan(
+            proxy, config_for(proxy.endpoint, output, "r5", incremental=True, reverify_sample=0, ledger=str(forged))
+        )
     return {
         "names": {label: name for label, (name, _) in names.items()},
         "added": added[0],
@@ -122,6 +135,7 @@ def runs(tmp_path_factory):
         "r2": r2,
         "r3": r3,
         "r4": r4,
+        "r5": r5,
     }
 
 
@@ -256,3 +270,15 @@ def test_a_ledger_on_gcs_is_found_and_read_as_dataflow_would(storage_client, buc
     assert second["verified_from_ledger"] == 3 and second["objects_verified"] == 3
     assert second["changes"]["objects"] == {"new": 0, "changed": 0, "vanished": 0}
     assert reports.get_blob("scrub/g2/changes-00000-of-00001.jsonl") is not None
+
+
+def test_a_ledger_row_that_contradicts_the_name_is_read_and_refuted(runs):
+    """Whatever the sample, a ledger row whose sha256 is not the name's digest is checked, never carried over."""
+    summary, paths = runs["r5"]
+    kept = runs["names"]["kept"]
+    assert got(paths, kept) == 1 and len(paths) == 1, "only the contradicted object is read"
+    (row,) = [r for r in rows(runs["output"] / "r5", "findings") if r["kind"] == "ledger_disagrees"]
+    assert row["object"] == kept and row["ledger_sha256"] == "0" * 64
+    assert row["expected"] == "sha256:" + "0" * 64 and row["actual"] == kept[len(PREFIX) :]
+    assert "the bytes hash to their name, but not to what the ledger recorded" in row["detail"]
+    assert summary["verified_from_ledger"] == 4 and summary["exit_status"] == 1
