@@ -186,3 +186,11 @@ def test_a_dry_run_ledger_reads_nothing():
     assert L.unresolved_previous("auto", "gs://r/scrub/").location == "gs://r/scrub/LEDGER_RUN"
     assert L.unresolved_previous("bq:my-project.audit.verified", "x").kind == L.BIGQUERY
     assert L.unresolved_previous("gs://reports/scrub/r1", "x").location == "gs://reports/scrub/r1"
+
+
+def test_a_hostile_summary_is_judged_not_crashed_on():
+    odd = summary(config="not a mapping", reclaim_by_bucket=["b-x"])
+    assert L.trust_problem(odd) is None
+    assert L.scanned_buckets(odd) == ()
+    assert L.scanned_buckets(summary(config={"source": {"buckets": "b-one"}})) == ()
+    assert L.previous_run(candidate("r1", odd), "auto").prefix is None

@@ -81,6 +81,13 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _part(document: Any, *keys: str) -> dict[str, Any]:
+    """``document[k1][k2]…`` when each level is a mapping, else ``{}``: a summary may be hostile."""
+    for key in keys:
+        document = document.get(key) if isinstance(document, dict) else None
+    return document if isinstance(document, dict) else {}
+
+
 def trust_problem(summary: Any) -> str | None:
     """Why a run's rows cannot serve as a ledger, or None when they can."""
     if summary is None:
@@ -98,7 +105,7 @@ def trust_problem(summary: Any) -> str | None:
         return "summary.json has no run_id"
     if parse_time(summary.get("started_at")) is None:
         return "summary.json has no valid started_at, so the age of its verifications is unknown"
-    mode = ((summary.get("config") or {}).get("scan") or {}).get("mode")
+    mode = _part(summary, "config", "scan").get("mode")
     if mode == "manifests":
         return "it ran with scan.mode manifests and hashed no object"
     return None
@@ -106,9 +113,10 @@ def trust_problem(summary: Any) -> str | None:
 
 def scanned_buckets(summary: Row) -> tuple[str, ...]:
     """The buckets a finished run scanned: configured ones and those found in its projects."""
-    buckets = list(((summary.get("config") or {}).get("source") or {}).get("buckets") or ())
-    buckets += [b for b in (summary.get("reclaim_by_bucket") or {}) if b not in buckets]
-    return tuple(b for b in buckets if isinstance(b, str))
+    configured = _part(summary, "config", "source").get("buckets")
+    buckets = [b for b in configured if isinstance(b, str)] if isinstance(configured, list) else []
+    buckets += [b for b in _part(summary, "reclaim_by_bucket") if b not in buckets]
+    return tuple(buckets)
 
 
 @dataclass(frozen=True)
@@ -199,7 +207,7 @@ def previous_run(candidate: Candidate, chosen_by: str, skipped=()) -> PreviousRu
         run_id=summary.get("run_id") or candidate.run_id,
         started_at=summary.get("started_at"),
         buckets=scanned_buckets(summary),
-        prefix=((summary.get("config") or {}).get("source") or {}).get("prefix"),
+        prefix=_part(summary, "config", "source").get("prefix"),
         chosen_by=chosen_by,
         skipped=tuple(skipped),
     )
