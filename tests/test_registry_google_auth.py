@@ -536,6 +536,11 @@ def test_a_successor_scan_of_artifact_registry_end_to_end(ar, tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["successor"][ar["bucket"]]["successor_blobs"] == len(migrated.blobs)
     assert summary["exit_status"] == 0
+    # One line per bucket, the same in the terminal summary and in report.html.
+    [line] = [text for text in proc.stdout.splitlines() if text.startswith(f"{ar['bucket']}: ")]
+    assert line.startswith(f"{ar['bucket']}: {len(migrated.blobs)} blobs / ")
+    assert line.endswith("belong to images in the successor registry; 0 blobs / 0 B belong to no image there")
+    assert f'<ul id="successor-lines"><li>{line}</li></ul>' in (run_dir / "report.html").read_text()
 
 
 def test_a_refused_identity_stops_the_scan_before_it_starts(ar, tmp_path):

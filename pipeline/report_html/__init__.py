@@ -68,7 +68,7 @@ def _template() -> Template:
 
 def render(model: Model) -> str:
     """The whole page as a string (encode it as UTF-8)."""
-    from pipeline.report_html.recovery import render_recovery  # it uses this module's helpers
+    from pipeline.report_html.recovery import render_recovery, render_successor  # they use this module's helpers
 
     run = model["run"]
     title = f"registry-scrub report: {run.get('run_id') or 'run'} ({model['verdict']['state']})"
@@ -82,6 +82,7 @@ def render(model: Model) -> str:
             _images(model),
             _buckets(model),
             _reclaim(model),
+            render_successor(model),
             render_recovery(model),
             _findings(model),
             _footer(model),
