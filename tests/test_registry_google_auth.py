@@ -614,3 +614,38 @@ def test_the_google_token_never_goes_to_a_realm_on_another_host(ar):
         client.close()
         other.close()
     assert ar["proxy"].connects == [] and ar["front"].realm_requests == []
+
+
+def test_auth_google_forces_the_flow_for_a_registry_under_another_name(ar):
+    """``auth: google`` on a host the name rule does not know (here the registry's loopback address):
+    the same flow, and a realm on a Google host over HTTPS may receive the access token."""
+    client = RegistryClient(ar["registry"].url, auth="google", requests_per_second=1000)
+    try:
+        assert client.tags_list(REPOSITORY)["tags"] == ["v1", "v2"]
+    finally:
+        client.close()
+    assert [(r["user"], r["scope"]) for r in ar["front"].realm_requests] == [
+        ("oauth2accesstoken", f"repository:{REPOSITORY}:pull")
+    ]
+    assert ar["proxy"].connects == [f"{AR_HOST}:443"]  # only the realm went through the proxy
+    assert ar["front"].forwarded == []  # the registry itself was reached directly
+    with pytest.raises(RegistryError) as refused:  # without auth: google, it gets nothing
+        RegistryClient(ar["registry"].url, auth="anonymous", requests_per_second=1000).tags_list(REPOSITORY)
+    assert refused.value.status == 401
+
+
+def test_a_repository_url_as_registry_says_where_its_path_goes():
+    """People copy Artifact Registry's repository URL; the config error says how to write it."""
+    from pipeline.config import ConfigError, parse_config
+
+    source = {"registry": "https://us-docker.pkg.dev/my-project/my-repo", "role": "successor"}
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            {"source": {"buckets": ["artifacts.my-project.appspot.com"]}, "manifests": {"sources": [source]}},
+            "post-shutdown.yaml",
+        )
+    assert str(err.value).endswith(
+        "registry: expected http(s)://HOST[:PORT] with no path, got 'https://us-docker.pkg.dev/my-project/my-repo'; "
+        "name the images under repositories: registry: https://us-docker.pkg.dev, "
+        "repositories: [my-project/my-repo/IMAGE]"
+    )
