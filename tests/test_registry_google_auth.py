@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from jobs.images import make_image, random_layer
-from pipeline.adapters.registry import RegistryClient, RegistryError
+from pipeline.adapters.registry import RegistryClient, RegistryError, access_problem
 from tests import registry_fixtures
 from tests.test_cli import cli_env, one_line, run_cli
 
@@ -610,6 +610,10 @@ def test_the_google_token_never_goes_to_a_realm_on_another_host(ar):
     try:
         with pytest.raises(RegistryError, match=r"token realm is on another host \(auth.example.net\)"):
             client.tags_list(REPOSITORY)
+        # The preflight says so, and the run stops with status 2 before any worker starts.
+        assert access_problem(client) == (
+            "the token realm is on another host (auth.example.net); Google credentials are not sent there"
+        )
     finally:
         client.close()
         other.close()

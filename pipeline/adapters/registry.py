@@ -80,6 +80,13 @@ class RegistryError(Exception):
         self.attempts = attempts
 
 
+class CredentialsWithheld(RegistryError):
+    """The registry asked us to send credentials where they must not go; nothing was sent."""
+
+    def __init__(self, reason: str):
+        super().__init__(None, reason)
+
+
 # Transport failures worth another attempt: the connection, a timeout, a body broken off.
 _RETRIED_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
@@ -299,9 +306,8 @@ class RegistryClient:
         if self._uses_google() and not _may_receive_google_token(realm, self.base):
             # An access token opens every registry and bucket the identity can read: it goes only to
             # the registry's own host (as gcr.io's and Artifact Registry's realms are) or to Google.
-            raise RegistryError(
-                401,
-                f"the token realm is on another host ({urlsplit(realm).netloc}); Google credentials are not sent there",
+            raise CredentialsWithheld(
+                f"the token realm is on another host ({urlsplit(realm).netloc}); Google credentials are not sent there"
             )
         credentials = self._realm_credentials()
         url = realm + ("&" if "?" in realm else "?") + urlencode(query)
@@ -498,7 +504,7 @@ def access_problem(client: RegistryClient) -> str | None:
         have_credentials = client._env_credentials() is not None
         status = client.ping()
     except RegistryError as err:
-        if err.status is None and err.reason.startswith("auth is 'basic'"):
+        if isinstance(err, CredentialsWithheld) or (err.status is None and err.reason.startswith("auth is 'basic'")):
             return err.reason
         if err.status in (401, 403) and client._uses_google():
             return f"refused the Google credentials ({err.reason}); {GOOGLE_ACCESS_NEEDED}"
