@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pipeline.core.findings import SEVERITY_OF, Kind, Severity
+from pipeline.core.migration import bucket_lines
 from pipeline.core.recovery import page_section as recovery_page_section
 from pipeline.core.run_diff import page_section as changes_page_section
 from pipeline.core.summary import EXIT_CLEAN, EXIT_FINDINGS
@@ -776,5 +777,7 @@ def build_model(
         "reclaim": reclaim_section(summary, acc),
         "findings": findings_section(summary, acc),
         "recovery": recovery_page_section(summary, recovered),  # docs/recovery.md
+        # The terminal summary's line per bucket against a role: successor registry, word for word.
+        "successor": bucket_lines(summary.get("successor") or {})[:BUCKET_ROWS],
         "changes": changes_page_section(summary),  # docs/incremental.md
     }

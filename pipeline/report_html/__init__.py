@@ -69,7 +69,7 @@ def _template() -> Template:
 def render(model: Model) -> str:
     """The whole page as a string (encode it as UTF-8)."""
     from pipeline.report_html.changes import render_changes  # these use this module's helpers
-    from pipeline.report_html.recovery import render_recovery
+    from pipeline.report_html.recovery import render_recovery, render_successor
 
     run = model["run"]
     title = f"registry-scrub report: {run.get('run_id') or 'run'} ({model['verdict']['state']})"
@@ -84,6 +84,7 @@ def render(model: Model) -> str:
             _images(model),
             _buckets(model),
             _reclaim(model),
+            render_successor(model),
             render_recovery(model),
             _findings(model),
             _footer(model),
