@@ -39,8 +39,8 @@ class ProgressBoard:
     """
 
     def __init__(self):
-        # (pid, instance) -> (objects, MB, MB/s, objects/s)
-        self._workers: dict[tuple[str, str | None], tuple[int, float, float, float]] = {}
+        # (pid, instance) -> (objects, MB, MB/s, objects/s, objects carried over, MB carried over)
+        self._workers: dict[tuple[str, str | None], tuple[int, float, float, float, int, float]] = {}
         self._listed: dict[tuple[str, str], tuple[int, int]] = {}  # (bucket, range) -> (objects, bytes)
         self._listings: int | None = None  # how many listings the scan runs
 
@@ -53,6 +53,8 @@ class ProgressBoard:
                 float(match["mb"]),
                 float(match["mb_per_s"]),
                 float(match["objects_per_s"]),
+                int(match["carried"] or 0),
+                float(match["carried_mb"] or 0),
             )
             return True
         match = progress.LISTED_LINE.search(message)
@@ -77,23 +79,28 @@ class ProgressBoard:
                 f"progress: listing: {len(self._listed):,} of {self._listings:,} listings done, "
                 f"{listed_objects:,} objects, {listed_mb:,.1f} MB so far"
             )
-        objects, megabytes, mb_per_s, objects_per_s = (
+        objects, megabytes, mb_per_s, objects_per_s, carried, carried_mb = (
             sum(column) for column in zip(*self._workers.values(), strict=True)
         )
         processes = len({pid for pid, _ in self._workers})
+        # An incremental scan carries objects over without reading them: done, but not to read.
+        carried_text = f" ({carried:,} carried over)" if carried else ""
         if self.listing_complete:
             # Bytes read, not a share of the listed bytes: a read retried from byte 0 counts twice.
-            done = f"{objects:,} of {listed_objects:,} objects, {megabytes:,.1f} MB read of {listed_mb:,.1f} MB listed"
+            done = (
+                f"{objects + carried:,} of {listed_objects:,} objects{carried_text}, {megabytes:,.1f} MB read "
+                f"of {listed_mb - carried_mb:,.1f} MB {'to read' if carried else 'listed'}"
+            )
             seconds = eta.eta_seconds(
                 listed_objects=listed_objects,
-                listed_bytes=round(listed_mb * 1e6),
-                done_objects=objects,
+                listed_bytes=round((listed_mb - carried_mb) * 1e6),
+                done_objects=objects + carried,
                 done_bytes=round(megabytes * 1e6),
                 objects_per_s=objects_per_s,
                 bytes_per_s=mb_per_s * 1e6,
             )
         else:
-            done, seconds = f"{objects:,} objects, {megabytes:,.1f} MB read", None
+            done, seconds = f"{objects + carried:,} objects{carried_text}, {megabytes:,.1f} MB read", None
         return (
             f"progress: {done}, {mb_per_s:,.1f} MB/s, {objects_per_s:,.1f} objects/s, "
             f"{eta.eta_text(self.listing_complete, seconds)} ({processes} worker process(es))"

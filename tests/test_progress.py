@@ -19,6 +19,7 @@ import pytest
 from jobs import logs
 from pipeline.core.shards import plan_ranges
 from pipeline.transforms import progress
+from pipeline.transforms.progress import LINE as PROGRESS_LINE
 from pipeline.transforms.progress import PROGRESS_ENV, Progress
 from tests.support.proxy import FaultyProxy
 from tests.test_cli import CLI, cli_env
@@ -30,6 +31,19 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def test_objects_carried_over_count_as_done_but_not_in_the_rate(caplog):
+    clock = Clock()
+    progress = Progress(clock=clock, environ={PROGRESS_ENV: "5"})
+    with caplog.at_level(logging.DEBUG, logger="pipeline.transforms.progress"):
+        progress.carried_over(3_000_000)
+        progress.carried_over(1_000_000)
+        clock.now = 110.0
+        progress.flush()
+    (message,) = caplog.messages
+    assert message.endswith("): 0 objects, 0.0 MB hashed (0.0 MB/s, 0.0 objects/s); 2 objects, 4.0 MB carried over")
+    assert PROGRESS_LINE.search(message)["carried"] == "2"
 
 
 def test_worker_progress_reports_objects_bytes_and_rate_every_interval(caplog):
@@ -140,6 +154,21 @@ def test_board_knows_the_totals_once_every_listing_reported_and_then_gives_an_et
         "progress: 100 of 100 objects, 100.0 MB read of 100.0 MB listed, "
         "1.0 MB/s, 2.0 objects/s, ETA 0s (1 worker process(es))"
     )
+
+
+def test_an_incremental_scan_is_done_when_read_and_carried_objects_make_the_listed_total():
+    board = logs.ProgressBoard()
+    board.update(listed("b", "containers/images/sha256:0", 60, 60_000_000, listings=1))
+    carried = "; 50 objects, 50.0 MB carried over"
+    board.update("progress (pid 11 #1): 0 objects, 0.0 MB hashed (0.0 MB/s, 0.0 objects/s)" + carried)
+    board.update("progress (pid 11 #2): 4 objects, 4.0 MB hashed (1.0 MB/s, 1.0 objects/s)")
+    # 6 objects (6 MB) left to read at 1 object and 1 MB a second.
+    assert board.line() == (
+        "progress: 54 of 60 objects (50 carried over), 4.0 MB read of 10.0 MB to read, "
+        "1.0 MB/s, 1.0 objects/s, ETA 6s (1 worker process(es))"
+    )
+    board.update("progress (pid 11 #2): 10 objects, 10.0 MB hashed (1.0 MB/s, 1.0 objects/s)")
+    assert "60 of 60 objects (50 carried over)" in board.line() and "ETA 0s" in board.line()
 
 
 def test_listing_lines_follow_the_progress_level(caplog, monkeypatch):
@@ -260,11 +289,11 @@ def progress_bucket(storage_client):
     return bucket
 
 
-def run_cli(bucket, proxy, tmp_path, run_id, stdout, stderr):
+def run_cli(bucket, proxy, tmp_path, run_id, stdout, stderr, *extra):
     """The scan, slowed by the proxy so that workers report while objects are left (one read at a time)."""
     return subprocess.Popen(
         [CLI, "--bucket", bucket.name, "--emulator-endpoint", proxy.endpoint, "--output", str(tmp_path)]
-        + ["--run-id", run_id, "--read-concurrency", "1", "--mode", "names"],
+        + ["--run-id", run_id, "--read-concurrency", "1", "--mode", "names", *extra],
         cwd=tmp_path,
         env=cli_env(),
         stdin=subprocess.DEVNULL,
@@ -312,3 +341,16 @@ def test_piped_a_line_every_interval_and_the_last_counts_before_the_summary(emul
     assert FINAL.fullmatch(shown[-1]), shown[-1]
     assert "listed gs://" not in log
     assert f"run piped: {OBJECTS + 1} objects listed, {OBJECTS} verified" in stdout.decode()
+
+
+def test_an_incremental_rescan_ends_with_every_object_read_or_carried_over(emulator, progress_bucket, tmp_path):
+    with FaultyProxy(emulator.port, latency=0.1) as proxy:
+        for run_id in ("first", "second"):
+            with open(tmp_path / f"{run_id}.err", "w") as err:
+                proc = run_cli(progress_bucket, proxy, tmp_path, run_id, subprocess.PIPE, err, "--incremental")
+                proc.communicate(timeout=120)
+            assert proc.returncode == 0, (tmp_path / f"{run_id}.err").read_text()
+    shown = [line for line in (tmp_path / "second.err").read_text().splitlines() if " INFO progress: " in line]
+    # The malformed name is read (classified) each time; every blob the first run verified is carried over.
+    assert re.search(rf"progress: {OBJECTS + 1} of {OBJECTS + 1} objects \({OBJECTS} carried over\), ", shown[-1])
+    assert shown[-1].endswith("ETA 0s (1 worker process(es))")

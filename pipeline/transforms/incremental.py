@@ -20,6 +20,7 @@ from pipeline.core.classify import blob_fact
 from pipeline.core.digests import digest_of_hex
 from pipeline.core.ledger import parse_time
 from pipeline.transforms.hashing import FINDINGS, VERIFIED, HashObjects
+from pipeline.transforms.progress import Progress
 
 TO_READ, CARRIED, CARRIED_BLOBS = "to_read", "carried", "carried_blobs"
 SAMPLED, SAMPLE_LEDGER = "sampled", "sample_ledger"
@@ -49,6 +50,10 @@ class DecideFn(beam.DoFn):
 
     def setup(self) -> None:
         self._started = parse_time(self._run_started_at)
+        self._progress = Progress()  # carried-over objects are done: the console's ETA counts them
+
+    def finish_bundle(self):
+        self._progress.flush()
 
     def process(self, element):
         key, groups = element
@@ -65,6 +70,7 @@ class DecideFn(beam.DoFn):
             )
             if decision.action == rule.CARRY:
                 self._carried.inc()
+                self._progress.carried_over(obj.size)
                 row = rule.carried_row(obj, decision.ledger)
                 yield TaggedOutput(CARRIED, row)
                 yield TaggedOutput(CARRIED_BLOBS, blob_fact(digest_of_hex(row["sha256"]), obj, intact=True))

@@ -30,6 +30,7 @@ DEFAULT_INTERVAL_S = 3.0
 LINE = re.compile(
     r"progress \(pid (?P<pid>\d+)(?: #(?P<instance>\d+))?\): (?P<objects>\d+) objects, (?P<mb>[0-9.]+) MB hashed "
     r"\((?P<mb_per_s>[0-9.]+) MB/s, (?P<objects_per_s>[0-9.]+) objects/s\)"
+    r"(?:; (?P<carried>\d+) objects, (?P<carried_mb>[0-9.]+) MB carried over)?"
 )
 LISTED_LINE = re.compile(
     r"listed gs://(?P<bucket>\S+) (?P<range>.+): (?P<objects>\d+) objects, (?P<bytes>\d+) bytes "
@@ -77,9 +78,12 @@ class Progress:
         # The rate runs from the first byte, not from setup(): a worker set up early waits for the listing.
         self._start: float | None = None
         self._instance = next(_instances)
-        self._shown = (0, 0)  # objects and bytes in the last line logged
+        self._shown = (0, 0, 0)  # objects, bytes and carried objects in the last line logged
         self.objects = 0
         self.bytes = 0
+        # An incremental scan's objects the ledger vouches for: done without a read (docs/incremental.md).
+        self.carried = 0
+        self.carried_bytes = 0
 
     def add_bytes(self, n: int) -> None:
         # Also called mid-object, so a single huge object still shows progress.
@@ -102,9 +106,15 @@ class Progress:
         """Log the counts now if they changed since the last line (at the end of a bundle): the
         console's last line then holds every object, however short the scan."""
         with self._lock:
-            line = None if self._shown == (self.objects, self.bytes) else self._line_now(self._clock())
+            line = None if self._shown == self._counts() else self._line_now(self._clock())
         if line:
             log.log(self.level, line)
+
+    def carried_over(self, size: int) -> None:
+        """An object done without a read; it counts towards the objects done, never towards the rate."""
+        with self._lock:
+            self.carried += 1
+            self.carried_bytes += size
 
     def _started(self) -> None:
         if self._start is None:
@@ -118,13 +128,17 @@ class Progress:
 
     def _line_now(self, now: float) -> str:
         self._last = now
-        self._shown = (self.objects, self.bytes)
+        self._shown = self._counts()
         return self.line(now)
+
+    def _counts(self) -> tuple[int, int, int]:
+        return self.objects, self.bytes, self.carried
 
     def line(self, now: float | None = None) -> str:
         now = self._clock() if now is None else now
         elapsed = max(now - (now if self._start is None else self._start), 1e-9)
+        carried = f"; {self.carried} objects, {self.carried_bytes / 1e6:.1f} MB carried over" if self.carried else ""
         return (
             f"progress (pid {os.getpid()} #{self._instance}): {self.objects} objects, {self.bytes / 1e6:.1f} MB hashed "
-            f"({self.bytes / 1e6 / elapsed:.1f} MB/s, {self.objects / elapsed:.1f} objects/s)"
+            f"({self.bytes / 1e6 / elapsed:.1f} MB/s, {self.objects / elapsed:.1f} objects/s){carried}"
         )
