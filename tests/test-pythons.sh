@@ -19,13 +19,12 @@ versions=${PYTHON_VERSIONS:-"3.10 3.11 3.12 3.13"}
 venv_root=${PYTHONS_VENV_ROOT:-.venv-pythons}
 skip=${PYTHONS_SKIP:-}
 
-# Pure tests: no server, no Beam pipeline; seconds per version.
+# The pure core tests, and the progress line through a pseudo-terminal and a pipe.
 core_tests=(
-  tests/test_compat.py tests/test_core_eta.py tests/test_core_classify.py tests/test_core_names.py tests/test_core_reclaim.py
-  tests/test_core_summary.py tests/test_manifests_core.py tests/test_read_verdict.py tests/test_recovery_core.py
-  tests/test_recovery_sniff.py tests/test_report_model.py tests/test_budget.py tests/test_config.py
-  tests/test_bq_schema.py tests/test_cost_model.py tests/test_progress.py tests/test_template_metadata.py
-  tests/test_dockerfile.py
+  tests/test_core_*.py tests/test_compat.py tests/test_manifests_core.py tests/test_read_verdict.py
+  tests/test_recovery_core.py tests/test_recovery_sniff.py tests/test_report_model.py tests/test_budget.py
+  tests/test_config.py tests/test_bq_schema.py tests/test_cost_model.py tests/test_progress.py
+  tests/test_template_metadata.py tests/test_dockerfile.py
 )
 # End to end on Beam's local runner against the emulator: the demo's scan with its exact
 # findings, once through the library and once through the command line a user types.
