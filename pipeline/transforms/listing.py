@@ -11,6 +11,7 @@ from google.api_core.exceptions import GoogleAPICallError
 from pipeline.adapters import gcs
 from pipeline.core.blobs import ListedObject
 from pipeline.core.shards import KeyRange, plan_ranges
+from pipeline.runner import runs_in_one_process
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,11 @@ class ListObjects(beam.PTransform):
     The first Reshuffle spreads the listings across workers; the second spreads
     the listed objects, because fusion would otherwise hash every object on the
     worker that happened to list it.
+
+    A run in the launcher's own process has one worker: there each listed object goes
+    straight to the next step, fused with the listing. A Reshuffle would spread nothing
+    there; it would hold every listed object in the runner until the listing ended
+    and add a stage to run.
     """
 
     def __init__(self, buckets: tuple[str, ...], prefix: str, shard_count: int, emulator_endpoint: str | None):
@@ -60,10 +66,14 @@ class ListObjects(beam.PTransform):
         self._emulator_endpoint = emulator_endpoint
 
     def expand(self, pbegin):
+        # Create's own Reshuffle would repeat SpreadListings.
+        units = pbegin | "ListingUnits" >> beam.Create(self._units, reshuffle=False)
+        list_ranges = beam.ParDo(ListRangeFn(self._emulator_endpoint)).with_output_types(ListedObject)
+        if runs_in_one_process(pbegin.pipeline.options):
+            return units | "ListRanges" >> list_ranges
         return (
-            pbegin
-            | "ListingUnits" >> beam.Create(self._units)
+            units
             | "SpreadListings" >> beam.Reshuffle()
-            | "ListRanges" >> beam.ParDo(ListRangeFn(self._emulator_endpoint)).with_output_types(ListedObject)
+            | "ListRanges" >> list_ranges
             | "SpreadObjects" >> beam.Reshuffle()
         )
