@@ -102,9 +102,24 @@ def pipeline_options(args: Sequence[str], estimated_objects: int | None = None) 
 
 
 def runs_in_one_process(options: PipelineOptions) -> bool:
-    """A local run in the launcher's own process (FnApiRunner ``in_memory``): one SDK worker,
-    so a ``Reshuffle`` spreads nothing and only holds its elements in the runner."""
+    """A local run in the launcher's own process (FnApiRunner ``in_memory``): one SDK worker."""
     return is_local(options) and options.view_as(DirectOptions).direct_running_mode == "in_memory"
+
+
+def spreads_listed_objects(options: PipelineOptions) -> tuple[bool, bool]:
+    """Whether the scan spreads (the listing units, the listed objects) across workers with a Reshuffle.
+
+    - On Dataflow and the portable runners, both: a worker that lists a shard would otherwise
+      hash all of it, and a listing cannot be split once started.
+    - With the local runner's worker processes, the units only: FnApiRunner deals a grouped
+      input out to its workers key by key, so the shards split evenly, and each worker hashes
+      what it lists as it lists it. A Reshuffle of the objects would make the runner's
+      controller (the launcher) hold every listed object until the listing ended.
+    - In one process, neither: there is one worker to spread over.
+    """
+    if not is_local(options):
+        return True, True
+    return not runs_in_one_process(options), False
 
 
 _process_prepared = False

@@ -11,6 +11,7 @@ from pipeline.runner import (
     local_running_mode,
     pipeline_options,
     runs_in_one_process,
+    spreads_listed_objects,
 )
 
 PREFIX = "containers/images/"
@@ -76,16 +77,17 @@ def _listing_labels(args: list[str]) -> list[str]:
     return sorted(t.unique_name for t in proto.components.transforms.values() if t.unique_name.count("/") == 1)
 
 
-def test_in_process_the_listing_feeds_the_next_step_directly_and_workers_get_it_reshuffled():
+def test_locally_the_listing_feeds_the_next_step_directly_and_dataflow_gets_it_reshuffled():
     # One process, one SDK worker: a Reshuffle would spread nothing and hold every listed object.
     assert runs_in_one_process(pipeline_options(["--direct_running_mode=in_memory"]))
     in_process = _listing_labels(["--direct_running_mode=in_memory"])
     assert in_process == ["ListObjects/ListRanges", "ListObjects/ListingUnits"]
+    # Worker processes share out the listing units; each hashes what it lists.
     assert not runs_in_one_process(pipeline_options(["--direct_running_mode=multi_processing"]))
     assert _listing_labels(["--direct_running_mode=multi_processing"]) == [
         "ListObjects/ListRanges",
         "ListObjects/ListingUnits",
         "ListObjects/SpreadListings",
-        "ListObjects/SpreadObjects",
     ]
-    assert not runs_in_one_process(pipeline_options(["--runner=DataflowRunner", "--direct_running_mode=in_memory"]))
+    assert spreads_listed_objects(pipeline_options(["--runner=DataflowRunner"])) == (True, True)
+    assert spreads_listed_objects(pipeline_options(["--runner=PrismRunner", "--prism_location=/x"])) == (True, True)

@@ -11,7 +11,7 @@ from google.api_core.exceptions import GoogleAPICallError
 from pipeline.adapters import gcs
 from pipeline.core.blobs import ListedObject
 from pipeline.core.shards import KeyRange, plan_ranges
-from pipeline.runner import runs_in_one_process
+from pipeline.runner import spreads_listed_objects
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +50,11 @@ class ListRangeFn(beam.DoFn):
 class ListObjects(beam.PTransform):
     """Lists ``prefix`` in every bucket, one listing per hex shard and sweep range.
 
-    The first Reshuffle spreads the listings across workers; the second spreads
-    the listed objects, because fusion would otherwise hash every object on the
-    worker that happened to list it.
-
-    A run in the launcher's own process has one worker: there each listed object goes
-    straight to the next step, fused with the listing. A Reshuffle would spread nothing
-    there; it would hold every listed object in the runner until the listing ended
-    and add a stage to run.
+    On Dataflow the first Reshuffle spreads the listings across workers and the second
+    spreads the listed objects, because fusion would otherwise hash every object on the
+    worker that happened to list it. Locally the objects go straight from the listing to
+    the next step, fused with it (``pipeline.runner.spreads_listed_objects`` says why), so
+    no process holds the listing.
     """
 
     def __init__(self, buckets: tuple[str, ...], prefix: str, shard_count: int, emulator_endpoint: str | None):
@@ -66,14 +63,14 @@ class ListObjects(beam.PTransform):
         self._emulator_endpoint = emulator_endpoint
 
     def expand(self, pbegin):
+        spread_units, spread_objects = spreads_listed_objects(pbegin.pipeline.options)
         # Create's own Reshuffle would repeat SpreadListings.
-        units = pbegin | "ListingUnits" >> beam.Create(self._units, reshuffle=False)
-        list_ranges = beam.ParDo(ListRangeFn(self._emulator_endpoint)).with_output_types(ListedObject)
-        if runs_in_one_process(pbegin.pipeline.options):
-            return units | "ListRanges" >> list_ranges
-        return (
-            units
-            | "SpreadListings" >> beam.Reshuffle()
-            | "ListRanges" >> list_ranges
-            | "SpreadObjects" >> beam.Reshuffle()
+        listed = pbegin | "ListingUnits" >> beam.Create(self._units, reshuffle=False)
+        if spread_units:
+            listed = listed | "SpreadListings" >> beam.Reshuffle()
+        listed = listed | "ListRanges" >> beam.ParDo(ListRangeFn(self._emulator_endpoint)).with_output_types(
+            ListedObject
         )
+        if spread_objects:
+            listed = listed | "SpreadObjects" >> beam.Reshuffle()
+        return listed
