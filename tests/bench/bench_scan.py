@@ -102,7 +102,7 @@ class Sample:
     cpu: float | None = None  # CPU seconds of the measured processes
     gets: int | None = None  # object GETs the proxy saw
     worker_rss_mib: float | None = None
-    phases: dict[str, float] | None = None  # the fixed cost, phase by phase (tests/bench/fixed_cost.py)
+    phases: dict[str, float] | None = None  # the fixed cost, phase by phase (tests/bench/timed_scan.py)
 
 
 @dataclass
@@ -179,14 +179,14 @@ def registry_scrub(
     tag: str,
     phases_file: Path | None = None,
 ) -> Sample:
-    """A whole CLI run. With ``phases_file``, the same run through tests/bench/fixed_cost.py,
+    """A whole CLI run. With ``phases_file``, the same run through tests/bench/timed_scan.py,
     which times each of its phases."""
     run_id = f"{workload.name}-{tag}"
     started = time.time()
     if phases_file is None:
         head = [PYTHON, "-m", "jobs.cli"]
     else:
-        head = [PYTHON, str(REPO / "tests" / "bench" / "fixed_cost.py"), str(phases_file), repr(started), "--"]
+        head = [PYTHON, str(REPO / "tests" / "bench" / "timed_scan.py"), str(phases_file), repr(started), "--"]
     command = [
         *head,
         "scan",
@@ -213,6 +213,8 @@ def registry_scrub(
         for name, seconds in recorded["phases"]:
             phases[name] = phases.get(name, 0.0) + seconds
         phases["interpreter exit (after the last atexit hook)"] = started + run.wall - recorded["ended"]
+        stages = sum(seconds for _, seconds in recorded["bundles"])
+        phases[f"  of the Beam run: its {len(recorded['bundles'])} bundles"] = stages
     return Sample(run.wall, run.cpu, worker_rss_mib=run.worker_peak_mib, phases=phases)
 
 

@@ -1,11 +1,12 @@
-"""Where the fixed cost of a scan goes: the CLI run in this process, with a clock at each phase.
+"""Where the time of a scan goes: the CLI run in this process, with a clock at each phase.
 
-``python tests/bench/fixed_cost.py PHASES.json START_EPOCH -- SCAN ARGUMENTS…`` runs
+``python tests/bench/timed_scan.py PHASES.json START_EPOCH -- SCAN ARGUMENTS…`` runs
 ``registry-scrub scan …`` exactly as the CLI does (same ``main``, same arguments), with
-timers wrapped around the launcher's own steps, and writes the phases to PHASES.json as it
-exits. START_EPOCH is ``time.time()`` in the parent just before it started this process, so the
-interpreter's own start shows too; the parent adds the exit (the time from the last phase
-to the process's end) from its own clock. bench_scan.py runs it in every round.
+timers wrapped around the launcher's own steps and around each bundle Beam's FnApiRunner
+runs, and writes them to PHASES.json as it exits. START_EPOCH is ``time.time()`` in the
+parent just before it started this process, so the interpreter's own start shows too; the
+parent adds the exit (the time from the last phase to the process's end) from its own clock.
+bench_scan.py runs its one-object scan this way in every round, bench_scale.py its scale run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import sys
 import time
 
@@ -45,6 +47,31 @@ def _timed(module, name: str, phase: str) -> None:
     setattr(module, name, wrapper)
 
 
+# (stage, seconds) for every bundle the runner ran: a stage is named by the composites fused into it.
+bundles: list[tuple[str, float]] = []
+
+
+def stage_label(fused_name: str) -> str:
+    """``ListObjects+HashObjects+WriteReport``: the top-level transforms a fused stage runs."""
+    names = re.findall(r"ref_AppliedPTransform_([A-Za-z]+)-|\(([A-Za-z]+)/", fused_name)
+    return "+".join(dict.fromkeys(a or b for a, b in names)) or fused_name[:60]
+
+
+def _time_bundles() -> None:
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    inner = fn_runner.FnApiRunner._execute_bundle
+
+    def execute_bundle(self, context, bundle_manager, bundle_input):
+        started = time.perf_counter()
+        try:
+            return inner(self, context, bundle_manager, bundle_input)
+        finally:
+            bundles.append((stage_label(bundle_manager.stage.name), time.perf_counter() - started))
+
+    fn_runner.FnApiRunner._execute_bundle = execute_bundle
+
+
 def main() -> None:
     out, parent_start = sys.argv[1], float(sys.argv[2])
     argv = sys.argv[sys.argv.index("--") + 1 :]
@@ -59,12 +86,13 @@ def main() -> None:
     _timed(launcher, "local_options_for", "execution mode (size estimate)")
     _timed(launcher, "build_pipeline", "pipeline construction")
     _timed(beam_pipeline.Pipeline, "run", "Beam run (translation, fusion, every stage)")
+    _time_bundles()
 
     def write() -> None:
         _mark("summary, printing and the rest")
         # What the interpreter does after this (gc, module teardown) the parent times.
         with open(out, "w") as stream:
-            json.dump({"phases": phases, "ended": time.time()}, stream)
+            json.dump({"phases": phases, "bundles": bundles, "ended": time.time()}, stream)
 
     atexit.register(write)  # registered before the runner's own: runs after it (LIFO)
     sys.exit(jobs.cli.main(argv, handle_signals=False))
