@@ -167,8 +167,20 @@ def _resource(iterator, item: dict) -> dict:
 
 
 def _listed_time(value: str | None):
-    """A resource's RFC 3339 timestamp as the datetime a Blob would give (the same parser)."""
-    return None if value is None else _rfc3339_nanos_to_datetime(value)
+    """A resource's RFC 3339 timestamp as the datetime a Blob would give.
+
+    GCS writes UTC with a ``Z``, which ``fromisoformat`` reads exactly as the Blob's parser
+    does (nanoseconds truncated to microseconds) in a hundredth of its time: two per object.
+    Anything else goes to the Blob's own parser, errors included.
+    """
+    if value is None:
+        return None
+    if value.endswith("Z"):
+        try:
+            return datetime.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return _rfc3339_nanos_to_datetime(value)
 
 
 def estimate_objects(client: storage.Client, bucket: str, prefix: str, up_to: int) -> int:
