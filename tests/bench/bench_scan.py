@@ -313,7 +313,7 @@ def run_server(server, workloads: list[Workload], corpora, args, scratch: Path, 
                 server_cpu = measure.cpu_seconds(server.pid)
                 gets = len(proxy.stats.media_reads()) if proxy else 0
                 sample = fn()
-                if proxy and variant.startswith("registry-scrub"):
+                if proxy and variant.startswith("registry-scrub") and endpoints.get(workload_name) == proxy.endpoint:
                     sample.gets = len(proxy.stats.media_reads()) - gets
                 key = (server.name, workload_name, variant)
                 results.samples[key].append(sample)
