@@ -32,7 +32,9 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /template
 
 # Every dependency, and the build backend, exactly as locked (hash-checked). Regenerate
-# requirements.lock with `make lock` after changing dependencies in pyproject.toml.
+# requirements.lock with `make lock` after changing dependencies in pyproject.toml. The lock
+# includes the `recovery` extra (zlib-ng): without it, scan.recover_images on the workers
+# inflates layers with zlib, at about 1.5x the CPU (docs/recovery.md, "Cost").
 COPY requirements.lock ./
 RUN pip install --no-cache-dir --no-deps --require-hashes -r requirements.lock
 
@@ -44,6 +46,7 @@ COPY jobs ./jobs
 COPY config ./config
 RUN pip install --no-cache-dir --no-deps --no-build-isolation . \
     && pip check \
+    && python -c "import zlib_ng.zlib_ng" \
     && python -c "import apache_beam, sys; v = apache_beam.__version__; sys.exit(0 if v == '${BEAM_VERSION}' else f'Beam {v} installed, boot files are from ${BEAM_VERSION}')" \
     && test -x /opt/apache/beam/boot \
     && test -x /opt/google/dataflow/python_template_launcher

@@ -55,7 +55,7 @@ lint: setup
 # Python 3.11 whatever machine runs this. Needs PyPI; commit the result.
 lock: setup
 	$(BIN)/pip install --quiet 'uv==0.13.9'
-	$(BIN)/uv pip compile pyproject.toml jobs/build-requirements.in --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml jobs/build-requirements.in --extra recovery --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --generate-hashes --custom-compile-command "make lock" \
 		--output-file requirements.lock
 

@@ -41,6 +41,8 @@ OVERRIDES: dict[str, tuple[str, Any]] = {
     "--min-read-rate": ("scan.min_read_rate", str),
     "--mode": ("scan.mode", str),
     "--recover-images": ("scan.recover_images", "flag"),
+    "--ledger": ("report.ledger", str),
+    "--incremental": ("scan.incremental", "flag"),
 }
 
 # flag -> (metavar, meaning, default); a default of None is read from the config's own default.
@@ -78,6 +80,17 @@ FLAG_HELP: dict[str, tuple[str, str, str | None]] = {
     "--recover-images": (
         "",
         "also rebuild images from blobs alone and check every manifest's diff_ids (docs/recovery.md)",
+        "off",
+    ),
+    "--ledger": (
+        "auto|RUN_DIR|bq:PROJECT.DATASET.TABLE",
+        "the earlier run to compare with (and trust with --incremental): auto takes the newest trusted run "
+        "under --output (docs/incremental.md)",
+        "none",
+    ),
+    "--incremental": (
+        "",
+        "carry over objects the ledger verified recently (same generation and crc32c) instead of reading them",
         "off",
     ),
 }
@@ -167,8 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scan_flags(scan)
     demo = commands.add_parser(
         "demo",
-        help="seed a local emulated bucket with demo images and scan it",
-        description="Start a local GCS emulator, seed it with demo images and planted problems, and scan it.",
+        help="seed a local emulated bucket with demo images and scan it, then rescan it incrementally",
+        description="Start a local GCS emulator, seed it with demo images and planted problems, and scan it; "
+        "then rewrite, push and delete a blob and scan again incrementally, printing what changed.",
         **common,
     )
     _add_scan_flags(demo)

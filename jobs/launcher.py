@@ -46,6 +46,7 @@ from pipeline.adapters.manifest_files import LEGACY_PREFIX
 from pipeline.build import RunPlan, build_pipeline
 from pipeline.config import SCHEMA, Config, ConfigError, is_gcr_bucket
 from pipeline.core.budget import BudgetError
+from pipeline.core.ledger import unresolved_previous
 from pipeline.fleet import fleet_of
 from pipeline.manifest_config import effective_mode
 from pipeline.runner import (
@@ -284,14 +285,31 @@ def plan_run(config: Config, client, options: PipelineOptions | None = None) -> 
     check_registries(config)
     run_id = config.report.run_id or default_run_id()
     check_output(config.report.output, run_id, config.source.emulator_endpoint)  # last: it may create the folder
+    run_dir = report_io.run_folder(config.report.output, run_id)
     return RunPlan(
         buckets=buckets,
         run_id=run_id,
-        run_dir=report_io.run_folder(config.report.output, run_id),
+        run_dir=run_dir,
         started_at=utc_now(),
+        previous=resolve_ledger(config, run_id, run_dir),  # docs/incremental.md
         # Location and soft delete, for the reclaim plan's cost; never fatal (objectViewer lacks buckets.get).
         bucket_facts={bucket: gcs.bucket_facts(client, bucket) for bucket in buckets},
     )
+
+
+def resolve_ledger(config: Config, run_id: str, run_dir: str):
+    """The earlier run ``report.ledger`` names, before the run clears its own folder; None without one."""
+    if not config.report.ledger:
+        return None
+    from pipeline.adapters.ledger import LedgerUnusable, resolve
+
+    try:
+        previous, lines = resolve(config.report.ledger, config.report.output, run_id, run_dir)
+    except LedgerUnusable as err:
+        raise UnusableInput(str(err)) from None
+    for line in lines:
+        log.info("%s", line)
+    return previous
 
 
 def with_registry_share(config: Config, options) -> Config:
@@ -319,6 +337,7 @@ def dry_run_plan(config: Config) -> RunPlan:
         run_id=run_id,
         run_dir=report_io.run_folder(config.report.output, run_id),
         started_at=utc_now(),
+        previous=unresolved_previous(config.report.ledger, config.report.output) if config.report.ledger else None,
     )
 
 

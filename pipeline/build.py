@@ -8,10 +8,13 @@ from typing import Any
 import apache_beam as beam
 
 from pipeline.config import Config
+from pipeline.core.ledger import PreviousRun
 from pipeline.core.reclaim import source_facts
 from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, SNIFFED, VERIFIED, HashObjects
 from pipeline.transforms.html_report import WriteHtmlReport, add_report_model
+from pipeline.transforms.incremental import IncrementalHash, SplitByLedger
+from pipeline.transforms.ledger import ReadLedger
 from pipeline.transforms.listing import ListObjects
 from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
 from pipeline.transforms.migration import MigrationAudit
@@ -19,6 +22,7 @@ from pipeline.transforms.outcome import LogOutcomeFn
 from pipeline.transforms.reclaim import Reclaim
 from pipeline.transforms.recovery import RecoverImages
 from pipeline.transforms.report import WriteReport
+from pipeline.transforms.run_diff import RunDiff, merge_extras
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,13 @@ class RunPlan:
     started_at: str
     # Per bucket, what a bucket GET told (gcs.bucket_facts): location and soft delete, for reclaim.
     bucket_facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The earlier run report.ledger resolved to (docs/incremental.md); None: no comparison.
+    previous: PreviousRun | None = None
+
+
+def stamp_verified_at(row: dict[str, Any], started_at: str) -> dict[str, Any]:
+    """A row read by this run was verified during it: its start is when, to within the run's length."""
+    return row if row.get("verified_at") else {**row, "verified_at": started_at}
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> dict[str, beam.PCollection]:
@@ -42,21 +53,30 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         plan.buckets, source.prefix, scan.shard_count, source.emulator_endpoint
     )
     tallies = []
+    ledger = None
+    if plan.previous is not None:
+        ledger = pipeline | "ReadLedger" >> ReadLedger(plan.previous, plan.buckets, source.prefix, plan.run_id)
+    hash_args = (
+        source.prefix,
+        source.emulator_endpoint,
+        scan.chunk_size,
+        scan.read_concurrency,
+        scan.max_attempts,
+        scan.read_timeout,
+        scan.min_read_rate,
+        scan.recover_images,
+    )
     if mode == "manifests":
         hashed = listed | "ListingFacts" >> ListingFacts(source.prefix)
         tallies.append(hashed["tallies"])
+    elif scan.incremental and ledger is not None:
+        split = SplitByLedger(source.prefix, plan.run_id, plan.started_at, scan.reverify_after, scan.reverify_sample)
+        hashed = (listed, ledger["verified"]) | "IncrementalHash" >> IncrementalHash(hash_args, split)
     else:
-        hashed = listed | "HashObjects" >> HashObjects(
-            source.prefix,
-            source.emulator_endpoint,
-            scan.chunk_size,
-            scan.read_concurrency,
-            scan.max_attempts,
-            scan.read_timeout,
-            scan.min_read_rate,
-            scan.recover_images,
-        )
+        hashed = listed | "HashObjects" >> HashObjects(*hash_args)
     verified, findings, refs = hashed[VERIFIED], hashed[FINDINGS], None
+    if mode != "manifests":
+        verified = verified | "StampVerifiedAt" >> beam.Map(stamp_verified_at, plan.started_at)
     images = None
     sources = ()
     if mode == "names":
@@ -89,6 +109,11 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
     tallies.append(reclaim["tallies"])
     # One report model feeds summary.json and report.html (pipeline/transforms/html_report.py).
     report_model, extras = add_report_model(findings, verified, refs, plan.run_dir)
+    if ledger is not None:
+        diff = (listed, findings, ledger["objects"], ledger["findings"]) | "RunDiff" >> RunDiff(
+            plan.previous, plan.run_dir
+        )
+        extras = extras | "WithChanges" >> beam.Map(merge_extras, beam.pvalue.AsSingleton(diff))
     summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
         plan.run_dir, plan.run_id, plan.started_at, config.to_dict(), reclaim, plan.bucket_facts, extras
     )
@@ -100,12 +125,13 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         "verified": verified,
         "findings": findings,
         "summary": summary,
+        "ledger": ledger,
     }
     if config.report.bigquery_dataset:
         # BigQuery's client libraries load only when a run asks for them.
         from pipeline.transforms.bigquery import WriteAuditTables
 
-        outputs["bigquery"] = (findings, summary) | "WriteAuditTables" >> WriteAuditTables(
+        outputs["bigquery"] = (findings, summary, verified) | "WriteAuditTables" >> WriteAuditTables(
             config.report.bigquery_dataset, plan.run_id, plan.started_at, plan.buckets
         )
     return outputs

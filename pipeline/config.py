@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pipeline.core.incremental import DEFAULT_REVERIFY_AFTER_S, DEFAULT_REVERIFY_SAMPLE
+from pipeline.core.ledger import parse_ledger
 from pipeline.core.read_verdict import DEFAULT_MIN_READ_RATE, DEFAULT_READ_TIMEOUT_S
 from pipeline.core.shards import SHARD_COUNTS
 from pipeline.manifest_config import (
@@ -71,6 +73,11 @@ class ScanConfig:
     mode: str | None = None
     # Rebuild images from blobs alone and check diff_ids, in the same single read (docs/recovery.md).
     recover_images: bool = False
+    # docs/incremental.md: carry over what report.ledger verified recently instead of reading it,
+    # and re-read a sample of it each run.
+    incremental: bool = False
+    reverify_after: float = DEFAULT_REVERIFY_AFTER_S  # seconds
+    reverify_sample: float = DEFAULT_REVERIFY_SAMPLE  # a fraction, 0 to 1
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,9 @@ class ReportConfig:
     run_id: str | None = None
     # Optional: also load findings and the summary into BigQuery tables here.
     bigquery_dataset: str | None = None
+    # docs/incremental.md: the earlier run to compare with (and, with scan.incremental, to trust):
+    # "auto", a run folder, or bq:PROJECT.DATASET.TABLE. None: no comparison.
+    ledger: str | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +206,47 @@ def _seconds(low: float, high: float) -> Callable[[Any], float]:
     return check
 
 
+_DURATION_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw])\s*")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(low_s: float, high_s: float) -> Callable[[Any], float]:
+    """Seconds from a duration with its unit, such as ``"30d"``, ``"12h"``, ``"90m"`` or ``"2w"``."""
+
+    def check(value: Any) -> float:
+        match = _DURATION_RE.fullmatch(value) if isinstance(value, str) else None
+        if match is None:
+            raise ValueError(f"expected a duration with its unit (s, m, h, d or w), e.g. 30d or 12h, got {value!r}")
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        if not low_s <= seconds <= high_s:
+            raise ValueError(f"expected a duration from {low_s:g}s to {high_s / 86400:g}d, got {value!r}")
+        return seconds
+
+    return check
+
+
+def _fraction(value: Any) -> float:
+    """A share from 0 to 1, as a number (``0.01``) or a percentage (``"1%"``)."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            share = float(value.strip()[:-1]) / 100
+        except ValueError:
+            share = None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        share = float(value)
+    else:
+        share = None
+    if share is None or not 0 <= share <= 1:
+        raise ValueError(f"expected a fraction from 0 to 1 (e.g. 0.01) or a percentage (e.g. 1%), got {value!r}")
+    return share
+
+
+def _ledger(value: Any) -> str:
+    text = _string(value)
+    parse_ledger(text)
+    return text.rstrip("/") if text != "auto" and not text.startswith("bq:") else text
+
+
 SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
     "source": {
         "buckets": _list_of(_bucket),
@@ -214,6 +265,9 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "min_read_rate": parse_read_rate,
         "mode": _optional(check_mode),
         "recover_images": check_bool,
+        "incremental": check_bool,
+        "reverify_after": _duration(1, 3650 * 86400),
+        "reverify_sample": _fraction,
     },
     "report": {
         "output": _output,
@@ -221,6 +275,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "bigquery_dataset": _optional(
             _pattern(_BQ_DATASET_RE, "a BigQuery dataset", ", e.g. my-project:registry_audit or registry_audit")
         ),
+        "ledger": _optional(_ledger),
     },
     "manifests": MANIFESTS_SCHEMA,
 }
@@ -271,6 +326,9 @@ def parse_config(raw: Any, origin: str, overrides: dict[str, tuple[Any, str]] | 
                 raise ConfigError(f"{where}: {err}") from None
         sections[section] = _SECTION_TYPES[section](**values)
     config = Config(**sections)
+    if config.scan.incremental and not config.report.ledger:
+        # An incremental scan with no ledger named trusts the newest trusted run under report.output.
+        config = Config(**{**sections, "report": replace(config.report, ledger="auto")})
     if not config.source.buckets and not config.source.projects:
         raise ConfigError(
             f"{origin}: source: nothing to scan; set source.buckets and/or source.projects "
@@ -281,7 +339,25 @@ def parse_config(raw: Any, origin: str, overrides: dict[str, tuple[Any, str]] | 
         raise ConfigError(f"{origin}: {problem}")
     if config.scan.recover_images and config.scan.mode == "manifests":
         raise ConfigError(f"{origin}: scan.recover_images needs the objects read; use mode both or names")
+    problem = incremental_problem(config)
+    if problem:
+        raise ConfigError(f"{origin}: {problem}")
     return config
+
+
+def incremental_problem(config: Config) -> str | None:
+    """scan.incremental needs a ledger to trust, and objects that are read at all (docs/incremental.md)."""
+    scan = config.scan
+    if not scan.incremental:
+        return None
+    if scan.mode == "manifests":
+        return "scan.incremental: scan.mode manifests reads no object, so there is nothing to skip; use names or both"
+    if scan.recover_images:
+        return (
+            "scan.incremental: scan.recover_images needs every layer read, which an incremental scan skips; "
+            "turn one of them off"
+        )
+    return None
 
 
 def load_config(path: str | Path | None, overrides: dict[str, tuple[Any, str]] | None = None) -> Config:

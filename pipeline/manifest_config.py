@@ -117,6 +117,15 @@ _KEYS = {
 }
 
 
+def _path_hint(url: str) -> str:
+    """An Artifact Registry repository URL (``https://LOCATION-docker.pkg.dev/PROJECT/REPO``) is the
+    shape people copy: say where its path goes."""
+    match = re.fullmatch(r"(https?://[^/]+)/+([^?#]*?)/*", url)
+    if not match or not match.group(2):
+        return ""
+    return f"; name the images under repositories: registry: {match.group(1)}, repositories: [{match.group(2)}/IMAGE]"
+
+
 def check_source(value: Any) -> SourceSpec:
     if not isinstance(value, dict):
         raise ValueError("expected a mapping with one of registry, directory or oci_layout")
@@ -149,7 +158,7 @@ def check_source(value: Any) -> SourceSpec:
     if kind == "registry":
         url = _text(value["registry"], "a registry URL, e.g. https://gcr.io or http://127.0.0.1:5000")
         if not _REGISTRY_URL.fullmatch(url):
-            raise ValueError(f"registry: expected http(s)://HOST[:PORT] with no path, got {url!r}")
+            raise ValueError(f"registry: expected http(s)://HOST[:PORT] with no path, got {url!r}{_path_hint(url)}")
         fields["location"] = url.rstrip("/")
         if "gcr_projects" in value and "repositories" in value:
             raise ValueError("set gcr_projects (walk a GCR / Artifact Registry project) or repositories, not both")

@@ -172,3 +172,54 @@ def test_config_refuses_a_bad_bigquery_dataset_naming_the_key(value):
 
     with pytest.raises(ConfigError, match=r"f\.yaml: report\.bigquery_dataset: expected"):
         parse_config({"source": {"buckets": ["b-bucket"]}, "report": {"bigquery_dataset": value}}, "f.yaml")
+
+
+def test_verified_table_has_every_verified_field_in_report_order():
+    from pipeline.core.findings import VERIFIED_FIELDS
+
+    names = [c["name"] for c in bq_schema.verified_columns()]
+    assert names == ["run_id", "run_started_at", "scan_date", *VERIFIED_FIELDS]
+    assert bq_schema.TABLE_OPTIONS["verified"]["clustering"] == {"fields": ["bucket", "object"]}
+
+
+def test_a_verified_field_without_a_column_fails(monkeypatch):
+    from pipeline.core.findings import VERIFIED_FIELDS
+
+    monkeypatch.setattr(bq_schema, "VERIFIED_FIELDS", (*VERIFIED_FIELDS, "layer_count"))
+    with pytest.raises(
+        bq_schema.SchemaDrift, match=r"verified: JSONL fields without a BigQuery column \['layer_count'\]"
+    ):
+        bq_schema.verified_columns()
+
+
+def test_verified_rows_fit_the_verified_table():
+    from pipeline.core.blobs import ListedObject
+    from pipeline.core.incremental import carried_row
+
+    obj = ListedObject("artifacts.p.appspot.com", "containers/images/sha256:" + "a" * 64, 17, 5, "crc=")
+    ledger = {"crc32c": "crc=", "sha256": "a" * 64, "verified_at": "2026-11-01T03:00:00Z", "run_id": "r1"}
+    row = bq_schema.verified_row(carried_row(obj, ledger), "r2", "2026-11-02T03:00:00Z")
+    _assert_fits(row, bq_schema.verified_columns())
+    assert row["verified_by"] == "ledger" and row["ledger_run_id"] == "r1"
+    assert row["verified_at"] == "2026-11-01 03:00:00.000000 UTC" and row["scan_date"] == "2026-11-02"
+
+
+def test_committed_view_files_are_current(tmp_path):
+    """jobs/deploy/bq/*.view.sql feed deploy.sh; regenerate with `python -m pipeline.core.bq_schema`."""
+    for generated in bq_schema.write_view_files(tmp_path):
+        committed = REPO / "jobs" / "deploy" / "bq" / generated.name
+        assert committed.exists(), f"missing {committed}"
+        assert committed.read_text() == generated.read_text(), f"{committed} is stale"
+
+
+def test_object_history_shows_verified_rows_and_object_findings_of_complete_runs():
+    from pipeline.core.summary import OBJECT_KINDS
+
+    views = bq_schema.view_statements("p.d")
+    assert set(views) == {"verified_latest", "object_history"}
+    assert "JOIN `p.d.summaries_latest` AS s" in views["verified_latest"]
+    history = views["object_history"]
+    assert "FROM `p.d.verified_latest`" in history and "FROM `p.d.findings_latest` AS f" in history
+    assert set(bq_schema.OBJECT_HISTORY_KINDS) == {kind.value for kind in OBJECT_KINDS}
+    for kind in OBJECT_KINDS:
+        assert f"'{kind.value}'" in history

@@ -93,6 +93,11 @@ def test_demo_finds_every_planted_problem_and_leaves_the_report(tmp_path):
         line.split("planted ", 1)[1].split(" -> expect ") for line in proc.stderr.splitlines() if "planted " in line
     ]
     assert len(planted) == 17  # 13 in the main bucket, 2 in_registry_only, 2 orphans in the EU bucket
+    # The second, incremental run (docs/incremental.md) after a rewrite, a push and a deletion.
+    rescan = json.loads((tmp_path / "scrub-reports" / "demo-test-rescan" / "summary.json").read_text())
+    assert rescan["ledger"]["run_id"] == "demo-test" and rescan["verified_from_ledger"] == 22
+    assert rescan["changes"]["objects"] == {"new": 1, "changed": 1, "vanished": 1}
+    assert "since run demo-test: 1 new, 1 changed, 1 vanished object(s); findings 2 new" in proc.stdout
     for target, expectation in planted:
         kind = expectation.split(" ", 1)[0]
         named = [

@@ -42,6 +42,10 @@ def test_intact_object_is_verified_with_its_evidence():
         "sha256": DIGEST.removeprefix("sha256:"),
         "storage_class": "NEARLINE",
         "time_created": CREATED,
+        # docs/incremental.md: read by this run (the pipeline stamps verified_at with the run's start).
+        "verified_by": "read",
+        "verified_at": None,
+        "ledger_run_id": None,
     }
 
 

@@ -105,3 +105,24 @@ def test_request_rate_arithmetic(p, c_ms):
     assert round(5000 * c_ms / 1000, 1) == _number(r"5,000 × c = ([\d.]+) vCPUs of per-object work")
     assert round(small_mb_s / p + 5000 * c_ms / 1000, 1) == _number(r"≈ ([\d.]+) vCPUs in all")
     assert round(OBJECTS / 256, -3) == _number(r"each listing at about ([\d,]+) objects")
+
+
+def test_the_daily_incremental_line(p):
+    """docs/incremental.md's worked example, priced as the rest of the table."""
+    churn, due, sample = (
+        _number(pattern)
+        for pattern in (
+            r"R = 30 and s = 1 %, ([\d.]+) % \+",
+            r"% \+ ([\d.]+) % \+ 1 % =",
+            r"% \+ [\d.]+ % \+ ([\d.]+) % =",
+        )
+    )
+    assert due == round(100 * 1.39 / 30, 1) and sample == 1.0
+    share = _number(r"\+ 1 % = ([\d.]+) % of the bytes and GETs") / 100
+    assert round(churn + due + sample, 1) == share * 100
+    assert MB * share == _number(r"\| ([\d,]+) MB ÷ P core-seconds; compute")
+    assert _number(r"compute ≈ ([\d.]+) × 195 / P") == share
+    assert round(share * 195 / p + 0.56, 2) == _number(r"\+ \$0\.56 ≈ \$([\d.]+) at P = 310")
+    assert OBJECTS * share == _number(r"\(the fixed time dominates\), ([\d,]+) GETs")
+    assert round(OBJECTS * share / 1000 * 0.0004, 2) == _number(r"[\d,]+ GETs \$([\d.]+), network")
+    assert round(share * 200) == _number(r"network up to \$(\d+) \|")

@@ -206,3 +206,30 @@ def test_no_bigquery_unless_configured():
     names = {t.unique_name for t in proto.components.transforms.values()}
     assert not any(name.startswith("WriteAuditTables") for name in names)
     assert "WriteReport/WriteSummary" in names
+
+
+def test_an_incremental_run_joins_the_ledger_without_a_side_input():
+    """docs/incremental.md: the ledger (up to ten million rows) meets the listing in a CoGroupByKey."""
+    raw = {
+        "source": {"buckets": list(BUCKETS)},
+        "scan": {"shard_count": 256, "incremental": True},
+        "report": {
+            "output": "gs://my-audit-reports/registry-scrub",
+            "run_id": RUN_ID,
+            "ledger": "bq:my-audit-project.registry_audit.verified",
+        },
+    }
+    result, plan = submit_scan(parse_config(raw, "test"), DATAFLOW_ARGS)
+    assert plan.previous.kind == "bigquery"
+    proto = result.job.proto_pipeline
+    transforms = _by_name(proto)
+    for join in ("IncrementalHash/SplitByLedger/JoinListingWithLedger", "RunDiff/JoinWithPreviousRun"):
+        assert join in transforms and transforms[join].subtransforms, join
+    assert "IncrementalHash/Recheck/JoinSampleWithLedger" in transforms
+    with_side_inputs = [t.unique_name for t in proto.components.transforms.values() if _side_inputs(t)]
+    ours = [n for n in with_side_inputs if n.startswith(("IncrementalHash/", "RunDiff/", "WithChanges"))]
+    # Only small values travel as side inputs: the changes block's file names and its combine's default.
+    small = ("RunDiff/ChangesBlock", "RunDiff/WriteChanges/", "RunDiff/FoldChanges/InjectDefault", "WithChanges")
+    assert ours and all(n.startswith(small) for n in ours), ours
+    for name in ("ReadLedger/QueryLedgerVerified", "ReadLedger/QueryLedgerFindings"):
+        assert name in transforms, name

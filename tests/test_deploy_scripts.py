@@ -355,3 +355,13 @@ def test_scheduler_job_create_and_update_use_flags_gcloud_takes(tmp_path, presen
     headers = "--update-headers" if present else "--headers"
     assert _flag(job, headers) == "Content-Type=application/json"
     assert json.loads(json.loads(_flag(job, "--message-body"))["argument"])["template"].startswith("gs://")
+
+
+def test_bigquery_step_creates_the_verified_table_and_the_history_views(plan):
+    """docs/incremental.md: the ledger's table, and views of each object's history, with the dataset filled in."""
+    (made,) = [c for c in plan if c[0] == "+" and "mk" in c and c[-1].endswith(".verified")]
+    assert _flag(made, "--clustering_fields") == "bucket,object" and made[-1] == "audit-proj:registry_audit.verified"
+    views = [c[-1] for c in _runs(plan, "bq", "query") if "CREATE OR REPLACE VIEW" in c[-1]]
+    history = [v for v in views if "`audit-proj.registry_audit.object_history`" in v]
+    assert len(history) == 1 and "${ref}" not in history[0]
+    assert any("`audit-proj.registry_audit.verified_latest`" in v for v in views)

@@ -92,6 +92,18 @@ def test_lock_pins_every_dependency_with_hashes():
         assert backend in pins
 
 
+def test_lock_holds_the_recovery_extra_so_workers_inflate_with_zlib_ng():
+    """Without zlib-ng in the image, recovery on Dataflow silently falls back to zlib (slower)."""
+    pins = _lock_pins()
+    for text in PYPROJECT["project"]["optional-dependencies"]["recovery"]:
+        requirement = Requirement(text)
+        assert requirement.name in pins, f"{requirement.name} (the recovery extra) is not in requirements.lock"
+        assert requirement.specifier.contains(pins[requirement.name]), f"{requirement.name}=={pins[requirement.name]}"
+    assert "--extra recovery" in (REPO / "Makefile").read_text()  # `make lock` keeps it
+    steps = DOCKERFILE.index
+    assert steps("--require-hashes -r requirements.lock") < steps('python -c "import zlib_ng.zlib_ng"')
+
+
 def test_dockerfile_installs_lock_then_project_and_checks():
     steps = DOCKERFILE.index
     assert steps("--require-hashes -r requirements.lock") < steps("--no-build-isolation .") < steps("&& pip check")

@@ -260,7 +260,7 @@ def test_bearer_challenge_anonymous_and_refused(fake, monkeypatch):
 
 
 def test_google_hosts_use_the_access_token_as_basic(fake, monkeypatch):
-    """auth: google sends Basic _token:<access token>; the credentials object is a stub (no ADC here)."""
+    """auth: google sends Basic oauth2accesstoken:<access token>; the credentials object is a stub (no ADC here)."""
 
     class StubCredentials:
         token, valid = "ya29.stub-token", True
@@ -268,7 +268,7 @@ def test_google_hosts_use_the_access_token_as_basic(fake, monkeypatch):
     import google.auth
 
     monkeypatch.setattr(google.auth, "default", lambda scopes=None: (StubCredentials(), "p"))
-    expected = "Basic " + base64.b64encode(b"_token:ya29.stub-token").decode()
+    expected = "Basic " + base64.b64encode(b"oauth2accesstoken:ya29.stub-token").decode()
     fake.routes["/v2/p/tags/list"] = lambda h, q: (
         (200, {}, {"child": []}) if h.headers.get("Authorization") == expected else (403, {}, {})
     )

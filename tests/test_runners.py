@@ -36,8 +36,8 @@ RUN_SPECIFIC_SUMMARY_KEYS = {"run_id", "started_at", "ended_at", "files", "confi
 
 def canonical(row: dict) -> str:
     """One row as comparable text; lists are sorted so that only their content counts, and the
-    run's own id (each runner's scan has its own) is left out."""
-    kept = {k: sorted(v) if isinstance(v, list) else v for k, v in row.items() if k != "run_id"}
+    run's own id and start (each runner's scan has its own; verified_at is the start) are left out."""
+    kept = {k: sorted(v) if isinstance(v, list) else v for k, v in row.items() if k not in ("run_id", "verified_at")}
     return json.dumps(kept, sort_keys=True)
 
 

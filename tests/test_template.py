@@ -32,6 +32,8 @@ BAD_VALUES = {
     "min_read_rate": ["1 MB", "-1", "1.5MiB"],
     "mode": ["all", "Names", "names,manifests"],
     "recover_images": ["yes", "True", "1"],
+    "ledger": ["./scrub-reports/r1", "s3://b/r1", "gs://B/r1", "gs://bucket", "bq:dataset.table", "Auto", ""],
+    "incremental": ["yes", "True", "1"],
     "config": ["./scan.yaml", "gs://bucket/", "s3://bucket/scan.yaml", "gs://bucket/a b.yaml"],
 }
 

@@ -93,6 +93,7 @@ NO_DEFAULT = {
     "run_id": "empty means the launch time, which a schedule needs",
     "bigquery_dataset": "empty means files only",
     "mode": "its default depends on the config file (both with manifest sources, else names)",
+    "ledger": "empty means no comparison (auto when incremental is true)",
 }
 
 

@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.core import oci_rules
+from pipeline.core import media_types, oci_rules
 from pipeline.core.crosscheck import image_name, tag_name
 from pipeline.core.digests import is_digest
 from pipeline.core.findings import Kind, finding
@@ -517,8 +517,8 @@ def _index_document_problems(document: dict) -> list[str]:
             f"schemaVersion: image-spec index: schemaVersion must be 2 (got {document.get('schemaVersion')!r})"
         )
     media_type = document.get("mediaType")
-    if media_type is not None and media_type != oci_rules.OCI_INDEX:
-        problems.append(f"mediaType: image-spec index: mediaType, when set, must be {oci_rules.OCI_INDEX}")
+    if media_type is not None and media_type != media_types.OCI_INDEX:
+        problems.append(f"mediaType: image-spec index: mediaType, when set, must be {media_types.OCI_INDEX}")
     problems += oci_rules.check_annotations(document.get("annotations"), "annotations")
     problems += [p for p in _string_problems({k: v for k, v in document.items() if k != "manifests"}, "") if p]
     return problems

@@ -2,8 +2,11 @@
 
 Auth, in order of preference for ``auth: auto``:
 
-* ``gcr.io``, ``*.gcr.io`` and ``*-docker.pkg.dev``: Basic ``_token:<access token>``
-  with google-auth application default credentials;
+* ``gcr.io``, ``*.gcr.io`` and ``*-docker.pkg.dev`` (or any host with ``auth: google``):
+  an access token from google-auth application default credentials, with a read-only
+  scope, sent as Basic ``oauth2accesstoken:<access token>``, to the registry and, when it
+  answers with a ``Bearer`` challenge, to its token realm (the same host, as on gcr.io and
+  Artifact Registry) for a registry token;
 * a username and password from the environment (``<PREFIX>_USERNAME`` and
   ``<PREFIX>_PASSWORD``, ``REGISTRY_SCRUB`` unless the source names another
   prefix), sent to the token realm or as Basic when the registry asks for it;
@@ -46,9 +49,14 @@ from pipeline.core.manifests import ACCEPT, MAX_MANIFEST_BYTES, load_json, manif
 log = logging.getLogger(__name__)
 
 DEFAULT_CREDENTIALS_ENV = "REGISTRY_SCRUB"
-# Read-only: Artifact Registry (and gcr.io, which it serves) lets a token with the Cloud Storage
-# read-only scope pull, list tags and read manifests; the scanner never needs more.
+# Read-only. Container Registry documents devstorage.read_only as the scope an access token needs
+# to pull, and Artifact Registry (which serves gcr.io now) lets a token with only this scope pull
+# from its repositories, as on a VM with the default read-only Storage scope. cloud-platform.read-only
+# is the Artifact Registry *API*'s scope, which gcr.io does not document; the scanner needs no more.
 GOOGLE_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
+# The user name gcr.io and Artifact Registry document for an access token as password
+# (they also take "_token", which go-containerregistry sends).
+GOOGLE_TOKEN_USER = "oauth2accesstoken"
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 HTTP_TIMEOUT = (10, 60)
 MAX_RETRY_AFTER_S = 120.0
@@ -70,6 +78,13 @@ class RegistryError(Exception):
         self.status = status
         self.reason = reason
         self.attempts = attempts
+
+
+class CredentialsWithheld(RegistryError):
+    """The registry asked us to send credentials where they must not go; nothing was sent."""
+
+    def __init__(self, reason: str):
+        super().__init__(None, reason)
 
 
 # Transport failures worth another attempt: the connection, a timeout, a body broken off.
@@ -246,7 +261,9 @@ class RegistryClient:
             )
         return (user, password) if user and password else None
 
-    def _google_header(self) -> str:
+    def _google_access_token(self) -> str:
+        """A current access token: google-auth refreshes it (for real, at its token URI) once it is
+        expired or about to be, so a scan that outlives one token keeps going."""
         import google.auth
         import google.auth.transport.requests
 
@@ -254,13 +271,18 @@ class RegistryClient:
             self._google_credentials, _ = google.auth.default(scopes=[GOOGLE_SCOPE])
         if not self._google_credentials.valid:
             self._google_credentials.refresh(google.auth.transport.requests.Request())
-        return _basic_header("_token", self._google_credentials.token)
+        return self._google_credentials.token
+
+    def _realm_credentials(self) -> tuple[str, str] | None:
+        if self._uses_google():
+            return GOOGLE_TOKEN_USER, self._google_access_token()
+        return self._env_credentials()
 
     def _auth_header(self, scope: str | None) -> str | None:
-        if self._uses_google():
-            return self._google_header()
         if (scope or "") in self._tokens:
             return f"Bearer {self._tokens[scope or '']}"
+        if self._uses_google():  # gcr.io and Artifact Registry also take the access token directly
+            return _basic_header(GOOGLE_TOKEN_USER, self._google_access_token())
         if self._basic:
             return _basic_header(*self._basic)
         return None
@@ -268,18 +290,26 @@ class RegistryClient:
     def _answer_challenge(self, response: Answer, scope: str | None) -> bool:
         """Learn how to authenticate from a 401; True when a retry can succeed."""
         scheme, params = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-        credentials = self._env_credentials()
         if scheme == "bearer" and params.get("realm"):
-            self._tokens[scope or ""] = self._fetch_token(params, credentials)
+            self._tokens[scope or ""] = self._fetch_token(params)
             return True
-        if scheme == "basic" and credentials and self._basic is None:
-            self._basic = credentials
-            return True
-        return False
+        if scheme == "basic" and not self._uses_google() and self._basic is None:
+            credentials = self._env_credentials()
+            if credentials:
+                self._basic = credentials
+                return True
+        return False  # Google credentials went with the request already: they were refused
 
-    def _fetch_token(self, params: dict[str, str], credentials: tuple[str, str] | None) -> str:
+    def _fetch_token(self, params: dict[str, str]) -> str:
         query = {k: params[k] for k in ("service", "scope") if params.get(k)}
         realm = urljoin(self.base + "/", params["realm"])  # a relative realm is on the registry itself
+        if self._uses_google() and not _may_receive_google_token(realm, self.base):
+            # An access token opens every registry and bucket the identity can read: it goes only to
+            # the registry's own host (as gcr.io's and Artifact Registry's realms are) or to Google.
+            raise CredentialsWithheld(
+                f"the token realm is on another host ({urlsplit(realm).netloc}); Google credentials are not sent there"
+            )
+        credentials = self._realm_credentials()
         url = realm + ("&" if "?" in realm else "?") + urlencode(query)
         headers = {"Authorization": _basic_header(*credentials)} if credentials else {}
         response = self._send("GET", url, headers, what="token request")
@@ -351,7 +381,7 @@ class RegistryClient:
         if auth:
             headers["Authorization"] = auth
         response = self._send(method, url, headers, what=what, limit=limit)
-        if response.status_code != 401 or self._uses_google():
+        if response.status_code != 401:
             return response
         # Learn from the challenge (a new or expired token, or Basic) and try once more.
         if not self._answer_challenge(response, scope):
@@ -453,6 +483,12 @@ class RegistryClient:
         self._session.close()
 
 
+GOOGLE_ACCESS_NEEDED = (
+    "the identity needs roles/artifactregistry.reader on the repositories (gcloud auth application-default "
+    "login, or GOOGLE_APPLICATION_CREDENTIALS)"
+)
+
+
 def access_problem(client: RegistryClient) -> str | None:
     """Before a scan: why this client's credentials cannot get into the registry, else None.
 
@@ -468,8 +504,10 @@ def access_problem(client: RegistryClient) -> str | None:
         have_credentials = client._env_credentials() is not None
         status = client.ping()
     except RegistryError as err:
-        if err.status is None and err.reason.startswith("auth is 'basic'"):
+        if isinstance(err, CredentialsWithheld) or (err.status is None and err.reason.startswith("auth is 'basic'")):
             return err.reason
+        if err.status in (401, 403) and client._uses_google():
+            return f"refused the Google credentials ({err.reason}); {GOOGLE_ACCESS_NEEDED}"
         if err.status in (401, 403):
             return f"refused our credentials ({err.reason}); check {env}_USERNAME and {env}_PASSWORD"
         return None
@@ -478,10 +516,15 @@ def access_problem(client: RegistryClient) -> str | None:
     if status not in (401, 403):
         return None
     if client._uses_google():
-        return f"GET /v2/ answered HTTP {status} to the Google credentials; the identity needs read access"
+        return f"GET /v2/ answered HTTP {status} to the Google credentials; {GOOGLE_ACCESS_NEEDED}"
     if have_credentials:
         return f"GET /v2/ answered HTTP {status}: the registry refused {env}_USERNAME / {env}_PASSWORD"
     return f"GET /v2/ answered HTTP {status}: the registry needs credentials; {wanted} (or credentials_env)"
+
+
+def _may_receive_google_token(realm: str, base: str) -> bool:
+    parts = urlsplit(realm)
+    return same_origin(realm, base) or (parts.scheme == "https" and is_google_host(parts.netloc))
 
 
 def _pull(repository: str) -> str:

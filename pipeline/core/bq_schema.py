@@ -22,11 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.findings import FINDING_FIELDS, Kind, Severity
+from pipeline.core.findings import FINDING_FIELDS, VERIFIED_FIELDS, Kind, Severity
 from pipeline.core.recovery import RECOVERY_COLUMNS
 
 FINDINGS_TABLE = "findings"
 SUMMARIES_TABLE = "summaries"
+# docs/incremental.md: every verified row of every run, so the ledger can live in BigQuery.
+VERIFIED_TABLE = "verified"
 PARTITION_FIELD = "scan_date"
 
 STRING, INTEGER, BOOLEAN, TIMESTAMP, DATE, RECORD = "STRING", "INTEGER", "BOOLEAN", "TIMESTAMP", "DATE", "RECORD"
@@ -66,6 +68,27 @@ FINDING_TYPES: dict[str, tuple[str, str]] = {
     "time_created": (TIMESTAMP, NULLABLE),
     "repositories": (STRING, REPEATED),
     "manifest_digests": (STRING, REPEATED),
+    "ledger_run_id": (STRING, NULLABLE),
+    "ledger_verified_at": (TIMESTAMP, NULLABLE),
+    "ledger_sha256": (STRING, NULLABLE),
+    "ledger_size": (INTEGER, NULLABLE),
+    "ledger_crc32c": (STRING, NULLABLE),
+}
+
+# One entry per VERIFIED_FIELDS key.
+VERIFIED_TYPES: dict[str, tuple[str, str]] = {
+    "bucket": (STRING, REQUIRED),
+    "object": (STRING, REQUIRED),
+    "generation": (INTEGER, NULLABLE),
+    "size": (INTEGER, NULLABLE),
+    "crc32c": (STRING, NULLABLE),
+    "sha256": (STRING, NULLABLE),
+    "storage_class": (STRING, NULLABLE),
+    "time_created": (TIMESTAMP, NULLABLE),
+    # "read" or "ledger"; when the bytes were last read; the ledger run a row rests on.
+    "verified_by": (STRING, NULLABLE),
+    "verified_at": (TIMESTAMP, NULLABLE),
+    "ledger_run_id": (STRING, NULLABLE),
 }
 
 # One entry per summary.json key (build_summary plus the "files" WriteReport adds).
@@ -80,6 +103,12 @@ SUMMARY_TYPES: dict[str, tuple[str, str]] = {
     "bytes_listed": (INTEGER, NULLABLE),
     "objects_verified": (INTEGER, NULLABLE),
     "bytes_verified": (INTEGER, NULLABLE),
+    "verified_from_ledger": (INTEGER, NULLABLE),
+    "bytes_from_ledger": (INTEGER, NULLABLE),
+    "reverified_from_ledger": (INTEGER, NULLABLE),
+    # docs/incremental.md: the earlier run compared with, and the changes since, as JSON text.
+    "ledger": (STRING, NULLABLE),
+    "changes": (STRING, NULLABLE),
     "unaccounted_objects": (INTEGER, NULLABLE),
     "unreferenced_objects": (INTEGER, NULLABLE),
     "unreferenced_bytes": (INTEGER, NULLABLE),
@@ -127,6 +156,11 @@ TABLE_OPTIONS: dict[str, dict[str, Any]] = {
         "timePartitioning": {"type": "DAY", "field": PARTITION_FIELD},
         "schemaUpdateOptions": ["ALLOW_FIELD_ADDITION"],
     },
+    VERIFIED_TABLE: {
+        "timePartitioning": {"type": "DAY", "field": PARTITION_FIELD},
+        "clustering": {"fields": ["bucket", "object"]},
+        "schemaUpdateOptions": ["ALLOW_FIELD_ADDITION"],
+    },
 }
 
 
@@ -158,6 +192,16 @@ def finding_columns() -> list[dict[str, Any]]:
         "findings", FINDING_FIELDS, FINDING_TYPES, "add the field to FINDING_TYPES in pipeline/core/bq_schema.py"
     )
     return [_field(*column) for column in RUN_COLUMNS] + [_field(name, *FINDING_TYPES[name]) for name in FINDING_FIELDS]
+
+
+def verified_columns() -> list[dict[str, Any]]:
+    """The ``verified`` table: run columns, then VERIFIED_FIELDS in report order."""
+    _check_same(
+        "verified", VERIFIED_FIELDS, VERIFIED_TYPES, "add the field to VERIFIED_TYPES in pipeline/core/bq_schema.py"
+    )
+    return [_field(*column) for column in RUN_COLUMNS] + [
+        _field(name, *VERIFIED_TYPES[name]) for name in VERIFIED_FIELDS
+    ]
 
 
 def summary_columns(summary_keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
@@ -232,6 +276,18 @@ def finding_row(row: dict[str, Any], run_id: str, run_started_at: str) -> dict[s
     return out
 
 
+def verified_row(row: dict[str, Any], run_id: str, run_started_at: str) -> dict[str, Any]:
+    """A JSONL verified row as a ``verified`` table row."""
+    out: dict[str, Any] = {
+        "run_id": run_id,
+        "run_started_at": bq_timestamp(run_started_at),
+        PARTITION_FIELD: scan_date(run_started_at),
+    }
+    for name in VERIFIED_FIELDS:
+        out[name] = _cell(row.get(name), *VERIFIED_TYPES[name])
+    return out
+
+
 def summary_row(summary: dict[str, Any], buckets: Iterable[str]) -> dict[str, Any]:
     """A ``summary.json`` document as a ``summaries`` table row."""
     out: dict[str, Any] = {}
@@ -250,13 +306,76 @@ def write_schema_files(directory: str | Path) -> list[Path]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for table, columns in ((FINDINGS_TABLE, finding_columns()), (SUMMARIES_TABLE, summary_columns())):
+    tables = (
+        (FINDINGS_TABLE, finding_columns()),
+        (SUMMARIES_TABLE, summary_columns()),
+        (VERIFIED_TABLE, verified_columns()),
+    )
+    for table, columns in tables:
         path = directory / f"{table}.schema.json"
         path.write_text(json.dumps(columns, indent=2) + "\n", encoding="utf-8")
         written.append(path)
     return written
 
 
+# --- views (docs/incremental.md): created by jobs/deploy/deploy.sh from jobs/deploy/bq/*.view.sql ---
+
+DATASET_PLACEHOLDER = "${ref}"
+
+
+def view_statements(ref: str = DATASET_PLACEHOLDER) -> dict[str, str]:
+    """``CREATE OR REPLACE VIEW`` statements over the tables of dataset ``ref`` (``PROJECT.DATASET``).
+
+    ``verified_latest``: the verified rows of each run's latest complete attempt (the one whose
+    summary was loaded). ``object_history``: one row per object per run, verified or the object
+    finding it ended in, newest first: how each object fared from run to run.
+    """
+    return {
+        "verified_latest": (
+            f"CREATE OR REPLACE VIEW `{ref}.verified_latest` AS\n"
+            f"SELECT v.* FROM `{ref}.{VERIFIED_TABLE}` AS v\n"
+            f"JOIN `{ref}.summaries_latest` AS s\n"
+            "  ON v.run_id = s.run_id AND v.run_started_at = s.started_at"
+        ),
+        "object_history": (
+            f"CREATE OR REPLACE VIEW `{ref}.object_history` AS\n"
+            "SELECT bucket, object, run_id, run_started_at, scan_date, 'verified' AS outcome,\n"
+            "  'info' AS severity, generation, size, crc32c, sha256, verified_by, verified_at, ledger_run_id,\n"
+            "  CAST(NULL AS STRING) AS detail\n"
+            f"FROM `{ref}.verified_latest`\n"
+            "UNION ALL\n"
+            "SELECT f.bucket, f.object, f.run_id, f.run_started_at, f.scan_date, f.kind AS outcome, f.severity,\n"
+            "  f.generation, f.size, f.crc32c, CAST(NULL AS STRING) AS sha256, CAST(NULL AS STRING) AS verified_by,\n"
+            "  f.ledger_verified_at AS verified_at, f.ledger_run_id, f.detail\n"
+            f"FROM `{ref}.findings_latest` AS f\n"
+            "WHERE f.kind IN (" + ", ".join(f"'{kind}'" for kind in OBJECT_HISTORY_KINDS) + ") AND f.object IS NOT NULL"
+        ),
+    }
+
+
+# The findings that stand for a listed object (pipeline.core.summary.OBJECT_KINDS), as object_history shows them.
+OBJECT_HISTORY_KINDS: tuple[str, ...] = (
+    Kind.DIGEST_MISMATCH.value,
+    Kind.MALFORMED_NAME.value,
+    Kind.READ_ERROR.value,
+    Kind.VANISHED.value,
+    Kind.LEDGER_DISAGREES.value,
+)
+
+
+def write_view_files(directory: str | Path) -> list[Path]:
+    """One ``<view>.view.sql`` per view, with ``${ref}`` where deploy.sh puts ``PROJECT.DATASET``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, statement in view_statements().items():
+        path = directory / f"{name}.view.sql"
+        path.write_text(statement + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
 if __name__ == "__main__":
-    for written_path in write_schema_files(sys.argv[1] if len(sys.argv) > 1 else "jobs/deploy/bq"):
+    target = sys.argv[1] if len(sys.argv) > 1 else "jobs/deploy/bq"
+    for written_path in write_schema_files(target) + write_view_files(target):
         print(written_path)

@@ -31,6 +31,8 @@ class Kind(StrEnum):
     UNVERIFIABLE_DIGEST = "unverifiable_digest"
     DIFF_ID_MISMATCH = "diff_id_mismatch"
     IN_REGISTRY_ONLY = "in_registry_only"
+    # An incremental re-check whose read contradicts the ledger's verified row (docs/incremental.md).
+    LEDGER_DISAGREES = "ledger_disagrees"
 
 
 SEVERITY_OF: dict[Kind, Severity] = {
@@ -47,6 +49,7 @@ SEVERITY_OF: dict[Kind, Severity] = {
     Kind.UNVERIFIABLE_DIGEST: Severity.WARNING,
     Kind.DIFF_ID_MISMATCH: Severity.ERROR,
     Kind.IN_REGISTRY_ONLY: Severity.INFO,
+    Kind.LEDGER_DISAGREES: Severity.ERROR,
 }
 
 # Order is the column order auditors see; adding a key is a schema change (README + DESIGN.md).
@@ -78,6 +81,12 @@ FINDING_FIELDS: tuple[str, ...] = (
     "time_created",
     "repositories",  # every repository involved (``repository`` is set only when there is one)
     "manifest_digests",  # every manifest involved (``manifest_digest`` is set only when there is one)
+    # ledger_disagrees: what the ledger's verified row said (docs/incremental.md).
+    "ledger_run_id",
+    "ledger_verified_at",
+    "ledger_sha256",
+    "ledger_size",
+    "ledger_crc32c",
 )
 
 VERIFIED_FIELDS: tuple[str, ...] = (
@@ -89,7 +98,14 @@ VERIFIED_FIELDS: tuple[str, ...] = (
     "sha256",
     "storage_class",
     "time_created",
+    # docs/incremental.md: "read" (hashed by this run) or "ledger" (carried over, not read);
+    # when the bytes were last read; the ledger run a carried-over or re-checked row rests on.
+    "verified_by",
+    "verified_at",
+    "ledger_run_id",
 )
+# Fields a verified row may leave out; a row read by this run has these values.
+VERIFIED_DEFAULTS: dict[str, Any] = {"verified_by": "read", "verified_at": None, "ledger_run_id": None}
 
 # Written first on every JSONL row (findings and verified) by the report writer; BigQuery
 # keeps it as its own run column (pipeline/core/bq_schema.py, RUN_COLUMNS).
@@ -127,6 +143,7 @@ def with_run_id(row: dict[str, Any], run_id: str) -> dict[str, Any]:
 
 
 def verified(**fields: Any) -> dict[str, Any]:
+    fields = {**VERIFIED_DEFAULTS, **fields}
     missing = set(VERIFIED_FIELDS) - set(fields)
     extra = set(fields) - set(VERIFIED_FIELDS)
     if missing or extra:

@@ -26,12 +26,10 @@ import hashlib
 import re
 from typing import Any
 
+from pipeline.core.media_types import OCI_EMPTY as EMPTY_CONFIG
+
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
-
-EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 _DIGEST = re.compile(r"([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)")
 # Registered algorithms and the encoding each must use.

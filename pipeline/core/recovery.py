@@ -23,25 +23,16 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from pipeline.core import media_types
 from pipeline.core.findings import Kind, finding
 from pipeline.core.layer_sniff import GZIP, LAYER, ZSTD, ConfigFacts, Sniffed
 from pipeline.core.manifests import INDEX_TYPES, sha256_of
+from pipeline.core.media_types import DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST
 
 Row = dict[str, Any]
 
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-DOCKER_LAYER = {
-    GZIP: "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    None: "application/vnd.docker.image.rootfs.diff.tar",
-}
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = {
-    GZIP: "application/vnd.oci.image.layer.v1.tar+gzip",
-    ZSTD: "application/vnd.oci.image.layer.v1.tar+zstd",
-    None: "application/vnd.oci.image.layer.v1.tar",
-}
+DOCKER_LAYER = {GZIP: media_types.DOCKER_LAYER_GZIP, None: media_types.DOCKER_LAYER}
+OCI_LAYER = {GZIP: media_types.OCI_LAYER_GZIP, ZSTD: media_types.OCI_LAYER_ZSTD, None: media_types.OCI_LAYER}
 # Images a recovered row names when several manifests share its config.
 IMAGES_KEPT = 20
 

@@ -23,7 +23,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pipeline.core.findings import SEVERITY_OF, Kind, Severity
+from pipeline.core.migration import bucket_lines
 from pipeline.core.recovery import page_section as recovery_page_section
+from pipeline.core.run_diff import page_section as changes_page_section
 from pipeline.core.summary import EXIT_CLEAN, EXIT_FINDINGS
 
 Row = dict[str, Any]
@@ -38,16 +40,23 @@ BROKEN_BY_PER_IMAGE = 20
 NAMES_PER_ROW = 5
 MAX_TEXT = 300
 
-DAMAGED_KINDS = frozenset({Kind.DIGEST_MISMATCH.value})
+DAMAGED_KINDS = frozenset({Kind.DIGEST_MISMATCH.value, Kind.LEDGER_DISAGREES.value})
 UNREADABLE_KINDS = frozenset({Kind.READ_ERROR.value, Kind.VANISHED.value})
 # Findings about an object the listing saw: they count towards the bucket's objects.
 OBJECT_FINDING_KINDS = frozenset(
-    {Kind.DIGEST_MISMATCH.value, Kind.MALFORMED_NAME.value, Kind.READ_ERROR.value, Kind.VANISHED.value}
+    {
+        Kind.DIGEST_MISMATCH.value,
+        Kind.MALFORMED_NAME.value,
+        Kind.READ_ERROR.value,
+        Kind.VANISHED.value,
+        Kind.LEDGER_DISAGREES.value,
+    }
 )
 # A finding of these kinds about a blob names the images that blob breaks.
 BLOB_KINDS = frozenset(
     {
         Kind.DIGEST_MISMATCH.value,
+        Kind.LEDGER_DISAGREES.value,
         Kind.READ_ERROR.value,
         Kind.VANISHED.value,
         Kind.MISSING_BLOB.value,
@@ -768,4 +777,7 @@ def build_model(
         "reclaim": reclaim_section(summary, acc),
         "findings": findings_section(summary, acc),
         "recovery": recovery_page_section(summary, recovered),  # docs/recovery.md
+        # The terminal summary's line per bucket against a role: successor registry, word for word.
+        "successor": bucket_lines(summary.get("successor") or {})[:BUCKET_ROWS],
+        "changes": changes_page_section(summary),  # docs/incremental.md
     }

@@ -11,6 +11,7 @@ from pipeline.core.findings import SEVERITY_OF, Kind, Severity
 from pipeline.core.migration import bucket_lines, successor_table
 from pipeline.core.reclaim import reclaim_summary
 from pipeline.core.recovery import recovery_lines, recovery_table
+from pipeline.core.run_diff import change_lines
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -20,7 +21,9 @@ EXIT_UNUSABLE_INPUT = 2
 EXIT_RUN_FAILED = 3
 
 # Findings that stand for a listed object; the others (manifest checks) come on top.
-OBJECT_KINDS = frozenset({Kind.DIGEST_MISMATCH, Kind.MALFORMED_NAME, Kind.READ_ERROR, Kind.VANISHED})
+OBJECT_KINDS = frozenset(
+    {Kind.DIGEST_MISMATCH, Kind.MALFORMED_NAME, Kind.READ_ERROR, Kind.VANISHED, Kind.LEDGER_DISAGREES}
+)
 
 
 @dataclass
@@ -48,6 +51,10 @@ class Tally:
     # (bucket, storage class) -> bytes x days still short of the class's minimum storage duration
     planned_byte_days: Counter = field(default_factory=Counter)
     unpinned: Counter = field(default_factory=Counter)  # bucket -> proven but without a generation
+    # docs/incremental.md: verified rows carried over from the ledger (not read), and re-checked ones.
+    verified_from_ledger: int = 0
+    bytes_from_ledger: int = 0
+    reverified_from_ledger: int = 0
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(
@@ -68,6 +75,9 @@ class Tally:
             planned_objects=self.planned_objects + other.planned_objects,
             planned_byte_days=self.planned_byte_days + other.planned_byte_days,
             unpinned=self.unpinned + other.unpinned,
+            verified_from_ledger=self.verified_from_ledger + other.verified_from_ledger,
+            bytes_from_ledger=self.bytes_from_ledger + other.bytes_from_ledger,
+            reverified_from_ledger=self.reverified_from_ledger + other.reverified_from_ledger,
         )
 
     @classmethod
@@ -76,7 +86,10 @@ class Tally:
 
     @classmethod
     def of_verified(cls, row: dict[str, Any]) -> Tally:
-        return cls(objects_verified=1, bytes_verified=row["size"] or 0)
+        size = row["size"] or 0
+        if row.get("verified_by") == "ledger":
+            return cls(objects_verified=1, bytes_verified=size, verified_from_ledger=1, bytes_from_ledger=size)
+        return cls(objects_verified=1, bytes_verified=size, reverified_from_ledger=1 if row.get("ledger_run_id") else 0)
 
     @classmethod
     def of_finding(cls, row: dict[str, Any]) -> Tally:
@@ -191,6 +204,12 @@ def build_summary(
         "bytes_listed": tally.bytes_listed,
         "objects_verified": tally.objects_verified,
         "bytes_verified": tally.bytes_verified,
+        "verified_from_ledger": tally.verified_from_ledger,
+        "bytes_from_ledger": tally.bytes_from_ledger,
+        "reverified_from_ledger": tally.reverified_from_ledger,
+        # docs/incremental.md: the earlier run this one was compared with, and what changed since.
+        "ledger": None,
+        "changes": None,
         "unaccounted_objects": tally.unaccounted_objects,
         "unreferenced_objects": tally.unreferenced_objects,
         "unreferenced_bytes": tally.unreferenced_bytes,
@@ -266,12 +285,31 @@ def reclaim_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def ledger_lines(summary: dict[str, Any]) -> list[str]:
+    """The ledger the run used and what it took from it (docs/incremental.md)."""
+    ledger = summary.get("ledger")
+    if not ledger:
+        return []
+    lines = [f"ledger: run {ledger.get('run_id') or '(newest trusted in BigQuery)'} ({ledger.get('location')})"]
+    if summary.get("reverified_from_ledger") or summary["findings_by_kind"].get(Kind.LEDGER_DISAGREES.value):
+        lines.append(
+            f"  re-check sample: {summary.get('reverified_from_ledger') or 0} agreed, "
+            f"{summary['findings_by_kind'].get(Kind.LEDGER_DISAGREES.value, 0)} disagreed"
+        )
+    return lines
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """The few lines a person reads at the end of a run."""
+    carried = summary.get("verified_from_ledger") or 0
+    hashed = summary["bytes_verified"] - (summary.get("bytes_from_ledger") or 0)
     lines = [
         f"run {summary['run_id']}: {summary['objects_listed']} objects listed, "
-        f"{summary['objects_verified']} verified ({summary['bytes_verified'] / 1e6:.1f} MB hashed)",
+        f"{summary['objects_verified']} verified ({hashed / 1e6:.1f} MB hashed"
+        + (f", {carried} carried over from the ledger" if carried else "")
+        + ")",
     ]
+    lines += ledger_lines(summary)
     if summary.get("manifests_scanned"):
         lines.append(
             f"manifests: {summary['manifests_scanned']} scanned in "
@@ -300,6 +338,7 @@ def format_summary(summary: dict[str, Any]) -> str:
                 f"  {item['image']}  ({item['error_findings']} error finding(s), "
                 f"{item['broken_by_count']} broken part(s))"
             )
+    lines += change_lines(summary.get("changes"))
     lines.append(f"report: {summary['report_location']}")
     if summary.get("report_html"):
         lines.append(f"page:   {summary['report_html']}")

@@ -68,7 +68,8 @@ def _template() -> Template:
 
 def render(model: Model) -> str:
     """The whole page as a string (encode it as UTF-8)."""
-    from pipeline.report_html.recovery import render_recovery  # it uses this module's helpers
+    from pipeline.report_html.changes import render_changes  # these use this module's helpers
+    from pipeline.report_html.recovery import render_recovery, render_successor
 
     run = model["run"]
     title = f"registry-scrub report: {run.get('run_id') or 'run'} ({model['verdict']['state']})"
@@ -78,10 +79,12 @@ def render(model: Model) -> str:
             _verdict(model),
             _tiles(model),
             _kinds(model),
+            render_changes(model),
             _charts(model),
             _images(model),
             _buckets(model),
             _reclaim(model),
+            render_successor(model),
             render_recovery(model),
             _findings(model),
             _footer(model),

@@ -1,4 +1,5 @@
-"""report.html's recovery section: the images in the bucket that no manifest source knows (docs/recovery.md)."""
+"""report.html's post-shutdown sections (docs/recovery.md): each bucket's share against the successor
+registry, and the images in the bucket that no manifest source knows."""
 
 from __future__ import annotations
 
@@ -40,4 +41,17 @@ def render_recovery(model: dict[str, Any]) -> str:
         '<table id="recovered"><thead><tr><th>config digest</th><th>created</th><th>platform</th>'
         '<th class="num">layers</th><th class="num">size</th><th>state</th><th>last step</th><th>labels</th>'
         f"</tr></thead><tbody>{''.join(_row(image) for image in section['rows'])}</tbody></table>{omitted}"
+    )
+
+
+def render_successor(model: dict[str, Any]) -> str:
+    lines = model.get("successor") or []
+    if not lines:
+        return ""
+    items = "".join(f"<li>{esc(line)}</li>" for line in lines)
+    return (
+        '<h2 id="successor">Against the successor registry</h2>'
+        '<p class="meta">Blobs of each bucket that images in the <code>role: successor</code> registry use, '
+        "and the rest: what deleting the bucket would take from no image there.</p>"
+        f'<ul id="successor-lines">{items}</ul>'
     )

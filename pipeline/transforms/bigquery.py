@@ -26,7 +26,8 @@ def _load(table: str, dataset: str, columns: list[dict]) -> WriteToBigQuery:
 
 
 class WriteAuditTables(beam.PTransform):
-    """(findings, summary) -> rows appended to ``<dataset>.findings`` and ``<dataset>.summaries``."""
+    """(findings, summary[, verified]) -> rows appended to ``<dataset>.findings``, ``<dataset>.summaries``
+    and ``<dataset>.verified`` (the ledger in BigQuery, docs/incremental.md)."""
 
     def __init__(self, dataset: str, run_id: str, started_at: str, buckets: tuple[str, ...]):
         super().__init__()
@@ -37,13 +38,23 @@ class WriteAuditTables(beam.PTransform):
         # Built here so that a field added to one schema and not the other fails at construction.
         self._finding_columns = bq_schema.finding_columns()
         self._summary_columns = bq_schema.summary_columns()
+        self._verified_columns = bq_schema.verified_columns()
 
     def expand(self, inputs):
-        findings, summary = inputs
+        findings, summary, *verified = inputs
         run_id, started_at, buckets = self._run_id, self._started_at, self._buckets
         finding_rows = findings | "FindingRows" >> beam.Map(lambda row: bq_schema.finding_row(row, run_id, started_at))
         summary_rows = summary | "SummaryRow" >> beam.Map(lambda document: bq_schema.summary_row(document, buckets))
+        tables = {}
+        if verified:
+            verified_rows = verified[0] | "VerifiedRows" >> beam.Map(
+                lambda row: bq_schema.verified_row(row, run_id, started_at)
+            )
+            tables[bq_schema.VERIFIED_TABLE] = verified_rows | "LoadVerified" >> _load(
+                bq_schema.VERIFIED_TABLE, self._dataset, self._verified_columns
+            )
         return {
+            **tables,
             bq_schema.FINDINGS_TABLE: finding_rows
             | "LoadFindings" >> _load(bq_schema.FINDINGS_TABLE, self._dataset, self._finding_columns),
             bq_schema.SUMMARIES_TABLE: summary_rows

@@ -52,7 +52,9 @@ IMAGES = "images"
 EVIDENCE = "evidence"
 VERIFIED = "verified"
 # Object findings whose blob may still be needed by an image: they go through the join.
-DAMAGE_KINDS = frozenset({Kind.DIGEST_MISMATCH.value, Kind.READ_ERROR.value, Kind.VANISHED.value})
+DAMAGE_KINDS = frozenset(
+    {Kind.DIGEST_MISMATCH.value, Kind.READ_ERROR.value, Kind.VANISHED.value, Kind.LEDGER_DISAGREES.value}
+)
 
 
 def _finding_name(row: dict[str, Any]) -> str:

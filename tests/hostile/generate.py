@@ -23,11 +23,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+from pipeline.core.media_types import DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
+from pipeline.core.media_types import OCI_LAYER_GZIP as OCI_LAYER
+
 PREFIX = "containers/images/"
 REPO = "hostile.example"
 REF_NAME = "org.opencontainers.image.ref.name"

@@ -1,0 +1,114 @@
+"""RunDiff: this run against the ledger's run, as ``changes-*.jsonl`` and a ``changes`` block for summary.json.
+
+One ``CoGroupByKey`` joins both runs' objects (by ``(bucket, object)``) and findings (by
+``(kind, bucket, subject)``) in a single key space; ``pipeline.core.run_diff`` says what each
+group became. No side input holds either run's rows. The counts and a few examples of each
+change come out as one small value the summary takes in (docs/incremental.md).
+"""
+
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+
+from pipeline.adapters import report as report_io
+from pipeline.core import run_diff as core
+from pipeline.core.findings import object_fields
+from pipeline.core.ledger import PreviousRun
+
+
+class ChangesCombineFn(beam.CombineFn):
+    def create_accumulator(self):
+        return core.ChangesAccumulator()
+
+    def add_input(self, accumulator, row):
+        return accumulator.add(row)
+
+    def merge_accumulators(self, accumulators):
+        accumulators = iter(accumulators)
+        merged = next(accumulators)
+        for other in accumulators:
+            merged.merge(other)
+        return merged
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def _current_object(obj, previous_buckets):
+    if core.compared(obj.bucket, previous_buckets):
+        row = core.object_state(object_fields(obj))
+        yield core.object_key(row), row
+
+
+def _current_finding(row, previous_buckets):
+    if core.compared(row.get("bucket"), previous_buckets):
+        yield core.finding_key(row), row
+
+
+def _previous_object(row, previous_buckets):
+    if core.compared(row.get("bucket"), previous_buckets):
+        yield core.object_key(row), core.object_state(row)
+
+
+def _previous_finding(row, previous_buckets):
+    if core.compared(row.get("bucket"), previous_buckets):
+        yield core.finding_key(row), row
+
+
+def _summary_extras(accumulator, previous: dict, files):
+    names = [path.rsplit("/", 1)[-1] for path in files]
+    return {"ledger": previous, "changes": core.changes_block(accumulator, previous, names), "files": list(files)}
+
+
+def change_json(row) -> str:
+    return json.dumps(row, separators=(",", ":"))
+
+
+class RunDiff(beam.PTransform):
+    """(listed, findings, previous objects, previous findings) -> a singleton of summary fields:
+    ``{"ledger", "changes", "files"}``; ``changes-*.jsonl`` holds every change."""
+
+    def __init__(self, previous: PreviousRun, run_dir: str):
+        super().__init__()
+        self._previous = previous
+        self._run_dir = run_dir
+
+    def expand(self, inputs):
+        listed, findings, previous_objects, previous_findings = inputs
+        previous_buckets = tuple(self._previous.buckets)
+        current = (
+            listed | "CurrentObjects" >> beam.FlatMap(_current_object, previous_buckets),
+            findings | "CurrentFindings" >> beam.FlatMap(_current_finding, previous_buckets),
+        ) | "CurrentRows" >> beam.Flatten()
+        previous = (
+            previous_objects | "KeyPreviousObjects" >> beam.FlatMap(_previous_object, previous_buckets),
+            previous_findings | "KeyPreviousFindings" >> beam.FlatMap(_previous_finding, previous_buckets),
+        ) | "PreviousRows" >> beam.Flatten()
+        changes = (
+            {"current": current, "previous": previous}
+            | "JoinWithPreviousRun" >> beam.CoGroupByKey()
+            | "Changes" >> beam.FlatMap(core.joined_changes)
+        )
+        files = (
+            changes
+            | "ChangesToJson" >> beam.Map(change_json)
+            | "WriteChanges"
+            >> beam.io.WriteToText(
+                report_io.FileSystems.join(self._run_dir, core.CHANGES_PREFIX),
+                file_name_suffix=report_io.ROWS_SUFFIX,
+                shard_name_template="-SSSSS-of-NNNNN",
+            )
+        )
+        accumulator = changes | "FoldChanges" >> beam.CombineGlobally(ChangesCombineFn())
+        return accumulator | "ChangesBlock" >> beam.Map(
+            _summary_extras, self._previous.describe(), beam.pvalue.AsList(files)
+        )
+
+
+def merge_extras(extras: dict, more: dict) -> dict:
+    """Two singletons of summary fields as one; their ``files`` lists add up."""
+    merged = {**extras, **{k: v for k, v in more.items() if k != "files"}}
+    merged["files"] = list(extras.get("files") or ()) + list(more.get("files") or ())
+    return merged

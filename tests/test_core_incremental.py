@@ -1,0 +1,190 @@
+"""pipeline/core/incremental.py: carry over, read, or re-check; and what a re-check concludes."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from pipeline.core import incremental as inc
+from pipeline.core.blobs import ListedObject
+from pipeline.core.findings import FINDING_FIELDS, VERIFIED_FIELDS, Kind, finding
+
+PREFIX = "containers/images/"
+SHA = hashlib.sha256(b"layer").hexdigest()
+NAME = PREFIX + "sha256:" + SHA
+NOW = datetime(2026, 11, 27, 3, 0, tzinfo=timezone.utc)  # noqa: UP017 (3.10 has no datetime.UTC)
+
+
+def listed(**changes):
+    fields = {"bucket": "b", "name": NAME, "generation": 7, "size": 5, "crc32c": "crc=", "storage_class": "STANDARD"}
+    return ListedObject(**{**fields, **changes})
+
+
+def ledger(**changes):
+    row = {
+        "bucket": "b",
+        "object": NAME,
+        "generation": 7,
+        "size": 5,
+        "crc32c": "crc=",
+        "sha256": SHA,
+        "verified_at": "2026-11-20T03:00:00Z",
+        "run_id": "r1",
+    }
+    return {**row, **changes}
+
+
+def decide(obj, rows, sample_rate=0.0, reverify_after_s=30 * 86400, run_id="r2"):
+    return inc.decide(
+        obj,
+        rows,
+        prefix=PREFIX,
+        run_id=run_id,
+        run_started_at=NOW,
+        reverify_after_s=reverify_after_s,
+        sample_rate=sample_rate,
+    )
+
+
+def test_the_same_bytes_verified_recently_are_carried_over():
+    decision = decide(listed(), [ledger()])
+    assert decision.action == inc.CARRY and decision.ledger == ledger()
+
+
+@pytest.mark.parametrize(
+    "obj, row, reason",
+    [
+        (listed(), None, "not in the ledger"),
+        (listed(name=PREFIX + "stray.tmp"), ledger(object=PREFIX + "stray.tmp"), "not a digest name"),
+        (listed(generation=8), ledger(), "generation 8 is not the ledger's 7"),
+        (listed(generation=None), ledger(), "no generation"),
+        (listed(), ledger(generation=None), "no generation"),
+        (listed(crc32c="other="), ledger(), "stored crc32c other= is not the ledger's crc="),
+        (listed(crc32c=None), ledger(crc32c=None), "stored crc32c None"),
+        (listed(size=6), ledger(), "size 6 is not the ledger's 5"),
+        (listed(), ledger(verified_at=None), "does not say when"),
+        (listed(), ledger(verified_at="2026-12-30T00:00:00Z"), "in the future"),
+        (listed(), ledger(verified_at="2026-10-28T02:59:59Z"), "due again (scan.reverify_after)"),
+    ],
+)
+def test_anything_the_ledger_cannot_vouch_for_is_read(obj, row, reason):
+    decision = decide(obj, [row] if row else [])
+    assert decision.action == inc.READ and reason in decision.reason
+
+
+def at(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_verification_lasts_its_objects_share_of_reverify_after_to_the_second():
+    window = inc.trusted_for(30 * 86400, "b", NAME)
+    assert timedelta(days=15) <= window <= timedelta(days=30)
+    assert window == inc.trusted_for(30 * 86400, "b", NAME), "the same object, the same share, every run"
+    just_in = ledger(verified_at=at(NOW - window + timedelta(seconds=1)))
+    just_out = ledger(verified_at=at(NOW - window - timedelta(seconds=1)))
+    assert decide(listed(), [just_in]).action == inc.CARRY
+    assert decide(listed(), [just_out]).action == inc.READ
+
+
+def test_nothing_is_trusted_past_reverify_after_and_expiries_spread_over_its_second_half():
+    windows = [inc.trusted_for(30 * 86400, "b", f"{PREFIX}sha256:{n:064x}") for n in range(10_000)]
+    assert max(windows) <= timedelta(days=30) and min(windows) >= timedelta(days=15)
+    by_day = [sum(15 + d <= w.total_seconds() / 86400 < 16 + d for w in windows) for d in range(15)]
+    assert all(550 < n < 800 for n in by_day), by_day  # about 10,000 / 15 = 667 expire each day
+
+
+def test_a_ledger_row_that_contradicts_the_name_is_always_checked():
+    decision = decide(listed(), [ledger(sha256="0" * 64)])
+    assert decision.action == inc.SAMPLE and "not the digest in the name" in decision.reason
+
+
+def test_the_row_of_the_listed_generation_wins_over_others():
+    rows = [ledger(generation=6, verified_at="2026-11-26T00:00:00Z"), ledger()]
+    assert decide(listed(), rows).action == inc.CARRY
+
+
+def test_the_sample_is_fixed_by_the_run_id_and_about_the_rate():
+    names = [f"{PREFIX}sha256:{n:064x}" for n in range(20_000)]
+    points = [inc.sample_point("r2", "b", name) for name in names]
+    assert points == [inc.sample_point("r2", "b", name) for name in names], "a rerun re-checks the same objects"
+    assert all(0 <= p < 1 for p in points)
+    sampled = sum(p < 0.01 for p in points)
+    assert 150 < sampled < 250, sampled  # 1 % of 20,000 is 200; a binomial sd of 14
+    other_run = [inc.sample_point("r3", "b", name) < 0.01 for name in names]
+    assert sum(a and b for a, b in zip((p < 0.01 for p in points), other_run, strict=True)) < 20
+
+
+def test_sampled_objects_are_rechecked_and_the_rest_carried():
+    assert decide(listed(), [ledger()], sample_rate=1.0).action == inc.SAMPLE
+    assert decide(listed(), [ledger()], sample_rate=0.0).action == inc.CARRY
+
+
+def test_a_carried_row_has_the_ledgers_proof_and_todays_listing():
+    row = inc.carried_row(listed(storage_class="NEARLINE"), ledger())
+    assert tuple(row) == VERIFIED_FIELDS
+    assert row["verified_by"] == "ledger" and row["ledger_run_id"] == "r1"
+    assert row["verified_at"] == "2026-11-20T03:00:00Z" and row["sha256"] == SHA
+    assert row["storage_class"] == "NEARLINE" and row["generation"] == 7
+
+
+def read_row(**changes):
+    fields = {
+        "bucket": "b",
+        "object": NAME,
+        "generation": 7,
+        "size": 5,
+        "crc32c": "crc=",
+        "sha256": SHA,
+        "storage_class": "STANDARD",
+        "time_created": None,
+        "verified_by": "read",
+        "verified_at": None,
+        "ledger_run_id": None,
+    }
+    return {**fields, **changes}
+
+
+def test_a_recheck_that_agrees_is_a_verified_row_naming_the_ledger_run():
+    verified, found = inc.recheck(ledger(), read_row(), None)
+    assert found is None and verified["verified_by"] == "read" and verified["ledger_run_id"] == "r1"
+
+
+def test_a_recheck_of_damaged_bytes_is_ledger_disagrees_with_both_sides():
+    mismatch = finding(
+        Kind.DIGEST_MISMATCH,
+        bucket="b",
+        object=NAME,
+        generation=7,
+        digest="sha256:" + SHA,
+        expected="sha256:" + SHA,
+        actual="sha256:" + "f" * 64,
+        size=5,
+        crc32c="crc=",
+        crc32c_match=False,
+        reads=2,
+        detail="confirmed by 2 complete reads that agree",
+    )
+    verified, found = inc.recheck(ledger(), None, mismatch)
+    assert verified is None and tuple(found) == FINDING_FIELDS
+    assert found["kind"] == "ledger_disagrees" and found["severity"] == "error"
+    assert (found["expected"], found["actual"]) == ("sha256:" + SHA, "sha256:" + "f" * 64)
+    assert (found["ledger_run_id"], found["ledger_sha256"], found["ledger_size"]) == ("r1", SHA, 5)
+    assert found["ledger_verified_at"] == "2026-11-20T03:00:00Z" and found["ledger_crc32c"] == "crc="
+    assert found["crc32c_match"] is False and found["reads"] == 2
+    assert found["detail"].startswith("ledger run r1 verified it at 2026-11-20T03:00:00Z: sha256 " + SHA)
+    assert "this read: sha256 " + "f" * 64 in found["detail"]
+
+
+def test_a_ledger_that_recorded_other_bytes_disagrees_even_when_the_object_is_sound():
+    verified, found = inc.recheck(ledger(sha256="0" * 64, crc32c="old="), read_row(), None)
+    assert verified is None and found["kind"] == "ledger_disagrees"
+    assert found["expected"] == "sha256:" + "0" * 64 and found["actual"] == "sha256:" + SHA
+    assert "hash to their name, but not to what the ledger recorded" in found["detail"]
+
+
+@pytest.mark.parametrize("kind", [Kind.READ_ERROR, Kind.VANISHED])
+def test_a_recheck_that_could_not_read_stays_what_it_is(kind):
+    failed = finding(kind, bucket="b", object=NAME, detail="HTTP 503")
+    assert inc.recheck(ledger(), None, failed) == (None, failed)

@@ -1,0 +1,196 @@
+"""pipeline/core/ledger.py: what report.ledger names, which runs are trusted, which one auto takes."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.core import ledger as L
+
+
+def summary(run_id="r1", started_at="2026-11-01T03:00:00Z", unaccounted=0, **extra):
+    return {
+        "run_id": run_id,
+        "started_at": started_at,
+        "unaccounted_objects": unaccounted,
+        "exit_status": 0,
+        "config": {"source": {"buckets": ["b-one"], "prefix": "containers/images/"}, "scan": {"mode": "names"}},
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    "value, kind, location",
+    [
+        ("auto", L.AUTO, ""),
+        ("./scrub-reports/20261101T030000Z/", L.RUN_FOLDER, "./scrub-reports/20261101T030000Z"),
+        ("gs://reports/scrub/r1", L.RUN_FOLDER, "gs://reports/scrub/r1"),
+        ("bq:my-project.registry_audit.verified", L.BIGQUERY, "my-project.registry_audit.verified"),
+        ("bq:example.com:my-project.audit.verified", L.BIGQUERY, "example.com:my-project.audit.verified"),
+    ],
+)
+def test_parse_ledger(value, kind, location):
+    assert L.parse_ledger(value) == L.LedgerSpec(kind, location)
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("", "expected auto, a run folder"),
+        ("bq:dataset.table", "expected bq:PROJECT.DATASET.TABLE"),
+        ("bq:my-project.registry_audit", "expected bq:PROJECT.DATASET.TABLE"),
+        ("gs://reports", "expected gs://BUCKET/PATH/RUN_ID"),
+        ("gs://B/r1", "expected gs://BUCKET/PATH/RUN_ID"),
+        ("s3://reports/r1", "expected a local run folder or gs://"),
+    ],
+)
+def test_parse_ledger_refuses_with_the_fix(value, message):
+    with pytest.raises(ValueError, match=message):
+        L.parse_ledger(value)
+
+
+def test_a_finished_sound_run_is_trusted():
+    assert L.trust_problem(summary()) is None
+
+
+@pytest.mark.parametrize(
+    "document, reason",
+    [
+        (None, "no summary.json: the run did not finish"),
+        ([], "not a JSON object"),
+        ({**summary(), "unaccounted_objects": None}, "no unaccounted_objects count"),
+        (summary(unaccounted=3), "3 listed object(s) ended in no report row"),
+        (summary(unaccounted=-2), "2 more report row(s) than it listed"),
+        (summary(unaccounted=True), "no unaccounted_objects count"),
+        (summary(started_at="yesterday"), "no valid started_at"),
+        (summary(run_id=""), "no run_id"),
+        ({**summary(), "config": {"scan": {"mode": "manifests"}}}, "hashed no object"),
+    ],
+)
+def test_untrusted_runs_say_why(document, reason):
+    assert reason in L.trust_problem(document)
+
+
+def candidate(run_id, document):
+    return L.Candidate(run_dir=f"/reports/{run_id}", run_id=run_id, summary=document)
+
+
+def test_auto_takes_the_newest_trusted_run_and_names_the_newer_untrusted_ones():
+    runs = [
+        candidate("r1", summary("r1", "2026-11-01T03:00:00Z")),
+        candidate("r2", summary("r2", "2026-11-02T03:00:00Z")),
+        candidate("r3", summary("r3", "2026-11-03T03:00:00Z", unaccounted=4)),
+        candidate("r4", None),  # crashed: rows, no summary
+        candidate("r0", None),  # an older crash: not in the way, not named
+    ]
+    choice = L.choose_auto(runs, current_run_id="r5")
+    assert choice.taken.run_id == "r2"
+    assert [run for run, _ in choice.skipped] == ["r3", "r4"]
+    assert "unaccounted_objects" in dict(choice.skipped)["r3"]
+    lines = L.choice_lines("/reports", choice)
+    assert lines[0] == "ledger auto: took run r2 (started 2026-11-02T03:00:00Z) from /reports/r2"
+    assert lines[1].startswith("ledger auto: skipped run r3: 4 listed object(s)")
+    assert (
+        lines[2]
+        == "ledger auto: skipped run r4: no summary.json: the run did not finish, so its rows may be incomplete"
+    )
+
+
+def test_auto_orders_by_start_time_not_by_name():
+    runs = [
+        candidate("zz-manual", summary("zz-manual", "2026-10-01T00:00:00Z")),
+        candidate("20261102T030000Z", summary("20261102T030000Z", "2026-11-02T03:00:00Z")),
+    ]
+    assert L.choose_auto(runs, "now").taken.run_id == "20261102T030000Z"
+
+
+def test_auto_never_takes_the_run_it_replaces():
+    runs = [candidate("r1", summary("r1")), candidate("r2", summary("r2", "2026-11-05T00:00:00Z"))]
+    assert L.choose_auto(runs, current_run_id="r2").taken.run_id == "r1"
+
+
+def test_auto_with_no_trusted_run_takes_none_and_says_so():
+    choice = L.choose_auto([candidate("r1", summary(unaccounted=1))], "r2")
+    assert choice.taken is None and [run for run, _ in choice.skipped] == ["r1"]
+    assert "no trusted earlier run under /reports" in L.choice_lines("/reports", choice)[0]
+
+
+def test_many_skipped_runs_are_counted_not_listed():
+    runs = [candidate(f"r{n:02d}", None) for n in range(15)]
+    lines = L.choice_lines("/reports", L.choose_auto(runs, "now"))
+    assert len(lines) == 1 + L.SKIPPED_SHOWN + 1 and lines[-1] == "ledger auto: skipped 5 more untrusted run(s)"
+
+
+def test_previous_run_carries_what_workers_need():
+    document = summary("r1", reclaim_by_bucket={"b-one": {}, "b-found": {}})
+    previous = L.previous_run(candidate("r1", document), "auto", (("r2", "why"),))
+    assert previous.buckets == ("b-one", "b-found") and previous.prefix == "containers/images/"
+    assert previous.describe() == {
+        "kind": "run",
+        "location": "/reports/r1",
+        "run_id": "r1",
+        "started_at": "2026-11-01T03:00:00Z",
+        "chosen_by": "auto",
+        "skipped": [{"run": "r2", "reason": "why"}],
+    }
+
+
+def test_ledger_rows_keep_the_original_verification_time():
+    read_then = {"bucket": "b", "object": "o", "generation": "7", "size": 3, "crc32c": "c", "sha256": "s"}
+    assert L.ledger_row(read_then, "r1", "2026-11-01T00:00:00Z") == {
+        "bucket": "b",
+        "object": "o",
+        "generation": 7,
+        "size": 3,
+        "crc32c": "c",
+        "sha256": "s",
+        "verified_at": "2026-11-01T00:00:00Z",
+        "run_id": "r1",
+    }
+    carried = {**read_then, "verified_at": "2026-10-01T00:00:00Z", "run_id": "r0"}
+    row = L.ledger_row(carried, "r1", "2026-11-01T00:00:00Z")
+    assert row["verified_at"] == "2026-10-01T00:00:00Z" and row["run_id"] == "r0"
+    assert L.ledger_row({"bucket": "b"}) is None and L.ledger_row("not a row") is None
+    assert L.ledger_row({**read_then, "generation": True})["generation"] is None
+
+
+def test_in_scope_keeps_only_objects_this_run_lists():
+    row = {"bucket": "b-one", "object": "containers/images/sha256:x"}
+    assert L.in_scope(row, ("b-one",), "containers/images/")
+    assert not L.in_scope(row, ("b-two",), "containers/images/")
+    assert not L.in_scope(row, ("b-one",), "other/")
+
+
+def test_parse_time_reads_z_and_offsets():
+    assert L.parse_time("2026-11-01T03:00:00Z").isoformat() == "2026-11-01T03:00:00+00:00"
+    assert L.parse_time("2026-11-01T03:00:00.123000Z").microsecond == 123000
+    assert L.parse_time("2026-11-01T03:00:00") is not None
+    assert L.parse_time("soon") is None and L.parse_time(None) is None
+
+
+def test_bigquery_query_takes_the_newest_trusted_run_of_these_buckets():
+    """No BigQuery emulator runs here: the query text is what is tested (and the graph, in test_ledger_graph)."""
+    sql = L.bigquery_ledger_query("my-project.audit.verified", ("b-one", "b'two"), "containers/images/", "r9")
+    assert "FROM `my-project.audit.summaries`" in sql
+    assert "WHERE unaccounted_objects = 0 AND exit_status IN (0, 1)" in sql
+    assert "AND run_id != 'r9'" in sql
+    assert "b IN ('b-one', 'b\\'two')" in sql, "literals are escaped"
+    assert "ORDER BY started_at DESC, run_id DESC\n  LIMIT 1" in sql
+    assert "FROM `my-project.audit.verified` AS v" in sql
+    assert "ON v.run_id = r.run_id AND v.run_started_at = r.started_at" in sql
+    assert "STARTS_WITH(v.object, 'containers/images/')" in sql
+    findings = L.bigquery_findings_query("my-project.audit.verified", ("b-one",), "r9")
+    assert "FROM `my-project.audit.findings` AS f" in findings and "LIMIT 1" in findings
+
+
+def test_a_dry_run_ledger_reads_nothing():
+    assert L.unresolved_previous("auto", "gs://r/scrub/").location == "gs://r/scrub/LEDGER_RUN"
+    assert L.unresolved_previous("bq:my-project.audit.verified", "x").kind == L.BIGQUERY
+    assert L.unresolved_previous("gs://reports/scrub/r1", "x").location == "gs://reports/scrub/r1"
+
+
+def test_a_hostile_summary_is_judged_not_crashed_on():
+    odd = summary(config="not a mapping", reclaim_by_bucket=["b-x"])
+    assert L.trust_problem(odd) is None
+    assert L.scanned_buckets(odd) == ()
+    assert L.scanned_buckets(summary(config={"source": {"buckets": "b-one"}})) == ()
+    assert L.previous_run(candidate("r1", odd), "auto").prefix is None

@@ -1,0 +1,139 @@
+"""pipeline/core/run_diff.py: objects new, changed, vanished; findings new, gone, persisting."""
+
+from __future__ import annotations
+
+import random
+
+from pipeline.core import run_diff as d
+from pipeline.core.findings import Kind, finding
+
+
+def obj(generation, name="o", run_id=None):
+    return {"bucket": "b", "object": name, "generation": generation, "size": 10, "run_id": run_id}
+
+
+def test_object_changes():
+    (new,) = d.object_changes([obj(2)], [])
+    assert new["change"] == d.NEW_OBJECT and new["generation"] == 2 and tuple(new) == d.CHANGE_FIELDS
+    (changed,) = d.object_changes([obj(2)], [obj(1, run_id="r1")])
+    assert changed["change"] == d.CHANGED_OBJECT
+    assert (changed["previous_generation"], changed["generation"], changed["previous_run_id"]) == (1, 2, "r1")
+    (vanished,) = d.object_changes([], [obj(1, run_id="r1")])
+    assert vanished["change"] == d.VANISHED_OBJECT and vanished["generation"] is None
+    assert vanished["previous_generation"] == 1
+    assert d.object_changes([obj(1)], [obj(1)]) == []
+    assert d.object_changes([], []) == []
+
+
+def test_finding_keys_use_the_object_else_the_digest_else_the_manifest():
+    on_object = finding(Kind.DIGEST_MISMATCH, bucket="b", object="o", digest="sha256:x")
+    missing = finding(Kind.MISSING_BLOB, bucket="b", digest="sha256:y")
+    manifest = finding(Kind.INVALID_MANIFEST, repository="gcr.io/p/app", manifest_digest="sha256:z")
+    assert d.finding_key(on_object) == ("finding", "digest_mismatch", "b", "o")
+    assert d.finding_key(missing) == ("finding", "missing_blob", "b", "sha256:y")
+    assert d.finding_key(manifest) == ("finding", "invalid_manifest", None, "gcr.io/p/app@sha256:z")
+
+
+def test_finding_changes():
+    row = {**finding(Kind.READ_ERROR, bucket="b", object="o", generation=3), "run_id": "r1"}
+    key = d.finding_key(row)
+    assert d.finding_changes(key, [row], [])[0]["change"] == d.NEW_FINDING
+    (gone,) = d.finding_changes(key, [], [row])
+    assert gone["change"] == d.GONE_FINDING and gone["previous_run_id"] == "r1" and gone["severity"] == "error"
+    (persisting,) = d.finding_changes(key, [row], [row])
+    assert persisting["change"] == d.PERSISTING_FINDING and persisting["subject"] == "o"
+
+
+def test_joined_changes_tell_objects_from_findings():
+    assert d.joined_changes((("object", "b", "o"), {"current": [obj(1)], "previous": []}))[0]["change"] == "new_object"
+    row = finding(Kind.MALFORMED_NAME, bucket="b", object="x")
+    key = d.finding_key(row)
+    assert d.joined_changes((key, {"current": [], "previous": [row]}))[0]["change"] == "gone_finding"
+
+
+def test_is_object_row():
+    assert d.is_object_row({"bucket": "b", "object": "o", "sha256": "x"})
+    assert d.is_object_row(finding(Kind.LEDGER_DISAGREES))
+    assert not d.is_object_row(finding(Kind.UNREFERENCED_BLOB))
+
+
+def rows_of_every_change(count):
+    rows = []
+    for n in range(count):
+        rows.append(d.change_row(d.NEW_OBJECT, bucket="b", object=f"n{n:03d}", generation=n))
+        rows.append(d.change_row(d.NEW_FINDING, bucket="b", object=f"f{n:03d}", kind="read_error", severity="error"))
+    return rows
+
+
+def test_the_accumulator_merges_in_any_order_to_the_same_block():
+    rows = rows_of_every_change(50)
+    whole = d.ChangesAccumulator()
+    for row in rows:
+        whole.add(row)
+    shuffled = rows[:]
+    random.Random(4).shuffle(shuffled)
+    parts = [d.ChangesAccumulator() for _ in range(3)]
+    for i, row in enumerate(shuffled):
+        parts[i % 3].add(row)
+    merged = parts[2].merge(parts[0]).merge(parts[1])
+    previous = {"run_id": "r1", "location": "/reports/r1"}
+    assert d.changes_block(merged, previous) == d.changes_block(whole, previous)
+    block = d.changes_block(whole, previous, ["changes-00000-of-00001.jsonl"])
+    assert block["objects"] == {"new": 50, "changed": 0, "vanished": 0}
+    assert block["findings"] == {"new": 50, "gone": 0, "persisting": 0}
+    assert block["findings_by_kind"] == {"read_error": {"new": 50, "gone": 0, "persisting": 0}}
+    assert [r["object"] for r in block["examples"]["new_object"]] == [f"n{n:03d}" for n in range(20)]
+    assert block["examples"]["vanished_object"] == [] and block["files"] == ["changes-00000-of-00001.jsonl"]
+    assert block["previous_run_id"] == "r1"
+
+
+def test_a_bigquery_ledger_names_its_run_from_the_rows():
+    acc = d.ChangesAccumulator().add(d.change_row(d.VANISHED_OBJECT, bucket="b", object="o", previous_run_id="r7"))
+    assert d.changes_block(acc, {"run_id": None, "location": "p.d.verified"})["previous_run_id"] == "r7"
+
+
+def test_change_lines():
+    acc = d.ChangesAccumulator()
+    acc.add(d.change_row(d.CHANGED_OBJECT, bucket="b", object="o", generation=2, previous_generation=1))
+    acc.add(d.change_row(d.NEW_FINDING, object=None, subject="gcr.io/p@sha256:z", kind="invalid_manifest"))
+    lines = d.change_lines(d.changes_block(acc, {"run_id": "r1"}))
+    assert lines[0] == ("since run r1: 0 new, 1 changed, 0 vanished object(s); findings 1 new, 0 gone, 0 persisting")
+    assert "  changed: gs://b/o (generation 1 -> 2)" in lines
+    assert "  new finding: invalid_manifest gcr.io/p@sha256:z" in lines
+    assert d.change_lines(None) == []
+
+
+def test_page_section_is_none_without_a_previous_run():
+    assert d.page_section({"changes": None}) is None
+    block = d.changes_block(d.ChangesAccumulator(), {"run_id": "r1", "location": "x"})
+    section = d.page_section({"changes": block, "ledger": {"chosen_by": "auto", "skipped": []}})
+    assert section["previous_run_id"] == "r1" and section["chosen_by"] == "auto"
+
+
+def test_the_page_section_renders_counts_and_escaped_examples():
+    from pipeline.report_html.changes import render_changes
+
+    acc = d.ChangesAccumulator()
+    acc.add(d.change_row(d.VANISHED_OBJECT, bucket="b", object="<script>x</script>", previous_generation=4))
+    acc.add(d.change_row(d.CHANGED_OBJECT, bucket="b", object="o", generation=5, previous_generation=4))
+    summary = {
+        "changes": d.changes_block(acc, {"run_id": "r1", "location": "/reports/r1"}),
+        "ledger": {"chosen_by": "auto", "skipped": [{"run": "r0", "reason": "no summary.json"}]},
+        "verified_from_ledger": 7,
+        "bytes_from_ledger": 7000,
+        "reverified_from_ledger": 1,
+    }
+    page = render_changes({"changes": d.page_section(summary)})
+    assert page.startswith('<h2 id="changes">Since the previous run</h2>')
+    assert "0 new, 1 changed and 1 vanished object(s)" in page
+    assert "7 object(s) (7.0 kB) were carried over" in page and "skipped run" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "4 (gone)" in page and "4 \u2192 5" in page
+    assert render_changes({"changes": None}) == ""
+
+
+def test_only_buckets_both_runs_scanned_are_compared():
+    assert d.compared("b-one", ("b-one", "b-two"))
+    assert not d.compared("b-new", ("b-one",))
+    assert d.compared(None, ("b-one",)), "manifest findings name no bucket"
+    assert d.compared("anything", ()), "a BigQuery ledger does not say which buckets its run scanned"
