@@ -270,8 +270,11 @@ FINAL = re.compile(
     r"ETA 0s \(1 worker process\(es\)\)"
 )
 LISTINGS = len(plan_ranges("containers/images/", 16))  # the default --shard-count's ranges
+# Locally the listing feeds the reads directly (pipeline.runner.spreads_listed_objects), so
+# objects are read while listings are still running: then the line has no total and no ETA yet.
 DRAWING = re.compile(
     rf"progress: (?:listing: \d+ of {LISTINGS} listings done, \d+ objects, [0-9.]+ MB so far"
+    r"|\d+ objects, [0-9.]+ MB read, [0-9.]+ MB/s, [0-9.]+ objects/s, ETA: listing… \(1 worker process\(es\)\)"
     r"|\d+ of 13 objects, [0-9.]+ MB read of 0\.1 MB listed, [0-9.]+ MB/s, [0-9.]+ objects/s, "
     r"ETA \w+ \(1 worker process\(es\)\))"
 )

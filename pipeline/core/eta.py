@@ -1,8 +1,9 @@
 """How long a scan has left, from what the listing found and what the workers have done.
 
-The listing's totals are known before hashing starts (the ``Reshuffle`` after the listing
-waits for every listing), so objects and bytes left are exact once every listing has been
-counted; until then there is no estimate, only "listing…".
+Objects and bytes left are exact once every listing has reported its count. Until then
+there is no estimate, only "listing…": locally the reads start while listings still run
+(``pipeline.runner.spreads_listed_objects``), and a total that is still growing would make
+any estimate too short.
 """
 
 from __future__ import annotations
