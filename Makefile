@@ -34,6 +34,7 @@ runners:
 	bash tests/install-prism.sh
 
 test: setup system-deps runners
+	bash tests/install-peers.sh >/dev/null
 	$(BIN)/python -m pytest
 
 bench: setup
