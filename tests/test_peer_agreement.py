@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -109,9 +110,9 @@ def garbage_collect_dry_run(reg: Registry) -> set[str]:
     """The blobs ``docker-registry garbage-collect --dry-run`` calls eligible for deletion."""
     done = run_tool(shutil.which("docker-registry"), "garbage-collect", "--dry-run", str(reg.workdir / "config.yml"))
     eligible = set(re.findall(r"^blob eligible for deletion: (sha256:[0-9a-f]{64})$", done.stdout, re.M))
-    summary = re.search(r"^(\d+) blobs marked, (\d+) blobs and (\d+) manifests eligible for deletion$", done.stdout, re.M)
+    summary = re.search(r"^\d+ blobs marked, (\d+) blobs and \d+ manifests eligible for deletion$", done.stdout, re.M)
     assert summary is not None, f"garbage-collect printed no summary line:\n{done.stdout[-2000:]}"
-    assert int(summary.group(2)) == len(eligible), "every eligible blob is listed on a line of its own"
+    assert int(summary.group(1)) == len(eligible), "every eligible blob is listed on a line of its own"
     return eligible
 
 
@@ -323,10 +324,14 @@ def test_crane_validate_and_our_diff_id_check_flag_the_same_images(crane, regist
 
     mismatches = [r for r in rows if r["kind"] == "diff_id_mismatch"]
     flagged = {image for r in mismatches for image in r["images"]}
-    assert flagged == set(crane_errors) == {
-        f"{registry.host}/app/wrong@{wrong.digest}",
-        f"{registry.host}/app/extra@{extra.digest}",
-    }
+    assert (
+        flagged
+        == set(crane_errors)
+        == {
+            f"{registry.host}/app/wrong@{wrong.digest}",
+            f"{registry.host}/app/extra@{extra.digest}",
+        }
+    )
     assert summary["findings_by_kind"]["diff_id_mismatch"] == 2
     # The same layer, the same claimed diff_id, the same real one.
     (layer_row,) = [r for r in mismatches if r["repository"] == f"{registry.host}/app/wrong"]
@@ -341,7 +346,8 @@ def test_crane_validate_and_our_diff_id_check_flag_the_same_images(crane, regist
     # The same counts: 2 diff_ids for 1 layer.
     (count_row,) = [r for r in mismatches if r["repository"] == f"{registry.host}/app/extra"]
     assert (count_row["digest"], count_row["expected"], count_row["actual"]) == (extra.config_digest, "2", "1")
-    assert "len(ConfigFile.RootFS.DiffIDs)=2, len(layers)=1" in crane_errors[f"{registry.host}/app/extra@{extra.digest}"]
+    said = crane_errors[f"{registry.host}/app/extra@{extra.digest}"]
+    assert "mismatched fs layers (1) and diff ids (2)" in said
 
 
 # --- 3. skopeo and oci-image-tool on our export ----------------------------------------------
@@ -387,9 +393,12 @@ def test_crane_validates_our_export_in_full(exported, crane, tmp_path):
     tarball = tmp_path / "image.tar"
     skopeo("copy", "--quiet", f"oci:{layout}:v1", f"docker-archive:{tarball}:recovered/peer:v1")
     done = run_tool(crane, "validate", "--tarball", str(tarball))
-    assert "PASS" in done.stdout + done.stderr
-    config = run_tool(crane, "config", str(tarball), check=False)
-    assert row["config_digest"] == image.config_digest
+    assert done.stdout.startswith(f"PASS: {tarball}")
+    with tarfile.open(tarball) as archive:
+        (entry,) = json.load(archive.extractfile("manifest.json"))
+        config = archive.extractfile(entry["Config"]).read()
+    assert sha256_digest(config) == row["config_digest"] == image.config_digest
+    assert json.loads(config)["rootfs"]["diff_ids"] == [layer.diff_id for layer in image.layers]
 
 
 def test_oci_image_tool_validates_our_export(exported, oci_image_tool):
