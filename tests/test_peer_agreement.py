@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from jobs.cli import main
-from jobs.images import Image, canonical_json, make_image, random_layer, sha256_digest
+from jobs.images import Image, Layer, canonical_json, make_image, random_layer, sha256_digest
 from jobs.launcher import run_scan
 from pipeline.adapters import gcs
 from pipeline.config import parse_config
@@ -106,9 +106,10 @@ def manifest_revisions(reg: Registry) -> set[tuple[str, str]]:
     return found
 
 
-def garbage_collect_dry_run(reg: Registry) -> set[str]:
-    """The blobs ``docker-registry garbage-collect --dry-run`` calls eligible for deletion."""
-    done = run_tool(shutil.which("docker-registry"), "garbage-collect", "--dry-run", str(reg.workdir / "config.yml"))
+def garbage_collect_dry_run(reg: Registry, *flags: str) -> set[str]:
+    """The blobs ``docker-registry garbage-collect --dry-run [FLAGS]`` calls eligible for deletion."""
+    config = str(reg.workdir / "config.yml")
+    done = run_tool(shutil.which("docker-registry"), "garbage-collect", "--dry-run", *flags, config)
     eligible = set(re.findall(r"^blob eligible for deletion: (sha256:[0-9a-f]{64})$", done.stdout, re.M))
     summary = re.search(r"^\d+ blobs marked, (\d+) blobs and \d+ manifests eligible for deletion$", done.stdout, re.M)
     assert summary is not None, f"garbage-collect printed no summary line:\n{done.stdout[-2000:]}"
@@ -254,6 +255,14 @@ def test_a_complete_source_reclaims_exactly_what_the_garbage_collector_deletes(c
     plan = (run_dir / PLAN_FILE).read_text().splitlines()
     assert sorted(plan) == sorted(f"gs://{bucket.name}/{PREFIX}{d}#{generations[PREFIX + d]}" for d in gc_layers)
 
+    # Where we legitimately differ: ``--delete-untagged`` also deletes untagged manifests, and
+    # with them the blobs only they need. They are still pullable by digest until someone
+    # deletes them, and our source holds them, so we keep those blobs.
+    untagged = {d for name in ("amd64", "arm64") for d in images[name].blobs}
+    untagged |= set(images["old"].blobs) - set(images["new"].blobs)
+    with_untagged = garbage_collect_dry_run(reg, "--delete-untagged") & set(layers_and_configs)
+    assert with_untagged - gc_layers == untagged
+
 
 @pytest.mark.slow
 def test_a_catalog_walk_refuses_to_reclaim_what_the_garbage_collector_would_delete(
@@ -308,7 +317,10 @@ def test_crane_validate_and_our_diff_id_check_flag_the_same_images(crane, regist
     # the config lists one diff_id more than the manifest has layers
     extra_layers = [random_layer(next(_seed), 1800)]
     extra = with_diff_ids(make_image(extra_layers), [extra_layers[0].diff_id, stranger.diff_id])
-    pushed = {"app/healthy": healthy, "app/wrong": wrong, "app/extra": extra}
+    # a gzip stream cut in half, stored (and named) as it is: it decompresses to nothing whole
+    whole = random_layer(next(_seed), 4000)
+    cut = make_image([Layer(blob=whole.blob[: len(whole.blob) // 2], diff_id=whole.diff_id)], oci=False)
+    pushed = {"app/healthy": healthy, "app/wrong": wrong, "app/extra": extra, "app/cut": cut}
     for repo, image in pushed.items():
         registry.push(image, repo, "v1")
 
@@ -317,22 +329,24 @@ def test_crane_validate_and_our_diff_id_check_flag_the_same_images(crane, regist
         done = run_tool(crane, "validate", "--insecure", "--remote", f"{registry.host}/{repo}:v1", check=False)
         if done.returncode != 0:
             crane_errors[f"{registry.host}/{repo}@{pushed[repo].digest}"] = done.stdout + done.stderr
-    bucket, _ = seed_bucket(emulator, "artifacts.crane-agree.appspot.com", {})
-    for digest in sorted(registry.layer_digests()):
-        bucket.blob(PREFIX + digest).upload_from_filename(str(registry.blob_data(digest)))
+    in_registry = {digest: registry.blob_data(digest) for digest in registry.layer_digests()}
+    bucket, _ = seed_bucket(emulator, "artifacts.crane-agree.appspot.com", in_registry)
     summary, rows, _ = scan(emulator, bucket.name, tmp_path / "out", [{"registry": registry.url}], recover_images=True)
 
     mismatches = [r for r in rows if r["kind"] == "diff_id_mismatch"]
     flagged = {image for r in mismatches for image in r["images"]}
-    assert (
-        flagged
-        == set(crane_errors)
-        == {
-            f"{registry.host}/app/wrong@{wrong.digest}",
-            f"{registry.host}/app/extra@{extra.digest}",
-        }
-    )
-    assert summary["findings_by_kind"]["diff_id_mismatch"] == 2
+    expected = {
+        f"{registry.host}/app/{name}@{image.digest}"
+        for name, image in [("wrong", wrong), ("extra", extra), ("cut", cut)]
+    }
+    assert flagged == set(crane_errors) == expected
+    assert summary["findings_by_kind"]["diff_id_mismatch"] == 3
+    # The broken stream: crane cannot gunzip it, we cannot either (no diff_id to compare).
+    (cut_row,) = [r for r in mismatches if r["repository"] == f"{registry.host}/app/cut"]
+    assert (cut_row["digest"], cut_row["expected"], cut_row["actual"]) == (cut.layers[0].digest, whole.diff_id, None)
+    assert "cannot be decompressed (the gzip stream ends before its last member is complete" in cut_row["detail"]
+    # crane words it as a short read: gunzip hit the end of the stored bytes before the stream's end.
+    assert "undersized layer[0] content" in crane_errors[f"{registry.host}/app/cut@{cut.digest}"]
     # The same layer, the same claimed diff_id, the same real one.
     (layer_row,) = [r for r in mismatches if r["repository"] == f"{registry.host}/app/wrong"]
     assert (layer_row["digest"], layer_row["expected"], layer_row["actual"]) == (
