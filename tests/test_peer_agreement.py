@@ -4,8 +4,8 @@
   our reclaim verdict: the same blobs, read from the registry's own disk, seeded into the
   emulated GCR bucket.
 * ``crane validate`` (go-containerregistry) against our ``diff_id_mismatch``.
-* ``skopeo inspect`` (and ``oci-image-tool validate`` where it can be installed) against
-  ``registry-scrub export``.
+* ``skopeo inspect``, ``crane validate --tarball`` (and ``oci-image-tool validate``, where it can
+  be installed) against ``registry-scrub export``.
 
 Every peer is the real tool: the Debian packages (tests/system-deps.sh), and the Go tools built
 by tests/install-peers.sh into ``~/.cache/registry-scrub/bin`` (``make test`` runs it; the
