@@ -326,7 +326,21 @@ def test_crane_validate_and_our_diff_id_check_flag_the_same_images(crane, regist
     # digests, but no filesystem a runtime could unpack
     noise = random.Random(next(_seed)).randbytes(3000)
     not_tar = make_image([Layer(blob=gzip.compress(noise, mtime=0), diff_id=sha256_digest(noise))], oci=False)
-    pushed = {"app/healthy": healthy, "app/wrong": wrong, "app/extra": extra, "app/cut": cut, "app/notar": not_tar}
+    # Go's gzip reader, like ours, reads every member of a stream, and refuses bytes after the
+    # last member that do not start another one.
+    tar = gzip.decompress(random_layer(next(_seed), 3000).blob)
+    members = gzip.compress(tar[:1000], mtime=0) + gzip.compress(tar[1000:], mtime=0)
+    two_members = make_image([Layer(blob=members, diff_id=sha256_digest(tar))], oci=False)
+    padded = make_image([Layer(blob=gzip.compress(tar, mtime=0) + bytes(512), diff_id=sha256_digest(tar))], oci=False)
+    pushed = {
+        "app/healthy": healthy,
+        "app/members": two_members,
+        "app/wrong": wrong,
+        "app/extra": extra,
+        "app/cut": cut,
+        "app/padded": padded,
+        "app/notar": not_tar,
+    }
     for repo, image in pushed.items():
         registry.push(image, repo, "v1")
 
@@ -343,7 +357,7 @@ def test_crane_validate_and_our_diff_id_check_flag_the_same_images(crane, regist
     flagged = {image for r in mismatches for image in r["images"]}
     expected = {
         f"{registry.host}/app/{name}@{image.digest}"
-        for name, image in [("wrong", wrong), ("extra", extra), ("cut", cut)]
+        for name, image in [("wrong", wrong), ("extra", extra), ("cut", cut), ("padded", padded)]
     }
     assert flagged == expected
     # Where crane goes further: it also reads each layer as a tar archive (and refuses duplicate
@@ -351,7 +365,11 @@ def test_crane_validate_and_our_diff_id_check_flag_the_same_images(crane, regist
     not_tar_ref = f"{registry.host}/app/notar@{not_tar.digest}"
     assert set(crane_errors) == expected | {not_tar_ref}
     assert "validating layers: archive/tar: invalid tar header" in crane_errors[not_tar_ref]
-    assert summary["findings_by_kind"]["diff_id_mismatch"] == 3
+    assert summary["findings_by_kind"]["diff_id_mismatch"] == 4
+    (padded_row,) = [r for r in mismatches if r["repository"] == f"{registry.host}/app/padded"]
+    assert (padded_row["digest"], padded_row["actual"]) == (padded.layers[0].digest, None)
+    assert "bytes after the end of the gzip stream are not another gzip member" in padded_row["detail"]
+    assert "validating layers: gzip: invalid header" in crane_errors[f"{registry.host}/app/padded@{padded.digest}"]
     # The broken stream: crane cannot gunzip it, we cannot either (no diff_id to compare).
     (cut_row,) = [r for r in mismatches if r["repository"] == f"{registry.host}/app/cut"]
     assert (cut_row["digest"], cut_row["expected"], cut_row["actual"]) == (cut.layers[0].digest, whole.diff_id, None)
