@@ -169,6 +169,7 @@ def collected_registry(tmp_path_factory):
       nothing kept needs it.
     * team/multi: an OCI index over two platforms, then the index alone is deleted: its
       children stay revisions, untagged, and their blobs are kept.
+    * a layer uploaded to team/api by a push that never sent its manifest.
     """
     work = tmp_path_factory.mktemp("gc")
     base, shared_by_deleted = random_layer(next(_seed), 3000), random_layer(next(_seed), 2500)
@@ -198,9 +199,21 @@ def collected_registry(tmp_path_factory):
         ]:
             deleted = requests.delete(f"{reg.url}/v2/{repo}/manifests/{digest}", timeout=10)
             assert deleted.status_code == 202, f"DELETE {repo}@{digest}: {deleted.status_code} {deleted.text}"
-        yield reg, images, sha256_digest(index)
+        stray = random_layer(next(_seed), 2200)
+        upload_without_manifest(reg, "team/api", stray.blob)
+        yield reg, images, sha256_digest(index), stray.digest
     finally:
         reg.stop()
+
+
+def upload_without_manifest(reg: Registry, repo: str, blob: bytes) -> None:
+    """A push that died after its layer upload: the blob is linked into the repository, and no
+    manifest will ever name it."""
+    started = requests.post(f"{reg.url}/v2/{repo}/blobs/uploads/", timeout=10)
+    assert started.status_code == 202, started.text
+    location = requests.compat.urljoin(reg.url, started.headers["Location"])
+    done = requests.put(location, params={"digest": sha256_digest(blob)}, data=blob, timeout=10)
+    assert done.status_code == 201, done.text
 
 
 def split_storage(reg: Registry) -> tuple[dict[str, Path], set[str]]:
@@ -228,7 +241,7 @@ def complete_directory_source(reg: Registry, folder: Path) -> Path:
 
 @pytest.mark.slow
 def test_a_complete_source_reclaims_exactly_what_the_garbage_collector_deletes(collected_registry, emulator, tmp_path):
-    reg, images, index_digest = collected_registry
+    reg, images, index_digest, stray = collected_registry
     layers_and_configs, manifests = split_storage(reg)
     everything_pushed = {image.digest for image in images.values()} | {index_digest}
     assert manifests == everything_pushed  # deleted manifests keep their blob until a collection
@@ -239,9 +252,11 @@ def test_a_complete_source_reclaims_exactly_what_the_garbage_collector_deletes(c
     assert eligible & manifests == {images["gone"].digest, images["retired"].digest, index_digest}
     gc_layers = eligible & set(layers_and_configs)
     # What the collector should find, from how the images were built: gone's and retired's
-    # configs and their own layers; not the base layer gone shares with keep, old and new.
+    # configs and their own layers, and the stray upload; not the base layer gone shares with
+    # keep, old and new.
     gone, retired = images["gone"], images["retired"]
-    assert gc_layers == {gone.config_digest, retired.config_digest, gone.layers[1].digest, retired.layers[1].digest}
+    own = {gone.config_digest, retired.config_digest, gone.layers[1].digest, retired.layers[1].digest}
+    assert gc_layers == own | {stray}
     assert eligible == gc_layers | (eligible & manifests)
 
     bucket, generations = seed_bucket(emulator, "artifacts.gc-agree.appspot.com", layers_and_configs)
@@ -274,7 +289,7 @@ def test_a_catalog_walk_refuses_to_reclaim_what_the_garbage_collector_would_dele
     every revision is visible; the registry API cannot list untagged manifests, so a catalog walk
     cannot tell "referenced by nothing" from "referenced by a manifest I cannot see". Here it
     cannot see team/web's ``old`` nor team/multi's two children, which the collector keeps."""
-    reg, images, _ = collected_registry
+    reg, images, _, _ = collected_registry
     layers_and_configs, _ = split_storage(reg)
     eligible = garbage_collect_dry_run(reg) & set(layers_and_configs)
     assert eligible  # the collector would delete these
