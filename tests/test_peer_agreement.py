@@ -457,6 +457,8 @@ def test_crane_validates_our_export_in_full(exported, crane, tmp_path):
         config = archive.extractfile(entry["Config"]).read()
     assert sha256_digest(config) == row["config_digest"] == image.config_digest
     assert json.loads(config)["rootfs"]["diff_ids"] == [layer.diff_id for layer in image.layers]
+    # skopeo stored the layers decompressed, named by the diff_ids we computed
+    assert entry["Layers"] == [layer["diff_id"].split(":", 1)[1] + ".tar" for layer in row["layers"]]
 
 
 def test_oci_image_tool_validates_our_export(exported, oci_image_tool):
