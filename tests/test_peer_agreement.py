@@ -216,6 +216,20 @@ def upload_without_manifest(reg: Registry, repo: str, blob: bytes) -> None:
     assert done.status_code == 201, done.text
 
 
+def deleted_images_own_blobs(images: dict[str, Image], stray: str) -> set[str]:
+    """What the collector should delete, from how the images were built: gone's and retired's
+    configs and their own layers, and the stray upload; not the base layer gone shares with
+    keep, old and new."""
+    gone, retired = images["gone"], images["retired"]
+    return {gone.config_digest, retired.config_digest, gone.layers[1].digest, retired.layers[1].digest, stray}
+
+
+def untagged_images_own_blobs(images: dict[str, Image]) -> set[str]:
+    """The blobs only untagged manifests need: team/web's old and team/multi's two children."""
+    untagged = {d for name in ("amd64", "arm64") for d in images[name].blobs}
+    return untagged | (set(images["old"].blobs) - set(images["new"].blobs))
+
+
 def split_storage(reg: Registry) -> tuple[dict[str, Path], set[str]]:
     """The registry's blobs as (configs and layers, manifests).
 
@@ -251,12 +265,7 @@ def test_a_complete_source_reclaims_exactly_what_the_garbage_collector_deletes(c
     # bucket (GCR keeps manifests in its database), so the comparison is over configs and layers.
     assert eligible & manifests == {images["gone"].digest, images["retired"].digest, index_digest}
     gc_layers = eligible & set(layers_and_configs)
-    # What the collector should find, from how the images were built: gone's and retired's
-    # configs and their own layers, and the stray upload; not the base layer gone shares with
-    # keep, old and new.
-    gone, retired = images["gone"], images["retired"]
-    own = {gone.config_digest, retired.config_digest, gone.layers[1].digest, retired.layers[1].digest}
-    assert gc_layers == own | {stray}
+    assert gc_layers == deleted_images_own_blobs(images, stray)
     assert eligible == gc_layers | (eligible & manifests)
 
     bucket, generations = seed_bucket(emulator, "artifacts.gc-agree.appspot.com", layers_and_configs)
@@ -275,10 +284,8 @@ def test_a_complete_source_reclaims_exactly_what_the_garbage_collector_deletes(c
     # Where we legitimately differ: ``--delete-untagged`` also deletes untagged manifests, and
     # with them the blobs only they need. They are still pullable by digest until someone
     # deletes them, and our source holds them, so we keep those blobs.
-    untagged = {d for name in ("amd64", "arm64") for d in images[name].blobs}
-    untagged |= set(images["old"].blobs) - set(images["new"].blobs)
     with_untagged = garbage_collect_dry_run(reg, "--delete-untagged") & set(layers_and_configs)
-    assert with_untagged - gc_layers == untagged
+    assert with_untagged - gc_layers == untagged_images_own_blobs(images)
 
 
 @pytest.mark.slow
@@ -289,16 +296,15 @@ def test_a_catalog_walk_refuses_to_reclaim_what_the_garbage_collector_would_dele
     every revision is visible; the registry API cannot list untagged manifests, so a catalog walk
     cannot tell "referenced by nothing" from "referenced by a manifest I cannot see". Here it
     cannot see team/web's ``old`` nor team/multi's two children, which the collector keeps."""
-    reg, images, _, _ = collected_registry
+    reg, images, _, stray = collected_registry
     layers_and_configs, _ = split_storage(reg)
     eligible = garbage_collect_dry_run(reg) & set(layers_and_configs)
-    assert eligible  # the collector would delete these
+    assert eligible == deleted_images_own_blobs(images, stray)  # the collector would delete these
 
     bucket, _ = seed_bucket(emulator, "artifacts.gc-catalog.appspot.com", layers_and_configs)
     summary, rows, run_dir = scan(emulator, bucket.name, tmp_path / "out", [{"registry": reg.url}])
 
-    invisible = {d for name in ("amd64", "arm64") for d in images[name].blobs}
-    invisible |= set(images["old"].blobs) - set(images["new"].blobs)
+    invisible = untagged_images_own_blobs(images)
     unreferenced = {r["digest"] for r in rows if r["kind"] == "unreferenced_blob"}
     assert unreferenced == eligible | invisible
     assert not invisible & garbage_collect_dry_run(reg)  # what only we list, the collector keeps
