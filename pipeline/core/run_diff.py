@@ -110,8 +110,13 @@ def object_changes(current: list[Row], previous: list[Row]) -> list[Row]:
     """The change, if any, of one ``(bucket, object)``: new, changed (another generation) or vanished."""
     if not current and not previous:
         return []
-    before = previous[0] if previous else None
     now = current[0] if current else None
+    # Several previous rows about one object (a ledger with duplicates) must not make the verdict
+    # depend on the order the join delivers them in: the one of the current generation, if any,
+    # else the newest generation.
+    same = [r for r in previous if now is not None and r.get("generation") == now.get("generation")]
+    ordered = sorted(previous, key=lambda r: (isinstance(r.get("generation"), int), _generation(r)))
+    before = (same or ordered[-1:] or [None])[0]
     previous_run_id = _run_id(previous)
     if before is None:
         return [change_row(NEW_OBJECT, **_now(now))]
@@ -137,6 +142,11 @@ def object_changes(current: list[Row], previous: list[Row]) -> list[Row]:
             )
         ]
     return []
+
+
+def _generation(row: Row) -> int:
+    generation = row.get("generation")
+    return generation if isinstance(generation, int) and not isinstance(generation, bool) else -1
 
 
 def _now(row: Row) -> Row:

@@ -12,6 +12,7 @@ import json
 import logging
 
 import apache_beam as beam
+from apache_beam.coders import BytesCoder
 from apache_beam.io import ReadAllFromText
 from apache_beam.metrics import Metrics
 
@@ -24,11 +25,19 @@ log = logging.getLogger(__name__)
 VERIFIED, OBJECTS, FINDINGS = "verified", "objects", "findings"
 
 
-def parse_line(line: str):
-    """A JSONL line as a dict; anything else is counted and dropped (the ledger is not ours to repair)."""
+# A row this tool writes is well under a kilobyte; a longer line is not one of its rows.
+LINE_MAX_BYTES = 1024**2
+
+
+def parse_line(line: bytes | str):
+    """A JSONL line as a dict; anything else is counted and dropped (the ledger is not ours to repair).
+
+    Lines arrive as bytes: a line that is not UTF-8 is one unreadable row, not a failed run.
+    """
     try:
-        row = json.loads(line)
-    except ValueError:
+        # ValueError: not JSON, not UTF-8, or an integer past Python's digit limit; RecursionError: nesting.
+        row = json.loads(line) if len(line) <= LINE_MAX_BYTES else None
+    except (ValueError, RecursionError):
         row = None
     if isinstance(row, dict):
         yield row
@@ -64,11 +73,15 @@ class ReadLedger(beam.PTransform):
 
     def _read_folder(self, pbegin, prefix: str, label: str):
         join = report_io.FileSystems.join
-        pattern = join(self._previous.location, f"{prefix}-*{report_io.ROWS_SUFFIX}")
+        # The files the launcher checked (regular, inside the folder, whole), else the folder's pattern.
+        checked = [path for path in self._previous.files if path.rsplit("/", 1)[-1].startswith(prefix + "-")]
+        patterns = checked or [join(self._previous.location, f"{prefix}-*{report_io.ROWS_SUFFIX}")]
+        if self._previous.files and not checked:
+            return pbegin | f"{label}None" >> beam.Create([])
         return (
             pbegin
-            | f"{label}Files" >> beam.Create([pattern])
-            | f"Read{label}" >> ReadAllFromText()
+            | f"{label}Files" >> beam.Create(patterns)
+            | f"Read{label}" >> ReadAllFromText(coder=BytesCoder())
             | f"Parse{label}" >> beam.FlatMap(parse_line)
         )
 
