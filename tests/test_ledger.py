@@ -176,7 +176,7 @@ def test_a_bigquery_ledger_is_read_with_two_queries_of_the_newest_trusted_run():
     previous = core.PreviousRun(kind=core.BIGQUERY, location="my-project.audit.verified")
     pipeline = beam.Pipeline()
     outputs = pipeline | "ReadLedger" >> ReadLedger(previous, ("b-one",), "containers/images/", "r9")
-    assert set(outputs) == {"verified", "objects", "findings"}
+    assert set(outputs) == {"verified", "objects", "findings", "problem"}
     reads = {}
 
     class Collect(beam.pipeline.PipelineVisitor):

@@ -284,6 +284,9 @@ def test_hostile_rows_are_read_around_and_a_conflict_is_read(first_run):
         json.dumps({**first, "object": 5, "generation": "many"}).encode() + b"\n",
     ]
     path.write_bytes(b"".join(hostile[:3] + lines + hostile[3:]))
+    # A forger who also fixes the count: 3 rows, the forged one, another bucket's, the junk one.
+    document = json.loads((folder / "summary.json").read_text())
+    (folder / "summary.json").write_text(json.dumps({**document, "objects_verified": 6}))
     emulator, output = first_run["emulator"], first_run["output"]
     with FaultyProxy(emulator.port) as proxy:
         config = config_for(proxy.endpoint, output, "rows", incremental=True, reverify_sample=0, ledger=str(folder))
@@ -295,6 +298,38 @@ def test_hostile_rows_are_read_around_and_a_conflict_is_read(first_run):
     assert summary["changes"]["objects"] == {"new": 0, "changed": 0, "vanished": 0}
     (read_row,) = [r for r in rows(output / "rows", "verified") if r["object"] == first["object"]]
     assert read_row["verified_by"] == "read" and read_row["sha256"] == first["sha256"]
+
+
+@pytest.mark.parametrize("damage", ["unreadable", "deleted", "added"])
+def test_a_ledger_whose_rows_are_not_what_its_summary_counts_is_not_used(first_run, damage, capsys):
+    """A row lost to damage would make its object look new and a forged row could be carried over:
+    such a ledger carries nothing over and reports no change, and says why."""
+    folder = hostile_copy(first_run, f"damaged-{damage}")
+    (path,) = folder.glob("verified-*.jsonl")
+    lines = path.read_bytes().splitlines(keepends=True)
+    if damage == "unreadable":
+        lines[1] = lines[1][:20] + b"\xff" + lines[1][21:]
+    elif damage == "deleted":
+        del lines[1]
+    else:
+        lines.append(lines[0].replace(b'"sha256":"', b'"sha256":"0'))
+    path.write_bytes(b"".join(lines))
+    emulator, output = first_run["emulator"], first_run["output"]
+    run_id = f"damaged-{damage}"
+    with FaultyProxy(emulator.port) as proxy:
+        config = config_for(proxy.endpoint, output, run_id, incremental=True, reverify_sample=0, ledger=str(folder))
+        summary = run_scan(config, IN_PROCESS)
+        reads = proxy.stats.media_reads()
+    read_rows = 4 if damage == "added" else 2
+    assert summary["exit_status"] == 0 and summary["verified_from_ledger"] == 0 and len(reads) == 3
+    assert summary["changes"]["withheld"] == (
+        f"its row files hold {read_rows} readable verified row(s) and 0 finding row(s), "
+        "but its summary.json counts 3 and 0: the rows are damaged or were edited"
+    )
+    assert summary["changes"]["objects"] == {"new": 0, "changed": 0, "vanished": 0}
+    assert rows(output / run_id, "changes") == []
+    withheld = summary["changes"]["withheld"]
+    assert run_diff.change_lines(summary["changes"]) == [f"since run r1: not compared: {withheld}"]
 
 
 @pytest.mark.parametrize(

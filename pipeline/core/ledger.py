@@ -151,6 +151,8 @@ class PreviousRun:
     skipped: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     # The run folder's row files, checked on the launcher; empty: read what the folder's pattern matches.
     files: tuple[str, ...] = ()
+    # (verified rows, finding rows) its summary.json counts; None when it does not say.
+    expected_rows: tuple[int, int] | None = None
 
     def describe(self) -> dict[str, Any]:
         """The ``ledger`` block of summary.json."""
@@ -236,6 +238,35 @@ def previous_run(candidate: Candidate, chosen_by: str, skipped=()) -> PreviousRu
         chosen_by=chosen_by,
         skipped=tuple(skipped),
         files=candidate.row_files,
+        expected_rows=expected_rows(summary),
+    )
+
+
+def expected_rows(summary: Any) -> tuple[int, int] | None:
+    """(verified rows, finding rows) a finished run wrote, by its summary.json; None when it does not say."""
+    verified = summary.get("objects_verified") if isinstance(summary, dict) else None
+    by_kind = summary.get("findings_by_kind") if isinstance(summary, dict) else None
+    counts = list(by_kind.values()) if isinstance(by_kind, dict) else None
+    whole = [verified, *(counts or ())]
+    if counts is None or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in whole):
+        return None
+    return verified, sum(counts)
+
+
+def rows_problem(expected: tuple[int, int] | None, verified_read: int, findings_read: int) -> str | None:
+    """Why the rows read from a run folder are not the rows its summary counts, or None.
+
+    Lines that are not JSON, not UTF-8 or too long are dropped as they are read; a ledger that lost
+    or gained rows could otherwise make an object look new, a finding new, or carry over a forged row.
+    """
+    if expected is None:
+        return None
+    verified, findings = expected
+    if (verified_read, findings_read) == (verified, findings):
+        return None
+    return (
+        f"its row files hold {verified_read} readable verified row(s) and {findings_read} finding row(s), "
+        f"but its summary.json counts {verified} and {findings}: the rows are damaged or were edited"
     )
 
 

@@ -240,8 +240,11 @@ class ChangesAccumulator:
         return [row for _, row in self.examples[change]]
 
 
-def changes_block(acc: ChangesAccumulator, previous: Row, files: list[str] = ()) -> Row:
-    """The ``changes`` block of summary.json: the run compared with, counts, examples, the files."""
+def changes_block(acc: ChangesAccumulator, previous: Row, files: list[str] = (), withheld: str | None = None) -> Row:
+    """The ``changes`` block of summary.json: the run compared with, counts, examples, the files.
+
+    ``withheld`` says why no change is reported (a damaged ledger); the counts are then 0.
+    """
     run_id = previous.get("run_id")
     if run_id is None and len(acc.previous_run_ids) == 1:
         run_id = next(iter(acc.previous_run_ids))  # a BigQuery ledger names its run in the rows
@@ -270,6 +273,7 @@ def changes_block(acc: ChangesAccumulator, previous: Row, files: list[str] = ())
         "examples": {change: acc.example_rows(change) for change in CHANGES},
         "examples_per_change": EXAMPLES_PER_CHANGE,
         "files": sorted(files),
+        "withheld": withheld,
     }
 
 
@@ -277,6 +281,8 @@ def change_lines(block: Row | None, shown: int = 3) -> list[str]:
     """The terminal's lines: what changed since the previous run, with a few names of each."""
     if not block:
         return []
+    if block.get("withheld"):
+        return [f"since run {block.get('previous_run_id') or '(unknown)'}: not compared: {block['withheld']}"]
     objects, found = block["objects"], block["findings"]
     lines = [
         f"since run {block.get('previous_run_id') or '(unknown)'}: "
@@ -307,7 +313,7 @@ def page_section(summary: Row) -> Row | None:
     """report.html's "Since the previous run" section, from summary.json's ``changes`` and ``ledger``
     (None when the run named no earlier run)."""
     block = summary.get("changes")
-    if not isinstance(block, dict):
+    if not isinstance(block, dict) or block.get("withheld"):
         return None
     ledger = summary.get("ledger") if isinstance(summary.get("ledger"), dict) else {}
     return {

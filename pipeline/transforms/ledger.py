@@ -22,7 +22,7 @@ from pipeline.core import run_diff
 
 log = logging.getLogger(__name__)
 
-VERIFIED, OBJECTS, FINDINGS = "verified", "objects", "findings"
+VERIFIED, OBJECTS, FINDINGS, PROBLEM = "verified", "objects", "findings", "problem"
 
 
 # A row this tool writes is well under a kilobyte; a longer line is not one of its rows.
@@ -51,13 +51,29 @@ def _keyed_ledger_row(row, run_id, started_at, buckets, prefix):
         yield core.object_key(normal), normal
 
 
+def _unless_damaged(element, problem):
+    if problem is None:
+        yield element
+
+
+def _judge_rows(_, expected, verified_read, findings_read):
+    problem = core.rows_problem(expected, verified_read, findings_read)
+    if problem:
+        log.warning("ledger: no object is carried over and no change is reported: %s", problem)
+        Metrics.counter("ledger", "damaged").inc()
+    return problem
+
+
 def _in_buckets(row, buckets) -> bool:
     return row.get("bucket") is None or row.get("bucket") in buckets
 
 
 class ReadLedger(beam.PTransform):
     """pbegin -> {"verified": ((bucket, object), ledger row), "objects": previous object rows,
-    "findings": previous finding rows}.
+    "findings": previous finding rows, "problem": a singleton, None or why the rows cannot be used}.
+
+    A run folder whose readable rows are not the rows its summary counts (``rows_problem``) gives
+    no ledger rows at all: nothing is carried over, and ``RunDiff`` reports no change.
 
     ``previous`` is the launcher's ``pipeline.core.ledger.PreviousRun``. A run folder is read from
     its ``verified-*.jsonl`` and ``findings-*.jsonl``; a BigQuery ledger by two queries of the
@@ -104,8 +120,25 @@ class ReadLedger(beam.PTransform):
         else:
             verified = self._read_folder(pbegin, report_io.VERIFIED_PREFIX, "LedgerVerified")
             findings = self._read_folder(pbegin, report_io.FINDINGS_PREFIX, "LedgerFindings")
-        keyed = verified | "LedgerRows" >> beam.FlatMap(
-            _keyed_ledger_row, previous.run_id, previous.started_at, buckets, prefix
+        if previous.kind == core.BIGQUERY or previous.expected_rows is None:
+            problem = pbegin | "LedgerRowsUnjudged" >> beam.Create([None])
+        else:
+            count = beam.combiners.Count.Globally
+            problem = (
+                pbegin
+                | "LedgerRowsJudged" >> beam.Create([None])
+                | "JudgeLedgerRows"
+                >> beam.Map(
+                    _judge_rows,
+                    previous.expected_rows,
+                    beam.pvalue.AsSingleton(verified | "CountLedgerVerified" >> count()),
+                    beam.pvalue.AsSingleton(findings | "CountLedgerFindings" >> count()),
+                )
+            )
+        keyed = (
+            verified
+            | "LedgerRows" >> beam.FlatMap(_keyed_ledger_row, previous.run_id, previous.started_at, buckets, prefix)
+            | "UnlessLedgerDamaged" >> beam.FlatMap(_unless_damaged, beam.pvalue.AsSingleton(problem))
         )
         findings = findings | "LedgerFindingsInScope" >> beam.Filter(_in_buckets, buckets)
         object_findings = (
@@ -117,4 +150,4 @@ class ReadLedger(beam.PTransform):
             keyed | "LedgerObjects" >> beam.Values(),
             object_findings,
         ) | "PreviousObjects" >> beam.Flatten()
-        return {VERIFIED: keyed, OBJECTS: objects, FINDINGS: findings}
+        return {VERIFIED: keyed, OBJECTS: objects, FINDINGS: findings, PROBLEM: problem}
