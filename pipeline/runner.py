@@ -10,6 +10,8 @@ says otherwise.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 from collections.abc import Sequence
 
@@ -99,6 +101,48 @@ def pipeline_options(args: Sequence[str], estimated_objects: int | None = None) 
     return PipelineOptions(args)
 
 
+def runs_in_one_process(options: PipelineOptions) -> bool:
+    """A local run in the launcher's own process (FnApiRunner ``in_memory``): one SDK worker."""
+    return is_local(options) and options.view_as(DirectOptions).direct_running_mode == "in_memory"
+
+
+def spreads_listed_objects(options: PipelineOptions) -> tuple[bool, bool]:
+    """Whether the scan spreads (the listing units, the listed objects) across workers with a Reshuffle.
+
+    - On Dataflow and the portable runners, both: a worker that lists a shard would otherwise
+      hash all of it, and a listing cannot be split once started.
+    - With the local runner's worker processes, the units only: FnApiRunner deals a grouped
+      input out to its workers key by key, so the shards split evenly, and each worker hashes
+      what it lists as it lists it. A Reshuffle of the objects would make the runner's
+      controller (the launcher) hold every listed object until the listing ended.
+    - In one process, neither: there is one worker to spread over.
+    """
+    if not is_local(options):
+        return True, True
+    return not runs_in_one_process(options), False
+
+
+_process_prepared = False
+
+
+def prepare_launcher_process() -> None:
+    """Spare the launcher's garbage collector the heap that lives until the process ends.
+
+    By the time a local runner is made, Beam, the Google clients and the scanner are
+    imported: about 180,000 objects that never die. Each full collection walks all of them
+    (about 40 ms, several times a run), and the interpreter's exit walks them once more, which
+    cost 0.35 s of a one-object scan's 2.4. ``gc.freeze()`` moves them out of the collector's
+    sight; at exit it does the same for what the run left, which the process is about to drop
+    anyway. Once per process: a test session building many pipelines freezes only its imports.
+    """
+    global _process_prepared
+    if _process_prepared:
+        return
+    _process_prepared = True
+    gc.freeze()
+    atexit.register(gc.freeze)
+
+
 def local_runner(options: PipelineOptions) -> PipelineRunner:
     """An offline FnApiRunner, handed the options as SwitchingDirectRunner would hand them."""
     from apache_beam.portability.api import beam_provision_api_pb2
@@ -107,6 +151,7 @@ def local_runner(options: PipelineOptions) -> PipelineRunner:
 
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     provision = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    prepare_launcher_process()
     return fn_runner.FnApiRunner(provision_info=provision)
 
 

@@ -433,3 +433,24 @@ def test_a_contradicting_server_checksum_is_remembered_across_a_resume(storage_c
         result = read(proxy.endpoint, obj)
     assert result.ok and result.sha256 == sha and result.attempts == 2
     assert result.server_crc32c == "AAAAAA=="
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-01-01T00:00:00Z",
+        "2024-01-01T00:00:00.5Z",
+        "2024-02-29T23:59:59.123Z",
+        "2024-01-01T00:00:00.123456789Z",  # nanoseconds: truncated, as the Blob's parser does
+    ],
+)
+def test_listing_times_parse_as_a_blob_would(value):
+    from google.cloud._helpers import _rfc3339_nanos_to_datetime
+
+    assert gcs._listed_time(value) == _rfc3339_nanos_to_datetime(value)
+    assert gcs._listed_time(value).tzinfo is not None
+
+
+def test_a_listing_time_not_in_gcs_form_is_refused_as_a_blob_would():
+    with pytest.raises(ValueError):
+        gcs._listed_time("2024-01-01T00:00:00+02:00")

@@ -5,7 +5,14 @@ import hashlib
 import pytest
 
 from pipeline.adapters import gcs
-from pipeline.runner import IN_PROCESS_MAX_OBJECTS, chooses_running_mode, local_running_mode, pipeline_options
+from pipeline.runner import (
+    IN_PROCESS_MAX_OBJECTS,
+    chooses_running_mode,
+    local_running_mode,
+    pipeline_options,
+    runs_in_one_process,
+    spreads_listed_objects,
+)
 
 PREFIX = "containers/images/"
 
@@ -57,3 +64,30 @@ def test_the_estimate_is_sixteen_times_the_first_hex_shard_and_stops_early(stora
     assert gcs.estimate_objects(storage_client, bucket.name, PREFIX, up_to=10_000) == 48
     # No further than up_to // 16 + 1 names of the shard: 2 here.
     assert gcs.estimate_objects(storage_client, bucket.name, PREFIX, up_to=16) == 32
+
+
+def _listing_labels(args: list[str]) -> list[str]:
+    import apache_beam as beam
+
+    from pipeline.transforms.listing import ListObjects
+
+    pipeline = beam.Pipeline(options=pipeline_options(args))
+    pipeline | "ListObjects" >> ListObjects(("b.appspot.com",), PREFIX, 16, "http://127.0.0.1:9")
+    proto = pipeline.to_runner_api()
+    return sorted(t.unique_name for t in proto.components.transforms.values() if t.unique_name.count("/") == 1)
+
+
+def test_locally_the_listing_feeds_the_next_step_directly_and_dataflow_gets_it_reshuffled():
+    # One process, one SDK worker: a Reshuffle would spread nothing and hold every listed object.
+    assert runs_in_one_process(pipeline_options(["--direct_running_mode=in_memory"]))
+    in_process = _listing_labels(["--direct_running_mode=in_memory"])
+    assert in_process == ["ListObjects/ListRanges", "ListObjects/ListingUnits"]
+    # Worker processes share out the listing units; each hashes what it lists.
+    assert not runs_in_one_process(pipeline_options(["--direct_running_mode=multi_processing"]))
+    assert _listing_labels(["--direct_running_mode=multi_processing"]) == [
+        "ListObjects/ListRanges",
+        "ListObjects/ListingUnits",
+        "ListObjects/SpreadListings",
+    ]
+    assert spreads_listed_objects(pipeline_options(["--runner=DataflowRunner"])) == (True, True)
+    assert spreads_listed_objects(pipeline_options(["--runner=PrismRunner", "--prism_location=/x"])) == (True, True)

@@ -16,9 +16,12 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import random
 import socket
+import ssl
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from urllib.parse import quote, urlsplit
@@ -27,6 +30,7 @@ import google.auth
 import google.auth.transport.requests
 import google_crc32c
 import requests
+import requests.certs
 import urllib3
 import urllib3.exceptions
 from google.auth.credentials import AnonymousCredentials
@@ -35,6 +39,7 @@ from google.cloud import storage
 from google.cloud._helpers import _rfc3339_nanos_to_datetime
 from requests.adapters import HTTPAdapter
 
+from pipeline.adapters.media_http import MediaConnections
 from pipeline.adapters.registry import retry_after_seconds
 from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
 from pipeline.core.layer_sniff import ChunkObserver
@@ -75,6 +80,7 @@ TIMEOUT_ERRORS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutErro
 CONNECT_TIMEOUT_S = 10.0
 # An error's body is read only this far for its message: a hostile server's page is not kept.
 ERROR_BODY_LIMIT = 64 * 1024
+USER_AGENT = "registry-scrub (gzip)"
 
 
 def make_client(emulator_endpoint: str | None = None, project: str | None = None) -> storage.Client:
@@ -101,10 +107,25 @@ def make_session(emulator_endpoint: str | None, pool_size: int) -> tuple[request
     return _pooled(session, pool_size), endpoint
 
 
+class _ReadAdapter(HTTPAdapter):
+    """requests' adapter, also holding the media reads' own connections (``media_http``),
+    so that closing the session closes them too."""
+
+    def __init__(self, pool_size: int):
+        super().__init__(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self.media_pools: dict[tuple[str, str, int], MediaConnections] = {}
+
+    def close(self) -> None:
+        super().close()
+        pools, self.media_pools = self.media_pools, {}
+        for pool in pools.values():
+            pool.close()
+
+
 def _pooled(session: requests.Session, pool_size: int) -> requests.Session:
     """``session`` keeping up to ``pool_size`` connections, and never retrying on its own:
     the read protocol counts every attempt."""
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+    adapter = _ReadAdapter(pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -146,8 +167,20 @@ def _resource(iterator, item: dict) -> dict:
 
 
 def _listed_time(value: str | None):
-    """A resource's RFC 3339 timestamp as the datetime a Blob would give (the same parser)."""
-    return None if value is None else _rfc3339_nanos_to_datetime(value)
+    """A resource's RFC 3339 timestamp as the datetime a Blob would give.
+
+    GCS writes UTC with a ``Z``, which ``fromisoformat`` reads exactly as the Blob's parser
+    does (nanoseconds truncated to microseconds) in a hundredth of its time: two per object.
+    Anything else goes to the Blob's own parser, errors included.
+    """
+    if value is None:
+        return None
+    if value.endswith("Z"):
+        try:
+            return datetime.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return _rfc3339_nanos_to_datetime(value)
 
 
 def estimate_objects(client: storage.Client, bucket: str, prefix: str, up_to: int) -> int:
@@ -416,7 +449,7 @@ def _read_once(
             return attempt, digests.complete_read(fresh, claimed_crc32c)
         except _Transient as err:
             last = err
-        except urllib3.exceptions.NewConnectionError as err:
+        except (urllib3.exceptions.NewConnectionError, ConnectionRefusedError) as err:
             # urllib3 files a refused connection under connect timeouts; requests called it what it is.
             last = _Transient(None, f"ConnectionError: {err}")
         except TIMEOUT_ERRORS as err:
@@ -493,16 +526,16 @@ def _error_text(response: urllib3.BaseHTTPResponse) -> str:
         return body.decode("utf-8", errors="replace")[:200]
 
 
-def _open(
-    session: requests.Session, url: str, headers: dict[str, str], read_timeout: float
-) -> urllib3.BaseHTTPResponse:
-    """GET ``url`` with a streamed, undecoded body, on the session's own pooled connections.
+def _open(session: requests.Session, url: str, headers: dict[str, str], read_timeout: float):
+    """GET ``url`` with a streamed, undecoded body, on connections kept for the media reads.
 
-    The request goes straight to the session's urllib3 pool: requests' per-call work
-    (merging settings, reading proxy variables from the environment, re-parsing the URL)
-    cost more CPU than the read of a small blob. What that work decides is resolved once
-    per session instead (``_direct_pool``); a session that needs a proxy takes the
-    ordinary path. Either way the caller gets urllib3's response.
+    The request goes out on the read path's own HTTP/1.1 client (``media_http``): requests'
+    per-call work (merging settings, reading proxy variables from the environment, re-parsing
+    the URL) and urllib3's and http.client's (headers parsed with the ``email`` package) cost
+    several times the CPU of reading a small blob. What requests would decide (TLS
+    verification, client certificate, proxy) is resolved once per session instead
+    (``_direct_pool``); a session that needs a proxy takes requests' own path, whose
+    response (urllib3's) reads the same way.
     """
     pool = _direct_pool(session, url)
     if pool is None:
@@ -511,36 +544,67 @@ def _open(
         # What AuthorizedSession.request does first: a token, refreshed ahead of its expiry.
         session.credentials.before_request(_auth_request(session), "GET", url, headers)
     parts = urlsplit(url)
-    return pool.urlopen(
-        "GET",
-        f"{parts.path}?{parts.query}" if parts.query else parts.path,
-        headers=headers,
-        retries=False,
-        redirect=False,
-        assert_same_host=False,
-        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=read_timeout),
-        preload_content=False,
-        decode_content=False,
-    )
+    headers.setdefault("User-Agent", USER_AGENT)
+    return pool.get(f"{parts.path}?{parts.query}" if parts.query else parts.path, headers, read_timeout)
 
 
 _NO_POOL = object()
 
 
-def _direct_pool(session: requests.Session, url: str):
-    """The urllib3 pool requests itself would use for ``url`` (TLS settings and all), found
-    once per session; None when the environment names a proxy for it."""
-    pool = getattr(session, "_registry_scrub_pool", None)
+def _direct_pool(session: requests.Session, url: str) -> MediaConnections | None:
+    """The media connections for ``url``'s host, set up once per session as requests would
+    connect (its TLS verification and client certificate); None when the environment
+    names a proxy for it."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    key = (scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80))
+    adapter = session.get_adapter(url)
+    pools = adapter.media_pools if isinstance(adapter, _ReadAdapter) else _session_pools(session)
+    pool = pools.get(key)
     if pool is None:
         settings = session.merge_environment_settings(url, {}, None, None, None)
         if any(settings["proxies"].values()):
             pool = _NO_POOL
         else:
-            request = requests.Request("GET", url).prepare()
-            adapter = session.get_adapter(url)
-            pool = adapter.get_connection_with_tls_context(request, settings["verify"], None, settings["cert"])
-        session._registry_scrub_pool = pool
+            size = getattr(adapter, "_pool_maxsize", 1)
+            context = _tls_context(settings["verify"], settings["cert"]) if scheme == "https" else None
+            pool = MediaConnections(scheme, key[1], key[2], size, context, CONNECT_TIMEOUT_S)
+        pools[key] = pool
     return None if pool is _NO_POOL else pool
+
+
+def _session_pools(session: requests.Session) -> dict:
+    """Media connections of a session not made by ``_pooled``: closed when the session is collected."""
+    pools = getattr(session, "_registry_scrub_media", None)
+    if pools is None:
+        pools = session._registry_scrub_media = {}
+        weakref.finalize(session, _close_pools, pools)
+    return pools
+
+
+def _close_pools(pools: dict) -> None:
+    for pool in pools.values():
+        if pool is not _NO_POOL:
+            pool.close()
+
+
+def _tls_context(verify, cert) -> ssl.SSLContext:
+    """The TLS settings requests would use: its CA bundle (certifi's), a bundle or folder named
+    by ``verify`` (REQUESTS_CA_BUNDLE included), or no verification for ``verify=False``."""
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        where = verify if isinstance(verify, str) else requests.certs.where()
+        context = (
+            ssl.create_default_context(capath=where)
+            if os.path.isdir(where)
+            else ssl.create_default_context(cafile=where)
+        )
+    if cert:
+        context.load_cert_chain(*cert) if isinstance(cert, tuple) else context.load_cert_chain(cert)
+    return context
 
 
 def _auth_request(session: AuthorizedSession) -> google.auth.transport.requests.Request:

@@ -69,11 +69,8 @@ class HashObjectsFn(beam.DoFn):
         # Future and a wait() over every read in flight cost more than the read itself.
         self._todo: queue.SimpleQueue = queue.SimpleQueue()
         self._done: queue.SimpleQueue = queue.SimpleQueue()
-        self._readers = [
-            threading.Thread(target=self._reader, name=f"hash-{n}", daemon=True) for n in range(self._read_concurrency)
-        ]
-        for reader in self._readers:
-            reader.start()
+        # Started as reads call for them: a scan of a few objects starts a few threads, not read_concurrency.
+        self._readers: list[threading.Thread] = []
         self._in_flight = 0
 
     def teardown(self) -> None:
@@ -95,6 +92,8 @@ class HashObjectsFn(beam.DoFn):
             return
         self._todo.put((obj, digest, self._done))
         self._in_flight += 1
+        if self._in_flight > len(self._readers):
+            self._start_reader()
         if self._in_flight >= self._read_concurrency:
             # Wait for one read, then take every other that is done too.
             for done in self._collect(block_for=1):
@@ -117,6 +116,11 @@ class HashObjectsFn(beam.DoFn):
                 raise outcome
             done.append(outcome)
         return done
+
+    def _start_reader(self) -> None:
+        reader = threading.Thread(target=self._reader, name=f"hash-{len(self._readers)}", daemon=True)
+        reader.start()
+        self._readers.append(reader)
 
     def _reader(self) -> None:
         while (task := self._todo.get()) is not None:

@@ -19,6 +19,7 @@ from pipeline.adapters import html as html_io
 from pipeline.adapters import report as report_io
 from pipeline.core import report_model as rm
 from pipeline.report_html import render
+from pipeline.transforms.combine import CombineInputs
 from pipeline.transforms.recovery import RECOVERED_PREFIX
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,8 @@ class ReportModel(beam.PTransform):
         ]
         if images:
             tagged.append(images[0] | "TagImages" >> beam.Map(lambda row: (IMAGE, row)))
-        return tagged | "AllReportRows" >> beam.Flatten() | "FoldReport" >> beam.CombineGlobally(ReportCombineFn())
+        # No Flatten of the rows themselves: see pipeline/transforms/combine.py.
+        return tuple(tagged) | "FoldReport" >> CombineInputs(ReportCombineFn())
 
 
 def summary_extras(accumulator: rm.ReportAccumulator, run_dir: str, image_files=()) -> dict:

@@ -11,6 +11,7 @@ from google.api_core.exceptions import GoogleAPICallError
 from pipeline.adapters import gcs
 from pipeline.core.blobs import ListedObject
 from pipeline.core.shards import KeyRange, plan_ranges
+from pipeline.runner import spreads_listed_objects
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,11 @@ class ListRangeFn(beam.DoFn):
 class ListObjects(beam.PTransform):
     """Lists ``prefix`` in every bucket, one listing per hex shard and sweep range.
 
-    The first Reshuffle spreads the listings across workers; the second spreads
-    the listed objects, because fusion would otherwise hash every object on the
-    worker that happened to list it.
+    On Dataflow the first Reshuffle spreads the listings across workers and the second
+    spreads the listed objects, because fusion would otherwise hash every object on the
+    worker that happened to list it. Locally the objects go straight from the listing to
+    the next step, fused with it (``pipeline.runner.spreads_listed_objects`` says why), so
+    no process holds the listing.
     """
 
     def __init__(self, buckets: tuple[str, ...], prefix: str, shard_count: int, emulator_endpoint: str | None):
@@ -60,10 +63,14 @@ class ListObjects(beam.PTransform):
         self._emulator_endpoint = emulator_endpoint
 
     def expand(self, pbegin):
-        return (
-            pbegin
-            | "ListingUnits" >> beam.Create(self._units)
-            | "SpreadListings" >> beam.Reshuffle()
-            | "ListRanges" >> beam.ParDo(ListRangeFn(self._emulator_endpoint)).with_output_types(ListedObject)
-            | "SpreadObjects" >> beam.Reshuffle()
+        spread_units, spread_objects = spreads_listed_objects(pbegin.pipeline.options)
+        # Create's own Reshuffle would repeat SpreadListings.
+        listed = pbegin | "ListingUnits" >> beam.Create(self._units, reshuffle=False)
+        if spread_units:
+            listed = listed | "SpreadListings" >> beam.Reshuffle()
+        listed = listed | "ListRanges" >> beam.ParDo(ListRangeFn(self._emulator_endpoint)).with_output_types(
+            ListedObject
         )
+        if spread_objects:
+            listed = listed | "SpreadObjects" >> beam.Reshuffle()
+        return listed

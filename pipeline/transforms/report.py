@@ -18,6 +18,7 @@ from pipeline.adapters import report as report_io
 from pipeline.core.findings import with_run_id
 from pipeline.core.reclaim import PLAN_FILE
 from pipeline.core.summary import Tally, build_summary, sum_tallies
+from pipeline.transforms.combine import CombineInputs
 
 
 def utc_now() -> str:
@@ -139,8 +140,7 @@ class WriteReport(beam.PTransform):
                 findings | "TallyFindings" >> beam.Map(Tally.of_finding),
                 *extra_tallies,
             )
-            | "AllTallies" >> beam.Flatten()
-            | "SumTallies" >> beam.CombineGlobally(SumTallies())
+            | "SumTallies" >> CombineInputs(SumTallies())  # no Flatten of per-object tallies: see combine.py
         )
         reclaim_inputs = []
         if self._reclaim is not None:

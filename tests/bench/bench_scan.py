@@ -102,6 +102,7 @@ class Sample:
     cpu: float | None = None  # CPU seconds of the measured processes
     gets: int | None = None  # object GETs the proxy saw
     worker_rss_mib: float | None = None
+    phases: dict[str, float] | None = None  # the fixed cost, phase by phase (tests/bench/timed_scan.py)
 
 
 @dataclass
@@ -170,13 +171,24 @@ def parallel_curl(urls: list[str], processes: int, scratch: Path, expected_bytes
 
 
 def registry_scrub(
-    endpoint: str, workload: Workload, output: Path, concurrency: int | None, beam_args: list[str], tag: str
+    endpoint: str,
+    workload: Workload,
+    output: Path,
+    concurrency: int | None,
+    beam_args: list[str],
+    tag: str,
+    phases_file: Path | None = None,
 ) -> Sample:
+    """A whole CLI run. With ``phases_file``, the same run through tests/bench/timed_scan.py,
+    which times each of its phases."""
     run_id = f"{workload.name}-{tag}"
+    started = time.time()
+    if phases_file is None:
+        head = [PYTHON, "-m", "jobs.cli"]
+    else:
+        head = [PYTHON, str(REPO / "tests" / "bench" / "timed_scan.py"), str(phases_file), repr(started), "--"]
     command = [
-        PYTHON,
-        "-m",
-        "jobs.cli",
+        *head,
         "scan",
         "--bucket",
         workload.bucket,
@@ -194,7 +206,16 @@ def registry_scrub(
     assert run.returncode == 0, run.stderr[-2000:]
     summary = json.loads((output / run_id / "summary.json").read_text())
     assert summary["objects_verified"] == workload.count, summary
-    return Sample(run.wall, run.cpu, worker_rss_mib=run.worker_peak_mib)
+    phases = None
+    if phases_file is not None:
+        recorded = json.loads(phases_file.read_text())
+        phases = {}
+        for name, seconds in recorded["phases"]:
+            phases[name] = phases.get(name, 0.0) + seconds
+        phases["interpreter exit (after the last atexit hook)"] = started + run.wall - recorded["ended"]
+        stages = sum(seconds for _, seconds in recorded["bundles"])
+        phases[f"  of the Beam run: its {len(recorded['bundles'])} bundles"] = stages
+    return Sample(run.wall, run.cpu, worker_rss_mib=run.worker_peak_mib, phases=phases)
 
 
 def imports() -> Sample:
@@ -250,8 +271,9 @@ def variants_for(
 
 
 def fixed_variants(endpoint: str, output: Path, args: argparse.Namespace) -> dict[str, Callable[[], Sample]]:
+    phases = output.parent / f"phases-{output.name}.json"
     variants = {
-        "fixed cost (one-object scan)": lambda: registry_scrub(endpoint, ONE, output, None, [], "fixed"),
+        "fixed cost (one-object scan)": lambda: registry_scrub(endpoint, ONE, output, None, [], "fixed", phases),
         "imports (jobs.cli, apache_beam)": imports,
     }
     if args.compare_modes:
@@ -291,7 +313,7 @@ def run_server(server, workloads: list[Workload], corpora, args, scratch: Path, 
                 server_cpu = measure.cpu_seconds(server.pid)
                 gets = len(proxy.stats.media_reads()) if proxy else 0
                 sample = fn()
-                if proxy and variant.startswith("registry-scrub"):
+                if proxy and variant.startswith("registry-scrub") and endpoints.get(workload_name) == proxy.endpoint:
                     sample.gets = len(proxy.stats.media_reads()) - gets
                 key = (server.name, workload_name, variant)
                 results.samples[key].append(sample)
@@ -335,6 +357,10 @@ def report(results: Results, servers: list[str], workloads: list[Workload], args
                 f"  {variant:<36} median {median(s.wall for s in samples):6.2f} s wall, "
                 f"{median(s.cpu for s in samples):6.2f} CPU-s  (rounds: {walls})"
             )
+            with_phases = [s.phases for s in samples if s.phases]
+            for phase in with_phases[0] if with_phases else ():
+                seconds = [p.get(phase, 0.0) for p in with_phases]
+                print(f"      {phase:<56} median {median(seconds):5.2f} s  ({', '.join(f'{x:.2f}' for x in seconds)})")
         for w in workloads:
             seed = results.samples.get((server, w.name, "seed loop"), [])
             if not any(wname == w.name for (s, wname, _) in results.samples if s == server):

@@ -1,0 +1,90 @@
+"""CombineInputs: one global combine over several PCollections, with no Flatten of their elements.
+
+``(a, b, c) | beam.Flatten() | beam.CombineGlobally(fn)`` is the obvious way to fold
+several PCollections into one value, and on Dataflow it costs nothing extra. Beam's local
+runner (FnApiRunner) always materialises a Flatten of several inputs (its
+``sink_flattens`` says so): every element of every input is encoded into a buffer in the
+runner's controller, the launcher locally, and decoded again by the stage that reads it.
+For a scan that is every listed object's tally and every verified row: the launcher held
+them all (1.25 GiB at 200,000 objects), and the round trip cost CPU per object.
+
+Here each input is folded on its own first, bundle by bundle, in a ParDo fused with
+whatever produces the input, so nothing per element leaves its worker; only those
+partial accumulators (one per input and bundle) are flattened and merged. The result
+equals the obvious form's, the empty case included.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows
+
+
+class _FoldBundle(beam.DoFn):
+    """``fn``'s accumulator over one bundle, emitted when the bundle ends: the partial result.
+
+    A ParDo, so it fuses with whatever produces its input and adds no stage of its own (a
+    CombineGlobally per input would add a grouping stage each, and construction time).
+    """
+
+    def __init__(self, fn: beam.CombineFn):
+        self._fn = fn
+
+    def setup(self) -> None:
+        self._fn.setup()
+
+    def start_bundle(self) -> None:
+        self._accumulator = None
+
+    def process(self, element):
+        if self._accumulator is None:
+            self._accumulator = self._fn.create_accumulator()
+        self._accumulator = self._fn.add_input(self._accumulator, element)
+
+    def finish_bundle(self):
+        if self._accumulator is not None:
+            accumulator, self._accumulator = self._fn.compact(self._accumulator), None
+            # Batch and the global window: a partial belongs to the only window there is.
+            yield GlobalWindows.windowed_value(accumulator)
+
+    def teardown(self) -> None:
+        self._fn.teardown()
+
+
+class _MergeAccumulators(beam.CombineFn):
+    """``fn`` over inputs that are already ``fn``'s accumulators."""
+
+    def __init__(self, fn: beam.CombineFn):
+        self._fn = fn
+
+    def create_accumulator(self):
+        return self._fn.create_accumulator()
+
+    def add_input(self, accumulator, partial):
+        return self._fn.merge_accumulators([accumulator, partial])
+
+    def merge_accumulators(self, accumulators):
+        return self._fn.merge_accumulators(accumulators)
+
+    def compact(self, accumulator):
+        return self._fn.compact(accumulator)
+
+    def extract_output(self, accumulator):
+        return self._fn.extract_output(accumulator)
+
+
+class CombineInputs(beam.PTransform):
+    """(PCollection, ...) -> a singleton: ``fn`` over every element of every input."""
+
+    def __init__(self, fn: beam.CombineFn):
+        super().__init__()
+        self._fn = fn
+
+    def expand(self, inputs):
+        fold = _FoldBundle(self._fn)
+        partials = [pcoll | f"Partial{index}" >> beam.ParDo(fold) for index, pcoll in enumerate(inputs)]
+        return (
+            partials
+            | "Partials" >> beam.Flatten(pipeline=inputs[0].pipeline)
+            | "Merge" >> beam.CombineGlobally(_MergeAccumulators(self._fn))
+        )

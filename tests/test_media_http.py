@@ -1,0 +1,122 @@
+"""The media reads' HTTP/1.1 client (pipeline/adapters/media_http.py): framing and connection reuse.
+
+GCS and both local emulators frame a media body with Content-Length (the emulator behind the
+fault proxy is read in tests/test_gcs_adapter.py and tests/test_read_transport.py). Chunked
+bodies, idle connections the server drops, and a chunked body cut short have no local server
+that sends them on demand, so a stdlib ``http.server`` here does, and says which it sent.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+
+import pytest
+
+from pipeline.adapters.media_http import HttpProtocolError, MediaConnections
+
+BODY = bytes(range(256)) * 40  # 10,240 bytes
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    peers: list = []
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        Handler.peers.append((self.path, self.client_address[1]))
+        if self.path == "/chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for start in range(0, len(BODY), 3000):
+                part = BODY[start : start + 3000]
+                self.wfile.write(b"%x;ext=1\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\nX-Trailer: t\r\n\r\n")
+        elif self.path == "/chunked-cut":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s" % (len(BODY), BODY[:100]))
+            self.close_connection = True
+        elif self.path == "/close":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(BODY)
+            self.close_connection = True
+        else:
+            self.send_response(404 if self.path == "/missing" else 200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY)
+
+
+@pytest.fixture
+def server():
+    Handler.peers = []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def fetch(pool: MediaConnections, path: str, chunk: int = 4096) -> tuple[int, bytes]:
+    with pool.get(path, {"Accept-Encoding": "gzip"}, 5.0) as response:
+        parts = []
+        while data := response.read1(chunk):
+            parts.append(data)
+        return response.status, b"".join(parts)
+
+
+def pool_for(server) -> MediaConnections:
+    host, port = server.server_address
+    return MediaConnections("http", host, port, 2, None, 5.0)
+
+
+def test_chunked_and_length_framed_bodies_read_whole_on_one_kept_alive_connection(server):
+    pool = pool_for(server)
+    assert fetch(pool, "/chunked") == (200, BODY)
+    assert fetch(pool, "/plain", chunk=1000) == (200, BODY)
+    assert fetch(pool, "/missing") == (404, BODY)
+    pool.close()
+    assert [path for path, _ in Handler.peers] == ["/chunked", "/plain", "/missing"]
+    assert len({port for _, port in Handler.peers}) == 1
+
+
+def test_a_connection_the_server_closes_is_not_reused(server):
+    pool = pool_for(server)
+    assert fetch(pool, "/close") == (200, BODY)
+    assert fetch(pool, "/plain") == (200, BODY)
+    pool.close()
+    assert len({port for _, port in Handler.peers}) == 2
+
+
+def test_a_body_left_unread_closes_its_connection(server):
+    pool = pool_for(server)
+    with pool.get("/plain", {}, 5.0) as response:
+        assert response.read1(10) == BODY[:10]
+    assert fetch(pool, "/plain") == (200, BODY)
+    pool.close()
+    assert len({port for _, port in Handler.peers}) == 2
+
+
+def test_a_chunked_body_cut_short_is_a_connection_error_not_an_end(server):
+    pool = pool_for(server)
+    with pool.get("/chunked-cut", {}, 5.0) as response:
+        assert response.read1(len(BODY)) == BODY[:100]
+        with pytest.raises(HttpProtocolError, match="body bytes still to come"):
+            response.read1(len(BODY))
+    assert issubclass(HttpProtocolError, ConnectionError)  # the read protocol retries it
+    pool.close()
+
+
+def test_an_unreachable_server_is_a_connection_error():
+    pool = MediaConnections("http", "127.0.0.1", 9, 1, None, 5.0)
+    with pytest.raises(ConnectionRefusedError):
+        pool.get("/x", {}, 5.0)
