@@ -25,7 +25,7 @@ from pipeline.core import incremental as rule
 from pipeline.core import ledger as core
 from pipeline.core import run_diff
 from pipeline.core.blobs import ListedObject
-from pipeline.transforms.ledger import LINE_MAX_BYTES, parse_line
+from pipeline.transforms.ledger import LINE_MAX_BYTES, parse_line, read_lines
 from tests.support.proxy import Fault, FaultyProxy
 from tests.test_incremental import BUCKET, IN_PROCESS, PREFIX, blob, config_for, rows
 
@@ -132,6 +132,14 @@ def _cut_short(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:-10])
 
 
+def test_a_summary_over_16_mb_is_refused_unread_and_a_folder_name_with_glob_characters_is_no_problem(tmp_path):
+    run_dir = write_run(tmp_path / "reports[1]")
+    previous, _ = adapter.resolve(str(run_dir), str(tmp_path), "now", str(tmp_path / "now"))
+    assert previous.run_id == "r1"
+    (run_dir / "summary.json").write_bytes(b" " * (adapter.SUMMARY_MAX_BYTES + 1))
+    assert "summary.json is over 16777216 bytes" in refusal(run_dir, tmp_path)
+
+
 def test_a_link_inside_the_run_folder_is_read_like_the_file(tmp_path):
     run_dir = write_run(tmp_path)
     (run_dir / "verified-00000-of-00001.jsonl").rename(run_dir / "rows.txt")
@@ -201,6 +209,12 @@ def test_unreadable_lines_are_dropped_not_fatal():
     assert list(parse_line(b"[" * 100_000)) == []
     assert list(parse_line(b'{"x": "' + b"a" * LINE_MAX_BYTES + b'"}')) == []
     assert list(parse_line(b"[1, 2]")) == []
+
+
+def test_a_line_far_too_long_is_skipped_without_holding_it(tmp_path):
+    path = tmp_path / "verified-00000-of-00001.jsonl"
+    path.write_bytes(b'{"a": 1}\n' + b"x" * (3 * LINE_MAX_BYTES) + b'\n{"b": 2}\r\n' + b'{"c": 3}')
+    assert list(read_lines(str(path))) == [b'{"a": 1}', b'{"b": 2}', b'{"c": 3}']
 
 
 def listed(generation=1) -> ListedObject:
@@ -298,6 +312,15 @@ def test_hostile_rows_are_read_around_and_a_conflict_is_read(first_run):
     assert summary["changes"]["objects"] == {"new": 0, "changed": 0, "vanished": 0}
     (read_row,) = [r for r in rows(output / "rows", "verified") if r["object"] == first["object"]]
     assert read_row["verified_by"] == "read" and read_row["sha256"] == first["sha256"]
+
+
+def test_a_ledger_in_a_folder_named_with_glob_characters_is_read_as_it_is(first_run):
+    folder = first_run["output"].parent / "glob[1]" / "r1"
+    shutil.copytree(first_run["output"] / "r1", folder)
+    emulator, output = first_run["emulator"], first_run["output"]
+    config = config_for(emulator.endpoint, output, "glob", incremental=True, reverify_sample=0, ledger=str(folder))
+    summary = run_scan(config, IN_PROCESS)
+    assert summary["verified_from_ledger"] == 3 and summary["changes"]["withheld"] is None
 
 
 @pytest.mark.parametrize("damage", ["unreadable", "deleted", "added"])

@@ -5,6 +5,8 @@ Thin: the choice and the trust rules are ``pipeline.core.ledger``'s. Runs once, 
 
 from __future__ import annotations
 
+import fnmatch
+import glob
 import json
 import logging
 import os
@@ -86,23 +88,40 @@ def _check_local_file(run_dir: str, path: str) -> None:
 def _read_summary(run_dir: str):
     """The parsed summary.json, None when there is none; ``FolderProblem`` when it cannot be a summary."""
     path = FileSystems.join(run_dir, report_io.SUMMARY_FILE)
-    found = _matched(path)
-    if not found:
-        return None
-    if not run_dir.startswith("gs://"):
+    if run_dir.startswith("gs://"):
+        if not FileSystems.exists(path):
+            return None
+    else:
+        if not os.path.lexists(path):
+            return None
         _check_local_file(run_dir, path)
-    if found[0].size_in_bytes > SUMMARY_MAX_BYTES:
-        raise FolderProblem(f"summary.json is {found[0].size_in_bytes} bytes, not a summary this tool wrote")
     try:
         with FileSystems.open(path, mime_type="application/json") as handle:
             data = handle.read(SUMMARY_MAX_BYTES + 1)
     except (BeamIOError, OSError) as err:
         raise FolderProblem(f"summary.json cannot be read ({err})") from None
+    if len(data) > SUMMARY_MAX_BYTES:
+        raise FolderProblem(f"summary.json is over {SUMMARY_MAX_BYTES} bytes, not a summary this tool wrote")
     try:
         # ValueError: not JSON, not UTF-8, or an integer past Python's digit limit; RecursionError: nesting.
         return json.loads(data.decode("utf-8"))
     except (ValueError, RecursionError) as err:
         raise FolderProblem(f"summary.json is not valid JSON ({str(err)[:200]})") from None
+
+
+def _row_file_sizes(run_dir: str, prefix: str) -> list[tuple[str, int]]:
+    """(path, size) of each ``<prefix>-*.jsonl`` in the folder; locally by listing it, so that a folder
+    name holding glob characters (``reports[1]``) is taken as it is."""
+    if run_dir.startswith("gs://"):
+        pattern = FileSystems.join(glob.escape(run_dir), f"{prefix}-*{report_io.ROWS_SUFFIX}")
+        return [(m.path, m.size_in_bytes) for m in _matched(pattern)]
+    found = []
+    for entry in sorted(os.listdir(run_dir)):
+        if fnmatch.fnmatchcase(entry, f"{prefix}-*{report_io.ROWS_SUFFIX}"):
+            path = os.path.join(run_dir, entry)
+            _check_local_file(run_dir, path)
+            found.append((path, os.stat(path).st_size))
+    return found
 
 
 def _ends_with_newline(path: str, size: int) -> bool:
@@ -117,15 +136,13 @@ def _row_files(run_dir: str, summary: dict) -> tuple[str, ...]:
     named = summary.get("files") if isinstance(summary.get("files"), list) else None
     files = []
     for prefix in ROW_PREFIXES:
-        for metadata in _matched(FileSystems.join(run_dir, f"{prefix}-*{report_io.ROWS_SUFFIX}")):
-            name = metadata.path.rstrip("/").rsplit("/", 1)[-1]
-            if not run_dir.startswith("gs://"):
-                _check_local_file(run_dir, metadata.path)
+        for path, size in _row_file_sizes(run_dir, prefix):
+            name = path.rstrip("/").rsplit("/", 1)[-1]
             if named is not None and name not in named:
                 raise FolderProblem(f"{name} is not among the files its summary.json lists")
-            if metadata.size_in_bytes and not _ends_with_newline(metadata.path, metadata.size_in_bytes):
+            if size and not _ends_with_newline(path, size):
                 raise FolderProblem(f"{name} ends in the middle of a row: it was cut short")
-            files.append(metadata.path)
+            files.append(path)
     if named is not None:
         present = {path.rsplit("/", 1)[-1] for path in files}
         missing = [n for n in named if isinstance(n, str) and n.startswith(ROW_PREFIXES) and n not in present]

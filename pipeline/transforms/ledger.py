@@ -14,6 +14,8 @@ import logging
 import apache_beam as beam
 from apache_beam.coders import BytesCoder
 from apache_beam.io import ReadAllFromText
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipeline.adapters import report as report_io
@@ -43,6 +45,21 @@ def parse_line(line: bytes | str):
         yield row
     elif line.strip():
         Metrics.counter("ledger", "unreadable_lines").inc()
+
+
+def read_lines(path: str):
+    """The lines of one row file as bytes, none longer than ``LINE_MAX_BYTES`` held in memory: a longer
+    one is skipped to its end and counted as unreadable."""
+    with FileSystems.open(
+        path, mime_type="application/octet-stream", compression_type=CompressionTypes.UNCOMPRESSED
+    ) as handle:
+        while line := handle.readline(LINE_MAX_BYTES + 1):
+            if len(line) > LINE_MAX_BYTES and not line.endswith(b"\n"):
+                while (rest := handle.readline(LINE_MAX_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                Metrics.counter("ledger", "unreadable_lines").inc()
+                continue
+            yield line.rstrip(b"\r\n")
 
 
 def _keyed_ledger_row(row, run_id, started_at, buckets, prefix):
@@ -91,12 +108,20 @@ class ReadLedger(beam.PTransform):
         join = report_io.FileSystems.join
         # The files the launcher checked (regular, inside the folder, whole), else the folder's pattern.
         checked = [path for path in self._previous.files if path.rsplit("/", 1)[-1].startswith(prefix + "-")]
-        patterns = checked or [join(self._previous.location, f"{prefix}-*{report_io.ROWS_SUFFIX}")]
-        if self._previous.files and not checked:
-            return pbegin | f"{label}None" >> beam.Create([])
+        if self._previous.files:
+            # The files the launcher checked (regular, inside the folder, whole), each opened by its
+            # path: read as a pattern, a folder named reports[1] would match nothing.
+            return (
+                pbegin
+                | f"{label}Files" >> beam.Create(checked)
+                | f"Spread{label}Files" >> beam.Reshuffle()
+                | f"Read{label}" >> beam.FlatMap(read_lines)
+                | f"Parse{label}" >> beam.FlatMap(parse_line)
+            )
+        pattern = join(self._previous.location, f"{prefix}-*{report_io.ROWS_SUFFIX}")
         return (
             pbegin
-            | f"{label}Files" >> beam.Create(patterns)
+            | f"{label}Files" >> beam.Create([pattern])
             | f"Read{label}" >> ReadAllFromText(coder=BytesCoder())
             | f"Parse{label}" >> beam.FlatMap(parse_line)
         )
