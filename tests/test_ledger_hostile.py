@@ -199,6 +199,20 @@ def test_a_row_verified_after_its_run_started_proves_nothing_about_when():
     assert core.ledger_row(older, "r1", "2026-11-26T03:00:00Z")["verified_at"] == "2026-11-20T00:00:00Z"
 
 
+def test_a_chain_of_incremental_runs_cannot_extend_trust():
+    """r3's ledger is r2, which carried the object over from r1 (read 40 days ago): r2's recent start
+    does not make the verification recent; the object is due and read."""
+    carried_by_r2 = ledger_row(verified_at="2026-10-18T03:00:00Z", run_id="r1")
+    row = core.ledger_row(carried_by_r2, "r2", "2026-11-26T03:00:00Z")
+    assert row["verified_at"] == "2026-10-18T03:00:00Z" and row["run_id"] == "r1"
+    decision = rule.decide(
+        listed(), [row], prefix=PREFIX, run_id="r3", run_started_at=NOW, reverify_after_s=30 * 86400, sample_rate=0
+    )
+    assert decision == rule.Decision(rule.READ, "last verified 2026-10-18T03:00:00Z: due again (scan.reverify_after)")
+    carried = rule.carried_row(listed(), {**row, "verified_at": "2026-11-20T03:00:00Z"})
+    assert carried["verified_at"] == "2026-11-20T03:00:00Z" and carried["ledger_run_id"] == "r1"
+
+
 # --- rows ---------------------------------------------------------------------------------------------
 
 
