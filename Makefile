@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 help:
 	@echo "make setup        create $(VENV) and install registry-scrub with its test extras"
 	@echo "make demo         scan the embedded demo bucket (a local emulator; no cloud account)"
-	@echo "make test         install what the tests need (Debian packages, Prism) and run them all"
+	@echo "make test         install what the tests need (Debian packages, Prism, crane) and run them all"
 	@echo "make runners      build Beam's Prism runner once into ~/.cache/registry-scrub (needs Go >= 1.21)"
 	@echo "make bench        run the benchmarks under tests/bench/ (prints figures)"
 	@echo "make mutate       mutation testing of pipeline/core and the GCS read path (prints the score)"
@@ -34,6 +34,7 @@ runners:
 	bash tests/install-prism.sh
 
 test: setup system-deps runners
+	bash tests/install-peers.sh >/dev/null
 	$(BIN)/python -m pytest
 
 bench: setup
