@@ -6,7 +6,6 @@ Thin: the choice and the trust rules are ``pipeline.core.ledger``'s. Runs once, 
 from __future__ import annotations
 
 import fnmatch
-import glob
 import json
 import logging
 import os
@@ -113,7 +112,7 @@ def _row_file_sizes(run_dir: str, prefix: str) -> list[tuple[str, int]]:
     """(path, size) of each ``<prefix>-*.jsonl`` in the folder; locally by listing it, so that a folder
     name holding glob characters (``reports[1]``) is taken as it is."""
     if run_dir.startswith("gs://"):
-        pattern = FileSystems.join(glob.escape(run_dir), f"{prefix}-*{report_io.ROWS_SUFFIX}")
+        pattern = FileSystems.join(run_dir, f"{prefix}-*{report_io.ROWS_SUFFIX}")
         return [(m.path, m.size_in_bytes) for m in _matched(pattern)]
     found = []
     for entry in sorted(os.listdir(run_dir)):
@@ -158,6 +157,10 @@ def candidate(run_dir: str) -> core.Candidate:
         files = _row_files(run_dir, summary) if isinstance(summary, dict) else ()
     except FolderProblem as problem:
         return core.Candidate(run_dir=run_dir, run_id=run_id, summary={}, files_problem=str(problem))
+    except (OSError, BeamIOError) as err:  # a folder that cannot be listed, a file that cannot be opened
+        return core.Candidate(
+            run_dir=run_dir, run_id=run_id, summary={}, files_problem=f"its files cannot be read ({err})"
+        )
     return core.Candidate(run_dir=run_dir, run_id=run_id, summary=summary, row_files=files)
 
 
