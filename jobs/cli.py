@@ -44,7 +44,7 @@ OVERRIDES: dict[str, tuple[str, Any]] = {
     "--ledger": ("report.ledger", str),
     "--incremental": ("scan.incremental", "flag"),
     "--reverify-after": ("scan.reverify_after", str),
-    "--reverify-sample": ("scan.reverify_sample", "number_or_text"),
+    "--reverify-sample": ("scan.reverify_sample", "number_or_text"),  # 0.01 as a number, 1% as text
 }
 
 # flag -> (metavar, meaning, default); a default of None is read from the config's own default.
