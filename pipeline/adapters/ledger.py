@@ -34,9 +34,15 @@ def _parent(path: str) -> str:
 
 
 def run_folders(root: str) -> list[str]:
-    """Every folder directly under ``root`` holding a run's summary or row files, sorted."""
+    """Every folder directly under ``root`` holding a run's summary or row files, sorted.
+
+    A local root is listed, not matched, so that a root named with glob characters
+    (``reports[1]``) is taken as it is; on gs:// object names are matched as Beam does.
+    """
     report_io.anonymous_gcs_for_emulator()
     root = _absolute(root).rstrip("/")
+    if not root.startswith("gs://"):
+        return _local_run_folders(root)
     patterns = [
         FileSystems.join(root, "*", report_io.SUMMARY_FILE),
         FileSystems.join(root, "*", f"{report_io.FINDINGS_PREFIX}-*{report_io.ROWS_SUFFIX}"),
@@ -49,6 +55,29 @@ def run_folders(root: str) -> list[str]:
     except BeamIOError as err:
         # A root that does not exist yet (the first run) holds no run.
         log.debug("no run folders under %s: %s", root, err)
+    return sorted(folders)
+
+
+def _is_run_file(name: str) -> bool:
+    return name == report_io.SUMMARY_FILE or any(
+        fnmatch.fnmatchcase(name, f"{prefix}-*{report_io.ROWS_SUFFIX}")
+        for prefix in (report_io.FINDINGS_PREFIX, report_io.VERIFIED_PREFIX)
+    )
+
+
+def _local_run_folders(root: str) -> list[str]:
+    try:
+        entries = [entry for entry in os.scandir(root) if entry.is_dir()]
+    except OSError as err:  # a root that does not exist yet (the first run) holds no run
+        log.debug("no run folders under %s: %s", root, err)
+        return []
+    folders = []
+    for entry in entries:
+        try:
+            if any(_is_run_file(name) for name in os.listdir(entry.path)):
+                folders.append(entry.path)
+        except OSError as err:
+            log.debug("run folder %s cannot be listed: %s", entry.path, err)
     return sorted(folders)
 
 
