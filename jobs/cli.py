@@ -43,6 +43,8 @@ OVERRIDES: dict[str, tuple[str, Any]] = {
     "--recover-images": ("scan.recover_images", "flag"),
     "--ledger": ("report.ledger", str),
     "--incremental": ("scan.incremental", "flag"),
+    "--reverify-after": ("scan.reverify_after", str),
+    "--reverify-sample": ("scan.reverify_sample", "number_or_text"),  # 0.01 as a number, 1% as text
 }
 
 # flag -> (metavar, meaning, default); a default of None is read from the config's own default.
@@ -93,6 +95,18 @@ FLAG_HELP: dict[str, tuple[str, str, str | None]] = {
         "carry over objects the ledger verified recently (same generation and crc32c) instead of reading them",
         "off",
     ),
+    "--reverify-after": (
+        "DURATION",
+        "with --incremental, read an object again once the ledger's verification of it is this old "
+        "(each object after a fixed share of it, from half to all), e.g. 7d, 12h, 2w",
+        "30d",
+    ),
+    "--reverify-sample": (
+        "FRACTION",
+        "with --incremental, the share of carried-over objects read again every run to check the ledger, "
+        "from 0 to 1 or a percentage, e.g. 0.01 or 1%",
+        "1%",
+    ),
 }
 
 _EPILOG = """\
@@ -103,6 +117,14 @@ Exit status: 0 clean, 1 findings of severity error, 2 unusable input (nothing wa
 
 
 VERSION_HELP = "print the versions of registry-scrub, Apache Beam and Python, and exit"
+
+
+def number_or_text(value: str) -> float | str:
+    """A flag value as a number when it is one (``0.01``), else as given (``1%``) for the config to judge."""
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 class UsageError(Exception):
@@ -155,6 +177,8 @@ def _add_scan_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=dest, action="append", metavar=metavar, help=text)
         elif kind == "flag":
             parser.add_argument(flag, dest=dest, action="store_const", const=True, help=text)
+        elif kind == "number_or_text":
+            parser.add_argument(flag, dest=dest, type=number_or_text, metavar=metavar, help=text)
         else:
             parser.add_argument(flag, dest=dest, type=kind, metavar=metavar, help=text)
     talk = parser.add_mutually_exclusive_group()

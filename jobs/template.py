@@ -67,6 +67,10 @@ def _value(name: str, kind: Any, text: str) -> Any:
         if text.strip() not in ("true", "false"):
             raise ConfigError(f"{where}: expected true or false, got {text!r}")
         return text.strip() == "true"
+    if kind == "number_or_text":
+        from jobs.cli import number_or_text
+
+        return number_or_text(text.strip())
     if kind is int:
         try:
             return int(text.strip())

@@ -110,7 +110,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
     # One report model feeds summary.json and report.html (pipeline/transforms/html_report.py).
     report_model, extras = add_report_model(findings, verified, refs, plan.run_dir)
     if ledger is not None:
-        diff = (listed, findings, ledger["objects"], ledger["findings"]) | "RunDiff" >> RunDiff(
+        diff = (listed, findings, ledger["objects"], ledger["findings"], ledger["problem"]) | "RunDiff" >> RunDiff(
             plan.previous, plan.run_dir
         )
         extras = extras | "WithChanges" >> beam.Map(merge_extras, beam.pvalue.AsSingleton(diff))

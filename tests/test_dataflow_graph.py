@@ -228,8 +228,15 @@ def test_an_incremental_run_joins_the_ledger_without_a_side_input():
     assert "IncrementalHash/Recheck/JoinSampleWithLedger" in transforms
     with_side_inputs = [t.unique_name for t in proto.components.transforms.values() if _side_inputs(t)]
     ours = [n for n in with_side_inputs if n.startswith(("IncrementalHash/", "RunDiff/", "WithChanges"))]
-    # Only small values travel as side inputs: the changes block's file names and its combine's default.
-    small = ("RunDiff/ChangesBlock", "RunDiff/WriteChanges/", "RunDiff/FoldChanges/InjectDefault", "WithChanges")
+    # Only small values travel as side inputs: the changes block's file names and its combine's default,
+    # and the one value that says whether the ledger's rows are damaged (test_ledger_hostile.py).
+    small = (
+        "RunDiff/ChangesBlock",
+        "RunDiff/WriteChanges/",
+        "RunDiff/FoldChanges/InjectDefault",
+        "RunDiff/UnlessLedgerDamaged",
+        "WithChanges",
+    )
     assert ours and all(n.startswith(small) for n in ours), ours
     for name in ("ReadLedger/QueryLedgerVerified", "ReadLedger/QueryLedgerFindings"):
         assert name in transforms, name

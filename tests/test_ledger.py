@@ -58,6 +58,14 @@ def test_run_folders_are_the_folders_with_a_runs_files(reports):
     assert adapter.run_folders(str(reports / "none-yet")) == []
 
 
+def test_a_root_named_with_glob_characters_is_taken_as_it_is(tmp_path):
+    root = tmp_path / "reports[1]"
+    write_run(root, "20261101T030000Z", "2026-11-01T03:00:00Z")
+    assert [Path(p).name for p in adapter.run_folders(str(root))] == ["20261101T030000Z"]
+    previous, _ = adapter.resolve("auto", str(root), "20261104T030000Z", str(root / "20261104T030000Z"))
+    assert previous.run_id == "20261101T030000Z"
+
+
 def test_auto_skips_untrusted_runs_and_says_which_it_took(reports):
     previous, lines = adapter.resolve("auto", str(reports), "20261104T030000Z", str(reports / "20261104T030000Z"))
     assert previous.run_id == "20261101T030000Z" and previous.chosen_by == "auto"
@@ -176,7 +184,7 @@ def test_a_bigquery_ledger_is_read_with_two_queries_of_the_newest_trusted_run():
     previous = core.PreviousRun(kind=core.BIGQUERY, location="my-project.audit.verified")
     pipeline = beam.Pipeline()
     outputs = pipeline | "ReadLedger" >> ReadLedger(previous, ("b-one",), "containers/images/", "r9")
-    assert set(outputs) == {"verified", "objects", "findings"}
+    assert set(outputs) == {"verified", "objects", "findings", "problem"}
     reads = {}
 
     class Collect(beam.pipeline.PipelineVisitor):

@@ -34,6 +34,8 @@ BAD_VALUES = {
     "recover_images": ["yes", "True", "1"],
     "ledger": ["./scrub-reports/r1", "s3://b/r1", "gs://B/r1", "gs://bucket", "bq:dataset.table", "Auto", ""],
     "incremental": ["yes", "True", "1"],
+    "reverify_after": ["30", "-1d", "1 d", "30days", "nan"],
+    "reverify_sample": ["abc", "nan", "-0.1", "2", "1e-2", "1 %"],
     "config": ["./scan.yaml", "gs://bucket/", "s3://bucket/scan.yaml", "gs://bucket/a b.yaml"],
 }
 
@@ -46,6 +48,8 @@ OTHER_VALUES = {
     "max_attempts": "7",
     "read_timeout": "120",
     "min_read_rate": "256KiB",
+    "reverify_after": "7d",
+    "reverify_sample": "2.5%",
 }
 
 

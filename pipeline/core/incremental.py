@@ -67,6 +67,15 @@ def _pick(obj: ListedObject, rows: list[Row]) -> Row | None:
     return (same or sorted(rows, key=lambda r: (r.get("verified_at") or "", r.get("generation") or 0)))[-1]
 
 
+def _conflicting(row: Row, rows: list[Row]) -> bool:
+    """Rows of the same generation that disagree in what they proved (a ledger that contradicts itself)."""
+    proof = ("sha256", "size", "crc32c")
+    return any(
+        other.get("generation") == row.get("generation") and any(other.get(k) != row.get(k) for k in proof)
+        for other in rows
+    )
+
+
 def decide(
     obj: ListedObject,
     ledger_rows: list[Row],
@@ -87,6 +96,9 @@ def decide(
     row = _pick(obj, ledger_rows)
     if row is None:
         return Decision(READ, "not in the ledger")
+    if _conflicting(row, ledger_rows):
+        # Which row is the proof would depend on the order the join delivers them in.
+        return Decision(READ, "the ledger holds rows for this generation that disagree")
     digest = parse_blob_name(obj.name, prefix).digest
     if digest is None:
         return Decision(READ, "not a digest name")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pipeline.compat import parse_iso_datetime
@@ -35,6 +35,9 @@ _BQ_TABLE_RE = re.compile(
 SUMMARIES_TABLE = "summaries"
 # Untrusted runs named in one message; the rest are counted.
 SKIPPED_SHOWN = 10
+# A run that says it started later than this after now has a clock that cannot be trusted. Taken as
+# the newest run, it would win ``auto`` for ever, and its rows could look freshly verified for years.
+CLOCK_SLACK = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,12 @@ def _part(document: Any, *keys: str) -> dict[str, Any]:
     return document if isinstance(document, dict) else {}
 
 
-def trust_problem(summary: Any) -> str | None:
-    """Why a run's rows cannot serve as a ledger, or None when they can."""
+def trust_problem(summary: Any, now: datetime | None = None) -> str | None:
+    """Why a run's rows cannot serve as a ledger, or None when they can.
+
+    With ``now``, a run that says it started in the future (beyond ``CLOCK_SLACK``) is refused:
+    a skewed clock must not make a run the newest, nor its verifications recent, for ever.
+    """
     if summary is None:
         return "no summary.json: the run did not finish, so its rows may be incomplete"
     if not isinstance(summary, dict):
@@ -103,8 +110,14 @@ def trust_problem(summary: Any) -> str | None:
         return f"it wrote {-unaccounted} more report row(s) than it listed objects (unaccounted_objects {unaccounted})"
     if not isinstance(summary.get("run_id"), str) or not summary["run_id"]:
         return "summary.json has no run_id"
-    if parse_time(summary.get("started_at")) is None:
+    started = parse_time(summary.get("started_at"))
+    if started is None:
         return "summary.json has no valid started_at, so the age of its verifications is unknown"
+    if now is not None and started > now + CLOCK_SLACK:
+        return (
+            f"it says it started at {summary['started_at']}, after now ({now.strftime('%Y-%m-%dT%H:%M:%SZ')}): "
+            "a clock that cannot be trusted to date its verifications"
+        )
     mode = _part(summary, "config", "scan").get("mode")
     if mode == "manifests":
         return "it ran with scan.mode manifests and hashed no object"
@@ -136,6 +149,10 @@ class PreviousRun:
     prefix: str | None = None
     chosen_by: str = "explicit"  # "auto" or "explicit"
     skipped: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # The run folder's row files, checked on the launcher; empty: read what the folder's pattern matches.
+    files: tuple[str, ...] = ()
+    # (verified rows, finding rows) its summary.json counts; None when it does not say.
+    expected_rows: tuple[int, int] | None = None
 
     def describe(self) -> dict[str, Any]:
         """The ``ledger`` block of summary.json."""
@@ -156,6 +173,16 @@ class Candidate:
     run_dir: str
     run_id: str  # the folder's name
     summary: Row | None
+    # Why the folder's files cannot be read as the run wrote them (a summary that does not parse, a
+    # row file that is a FIFO or a symlink out of the folder, one cut short …), found by the adapter.
+    files_problem: str | None = None
+    row_files: tuple[str, ...] = ()  # the verified and findings files to read, checked
+
+    def problem(self, now: datetime | None = None) -> str | None:
+        """Why this run cannot serve as a ledger, or None."""
+        if self.files_problem and self.summary is not None:
+            return self.files_problem
+        return trust_problem(self.summary, now) or self.files_problem
 
 
 @dataclass(frozen=True)
@@ -168,7 +195,7 @@ def _started(candidate: Candidate) -> datetime | None:
     return parse_time((candidate.summary or {}).get("started_at")) if isinstance(candidate.summary, dict) else None
 
 
-def choose_auto(candidates: list[Candidate], current_run_id: str) -> AutoChoice:
+def choose_auto(candidates: list[Candidate], current_run_id: str, now: datetime | None = None) -> AutoChoice:
     """The newest trusted run (by ``started_at``), and every untrusted one that would otherwise have won.
 
     The current run's own folder is never a candidate: the run replaces it. An untrusted run is
@@ -177,12 +204,12 @@ def choose_auto(candidates: list[Candidate], current_run_id: str) -> AutoChoice:
     UTC times, so they sort by age).
     """
     others = [c for c in candidates if c.run_id != current_run_id]
-    trusted = [c for c in others if trust_problem(c.summary) is None]
+    trusted = [c for c in others if c.problem(now) is None]
     trusted.sort(key=lambda c: (_started(c), c.run_id), reverse=True)
     taken = trusted[0] if trusted else None
     skipped = []
     for candidate in others:
-        problem = trust_problem(candidate.summary)
+        problem = candidate.problem(now)
         if problem is None:
             continue
         started = _started(candidate)
@@ -210,6 +237,36 @@ def previous_run(candidate: Candidate, chosen_by: str, skipped=()) -> PreviousRu
         prefix=_part(summary, "config", "source").get("prefix"),
         chosen_by=chosen_by,
         skipped=tuple(skipped),
+        files=candidate.row_files,
+        expected_rows=expected_rows(summary),
+    )
+
+
+def expected_rows(summary: Any) -> tuple[int, int] | None:
+    """(verified rows, finding rows) a finished run wrote, by its summary.json; None when it does not say."""
+    verified = summary.get("objects_verified") if isinstance(summary, dict) else None
+    by_kind = summary.get("findings_by_kind") if isinstance(summary, dict) else None
+    counts = list(by_kind.values()) if isinstance(by_kind, dict) else None
+    whole = [verified, *(counts or ())]
+    if counts is None or any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in whole):
+        return None
+    return verified, sum(counts)
+
+
+def rows_problem(expected: tuple[int, int] | None, verified_read: int, findings_read: int) -> str | None:
+    """Why the rows read from a run folder are not the rows its summary counts, or None.
+
+    Lines that are not JSON, not UTF-8 or too long are dropped as they are read; a ledger that lost
+    or gained rows could otherwise make an object look new, a finding new, or carry over a forged row.
+    """
+    if expected is None:
+        return None
+    verified, findings = expected
+    if (verified_read, findings_read) == (verified, findings):
+        return None
+    return (
+        f"its row files hold {verified_read} readable verified row(s) and {findings_read} finding row(s), "
+        f"but its summary.json counts {verified} and {findings}: the rows are damaged or were edited"
     )
 
 
@@ -258,6 +315,11 @@ def ledger_row(row: Any, run_id: str | None = None, started_at: str | None = Non
     if not isinstance(bucket, str) or not isinstance(name, str) or not bucket or not name:
         return None
     verified_at = row.get("verified_at") if parse_time(row.get("verified_at")) else started_at
+    run_start = parse_time(started_at)
+    if run_start is not None and parse_time(verified_at) > run_start:
+        # A run dates its reads by its own start, and a carried-over row keeps an older date: a row
+        # verified after its run started was not written by the run, and proves nothing about when.
+        verified_at = None
     return {
         "bucket": bucket,
         "object": name,

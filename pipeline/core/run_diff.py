@@ -110,8 +110,13 @@ def object_changes(current: list[Row], previous: list[Row]) -> list[Row]:
     """The change, if any, of one ``(bucket, object)``: new, changed (another generation) or vanished."""
     if not current and not previous:
         return []
-    before = previous[0] if previous else None
     now = current[0] if current else None
+    # Several previous rows about one object (a ledger with duplicates) must not make the verdict
+    # depend on the order the join delivers them in: the one of the current generation, if any,
+    # else the newest generation.
+    same = [r for r in previous if now is not None and r.get("generation") == now.get("generation")]
+    ordered = sorted(previous, key=lambda r: (isinstance(r.get("generation"), int), _generation(r)))
+    before = (same or ordered[-1:] or [None])[0]
     previous_run_id = _run_id(previous)
     if before is None:
         return [change_row(NEW_OBJECT, **_now(now))]
@@ -137,6 +142,11 @@ def object_changes(current: list[Row], previous: list[Row]) -> list[Row]:
             )
         ]
     return []
+
+
+def _generation(row: Row) -> int:
+    generation = row.get("generation")
+    return generation if isinstance(generation, int) and not isinstance(generation, bool) else -1
 
 
 def _now(row: Row) -> Row:
@@ -230,8 +240,11 @@ class ChangesAccumulator:
         return [row for _, row in self.examples[change]]
 
 
-def changes_block(acc: ChangesAccumulator, previous: Row, files: list[str] = ()) -> Row:
-    """The ``changes`` block of summary.json: the run compared with, counts, examples, the files."""
+def changes_block(acc: ChangesAccumulator, previous: Row, files: list[str] = (), withheld: str | None = None) -> Row:
+    """The ``changes`` block of summary.json: the run compared with, counts, examples, the files.
+
+    ``withheld`` says why no change is reported (a damaged ledger); the counts are then 0.
+    """
     run_id = previous.get("run_id")
     if run_id is None and len(acc.previous_run_ids) == 1:
         run_id = next(iter(acc.previous_run_ids))  # a BigQuery ledger names its run in the rows
@@ -260,6 +273,7 @@ def changes_block(acc: ChangesAccumulator, previous: Row, files: list[str] = ())
         "examples": {change: acc.example_rows(change) for change in CHANGES},
         "examples_per_change": EXAMPLES_PER_CHANGE,
         "files": sorted(files),
+        "withheld": withheld,
     }
 
 
@@ -267,6 +281,8 @@ def change_lines(block: Row | None, shown: int = 3) -> list[str]:
     """The terminal's lines: what changed since the previous run, with a few names of each."""
     if not block:
         return []
+    if block.get("withheld"):
+        return [f"since run {block.get('previous_run_id') or '(unknown)'}: not compared: {block['withheld']}"]
     objects, found = block["objects"], block["findings"]
     lines = [
         f"since run {block.get('previous_run_id') or '(unknown)'}: "
@@ -297,7 +313,7 @@ def page_section(summary: Row) -> Row | None:
     """report.html's "Since the previous run" section, from summary.json's ``changes`` and ``ledger``
     (None when the run named no earlier run)."""
     block = summary.get("changes")
-    if not isinstance(block, dict):
+    if not isinstance(block, dict) or block.get("withheld"):
         return None
     ledger = summary.get("ledger") if isinstance(summary.get("ledger"), dict) else {}
     return {

@@ -12,7 +12,10 @@ import json
 import logging
 
 import apache_beam as beam
+from apache_beam.coders import BytesCoder
 from apache_beam.io import ReadAllFromText
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipeline.adapters import report as report_io
@@ -21,19 +24,42 @@ from pipeline.core import run_diff
 
 log = logging.getLogger(__name__)
 
-VERIFIED, OBJECTS, FINDINGS = "verified", "objects", "findings"
+VERIFIED, OBJECTS, FINDINGS, PROBLEM = "verified", "objects", "findings", "problem"
 
 
-def parse_line(line: str):
-    """A JSONL line as a dict; anything else is counted and dropped (the ledger is not ours to repair)."""
+# A row this tool writes is well under a kilobyte; a longer line is not one of its rows.
+LINE_MAX_BYTES = 1024**2
+
+
+def parse_line(line: bytes | str):
+    """A JSONL line as a dict; anything else is counted and dropped (the ledger is not ours to repair).
+
+    Lines arrive as bytes: a line that is not UTF-8 is one unreadable row, not a failed run.
+    """
     try:
-        row = json.loads(line)
-    except ValueError:
+        # ValueError: not JSON, not UTF-8, or an integer past Python's digit limit; RecursionError: nesting.
+        row = json.loads(line) if len(line) <= LINE_MAX_BYTES else None
+    except (ValueError, RecursionError):
         row = None
     if isinstance(row, dict):
         yield row
     elif line.strip():
         Metrics.counter("ledger", "unreadable_lines").inc()
+
+
+def read_lines(path: str):
+    """The lines of one row file as bytes, none longer than ``LINE_MAX_BYTES`` held in memory: a longer
+    one is skipped to its end and counted as unreadable."""
+    with FileSystems.open(
+        path, mime_type="application/octet-stream", compression_type=CompressionTypes.UNCOMPRESSED
+    ) as handle:
+        while line := handle.readline(LINE_MAX_BYTES + 1):
+            if len(line) > LINE_MAX_BYTES and not line.endswith(b"\n"):
+                while (rest := handle.readline(LINE_MAX_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                Metrics.counter("ledger", "unreadable_lines").inc()
+                continue
+            yield line.rstrip(b"\r\n")
 
 
 def _keyed_ledger_row(row, run_id, started_at, buckets, prefix):
@@ -42,13 +68,29 @@ def _keyed_ledger_row(row, run_id, started_at, buckets, prefix):
         yield core.object_key(normal), normal
 
 
+def _unless_damaged(element, problem):
+    if problem is None:
+        yield element
+
+
+def _judge_rows(_, expected, verified_read, findings_read):
+    problem = core.rows_problem(expected, verified_read, findings_read)
+    if problem:
+        log.warning("ledger: no object is carried over and no change is reported: %s", problem)
+        Metrics.counter("ledger", "damaged").inc()
+    return problem
+
+
 def _in_buckets(row, buckets) -> bool:
     return row.get("bucket") is None or row.get("bucket") in buckets
 
 
 class ReadLedger(beam.PTransform):
     """pbegin -> {"verified": ((bucket, object), ledger row), "objects": previous object rows,
-    "findings": previous finding rows}.
+    "findings": previous finding rows, "problem": a singleton, None or why the rows cannot be used}.
+
+    A run folder whose readable rows are not the rows its summary counts (``rows_problem``) gives
+    no ledger rows at all: nothing is carried over, and ``RunDiff`` reports no change.
 
     ``previous`` is the launcher's ``pipeline.core.ledger.PreviousRun``. A run folder is read from
     its ``verified-*.jsonl`` and ``findings-*.jsonl``; a BigQuery ledger by two queries of the
@@ -64,11 +106,23 @@ class ReadLedger(beam.PTransform):
 
     def _read_folder(self, pbegin, prefix: str, label: str):
         join = report_io.FileSystems.join
+        # The files the launcher checked (regular, inside the folder, whole), else the folder's pattern.
+        checked = [path for path in self._previous.files if path.rsplit("/", 1)[-1].startswith(prefix + "-")]
+        if self._previous.files:
+            # The files the launcher checked (regular, inside the folder, whole), each opened by its
+            # path: read as a pattern, a folder named reports[1] would match nothing.
+            return (
+                pbegin
+                | f"{label}Files" >> beam.Create(checked)
+                | f"Spread{label}Files" >> beam.Reshuffle()
+                | f"Read{label}" >> beam.FlatMap(read_lines)
+                | f"Parse{label}" >> beam.FlatMap(parse_line)
+            )
         pattern = join(self._previous.location, f"{prefix}-*{report_io.ROWS_SUFFIX}")
         return (
             pbegin
             | f"{label}Files" >> beam.Create([pattern])
-            | f"Read{label}" >> ReadAllFromText()
+            | f"Read{label}" >> ReadAllFromText(coder=BytesCoder())
             | f"Parse{label}" >> beam.FlatMap(parse_line)
         )
 
@@ -91,8 +145,25 @@ class ReadLedger(beam.PTransform):
         else:
             verified = self._read_folder(pbegin, report_io.VERIFIED_PREFIX, "LedgerVerified")
             findings = self._read_folder(pbegin, report_io.FINDINGS_PREFIX, "LedgerFindings")
-        keyed = verified | "LedgerRows" >> beam.FlatMap(
-            _keyed_ledger_row, previous.run_id, previous.started_at, buckets, prefix
+        if previous.kind == core.BIGQUERY or previous.expected_rows is None:
+            problem = pbegin | "LedgerRowsUnjudged" >> beam.Create([None])
+        else:
+            count = beam.combiners.Count.Globally
+            problem = (
+                pbegin
+                | "LedgerRowsJudged" >> beam.Create([None])
+                | "JudgeLedgerRows"
+                >> beam.Map(
+                    _judge_rows,
+                    previous.expected_rows,
+                    beam.pvalue.AsSingleton(verified | "CountLedgerVerified" >> count()),
+                    beam.pvalue.AsSingleton(findings | "CountLedgerFindings" >> count()),
+                )
+            )
+        keyed = (
+            verified
+            | "LedgerRows" >> beam.FlatMap(_keyed_ledger_row, previous.run_id, previous.started_at, buckets, prefix)
+            | "UnlessLedgerDamaged" >> beam.FlatMap(_unless_damaged, beam.pvalue.AsSingleton(problem))
         )
         findings = findings | "LedgerFindingsInScope" >> beam.Filter(_in_buckets, buckets)
         object_findings = (
@@ -104,4 +175,4 @@ class ReadLedger(beam.PTransform):
             keyed | "LedgerObjects" >> beam.Values(),
             object_findings,
         ) | "PreviousObjects" >> beam.Flatten()
-        return {VERIFIED: keyed, OBJECTS: objects, FINDINGS: findings}
+        return {VERIFIED: keyed, OBJECTS: objects, FINDINGS: findings, PROBLEM: problem}

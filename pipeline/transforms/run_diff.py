@@ -57,9 +57,15 @@ def _previous_finding(row, previous_buckets):
         yield core.finding_key(row), row
 
 
-def _summary_extras(accumulator, previous: dict, files):
+def _summary_extras(accumulator, previous: dict, files, problem=None):
     names = [path.rsplit("/", 1)[-1] for path in files]
-    return {"ledger": previous, "changes": core.changes_block(accumulator, previous, names), "files": list(files)}
+    block = core.changes_block(accumulator, previous, names, withheld=problem)
+    return {"ledger": previous, "changes": block, "files": list(files)}
+
+
+def _unless_withheld(row, problem):
+    if problem is None:
+        yield row
 
 
 def change_json(row) -> str:
@@ -67,8 +73,11 @@ def change_json(row) -> str:
 
 
 class RunDiff(beam.PTransform):
-    """(listed, findings, previous objects, previous findings) -> a singleton of summary fields:
-    ``{"ledger", "changes", "files"}``; ``changes-*.jsonl`` holds every change."""
+    """(listed, findings, previous objects, previous findings[, the ledger's problem]) -> a singleton of
+    summary fields: ``{"ledger", "changes", "files"}``; ``changes-*.jsonl`` holds every change.
+
+    With a problem (``ReadLedger``'s: rows that are not what the ledger's summary counts), no change
+    is reported: an object missing from a damaged ledger is not new."""
 
     def __init__(self, previous: PreviousRun, run_dir: str):
         super().__init__()
@@ -76,7 +85,8 @@ class RunDiff(beam.PTransform):
         self._run_dir = run_dir
 
     def expand(self, inputs):
-        listed, findings, previous_objects, previous_findings = inputs
+        listed, findings, previous_objects, previous_findings, *rest = inputs
+        problem = rest[0] if rest else listed.pipeline | "NoLedgerProblem" >> beam.Create([None])
         previous_buckets = tuple(self._previous.buckets)
         current = (
             listed | "CurrentObjects" >> beam.FlatMap(_current_object, previous_buckets),
@@ -90,6 +100,7 @@ class RunDiff(beam.PTransform):
             {"current": current, "previous": previous}
             | "JoinWithPreviousRun" >> beam.CoGroupByKey()
             | "Changes" >> beam.FlatMap(core.joined_changes)
+            | "UnlessLedgerDamaged" >> beam.FlatMap(_unless_withheld, beam.pvalue.AsSingleton(problem))
         )
         files = (
             changes
@@ -103,7 +114,7 @@ class RunDiff(beam.PTransform):
         )
         accumulator = changes | "FoldChanges" >> beam.CombineGlobally(ChangesCombineFn())
         return accumulator | "ChangesBlock" >> beam.Map(
-            _summary_extras, self._previous.describe(), beam.pvalue.AsList(files)
+            _summary_extras, self._previous.describe(), beam.pvalue.AsList(files), beam.pvalue.AsSingleton(problem)
         )
 
 
