@@ -1,5 +1,6 @@
 # registry-scrub developer entry points. `make help` lists them.
-PYTHON ?= python3.11
+# The image's Python (3.11) when the machine has it, else the first other supported one.
+PYTHON ?= $(firstword $(foreach v,3.11 3.12 3.13 3.10,$(shell command -v python$(v) 2>/dev/null)) python3.11)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
