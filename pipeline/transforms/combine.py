@@ -20,6 +20,16 @@ import apache_beam as beam
 from apache_beam.transforms.window import GlobalWindows
 
 
+def merge_in_place(accumulators):
+    """The first of ``accumulators`` with every other merged into it (``a.merge(b)``): for the
+    report's accumulators, which merge themselves and are too large to copy per merge."""
+    accumulators = iter(accumulators)
+    merged = next(accumulators)
+    for other in accumulators:
+        merged.merge(other)
+    return merged
+
+
 class _FoldBundle(beam.DoFn):
     """``fn``'s accumulator over one bundle, emitted when the bundle ends: the partial result.
 

@@ -19,7 +19,7 @@ from pipeline.adapters import html as html_io
 from pipeline.adapters import report as report_io
 from pipeline.core import report_model as rm
 from pipeline.report_html import render
-from pipeline.transforms.combine import CombineInputs
+from pipeline.transforms.combine import CombineInputs, merge_in_place
 from pipeline.transforms.recovery import RECOVERED_PREFIX
 
 log = logging.getLogger(__name__)
@@ -42,11 +42,7 @@ class ReportCombineFn(beam.CombineFn):
         return accumulator.add_image(row)
 
     def merge_accumulators(self, accumulators):
-        accumulators = iter(accumulators)
-        merged = next(accumulators)
-        for other in accumulators:
-            merged.merge(other)
-        return merged
+        return merge_in_place(accumulators)
 
     def compact(self, accumulator):
         return accumulator.compact()

@@ -16,6 +16,7 @@ from pipeline.adapters import report as report_io
 from pipeline.core import run_diff as core
 from pipeline.core.findings import object_fields
 from pipeline.core.ledger import PreviousRun
+from pipeline.transforms.combine import merge_in_place
 
 
 class ChangesCombineFn(beam.CombineFn):
@@ -26,11 +27,7 @@ class ChangesCombineFn(beam.CombineFn):
         return accumulator.add(row)
 
     def merge_accumulators(self, accumulators):
-        accumulators = iter(accumulators)
-        merged = next(accumulators)
-        for other in accumulators:
-            merged.merge(other)
-        return merged
+        return merge_in_place(accumulators)
 
     def extract_output(self, accumulator):
         return accumulator
