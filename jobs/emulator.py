@@ -37,6 +37,22 @@ def stop_process(process: subprocess.Popen, grace: float = 5.0) -> None:
         process.wait()
 
 
+def wait_until_serving(process: subprocess.Popen, endpoint: str, timeout: float, name: str) -> None:
+    """Returns once a started GCS server answers its bucket list; ``RuntimeError`` naming it
+    (with the end of its stderr, when piped) if it exits first or stays silent for ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            err = process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
+            raise RuntimeError(f"{name} exited with {process.returncode}: {err}")
+        try:
+            with urllib.request.urlopen(f"{endpoint}/storage/v1/b", timeout=1):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.05)
+    raise RuntimeError(f"{name} did not answer on {endpoint} within {timeout}s")
+
+
 class Emulator:
     """Start with ``with Emulator(data_dir) as emu:``; ``emu.endpoint`` is its URL."""
 
@@ -72,18 +88,12 @@ class Emulator:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + self._startup_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                err = self._process.stderr.read().decode(errors="replace")[-2000:]
-                raise RuntimeError(f"gcp-storage-emulator exited with {self._process.returncode}: {err}")
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/storage/v1/b", timeout=1):
-                    return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"gcp-storage-emulator did not answer on {self.endpoint} within {self._startup_timeout}s")
+        try:
+            wait_until_serving(self._process, self.endpoint, self._startup_timeout, "gcp-storage-emulator")
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         if self._process is not None:

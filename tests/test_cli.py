@@ -606,6 +606,7 @@ def test_on_a_terminal_progress_is_one_line_redrawn_in_place(emulator, storage_c
     import pty
 
     from tests.support.proxy import FaultyProxy
+    from tests.support.terminal import read_until_closed
 
     bucket = seed_clean(storage_client, "artifacts.tty-1234.appspot.com", count=12)
     with FaultyProxy(emulator.port, latency=0.5) as proxy:
@@ -620,18 +621,8 @@ def test_on_a_terminal_progress_is_one_line_redrawn_in_place(emulator, storage_c
             stderr=terminal,
         )
         os.close(terminal)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # the terminal closed: every process writing to it has exited
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.close(controller)
+        screen = read_until_closed(controller).decode()
         assert proc.wait(timeout=60) == 0
-    screen = b"".join(chunks).decode()
     assert "\r\x1b[Kprogress: " in screen
     assert "INFO progress" not in screen and "[worker] progress" not in screen  # never a line per report
     # Each drawing is followed by the next one, or ends its line before anything else is printed.

@@ -22,6 +22,7 @@ from pipeline.transforms import progress
 from pipeline.transforms.progress import LINE as PROGRESS_LINE
 from pipeline.transforms.progress import PROGRESS_ENV, Progress
 from tests.support.proxy import FaultyProxy
+from tests.support.terminal import read_until_closed
 from tests.test_cli import CLI, cli_env
 
 
@@ -310,18 +311,8 @@ def test_on_a_terminal_one_line_shows_objects_bytes_rate_and_eta(emulator, progr
     with FaultyProxy(emulator.port, latency=0.1) as proxy:
         proc = run_cli(progress_bucket, proxy, tmp_path, "tty", terminal, terminal)
         os.close(terminal)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # the terminal closed: every process writing to it has exited
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.close(controller)
+        screen = read_until_closed(controller).decode()
         assert proc.wait(timeout=120) == 0  # the malformed name is a warning
-    screen = b"".join(chunks).decode()
     drawings = screen.split("\r\x1b[K")[1:]
     assert drawings, screen
     # Every drawing is the listing's count or the hashing line with its ETA; the last one ends its line.

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import google_crc32c
 
-from jobs.emulator import Emulator, bulk_seed, free_port, stop_process
+from jobs.emulator import Emulator, bulk_seed, free_port, stop_process, wait_until_serving
 
 
 class GcpStorageEmulator:
@@ -155,17 +155,12 @@ class FakeGcsServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"fake-gcs-server exited with {self._process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/storage/v1/b", timeout=1):
-                    return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("fake-gcs-server did not answer within 300 s")
+        try:
+            wait_until_serving(self._process, self.endpoint, 300, "fake-gcs-server")
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     @property
     def pid(self) -> int:
