@@ -41,6 +41,7 @@ from requests.adapters import HTTPAdapter
 
 from pipeline.adapters.media_http import MediaConnections
 from pipeline.adapters.registry import retry_after_seconds
+from pipeline.compat import parse_iso_datetime
 from pipeline.core.blobs import ListedObject, ReadFailure, ReadResult
 from pipeline.core.layer_sniff import ChunkObserver
 from pipeline.core.read_verdict import (
@@ -169,7 +170,7 @@ def _resource(iterator, item: dict) -> dict:
 def _listed_time(value: str | None):
     """A resource's RFC 3339 timestamp as the datetime a Blob would give.
 
-    GCS writes UTC with a ``Z``, which ``fromisoformat`` reads exactly as the Blob's parser
+    GCS writes UTC with a ``Z``, which ``parse_iso_datetime`` reads exactly as the Blob's parser
     does (nanoseconds truncated to microseconds) in a hundredth of its time: two per object.
     Anything else goes to the Blob's own parser, errors included.
     """
@@ -177,7 +178,7 @@ def _listed_time(value: str | None):
         return None
     if value.endswith("Z"):
         try:
-            return datetime.datetime.fromisoformat(value)  # noqa: TID251 - 3.10 refuses it: the fallback below
+            return parse_iso_datetime(value)
         except ValueError:
             pass
     return _rfc3339_nanos_to_datetime(value)
