@@ -20,12 +20,13 @@ from jobs.emulator import Emulator
 from jobs.launcher import UnusableInput, run_scan
 from pipeline.adapters import gcs
 from pipeline.adapters import ledger as adapter
+from pipeline.adapters.ledger import LINE_MAX_BYTES, read_lines
 from pipeline.config import load_config
 from pipeline.core import incremental as rule
 from pipeline.core import ledger as core
 from pipeline.core import run_diff
 from pipeline.core.blobs import ListedObject
-from pipeline.transforms.ledger import LINE_MAX_BYTES, parse_line, read_lines
+from pipeline.transforms.ledger import parse_line
 from tests.support.proxy import Fault, FaultyProxy
 from tests.test_incremental import BUCKET, IN_PROCESS, PREFIX, blob, config_for, rows
 

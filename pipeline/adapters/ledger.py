@@ -12,7 +12,7 @@ import os
 import stat
 from datetime import datetime, timezone
 
-from apache_beam.io.filesystem import BeamIOError
+from apache_beam.io.filesystem import BeamIOError, CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.adapters import report as report_io
@@ -79,6 +79,25 @@ def _local_run_folders(root: str) -> list[str]:
         except OSError as err:
             log.debug("run folder %s cannot be listed: %s", entry.path, err)
     return sorted(folders)
+
+
+# A row this tool writes is well under a kilobyte; a longer line is not one of its rows.
+LINE_MAX_BYTES = 1024**2
+
+
+def read_lines(path: str, on_overlong=lambda: None):
+    """The lines of one row file as bytes, none longer than ``LINE_MAX_BYTES`` held in memory: a longer
+    one is skipped to its end, and ``on_overlong`` is told."""
+    with FileSystems.open(
+        path, mime_type="application/octet-stream", compression_type=CompressionTypes.UNCOMPRESSED
+    ) as handle:
+        while line := handle.readline(LINE_MAX_BYTES + 1):
+            if len(line) > LINE_MAX_BYTES and not line.endswith(b"\n"):
+                while (rest := handle.readline(LINE_MAX_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                on_overlong()
+                continue
+            yield line.rstrip(b"\r\n")
 
 
 # A summary.json is a few kB; one far larger is not a summary this tool wrote.

@@ -14,21 +14,16 @@ import logging
 import apache_beam as beam
 from apache_beam.coders import BytesCoder
 from apache_beam.io import ReadAllFromText
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from pipeline.adapters import report as report_io
+from pipeline.adapters.ledger import LINE_MAX_BYTES, read_lines
 from pipeline.core import ledger as core
 from pipeline.core import run_diff
 
 log = logging.getLogger(__name__)
 
 VERIFIED, OBJECTS, FINDINGS, PROBLEM = "verified", "objects", "findings", "problem"
-
-
-# A row this tool writes is well under a kilobyte; a longer line is not one of its rows.
-LINE_MAX_BYTES = 1024**2
 
 
 def parse_line(line: bytes | str):
@@ -44,22 +39,11 @@ def parse_line(line: bytes | str):
     if isinstance(row, dict):
         yield row
     elif line.strip():
-        Metrics.counter("ledger", "unreadable_lines").inc()
+        count_unreadable_line()
 
 
-def read_lines(path: str):
-    """The lines of one row file as bytes, none longer than ``LINE_MAX_BYTES`` held in memory: a longer
-    one is skipped to its end and counted as unreadable."""
-    with FileSystems.open(
-        path, mime_type="application/octet-stream", compression_type=CompressionTypes.UNCOMPRESSED
-    ) as handle:
-        while line := handle.readline(LINE_MAX_BYTES + 1):
-            if len(line) > LINE_MAX_BYTES and not line.endswith(b"\n"):
-                while (rest := handle.readline(LINE_MAX_BYTES)) and not rest.endswith(b"\n"):
-                    pass
-                Metrics.counter("ledger", "unreadable_lines").inc()
-                continue
-            yield line.rstrip(b"\r\n")
+def count_unreadable_line() -> None:
+    Metrics.counter("ledger", "unreadable_lines").inc()
 
 
 def _keyed_ledger_row(row, run_id, started_at, buckets, prefix):
@@ -106,7 +90,6 @@ class ReadLedger(beam.PTransform):
 
     def _read_folder(self, pbegin, prefix: str, label: str):
         join = report_io.FileSystems.join
-        # The files the launcher checked (regular, inside the folder, whole), else the folder's pattern.
         checked = [path for path in self._previous.files if path.rsplit("/", 1)[-1].startswith(prefix + "-")]
         if self._previous.files:
             # The files the launcher checked (regular, inside the folder, whole), each opened by its
@@ -115,7 +98,7 @@ class ReadLedger(beam.PTransform):
                 pbegin
                 | f"{label}Files" >> beam.Create(checked)
                 | f"Spread{label}Files" >> beam.Reshuffle()
-                | f"Read{label}" >> beam.FlatMap(read_lines)
+                | f"Read{label}" >> beam.FlatMap(read_lines, on_overlong=count_unreadable_line)
                 | f"Parse{label}" >> beam.FlatMap(parse_line)
             )
         pattern = join(self._previous.location, f"{prefix}-*{report_io.ROWS_SUFFIX}")
