@@ -11,15 +11,26 @@ Faults come from a list (each for the first ``times`` matching requests) or from
 a ``choose(path, headers)`` callable, which a seeded test uses to fault a share
 of reads at random. ``stats.log`` records every request, the connection it came
 on, and the fault it got, so a test can account for each read.
+
+Upstream, the proxy reuses a connection the server keeps alive (fake-gcs-server does;
+gcp-storage-emulator speaks HTTP/1.0 and closes each), and ``upstream_connections``
+caps the requests it has at the server at once. The emulator is an
+``http.server.HTTPServer`` with a listen backlog of 5: a hundred reads connecting at
+once overflow it, and the kernel drops their SYNs, which the proxy resends after 1 s,
+3 s … (``nstat TcpExtListenDrops``). The emulator serves one request at a time anyway,
+so a cap of a few costs it nothing; the waits the proxy adds still overlap, since they
+come before the cap. The tests leave it unset: one connection per request, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -79,6 +90,8 @@ class RequestRecord:
     connection: int  # the client connection it came on, numbered from 1 in order of arrival
     fault: str | None  # Fault.label, None when forwarded untouched
     headers: dict[str, str] = field(default_factory=dict)  # the request's headers, names in lower case
+    received: float = 0.0  # time.monotonic() when its head arrived
+    answered: float | None = None  # time.monotonic() when a forwarded response was sent in full
 
 
 @dataclass
@@ -103,8 +116,10 @@ class FaultyProxy:
         latency: float = 0.0,
         faults: list[Fault] | None = None,
         choose: Callable[[str, dict[str, str]], Fault | None] | None = None,
+        upstream_connections: int | None = None,
     ):
         self.upstream_port = upstream_port
+        self.upstream_connections = upstream_connections
         self.latency = latency
         self.faults = list(faults or [])
         self.choose = choose
@@ -119,6 +134,10 @@ class FaultyProxy:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the proxy's own thread (its event loop) so far."""
+        return time.clock_gettime(time.pthread_getcpuclockid(self._thread.ident))
+
     def __enter__(self) -> FaultyProxy:
         self._thread.start()
         self._ready.wait(10)
@@ -130,6 +149,7 @@ class FaultyProxy:
 
     async def _shutdown(self) -> None:
         self._server.close()
+        self._upstream.close()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
@@ -138,6 +158,7 @@ class FaultyProxy:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
+        self._upstream = _Upstream(self.upstream_port, self.upstream_connections)
         self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
         self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
@@ -157,6 +178,7 @@ class FaultyProxy:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
+                received = time.monotonic()
                 request_line, *header_lines = head.decode("latin-1").split("\r\n")
                 headers = dict(
                     (k.strip().lower(), v.strip())
@@ -171,9 +193,8 @@ class FaultyProxy:
                 if self.latency:
                     await asyncio.sleep(self.latency)
                 fault = self._take_fault(path, headers)
-                self.stats.log.append(
-                    RequestRecord(path, headers.get("range"), connection, fault and fault.label, headers)
-                )
+                record = RequestRecord(path, headers.get("range"), connection, fault and fault.label, headers, received)
+                self.stats.log.append(record)
                 if fault:
                     self.stats.faults_injected += 1
                 if fault and fault.status:
@@ -193,7 +214,8 @@ class FaultyProxy:
                     break
                 # The emulator speaks HTTP/1.0 and closes; the client keeps its side alive
                 # whenever the body has a length.
-                keep_alive = await self._forward(head, body, writer)
+                keep_alive = await self._forward(head, body, request_line.startswith("HEAD "), writer)
+                record.answered = time.monotonic()
                 if not keep_alive or headers.get("connection", "").lower() == "close":
                     break
         except (asyncio.IncompleteReadError, asyncio.CancelledError, ConnectionError):
@@ -201,43 +223,25 @@ class FaultyProxy:
         finally:
             writer.close()
 
-    async def _forward(self, head: bytes, body: bytes, writer: asyncio.StreamWriter) -> bool:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        try:
-            up_writer.write(head + body)
-            await up_writer.drain()
-            status_and_headers = await up_reader.readuntil(b"\r\n\r\n")
-            lines = status_and_headers.decode("latin-1").split("\r\n")
-            status_line = lines[0].replace("HTTP/1.0", "HTTP/1.1", 1)
-            kept = [line for line in lines[1:] if line and not line.lower().startswith("connection:")]
-            length = _content_length(kept)
-            connection = "keep-alive" if length is not None else "close"
-            writer.write(_head(status_line, [*kept, f"Connection: {connection}"]))
-            sent = 0
-            while length is None or sent < length:
-                chunk = await up_reader.read(256 * 1024)
-                if not chunk:
-                    break
-                writer.write(chunk)
-                sent += len(chunk)
+    async def _forward(self, head: bytes, body: bytes, no_body: bool, writer: asyncio.StreamWriter) -> bool:
+        async with self._upstream.exchange(head + body, no_body) as response:
+            status_line = response.status_line.replace("HTTP/1.0", "HTTP/1.1", 1)
+            connection = "keep-alive" if response.framed else "close"
+            writer.write(_head(status_line, [*response.header_lines, f"Connection: {connection}"]))
+            async for piece in response.body(decode_chunks=False):
+                writer.write(piece)
                 await writer.drain()
-            return length is not None
-        finally:
-            up_writer.close()
+            await writer.drain()
+            return response.framed
 
     async def _fetch(self, head: bytes, body: bytes) -> tuple[str, list[str], bytes]:
-        """The whole upstream response, read before any of it goes out."""
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        try:
-            up_writer.write(head + body)
-            await up_writer.drain()
-            lines = (await up_reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-            kept = [line for line in lines[1:] if line and not line.lower().startswith("connection:")]
-            length = _content_length(kept)
-            content = await (up_reader.readexactly(length) if length is not None else up_reader.read())
-            return lines[0].replace("HTTP/1.0", "HTTP/1.1", 1), kept, content
-        finally:
-            up_writer.close()
+        """The whole upstream response, read before any of it goes out (a chunked body unchunked)."""
+        async with self._upstream.exchange(head + body, no_body=False) as response:
+            content = b"".join([piece async for piece in response.body(decode_chunks=True)])
+            kept = response.header_lines
+            if response.chunked:
+                kept = [*_without(kept, "transfer-encoding"), f"Content-Length: {len(content)}"]
+            return response.status_line.replace("HTTP/1.0", "HTTP/1.1", 1), kept, content
 
     async def _faulty_response(
         self,
@@ -288,6 +292,126 @@ class FaultyProxy:
             # Hold the connection open and silent until the client gives up (or the proxy stops).
             while not reader.at_eof():
                 await asyncio.sleep(0.05)
+
+
+class _UpstreamResponse:
+    """A response head from the server behind the proxy; ``body()`` reads the rest, framed as the server framed it."""
+
+    def __init__(self, reader: asyncio.StreamReader, head: bytes, no_body: bool):
+        self._reader = reader
+        lines = head.decode("latin-1").split("\r\n")
+        self.status_line = lines[0]
+        connection = ", ".join(
+            line.split(":", 1)[1].strip().lower() for line in lines[1:] if line.lower().startswith("connection:")
+        )
+        self.header_lines = [line for line in lines[1:] if line and not line.lower().startswith("connection:")]
+        status = self.status_line.split(" ")[1] if " " in self.status_line else ""
+        encoding = next(
+            (
+                line.split(":", 1)[1].strip().lower()
+                for line in self.header_lines
+                if line.lower().startswith("transfer-encoding:")
+            ),
+            "",
+        )
+        self.no_body = no_body or status in ("204", "304") or status.startswith("1")
+        self.chunked = not self.no_body and encoding.endswith("chunked")
+        self.length = None if self.no_body or self.chunked else _content_length(self.header_lines)
+        self.framed = self.no_body or self.chunked or self.length is not None
+        if self.status_line.startswith("HTTP/1.1"):
+            self.keep_alive = self.framed and "close" not in connection
+        else:
+            self.keep_alive = self.framed and "keep-alive" in connection
+        self.finished = False
+
+    async def body(self, decode_chunks: bool):
+        """The body in pieces as they arrive; with ``decode_chunks`` False a chunked body keeps its framing."""
+        read = self._reader
+        if self.chunked:
+            while True:
+                size_line = await read.readuntil(b"\r\n")
+                size = int(size_line.split(b";", 1)[0].strip(), 16)
+                if not decode_chunks:
+                    yield size_line
+                if size == 0:
+                    while (trailer := await read.readuntil(b"\r\n")) != b"\r\n":
+                        if not decode_chunks:
+                            yield trailer
+                    if not decode_chunks:
+                        yield trailer
+                    break
+                async for piece in _exactly(read, size):
+                    yield piece
+                crlf = await read.readexactly(2)
+                if not decode_chunks:
+                    yield crlf
+        elif self.length is not None:
+            async for piece in _exactly(read, self.length):
+                yield piece
+        elif not self.no_body:
+            while piece := await read.read(256 * 1024):
+                yield piece
+        self.finished = True
+
+
+async def _exactly(reader: asyncio.StreamReader, size: int):
+    while size > 0:
+        piece = await reader.read(min(size, 256 * 1024))
+        if not piece:
+            raise asyncio.IncompleteReadError(b"", size)
+        size -= len(piece)
+        yield piece
+
+
+class _Upstream:
+    """Connections to the server behind the proxy: idle kept-alive ones reused, at most
+    ``limit`` requests at the server at once (None: no cap)."""
+
+    def __init__(self, port: int, limit: int | None):
+        self._port = port
+        self._slots = asyncio.Semaphore(limit) if limit else None
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for _, writer in idle:
+            writer.close()
+
+    @contextlib.asynccontextmanager
+    async def exchange(self, request: bytes, no_body: bool):
+        """Send ``request`` and yield the response; its connection is kept only if the body was read to its end."""
+        async with self._slots if self._slots is not None else contextlib.nullcontext():
+            reader, writer, response = await self._send(request, no_body)
+            try:
+                yield response
+            except BaseException:
+                writer.close()
+                raise
+            if response.finished and response.keep_alive:
+                self._idle.append((reader, writer))
+            else:
+                writer.close()
+
+    async def _send(self, request: bytes, no_body: bool):
+        while self._idle:
+            reader, writer = self._idle.pop()
+            if reader.at_eof() or writer.is_closing():
+                writer.close()
+                continue
+            try:
+                writer.write(request)
+                await writer.drain()
+                return reader, writer, _UpstreamResponse(reader, await reader.readuntil(b"\r\n\r\n"), no_body)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()  # the server closed it while idle: a new connection below
+        reader, writer = await asyncio.open_connection("127.0.0.1", self._port)
+        try:
+            writer.write(request)
+            await writer.drain()
+            return reader, writer, _UpstreamResponse(reader, await reader.readuntil(b"\r\n\r\n"), no_body)
+        except BaseException:
+            writer.close()
+            raise
 
 
 def _content_length(header_lines: list[str]) -> int | None:
