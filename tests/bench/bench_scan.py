@@ -16,8 +16,12 @@ and 2,000 x 1 KiB through a loopback proxy adding 30 ms to every request):
   (8, 32 and 128 through the latency proxy), each reusing its connection where the server allows;
 - registry-scrub: the CLI, a whole run in its own process (start-up, listing, reads,
   report), with the CPU seconds of all its processes (psutil and rusage, children
-  included) per object and per GB; through the proxy at read_concurrency 8, 32 and 128,
-  with the object GETs it made (one per healthy object);
+  included) per object and per GB; through the proxy at read_concurrency 4, 16, 64, 128
+  and 256, with the object GETs it made (one per healthy object);
+- through the proxy, the curve: for every variant, the reads the proxy saw in flight (the
+  mean over the span from the first object GET to the last answer, and the peak), the
+  reads per second over that span against what that many in flight allow at +30 ms, and
+  the CPU the proxy itself spent (it runs in this process, on the same cores);
 - fixed cost: the same CLI scanning a one-object bucket, in every round, so that
   "net of start-up" subtracts a figure taken under the same load;
 - imports: ``python -c 'import jobs.cli, apache_beam'``, the part of the fixed cost
@@ -103,6 +107,36 @@ class Sample:
     gets: int | None = None  # object GETs the proxy saw
     worker_rss_mib: float | None = None
     phases: dict[str, float] | None = None  # the fixed cost, phase by phase (tests/bench/timed_scan.py)
+    reads: ReadSpan | None = None  # through the proxy: the object GETs as it saw them
+    proxy_cpu: float | None = None  # CPU seconds of the proxy's thread during the variant
+
+
+@dataclass(frozen=True)
+class ReadSpan:
+    """Object GETs through the proxy, from the first one's arrival to the last one's answer."""
+
+    count: int
+    seconds: float
+    mean_in_flight: float  # Little's law: the GETs' summed durations over the span
+    peak_in_flight: int
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+
+def read_span(records) -> ReadSpan | None:
+    timed = [(r.received, r.answered) for r in records if r.answered is not None]
+    if not timed:
+        return None
+    start, end = min(a for a, _ in timed), max(b for _, b in timed)
+    span = end - start
+    in_flight = peak = 0
+    for _, change in sorted([(a, 1) for a, _ in timed] + [(b, -1) for _, b in timed]):
+        in_flight += change
+        peak = max(peak, in_flight)
+    busy = sum(b - a for a, b in timed)
+    return ReadSpan(len(timed), span, busy / span if span > 0 else float(len(timed)), peak)
 
 
 @dataclass
@@ -291,7 +325,9 @@ def run_server(server, workloads: list[Workload], corpora, args, scratch: Path, 
         output = scratch / f"reports-{server.name}"
         endpoints = {w.name: server.endpoint for w in workloads}
         if any(w.proxied for w in workloads):
-            proxy = FaultyProxy(server.port, latency=args.latency_ms / 1000).__enter__()
+            proxy = FaultyProxy(
+                server.port, latency=args.latency_ms / 1000, upstream_connections=args.proxy_upstream or None
+            ).__enter__()
             for w in workloads:
                 if w.proxied:
                     endpoints[w.name] = proxy.endpoint
@@ -311,15 +347,27 @@ def run_server(server, workloads: list[Workload], corpora, args, scratch: Path, 
                 if variant == "seed loop" and round_index >= args.seed_loop_rounds:
                     continue
                 server_cpu = measure.cpu_seconds(server.pid)
-                gets = len(proxy.stats.media_reads()) if proxy else 0
+                proxied = proxy is not None and endpoints.get(workload_name) == proxy.endpoint
+                gets = len(proxy.stats.media_reads()) if proxied else 0
+                proxy_cpu = proxy.cpu_seconds() if proxied else 0.0
                 sample = fn()
-                if proxy and variant.startswith("registry-scrub") and endpoints.get(workload_name) == proxy.endpoint:
-                    sample.gets = len(proxy.stats.media_reads()) - gets
+                if proxied:
+                    reads = proxy.stats.media_reads()[gets:]
+                    sample.reads = read_span(reads)
+                    sample.proxy_cpu = proxy.cpu_seconds() - proxy_cpu
+                    if variant.startswith("registry-scrub"):
+                        sample.gets = len(reads)
                 key = (server.name, workload_name, variant)
                 results.samples[key].append(sample)
                 results.server_cpu[key].append(measure.cpu_seconds(server.pid) - server_cpu)
                 if args.verbose:
                     cpu = f", {sample.cpu:.2f} CPU-s" if sample.cpu is not None else ""
+                    if sample.reads:
+                        cpu += (
+                            f"; reads {sample.reads.per_second:.0f}/s over {sample.reads.seconds:.2f} s, "
+                            f"{sample.reads.mean_in_flight:.1f} in flight (peak {sample.reads.peak_in_flight}), "
+                            f"proxy {sample.proxy_cpu:.2f} CPU-s"
+                        )
                     print(f"    {server.name} {workload_name} {variant}: {sample.wall:.2f} s{cpu}", flush=True)
             print(f"  {server.name}: round {round_index + 1} of {args.rounds} in {time.perf_counter() - started:.0f} s")
     finally:
@@ -401,6 +449,43 @@ def report(results: Results, servers: list[str], workloads: list[Workload], args
                         + f", {net_cpu / (w.total_bytes / 1e9):.2f} CPU-s/GB, "
                         f"{net_cpu / w.count * 1000:.3f} ms CPU/obj; peak worker RSS {rss:.0f} MiB{extra}"
                     )
+            if w.proxied:
+                report_curve(results, server, w, default_fixed, args)
+
+
+def report_curve(results: Results, server: str, w: Workload, fixed: list[Sample], args) -> None:
+    """Throughput against the reads in flight, for the ceiling and the scanner alike."""
+    print(
+        f"\n    the curve through the proxy (+{args.latency_ms:g} ms per GET), medians: object GETs in flight at the "
+        "proxy\n    (mean over the span from the first GET to the last answer, and peak), GETs per second over "
+        "that span,\n    ms from a GET's arrival to its answer (reads/s = in flight / that), the variant's cores "
+        "busy\n    (the scanner's net of its one-object scan), and the proxy's own CPU per GET"
+    )
+    print(
+        f"    {'':<34} {'in flight':>9} {'peak':>5} {'reads/s':>8} {'ms/GET':>7} "
+        f"{'whole obj/s':>11} {'cores busy':>10} {'proxy ms/GET':>12}"
+    )
+    for (s, wname, variant), samples in results.samples.items():
+        if s != server or wname != w.name or variant == "seed loop":
+            continue
+        spans = [x.reads for x in samples if x.reads is not None]
+        if not spans:
+            continue
+        mean_in_flight = median(r.mean_in_flight for r in spans)
+        per_second = median(r.per_second for r in spans)
+        ms_per_get = median(r.mean_in_flight / r.per_second * 1000 for r in spans if r.per_second)
+        wall = median(x.wall for x in samples)
+        if variant.startswith("registry-scrub") and len(fixed) == len(samples):
+            # The scanner's cores busy after its start-up: CPU and wall net of the same round's one-object scan.
+            busy = median([(x.cpu - f.cpu) / (x.wall - f.wall) for x, f in zip(samples, fixed, strict=True)])
+        else:
+            busy = median(x.cpu / x.wall for x in samples)
+        proxy_ms = median(x.proxy_cpu / r.count * 1000 for x, r in zip(samples, spans, strict=False) if r.count)
+        print(
+            f"    {variant:<34} {mean_in_flight:9.1f} {median(r.peak_in_flight for r in spans):5.0f} "
+            f"{per_second:8.0f} {ms_per_get:7.1f} {w.count / wall:11.0f} "
+            f"{busy:10.2f} {proxy_ms:12.3f}"
+        )
 
 
 def workloads_on(server: str, workloads: list[Workload], args) -> list[Workload]:
@@ -416,9 +501,20 @@ def main() -> None:
     parser.add_argument("--workloads", default="large,small,latency", help="comma-separated: large, small, latency")
     parser.add_argument("--latency-ms", type=float, default=30.0)
     parser.add_argument(
-        "--latency-servers", default="gcp-storage-emulator", help="the servers the proxied workload runs on"
+        "--latency-servers",
+        default="gcp-storage-emulator,fake-gcs-server",
+        help="the servers the proxied workload runs on",
     )
-    parser.add_argument("--latency-concurrency", default="8,32,128", help="read_concurrency values through the proxy")
+    parser.add_argument(
+        "--latency-concurrency", default="4,16,64,128,256", help="read_concurrency values through the proxy"
+    )
+    parser.add_argument(
+        "--proxy-upstream",
+        type=int,
+        default=4,
+        help="requests the latency proxy has at the server at once (0: no cap, a new connection each, as in the "
+        "tests); gcp-storage-emulator's listen backlog of 5 drops connects beyond it",
+    )
     parser.add_argument(
         "--seed-loop-rounds",
         type=int,
@@ -426,8 +522,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--latency-curl",
-        default="8,32",
-        help="curl processes for the proxied ceiling (128 overflow gcp-storage-emulator's listen backlog of 5)",
+        default="8,32,128",
+        help="curl processes for the proxied ceiling",
     )
     parser.add_argument("--compare-modes", action="store_true", help="also force in_memory and multi_processing")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every measurement as it is taken")
