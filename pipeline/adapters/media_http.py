@@ -35,13 +35,20 @@ class HttpProtocolError(ConnectionError):
 @contextlib.contextmanager
 def _as_connection_errors():
     """Socket and TLS failures other than timeouts and resets (a name that does not resolve,
-    an unreachable host, a TLS alert) as ``ConnectionError``: the read protocol retries those."""
+    an unreachable host, a TLS alert) as ``ConnectionError``: the read protocol retries those.
+
+    The per-line and per-chunk reads catch the same with a bare ``try`` and ``_protocol_error``:
+    entering a generator-based context manager costs more than reading a header line."""
     try:
         yield
     except (TimeoutError, ConnectionError):
         raise
     except OSError as err:
-        raise HttpProtocolError(f"{type(err).__name__}: {err}") from err
+        raise _protocol_error(err) from err
+
+
+def _protocol_error(err: OSError) -> HttpProtocolError:
+    return HttpProtocolError(f"{type(err).__name__}: {err}")
 
 
 class Headers(dict):
@@ -175,8 +182,12 @@ class MediaResponse:
                 self._keep_alive = False  # the body ends when the server closes
 
     def _line(self) -> bytes:
-        with _as_connection_errors():
+        try:
             line = self._file.readline(MAX_HEADER_LINE + 1)
+        except (TimeoutError, ConnectionError):
+            raise
+        except OSError as err:
+            raise _protocol_error(err) from err
         if len(line) > MAX_HEADER_LINE:
             raise HttpProtocolError("header line too long")
         if not line:
@@ -232,8 +243,12 @@ class MediaResponse:
                 return b""
         if self._remaining is not None:
             amount = min(amount, self._remaining)
-        with _as_connection_errors():
+        try:
             data = self._file.read1(amount)
+        except (TimeoutError, ConnectionError):
+            raise
+        except OSError as err:
+            raise _protocol_error(err) from err
         if not data:
             if self._remaining is None:
                 self._done = True
