@@ -212,9 +212,11 @@ def registry_scrub(
     beam_args: list[str],
     tag: str,
     phases_file: Path | None = None,
+    tree: Path = REPO,
 ) -> Sample:
     """A whole CLI run. With ``phases_file``, the same run through tests/bench/timed_scan.py,
-    which times each of its phases."""
+    which times each of its phases. ``tree``: the source tree it runs from (its ``jobs`` and
+    ``pipeline`` come first on the path), this one unless a benchmark compares another."""
     run_id = f"{workload.name}-{tag}"
     started = time.time()
     if phases_file is None:
@@ -236,7 +238,7 @@ def registry_scrub(
     ]
     if concurrency:
         command += ["--read-concurrency", str(concurrency)]
-    run = measure.run(command + beam_args, cwd=str(REPO))
+    run = measure.run(command + beam_args, cwd=str(tree))
     assert run.returncode == 0, run.stderr[-2000:]
     summary = json.loads((output / run_id / "summary.json").read_text())
     assert summary["objects_verified"] == workload.count, summary
