@@ -16,8 +16,8 @@ and 2,000 x 1 KiB through a loopback proxy adding 30 ms to every request):
   (8, 32 and 128 through the latency proxy), each reusing its connection where the server allows;
 - registry-scrub: the CLI, a whole run in its own process (start-up, listing, reads,
   report), with the CPU seconds of all its processes (psutil and rusage, children
-  included) per object and per GB; through the proxy at read_concurrency 4, 16, 64, 128
-  and 256, with the object GETs it made (one per healthy object);
+  included) per object and per GB; through the proxy at read_concurrency 4, 16, 32 (the
+  default), 64, 128 and 256, with the object GETs it made (one per healthy object);
 - through the proxy, the curve: for every variant, the reads the proxy saw in flight (the
   mean over the span from the first object GET to the last answer, and the peak), the
   reads per second over that span against what that many in flight allow at +30 ms, and
@@ -109,6 +109,7 @@ class Sample:
     phases: dict[str, float] | None = None  # the fixed cost, phase by phase (tests/bench/timed_scan.py)
     reads: ReadSpan | None = None  # through the proxy: the object GETs as it saw them
     proxy_cpu: float | None = None  # CPU seconds of the proxy's thread during the variant
+    listen_drops: int | None = None  # the kernel's TcpExtListenDrops during the variant (machine-wide)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,15 @@ class ReadSpan:
     @property
     def per_second(self) -> float:
         return self.count / self.seconds if self.seconds > 0 else 0.0
+
+
+def listen_drops() -> int:
+    """Connections the kernel dropped because a listen queue was full, machine-wide, so far
+    (what ``nstat TcpExtListenDrops`` prints): a connect past gcp-storage-emulator's backlog
+    of 5 is one, and waits 1 s or more for its retry."""
+    with open("/proc/net/netstat") as netstat:
+        lines = [line.split() for line in netstat if line.startswith("TcpExt:")]
+    return int(dict(zip(lines[0], lines[1], strict=True))["ListenDrops"])
 
 
 def read_span(records) -> ReadSpan | None:
@@ -352,7 +362,9 @@ def run_server(server, workloads: list[Workload], corpora, args, scratch: Path, 
                 proxied = proxy is not None and endpoints.get(workload_name) == proxy.endpoint
                 gets = len(proxy.stats.media_reads()) if proxied else 0
                 proxy_cpu = proxy.cpu_seconds() if proxied else 0.0
+                drops = listen_drops()
                 sample = fn()
+                sample.listen_drops = listen_drops() - drops
                 if proxied:
                     reads = proxy.stats.media_reads()[gets:]
                     sample.reads = read_span(reads)
@@ -461,11 +473,12 @@ def report_curve(results: Results, server: str, w: Workload, fixed: list[Sample]
         f"\n    the curve through the proxy (+{args.latency_ms:g} ms per GET), medians: object GETs in flight at the "
         "proxy\n    (mean over the span from the first GET to the last answer, and peak), GETs per second over "
         "that span,\n    ms from a GET's arrival to its answer (reads/s = in flight / that), the variant's cores "
-        "busy\n    (the scanner's net of its one-object scan), and the proxy's own CPU per GET"
+        "busy\n    (the scanner's net of its one-object scan), the proxy's own CPU per GET, and the machine's "
+        "listen-queue drops"
     )
     print(
         f"    {'':<34} {'in flight':>9} {'peak':>5} {'reads/s':>8} {'ms/GET':>7} "
-        f"{'whole obj/s':>11} {'cores busy':>10} {'proxy ms/GET':>12}"
+        f"{'whole obj/s':>11} {'cores busy':>10} {'proxy ms/GET':>12} {'listen drops':>12}"
     )
     for (s, wname, variant), samples in results.samples.items():
         if s != server or wname != w.name or variant == "seed loop":
@@ -486,7 +499,7 @@ def report_curve(results: Results, server: str, w: Workload, fixed: list[Sample]
         print(
             f"    {variant:<34} {mean_in_flight:9.1f} {median(r.peak_in_flight for r in spans):5.0f} "
             f"{per_second:8.0f} {ms_per_get:7.1f} {w.count / wall:11.0f} "
-            f"{busy:10.2f} {proxy_ms:12.3f}"
+            f"{busy:10.2f} {proxy_ms:12.3f} {median(x.listen_drops for x in samples):12.0f}"
         )
 
 
@@ -508,7 +521,7 @@ def main() -> None:
         help="the servers the proxied workload runs on",
     )
     parser.add_argument(
-        "--latency-concurrency", default="4,16,64,128,256", help="read_concurrency values through the proxy"
+        "--latency-concurrency", default="4,16,32,64,128,256", help="read_concurrency values through the proxy"
     )
     parser.add_argument(
         "--proxy-upstream",
