@@ -19,7 +19,7 @@ from pipeline.transforms.listing import ListObjects
 from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
 from pipeline.transforms.migration import MigrationAudit
 from pipeline.transforms.outcome import LogOutcomeFn
-from pipeline.transforms.reclaim import Reclaim
+from pipeline.transforms.reclaim import Reclaim, unchecked_verdict
 from pipeline.transforms.recovery import RecoverImages
 from pipeline.transforms.report import WriteReport
 from pipeline.transforms.run_diff import RunDiff, merge_extras
@@ -79,9 +79,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         verified = verified | "StampVerifiedAt" >> beam.Map(stamp_verified_at, plan.started_at)
     images = None
     sources = ()
-    if mode == "names":
-        evidence = pipeline | "NoManifestEvidence" >> beam.Create([])
-    else:
+    evidence = None
+    if mode != "names":
         sources = sources_for(config.manifests, plan.buckets)
         findings, manifest_tallies, manifests = add_manifest_checks(
             pipeline,
@@ -102,11 +101,12 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         recovery = (hashed[SNIFFED], images, hashed["blobs"]) | "RecoverImages" >> RecoverImages(plan.run_dir)
         findings = (findings, recovery["findings"]) | "WithDiffIdChecks" >> beam.Flatten()
         tallies.append(recovery["tally"])
-    facts = tuple(source_facts(i, spec, plan.buckets) for i, spec in enumerate(sources))
-    reclaim = (findings, evidence) | "Reclaim" >> Reclaim(
-        facts, plan.buckets, mode != "names", plan.run_dir, plan.started_at
-    )
-    tallies.append(reclaim["tallies"])
+    if evidence is None:
+        reclaim = {"decided": unchecked_verdict(plan.buckets)}
+    else:
+        facts = tuple(source_facts(i, spec, plan.buckets) for i, spec in enumerate(sources))
+        reclaim = (findings, evidence) | "Reclaim" >> Reclaim(facts, plan.buckets, True, plan.run_dir, plan.started_at)
+        tallies.append(reclaim["tallies"])
     # One report model feeds summary.json and report.html (pipeline/transforms/html_report.py).
     report_model, extras = add_report_model(findings, verified, refs, plan.run_dir)
     if ledger is not None:

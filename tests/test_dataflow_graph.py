@@ -168,8 +168,9 @@ def test_report_and_bigquery_sinks(graph):
     proto, _ = graph
     transforms = _by_name(proto)
     for sink in (
-        "WriteReport/WriteFindings/Write",
-        "WriteReport/WriteVerified/Write",
+        "WriteReport/WriteRows/WriteFindings",
+        "WriteReport/WriteRows/WriteVerified",
+        "WriteReport/WriteRows/Finalize",
         "WriteReport/WriteSummary",
         "LogOutcome",
     ):

@@ -145,6 +145,9 @@ def add_report_model(findings, verified, refs, run_dir: str):
     return report["model"], report["extras"]
 
 
+# Declared, so that Beam does not infer it: its bytecode inference walks process() and every
+# function it calls (the whole renderer) to conclude Any, about 0.1 s of every run's construction.
+@beam.typehints.with_output_types(beam.typehints.Any)
 class WriteHtmlFn(beam.DoFn):
     def __init__(self, run_dir: str):
         self._run_dir = run_dir

@@ -20,6 +20,7 @@ from pipeline.core.findings import with_run_id
 from pipeline.core.reclaim import PLAN_FILE
 from pipeline.core.summary import Tally, build_summary, sum_tallies
 from pipeline.transforms.combine import CombineInputs
+from pipeline.transforms.row_files import WriteRowFiles
 
 
 def utc_now() -> str:
@@ -56,14 +57,16 @@ class WriteSummaryFn(beam.DoFn):
         started_at: str,
         config: dict[str, Any],
         bucket_facts: dict[str, dict[str, Any]] | None = None,
+        verdict: dict[str, list] | None = None,
     ):
         self._run_dir = run_dir
         self._run_id = run_id
         self._started_at = started_at
         self._config = config
         self._bucket_facts = bucket_facts
+        self._verdict = verdict  # the reclaim verdict when it is known on the launcher (names mode)
 
-    def process(self, tally: Tally, findings_files, verified_files, verdict=None, plan_files=(), extras=None):
+    def process(self, tally: Tally, row_files, verdict=None, plan_files=(), extras=None):
         summary = build_summary(
             tally,
             run_id=self._run_id,
@@ -71,14 +74,14 @@ class WriteSummaryFn(beam.DoFn):
             ended_at=utc_now(),
             config=self._config,
             report_location=self._run_dir,
-            reclaim_verdict=verdict,
+            reclaim_verdict=self._verdict if verdict is None else verdict,
             bucket_facts=self._bucket_facts,
         )
         if not summary["reclaim_plan"]:
             # Present only when reclaim is proven safe for some blob: an empty plan is no plan.
             report_io.remove_files([path for path in plan_files if path.endswith(PLAN_FILE)])
         extras = dict(extras or {})  # the report model's share (pipeline/transforms/html_report.py)
-        paths = list(findings_files) + list(verified_files) + list(extras.pop("files", ())) + list(tally.files)
+        paths = list(row_files) + list(extras.pop("files", ())) + list(tally.files)
         summary["files"] = sorted(path.rsplit("/", 1)[-1] for path in paths)
         summary.update(extras)
         report_io.write_json(report_io.FileSystems.join(self._run_dir, report_io.SUMMARY_FILE), summary)
@@ -89,17 +92,6 @@ def json_line(row: dict[str, Any], run_id: str) -> str:
     """One JSONL line. A module function, not a lambda: unpickling it on a worker imports this
     module, and with it the report adapter's emulator setup, before the worker writes."""
     return json.dumps(with_run_id(row, run_id), separators=(",", ":"))
-
-
-def _write_rows(rows, label: str, path_prefix: str, run_id: str):
-    return (
-        rows
-        | f"{label}ToJson" >> beam.Map(json_line, run_id)
-        | f"Write{label}"
-        >> beam.io.WriteToText(
-            path_prefix, file_name_suffix=report_io.ROWS_SUFFIX, shard_name_template="-SSSSS-of-NNNNN"
-        )
-    )
 
 
 class WriteReport(beam.PTransform):
@@ -126,14 +118,17 @@ class WriteReport(beam.PTransform):
         self._run_id = run_id
         self._reclaim = reclaim
         self._extras = extras  # an optional singleton PCollection of summary fields (the report model's)
-        self._summary_fn = WriteSummaryFn(run_dir, run_id, started_at, config, bucket_facts)
+        self._summary_fn = WriteSummaryFn(
+            run_dir, run_id, started_at, config, bucket_facts, None if reclaim is None else reclaim.get("decided")
+        )
 
     def expand(self, inputs):
         listed, verified, findings, *extra_tallies = inputs
         findings = findings | "CountFindings" >> beam.ParDo(CountFindingsFn())
-        join = report_io.FileSystems.join
-        findings_files = _write_rows(findings, "Findings", join(self._run_dir, report_io.FINDINGS_PREFIX), self._run_id)
-        verified_files = _write_rows(verified, "Verified", join(self._run_dir, report_io.VERIFIED_PREFIX), self._run_id)
+        row_files = {
+            report_io.FINDINGS_PREFIX: findings,
+            report_io.VERIFIED_PREFIX: verified,
+        } | "WriteRows" >> WriteRowFiles(self._run_dir, json_line, self._run_id)
         tallies = (
             (
                 listed | "TallyListed" >> beam.Map(lambda obj: Tally.of_listed(obj.size)),
@@ -144,15 +139,14 @@ class WriteReport(beam.PTransform):
             | "SumTallies" >> CombineInputs(SumTallies())  # no Flatten of per-object tallies: see combine.py
         )
         reclaim_inputs = []
-        if self._reclaim is not None:
+        if self._reclaim is not None and "verdict" in self._reclaim:
             reclaim_inputs = [
                 beam.pvalue.AsSingleton(self._reclaim["verdict"]),
                 beam.pvalue.AsList(self._reclaim["plan_files"]),
             ]
         return tallies | "WriteSummary" >> beam.ParDo(
             self._summary_fn,
-            beam.pvalue.AsList(findings_files),
-            beam.pvalue.AsList(verified_files),
+            beam.pvalue.AsList(row_files),
             *reclaim_inputs,
             **({"extras": beam.pvalue.AsSingleton(self._extras)} if self._extras is not None else {}),
         )
