@@ -12,7 +12,7 @@ from pipeline.core.ledger import PreviousRun
 from pipeline.core.reclaim import source_facts
 from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, SNIFFED, VERIFIED, HashObjects
-from pipeline.transforms.html_report import WriteHtmlReport, add_report_model
+from pipeline.transforms.html_report import HumanReport, WriteHtmlReport
 from pipeline.transforms.incremental import IncrementalHash, SplitByLedger
 from pipeline.transforms.ledger import ReadLedger
 from pipeline.transforms.listing import ListObjects
@@ -22,7 +22,7 @@ from pipeline.transforms.outcome import LogOutcomeFn
 from pipeline.transforms.reclaim import Reclaim, unchecked_verdict
 from pipeline.transforms.recovery import RecoverImages
 from pipeline.transforms.report import WriteReport
-from pipeline.transforms.run_diff import RunDiff, merge_extras
+from pipeline.transforms.run_diff import RunDiff
 
 
 @dataclass(frozen=True)
@@ -107,17 +107,27 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         facts = tuple(source_facts(i, spec, plan.buckets) for i, spec in enumerate(sources))
         reclaim = (findings, evidence) | "Reclaim" >> Reclaim(facts, plan.buckets, True, plan.run_dir, plan.started_at)
         tallies.append(reclaim["tallies"])
-    # One report model feeds summary.json and report.html (pipeline/transforms/html_report.py).
-    report_model, extras = add_report_model(findings, verified, refs, plan.run_dir)
+    # One report model feeds summary.json and report.html (pipeline/transforms/report.py, html_report.py).
+    image_rows = image_files = diff = None
+    if refs is not None:
+        human = (refs, findings) | "HumanReport" >> HumanReport(plan.run_dir)
+        image_rows, image_files = human["rows"], human["files"]
     if ledger is not None:
         diff = (listed, findings, ledger["objects"], ledger["findings"], ledger["problem"]) | "RunDiff" >> RunDiff(
             plan.previous, plan.run_dir
         )
-        extras = extras | "WithChanges" >> beam.Map(merge_extras, beam.pvalue.AsSingleton(diff))
-    summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
-        plan.run_dir, plan.run_id, plan.started_at, config.to_dict(), reclaim, plan.bucket_facts, extras
+    reported = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
+        plan.run_dir,
+        plan.run_id,
+        plan.started_at,
+        config.to_dict(),
+        reclaim,
+        plan.bucket_facts,
+        images=image_rows,
+        image_files=image_files,
+        changes=diff,
     )
-    summary = summary | "WriteHtmlReport" >> WriteHtmlReport(plan.run_dir, report_model)
+    summary = reported | "WriteHtmlReport" >> WriteHtmlReport(plan.run_dir)
     summary = summary | "LogOutcome" >> beam.ParDo(LogOutcomeFn())
     outputs = {
         "listed": listed,

@@ -37,8 +37,9 @@ class _FoldBundle(beam.DoFn):
     CombineGlobally per input would add a grouping stage each, and construction time).
     """
 
-    def __init__(self, fn: beam.CombineFn):
+    def __init__(self, fn: beam.CombineFn, tag=None):
         self._fn = fn
+        self._tag = tag
 
     def setup(self) -> None:
         self._fn.setup()
@@ -49,7 +50,9 @@ class _FoldBundle(beam.DoFn):
     def process(self, element):
         if self._accumulator is None:
             self._accumulator = self._fn.create_accumulator()
-        self._accumulator = self._fn.add_input(self._accumulator, element)
+        self._accumulator = self._fn.add_input(
+            self._accumulator, element if self._tag is None else (self._tag, element)
+        )
 
     def finish_bundle(self):
         if self._accumulator is not None:
@@ -84,15 +87,25 @@ class _MergeAccumulators(beam.CombineFn):
 
 
 class CombineInputs(beam.PTransform):
-    """(PCollection, ...) -> a singleton: ``fn`` over every element of every input."""
+    """(PCollection, ...) -> a singleton: ``fn`` over every element of every input.
 
-    def __init__(self, fn: beam.CombineFn):
+    With ``tags`` (one per input), ``fn`` receives ``(tag, element)``: what a ``Map`` tagging
+    each input would give, without a transform per input.
+    """
+
+    def __init__(self, fn: beam.CombineFn, tags=None):
         super().__init__()
         self._fn = fn
+        self._tags = tags
 
     def expand(self, inputs):
-        fold = _FoldBundle(self._fn)
-        partials = [pcoll | f"Partial{index}" >> beam.ParDo(fold) for index, pcoll in enumerate(inputs)]
+        tags = [None] * len(inputs) if self._tags is None else list(self._tags)
+        if len(tags) != len(inputs):
+            raise ValueError(f"CombineInputs: {len(tags)} tags for {len(inputs)} inputs")
+        partials = [
+            pcoll | f"Partial{index}" >> beam.ParDo(_FoldBundle(self._fn, tag))
+            for index, (pcoll, tag) in enumerate(zip(inputs, tags, strict=True))
+        ]
         return (
             partials
             | "Partials" >> beam.Flatten(pipeline=inputs[0].pipeline)

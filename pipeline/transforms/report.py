@@ -20,6 +20,7 @@ from pipeline.core.findings import with_run_id
 from pipeline.core.reclaim import PLAN_FILE
 from pipeline.core.summary import Tally, build_summary, sum_tallies
 from pipeline.transforms.combine import CombineInputs
+from pipeline.transforms.html_report import FINDING, IMAGE, VERIFIED, ReportCombineFn, summary_extras
 from pipeline.transforms.row_files import WriteRowFiles
 
 
@@ -27,18 +28,51 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-class SumTallies(beam.CombineFn):
-    def create_accumulator(self):
-        return Tally()
+# What each input of the report's fold is (ReportFoldFn); the report model's own tags for the rows it keeps.
+LISTED, TALLY = "listed", "tally"
 
-    def add_input(self, accumulator, tally):
-        return accumulator + tally
+
+class ReportFoldFn(beam.CombineFn):
+    """(tag, element) -> (Tally, ReportAccumulator): the summary's counts and the report model in one pass.
+
+    Listed objects count; verified rows and findings count and enter the model; image rows
+    enter the model; ``Tally`` inputs (the manifest cross-check's, reclaim's …) add as they are.
+    One combine instead of one per result: each is a grouping stage of its own and about a
+    dozen transforms to build (docs/performance.md, "Fixed cost").
+    """
+
+    def __init__(self):
+        self._model = ReportCombineFn()
+
+    def create_accumulator(self):
+        return [Tally(), self._model.create_accumulator()]
+
+    def add_input(self, accumulator, tagged):
+        tag, element = tagged
+        if tag == LISTED:
+            accumulator[0] = accumulator[0] + Tally.of_listed(element.size)
+        elif tag == TALLY:
+            accumulator[0] = accumulator[0] + element
+        else:
+            if tag == FINDING:
+                accumulator[0] = accumulator[0] + Tally.of_finding(element)
+            elif tag == VERIFIED:
+                accumulator[0] = accumulator[0] + Tally.of_verified(element)
+            accumulator[1] = self._model.add_input(accumulator[1], tagged)
+        return accumulator
 
     def merge_accumulators(self, accumulators):
-        return sum_tallies(accumulators)
+        accumulators = list(accumulators)
+        return [
+            sum_tallies(tally for tally, _ in accumulators),
+            self._model.merge_accumulators([model for _, model in accumulators]),
+        ]
+
+    def compact(self, accumulator):
+        return [accumulator[0], self._model.compact(accumulator[1])]
 
     def extract_output(self, accumulator):
-        return accumulator
+        return accumulator[0], accumulator[1]
 
 
 class CountFindingsFn(beam.DoFn):
@@ -66,7 +100,8 @@ class WriteSummaryFn(beam.DoFn):
         self._bucket_facts = bucket_facts
         self._verdict = verdict  # the reclaim verdict when it is known on the launcher (names mode)
 
-    def process(self, tally: Tally, row_files, verdict=None, plan_files=(), extras=None):
+    def process(self, folded, row_files, verdict=None, plan_files=(), image_files=(), changes=None):
+        tally, model = folded
         summary = build_summary(
             tally,
             run_id=self._run_id,
@@ -80,12 +115,21 @@ class WriteSummaryFn(beam.DoFn):
         if not summary["reclaim_plan"]:
             # Present only when reclaim is proven safe for some blob: an empty plan is no plan.
             report_io.remove_files([path for path in plan_files if path.endswith(PLAN_FILE)])
-        extras = dict(extras or {})  # the report model's share (pipeline/transforms/html_report.py)
+        extras = summary_extras(model, self._run_dir, image_files)  # the report model's share
+        if changes is not None:
+            extras = merge_extras(extras, changes)  # the run diff's (pipeline/transforms/run_diff.py)
         paths = list(row_files) + list(extras.pop("files", ())) + list(tally.files)
         summary["files"] = sorted(path.rsplit("/", 1)[-1] for path in paths)
         summary.update(extras)
         report_io.write_json(report_io.FileSystems.join(self._run_dir, report_io.SUMMARY_FILE), summary)
-        yield summary
+        yield summary, model
+
+
+def merge_extras(extras: dict, more: dict) -> dict:
+    """Two sets of summary fields as one; their ``files`` lists add up."""
+    merged = {**extras, **{k: v for k, v in more.items() if k != "files"}}
+    merged["files"] = list(extras.get("files") or ()) + list(more.get("files") or ())
+    return merged
 
 
 def json_line(row: dict[str, Any], run_id: str) -> str:
@@ -95,12 +139,14 @@ def json_line(row: dict[str, Any], run_id: str) -> str:
 
 
 class WriteReport(beam.PTransform):
-    """(listed, verified, findings[, tallies...]) -> the report folder; returns the summary PCollection.
+    """(listed, verified, findings[, tallies...]) -> the report folder; returns (summary, report model).
 
     Any further inputs are PCollections of ``Tally`` folded into the summary as they are
     (the manifest cross-check adds its counts this way). ``reclaim`` is the output of
-    ``pipeline.transforms.reclaim.Reclaim``; ``bucket_facts`` what the launcher's bucket
-    GET learnt (location, soft delete).
+    ``pipeline.transforms.reclaim.Reclaim``, or ``{"decided": verdict}`` when the verdict is
+    known on the launcher; ``bucket_facts`` what the launcher's bucket GET learnt (location,
+    soft delete). ``images`` (image rows) join the report model and ``image_files`` (their
+    written files) the summary's files; ``changes`` is RunDiff's singleton of summary fields.
     """
 
     def __init__(
@@ -111,13 +157,17 @@ class WriteReport(beam.PTransform):
         config: dict[str, Any],
         reclaim: dict[str, Any] | None = None,
         bucket_facts: dict[str, dict[str, Any]] | None = None,
-        extras=None,
+        images=None,
+        image_files=None,
+        changes=None,
     ):
         super().__init__()
         self._run_dir = run_dir
         self._run_id = run_id
         self._reclaim = reclaim
-        self._extras = extras  # an optional singleton PCollection of summary fields (the report model's)
+        self._images = images
+        self._image_files = image_files
+        self._changes = changes
         self._summary_fn = WriteSummaryFn(
             run_dir, run_id, started_at, config, bucket_facts, None if reclaim is None else reclaim.get("decided")
         )
@@ -129,24 +179,19 @@ class WriteReport(beam.PTransform):
             report_io.FINDINGS_PREFIX: findings,
             report_io.VERIFIED_PREFIX: verified,
         } | "WriteRows" >> WriteRowFiles(self._run_dir, json_line, self._run_id)
-        tallies = (
-            (
-                listed | "TallyListed" >> beam.Map(lambda obj: Tally.of_listed(obj.size)),
-                verified | "TallyVerified" >> beam.Map(Tally.of_verified),
-                findings | "TallyFindings" >> beam.Map(Tally.of_finding),
-                *extra_tallies,
-            )
-            | "SumTallies" >> CombineInputs(SumTallies())  # no Flatten of per-object tallies: see combine.py
-        )
-        reclaim_inputs = []
+        folded_inputs = [listed, verified, findings, *extra_tallies]
+        tags = [LISTED, VERIFIED, FINDING] + [TALLY] * len(extra_tallies)
+        if self._images is not None:
+            folded_inputs.append(self._images)
+            tags.append(IMAGE)
+        # No Flatten of per-object elements: see combine.py.
+        folded = tuple(folded_inputs) | "Fold" >> CombineInputs(ReportFoldFn(), tags=tags)
+        side_inputs = {}
         if self._reclaim is not None and "verdict" in self._reclaim:
-            reclaim_inputs = [
-                beam.pvalue.AsSingleton(self._reclaim["verdict"]),
-                beam.pvalue.AsList(self._reclaim["plan_files"]),
-            ]
-        return tallies | "WriteSummary" >> beam.ParDo(
-            self._summary_fn,
-            beam.pvalue.AsList(row_files),
-            *reclaim_inputs,
-            **({"extras": beam.pvalue.AsSingleton(self._extras)} if self._extras is not None else {}),
-        )
+            side_inputs["verdict"] = beam.pvalue.AsSingleton(self._reclaim["verdict"])
+            side_inputs["plan_files"] = beam.pvalue.AsList(self._reclaim["plan_files"])
+        if self._image_files is not None:
+            side_inputs["image_files"] = beam.pvalue.AsList(self._image_files)
+        if self._changes is not None:
+            side_inputs["changes"] = beam.pvalue.AsSingleton(self._changes)
+        return folded | "WriteSummary" >> beam.ParDo(self._summary_fn, beam.pvalue.AsList(row_files), **side_inputs)

@@ -113,10 +113,3 @@ class RunDiff(beam.PTransform):
         return accumulator | "ChangesBlock" >> beam.Map(
             _summary_extras, self._previous.describe(), beam.pvalue.AsList(files), beam.pvalue.AsSingleton(problem)
         )
-
-
-def merge_extras(extras: dict, more: dict) -> dict:
-    """Two singletons of summary fields as one; their ``files`` lists add up."""
-    merged = {**extras, **{k: v for k, v in more.items() if k != "files"}}
-    merged["files"] = list(extras.get("files") or ()) + list(more.get("files") or ())
-    return merged
