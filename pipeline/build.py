@@ -13,16 +13,11 @@ from pipeline.core.reclaim import source_facts
 from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, SNIFFED, VERIFIED, HashObjects
 from pipeline.transforms.html_report import HumanReport, WriteHtmlReport
-from pipeline.transforms.incremental import IncrementalHash, SplitByLedger
-from pipeline.transforms.ledger import ReadLedger
 from pipeline.transforms.listing import ListObjects
-from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
-from pipeline.transforms.migration import MigrationAudit
 from pipeline.transforms.outcome import LogOutcomeFn
 from pipeline.transforms.reclaim import Reclaim, unchecked_verdict
 from pipeline.transforms.recovery import RecoverImages
 from pipeline.transforms.report import WriteReport
-from pipeline.transforms.run_diff import RunDiff
 
 
 @dataclass(frozen=True)
@@ -54,7 +49,10 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
     )
     tallies = []
     ledger = None
+    # The transforms of features a run leaves off are imported only when it turns them on.
     if plan.previous is not None:
+        from pipeline.transforms.ledger import ReadLedger
+
         ledger = pipeline | "ReadLedger" >> ReadLedger(plan.previous, plan.buckets, source.prefix, plan.run_id)
     hash_args = (
         source.prefix,
@@ -66,10 +64,14 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         scan.min_read_rate,
         scan.recover_images,
     )
+    if mode != "names":
+        from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
     if mode == "manifests":
         hashed = listed | "ListingFacts" >> ListingFacts(source.prefix)
         tallies.append(hashed["tallies"])
     elif scan.incremental and ledger is not None:
+        from pipeline.transforms.incremental import IncrementalHash, SplitByLedger
+
         split = SplitByLedger(source.prefix, plan.run_id, plan.started_at, scan.reverify_after, scan.reverify_sample)
         hashed = (listed, ledger["verified"]) | "IncrementalHash" >> IncrementalHash(hash_args, split)
     else:
@@ -93,6 +95,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         tallies.extend(manifest_tallies)
         refs, images, evidence = manifests["refs"], manifests["images"], manifests["evidence"]
         if any(spec.role == "successor" for spec in config.manifests.sources):
+            from pipeline.transforms.migration import MigrationAudit
+
             audit = (refs, hashed["blobs"]) | "MigrationAudit" >> MigrationAudit(plan.run_dir)
             tallies.append(audit["tally"])
     if scan.recover_images:
@@ -113,6 +117,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         human = (refs, findings) | "HumanReport" >> HumanReport(plan.run_dir)
         image_rows, image_files = human["rows"], human["files"]
     if ledger is not None:
+        from pipeline.transforms.run_diff import RunDiff
+
         diff = (listed, findings, ledger["objects"], ledger["findings"], ledger["problem"]) | "RunDiff" >> RunDiff(
             plan.previous, plan.run_dir
         )
