@@ -34,6 +34,9 @@ def merge_in_place(accumulators):
     return merged
 
 
+# Declared, not inferred: Beam would read the bytecode of process() and of everything it calls
+# to conclude Any (docs/performance.md, "Fixed cost").
+@beam.typehints.with_output_types(beam.typehints.Any)
 class _FoldBundle(beam.DoFn):
     """``fn``'s accumulator over one bundle, emitted when the bundle ends: the partial result.
 

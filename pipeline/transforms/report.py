@@ -83,6 +83,8 @@ class CountFindingsFn(beam.DoFn):
         yield row
 
 
+# Declared, not inferred: Beam would read the bytecode of build_summary and all it calls.
+@beam.typehints.with_output_types(beam.typehints.Tuple[beam.typehints.Any, beam.typehints.Any])
 class WriteSummaryFn(beam.DoFn):
     def __init__(
         self,

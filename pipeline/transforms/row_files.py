@@ -23,6 +23,8 @@ from apache_beam.transforms.window import GlobalWindows
 from pipeline.adapters import row_files
 
 
+# Output types declared, not inferred from the bytecode (docs/performance.md, "Fixed cost").
+@beam.typehints.with_output_types(str)
 class _WriteBundleFn(beam.DoFn):
     """The lines of one bundle into one temporary file; its path when the bundle ends."""
 
@@ -47,6 +49,7 @@ class _WriteBundleFn(beam.DoFn):
             yield GlobalWindows.windowed_value(writer.close())
 
 
+@beam.typehints.with_output_types(str)
 class _FinalizeFn(beam.DoFn):
     """Runs once: every kind's temporary files -> its final shards (one empty shard for a kind with none)."""
 
