@@ -35,6 +35,7 @@ from pipeline.adapters import gcs
 from pipeline.config import parse_config
 from pipeline.core.reclaim import PLAN_FILE
 from tests.registry_fixtures import Registry
+from tests.support.buckets import fresh_bucket
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL_PEERS = REPO / "tests" / "install-peers.sh"
@@ -119,19 +120,9 @@ def garbage_collect_dry_run(reg: Registry, *flags: str) -> set[str]:
     return eligible
 
 
-def fresh_bucket(emulator, name: str):
-    client = gcs.make_client(emulator.endpoint)
-    bucket = client.lookup_bucket(name)
-    if bucket is not None:
-        for blob in client.list_blobs(name):
-            blob.delete()
-        return bucket
-    return client.create_bucket(name)
-
-
 def seed_bucket(emulator, name: str, blobs: dict[str, Path]) -> tuple[object, dict[str, int]]:
     """Upload ``blobs`` as GCR does (``containers/images/<digest>``); returns the listed generations."""
-    bucket = fresh_bucket(emulator, name)
+    bucket = fresh_bucket(gcs.make_client(emulator.endpoint), name)
     for digest, data in sorted(blobs.items()):
         bucket.blob(PREFIX + digest).upload_from_filename(str(data))
     client = gcs.make_client(emulator.endpoint)
@@ -422,7 +413,7 @@ def exported(tmp_path_factory, emulator):
     """A lost image (blobs in the bucket, no manifest anywhere), recovered and exported."""
     work = tmp_path_factory.mktemp("peer-export")
     image = make_image([random_layer(next(_seed), 5000), random_layer(next(_seed), 2500)], oci=False, label="peer")
-    bucket = fresh_bucket(emulator, "artifacts.peer-export.appspot.com")
+    bucket = fresh_bucket(gcs.make_client(emulator.endpoint), "artifacts.peer-export.appspot.com")
     for digest, data in image.blobs.items():
         bucket.blob(PREFIX + digest).upload_from_string(data)
     summary, _, run_dir = scan(emulator, bucket.name, work / "out", [], recover_images=True)

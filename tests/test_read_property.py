@@ -31,6 +31,7 @@ import pytest
 from jobs.launcher import run_scan
 from pipeline.adapters import gcs
 from pipeline.config import parse_config
+from tests.support.buckets import fresh_bucket
 from tests.support.proxy import Fault, FaultyProxy
 
 PREFIX = "containers/images/"
@@ -98,21 +99,10 @@ def upload(client, bucket_name: str, content: bytes, name: str | None = None) ->
     return name
 
 
-def empty_bucket(client, name: str) -> str:
-    """``name``, created or emptied: the emulator lives for the whole session."""
-    existing = client.lookup_bucket(name)
-    if existing is None:
-        client.create_bucket(name)
-    else:
-        for blob in client.list_blobs(name):
-            blob.delete()
-    return name
-
-
 @pytest.fixture(scope="module")
 def healthy_bucket(emulator) -> tuple[str, list[str]]:
     client = gcs.make_client(emulator.endpoint)
-    name = empty_bucket(client, "read-property.appspot.com")
+    name = fresh_bucket(client, "read-property.appspot.com").name
     rng = random.Random(7)
     names = [upload(client, name, rng.randbytes(rng.randrange(4000, 9000))) for _ in range(OBJECTS)]
     return name, names
@@ -149,8 +139,8 @@ def test_a_faulty_network_never_reads_as_damage(emulator, healthy_bucket, tmp_pa
 def test_damage_is_confirmed_in_two_reads_and_a_healthy_bucket_costs_one_get_per_object(emulator, tmp_path):
     client = gcs.make_client(emulator.endpoint)
     healthy_bucket, damaged_bucket = "read-gets-healthy.appspot.com", "read-gets-damaged.appspot.com"
-    empty_bucket(client, healthy_bucket)
-    empty_bucket(client, damaged_bucket)
+    fresh_bucket(client, healthy_bucket)
+    fresh_bucket(client, damaged_bucket)
     rng = random.Random(11)
     healthy = [upload(client, healthy_bucket, rng.randbytes(5000)) for _ in range(6)]
     # Damaged after it was written: bytes changed behind the emulator's back, stored crc32c unchanged.

@@ -24,6 +24,7 @@ from pipeline.config import parse_config
 from pipeline.core.manifests import ACCEPT
 from pipeline.core.reclaim import PLAN_FILE
 from tests.registry_fixtures import copy_blobs_to_bucket
+from tests.support.buckets import fresh_bucket
 from tests.test_registry_protocol import FakeRegistry, _serve_gcr
 
 IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
@@ -33,16 +34,6 @@ _seed = iter(range(5000, 6000))
 
 def small_image(oci: bool = True):
     return make_image([random_layer(next(_seed), 3000), random_layer(next(_seed), 1500)], oci=oci)
-
-
-def fresh_bucket(emulator, name: str):
-    client = gcs.make_client(emulator.endpoint)
-    bucket = client.lookup_bucket(name)
-    if bucket is not None:
-        for blob in client.list_blobs(name):
-            blob.delete()
-        return bucket
-    return client.create_bucket(name)
 
 
 def listed_generations(emulator, bucket: str) -> dict[str, int]:
@@ -78,7 +69,7 @@ def test_a_catalog_walk_never_calls_an_untagged_pullable_image_reclaimable(regis
     registry.push(new, "team/web", "v1")  # the tag moves: old is untagged, and still pullable by digest
     pulled = requests.get(f"{registry.url}/v2/team/web/manifests/{old.digest}", headers={"Accept": ACCEPT}, timeout=10)
     assert pulled.status_code == 200 and pulled.content == old.manifest
-    bucket = fresh_bucket(emulator, "artifacts.catalog-reclaim.appspot.com")
+    bucket = fresh_bucket(gcs.make_client(emulator.endpoint), "artifacts.catalog-reclaim.appspot.com")
     copy_blobs_to_bucket(registry, bucket)
 
     summary, rows, run_dir = scan(emulator, bucket.name, tmp_path, [{"registry": registry.url}])
@@ -130,7 +121,7 @@ def fake():
 def test_a_gcr_walk_proves_reclaim_and_pins_each_line_to_the_listed_generation(fake, emulator, tmp_path):
     tagged, untagged = small_image(oci=False), small_image(oci=False)
     _gcr_project(fake, "plan-proj", tagged, untagged)
-    bucket = fresh_bucket(emulator, "artifacts.plan-proj.appspot.com")
+    bucket = fresh_bucket(gcs.make_client(emulator.endpoint), "artifacts.plan-proj.appspot.com")
     orphans = [random_layer(next(_seed), 2000), random_layer(next(_seed), 1000)]
     upload(bucket, {**tagged.blobs, **untagged.blobs, **{o.digest: o.blob for o in orphans}})
     generations = listed_generations(emulator, bucket.name)
@@ -160,7 +151,7 @@ def test_a_gcr_walk_proves_reclaim_and_pins_each_line_to_the_listed_generation(f
 def test_a_gcr_repository_without_a_manifest_map_blocks_reclaim(fake, emulator, tmp_path):
     tagged, untagged = small_image(oci=False), small_image(oci=False)
     _gcr_project(fake, "nomap-proj", tagged, untagged, with_map=False)
-    bucket = fresh_bucket(emulator, "artifacts.nomap-proj.appspot.com")
+    bucket = fresh_bucket(gcs.make_client(emulator.endpoint), "artifacts.nomap-proj.appspot.com")
     upload(bucket, {**tagged.blobs, **untagged.blobs})
 
     source = {"registry": fake.url, "gcr_projects": ["nomap-proj"], "bucket": bucket.name}
@@ -178,7 +169,7 @@ def test_an_oci_layout_proves_reclaim_and_an_unreadable_manifest_takes_it_back(e
     orphan = random_layer(next(_seed), 2500)
     layout = tmp_path / "layout"
     write_oci_layout(layout, [(kept.manifest, kept.media_type, "v1")], kept.blobs)
-    bucket = fresh_bucket(emulator, "artifacts.oci-reclaim.appspot.com")
+    bucket = fresh_bucket(gcs.make_client(emulator.endpoint), "artifacts.oci-reclaim.appspot.com")
     upload(bucket, {**kept.blobs, orphan.digest: orphan.blob})
     generation = listed_generations(emulator, bucket.name)[PREFIX + orphan.digest]
     source = {"oci_layout": str(layout), "repository": "gcr.io/oci-reclaim/app", "bucket": bucket.name}
