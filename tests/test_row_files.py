@@ -18,6 +18,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from jobs.cli import collector_paused
 from jobs.launcher import run_scan
 from pipeline.adapters import gcs, row_files
+from pipeline.adapters import report as report_io
 from pipeline.build import RunPlan, build_pipeline
 from pipeline.config import parse_config
 from pipeline.core import report_model as rm
@@ -104,6 +105,27 @@ def test_a_gs_report_holds_exactly_the_promised_files(emulator):
     assert reports.blob("root/run/findings-00000-of-00001.jsonl").download_as_bytes() == b""
     (verified,) = reports.blob("root/run/verified-00000-of-00001.jsonl").download_as_bytes().decode().splitlines()
     assert json.loads(verified)["sha256"] == hashlib.sha256(content).hexdigest()
+
+
+def test_on_gs_a_failed_attempts_temporary_file_is_removed_with_the_folder(emulator, monkeypatch):
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.endpoint)
+    report_io.anonymous_gcs_for_emulator()
+    client = gcs.make_client(emulator.endpoint)
+    reports = client.lookup_bucket("scrub-row-temp") or client.create_bucket("scrub-row-temp")
+    run_dir = "gs://scrub-row-temp/root/run"
+    sink = row_files.row_sink(run_dir, "findings")
+    temp_dir = row_files.temp_folder(run_dir, "findings")
+    orphan = row_files.open_writer(sink, temp_dir)  # the first try of a bundle that was retried
+    orphan.write("from the failed attempt")
+    orphan.close()
+    kept = row_files.open_writer(sink, temp_dir)
+    kept.write("from the attempt that counted")
+    assert row_files.finalize(sink, temp_dir, [kept.close()]) == [f"{run_dir}/findings-00000-of-00001.jsonl"]
+    assert sorted(blob.name for blob in client.list_blobs(reports.name, prefix="root/run/")) == [
+        "root/run/findings-00000-of-00001.jsonl"
+    ]
+    final = reports.blob("root/run/findings-00000-of-00001.jsonl").download_as_bytes()
+    assert final == b"from the attempt that counted\n"
 
 
 def _graph_names(raw_scan: dict) -> set[str]:

@@ -69,6 +69,10 @@ def finalize(sink: LineSink, temp_dir: str, written: list[str]) -> list[str]:
     # and name every shard from the count, as it does (sorted temporary names -> shard numbers).
     for _ in sink.finalize_write(temp_dir, written, None):
         pass
+    if temp_dir.startswith("gs://"):
+        # Beam deletes the temporary folder as one object, which on GCS leaves the files of attempts
+        # that failed (a retried bundle's first try) in the run folder; as a prefix, they go too.
+        FileSystems.delete([temp_dir.rstrip("/") + "/"])
     return [shard_path(sink, index, len(written)) for index in range(len(written))]
 
 
