@@ -112,15 +112,14 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         reclaim = (findings, evidence) | "Reclaim" >> Reclaim(facts, plan.buckets, True, plan.run_dir, plan.started_at)
         tallies.append(reclaim["tallies"])
     # One report model feeds summary.json and report.html (pipeline/transforms/report.py, html_report.py).
-    image_rows = image_files = diff = None
+    image_rows = diff = None
     if refs is not None:
-        human = (refs, findings) | "HumanReport" >> HumanReport(plan.run_dir)
-        image_rows, image_files = human["rows"], human["files"]
+        image_rows = (refs, findings) | "HumanReport" >> HumanReport()
     if ledger is not None:
         from pipeline.transforms.run_diff import RunDiff
 
         diff = (listed, findings, ledger["objects"], ledger["findings"], ledger["problem"]) | "RunDiff" >> RunDiff(
-            plan.previous, plan.run_dir
+            plan.previous
         )
     reported = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
         plan.run_dir,
@@ -130,7 +129,6 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         reclaim,
         plan.bucket_facts,
         images=image_rows,
-        image_files=image_files,
         changes=diff,
     )
     summary = reported | "WriteHtmlReport" >> WriteHtmlReport(plan.run_dir)

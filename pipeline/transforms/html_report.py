@@ -11,13 +11,11 @@ shows the summary's numbers.
 
 from __future__ import annotations
 
-import json
 import logging
 
 import apache_beam as beam
 
 from pipeline.adapters import html as html_io
-from pipeline.adapters import report as report_io
 from pipeline.core import report_model as rm
 from pipeline.report_html import render
 from pipeline.transforms.combine import CombineInputs, merge_in_place
@@ -76,20 +74,6 @@ class ImageRows(beam.PTransform):
         )
 
 
-def write_image_rows(images, run_dir: str):
-    """``images-*.jsonl`` next to the findings: the per-image view, whole (the page shows the first rows)."""
-    return (
-        images
-        | "ImagesToJson" >> beam.Map(lambda row: json.dumps(row, separators=(",", ":")))
-        | "WriteImages"
-        >> beam.io.WriteToText(
-            report_io.FileSystems.join(run_dir, html_io.IMAGES_PREFIX),
-            file_name_suffix=report_io.ROWS_SUFFIX,
-            shard_name_template="-SSSSS-of-NNNNN",
-        )
-    )
-
-
 class ReportModel(beam.PTransform):
     """(findings, verified[, images]) -> a single ReportAccumulator.
 
@@ -103,31 +87,23 @@ class ReportModel(beam.PTransform):
         )
 
 
-def summary_extras(accumulator: rm.ReportAccumulator, run_dir: str, image_files=()) -> dict:
-    """What summary.json gains from the report model: the page's path, the most affected images,
-    and the written ``images-*.jsonl`` shards (so the summary still comes after every row file)."""
+def summary_extras(accumulator: rm.ReportAccumulator, run_dir: str) -> dict:
+    """What summary.json gains from the report model: the page's path and the most affected images."""
     return {
         "report_html": html_io.report_path(run_dir),
         "most_affected_images": rm.most_affected_images(accumulator),
-        "files": list(image_files),
     }
 
 
 class HumanReport(beam.PTransform):
-    """(refs, findings) -> {"rows": one row per image, "files": the written ``images-*.jsonl``}.
+    """(refs, findings) -> one row per image, for ``images-*.jsonl`` and the report model.
 
-    Only a scan that cross-checks manifests has images; the rows go into the report model
-    with the findings and verified rows (``pipeline.transforms.report.WriteReport``).
+    Only a scan that cross-checks manifests has images; WriteReport writes the rows with the
+    run's other row files and folds them into the model (``pipeline.transforms.report``).
     """
 
-    def __init__(self, run_dir: str):
-        super().__init__()
-        self._run_dir = run_dir
-
     def expand(self, inputs):
-        refs, findings = inputs
-        images = (refs, findings) | "ImageRows" >> ImageRows()
-        return {"rows": images, "files": write_image_rows(images, self._run_dir)}
+        return inputs | "ImageRows" >> ImageRows()
 
 
 # Declared, so that Beam does not infer it: its bytecode inference walks process() and every

@@ -15,9 +15,11 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.adapters import report as report_io
+from pipeline.adapters.html import IMAGES_PREFIX
 from pipeline.compat import UTC
 from pipeline.core.findings import with_run_id
 from pipeline.core.reclaim import PLAN_FILE
+from pipeline.core.run_diff import CHANGES_PREFIX
 from pipeline.core.summary import Tally, build_summary, sum_tallies
 from pipeline.transforms.combine import CombineInputs
 from pipeline.transforms.html_report import FINDING, IMAGE, VERIFIED, ReportCombineFn, summary_extras
@@ -102,7 +104,7 @@ class WriteSummaryFn(beam.DoFn):
         self._bucket_facts = bucket_facts
         self._verdict = verdict  # the reclaim verdict when it is known on the launcher (names mode)
 
-    def process(self, folded, row_files, verdict=None, plan_files=(), image_files=(), changes=None):
+    def process(self, folded, row_files, verdict=None, plan_files=(), changes=None):
         tally, model = folded
         summary = build_summary(
             tally,
@@ -117,27 +119,31 @@ class WriteSummaryFn(beam.DoFn):
         if not summary["reclaim_plan"]:
             # Present only when reclaim is proven safe for some blob: an empty plan is no plan.
             report_io.remove_files([path for path in plan_files if path.endswith(PLAN_FILE)])
-        extras = summary_extras(model, self._run_dir, image_files)  # the report model's share
-        if changes is not None:
-            extras = merge_extras(extras, changes)  # the run diff's (pipeline/transforms/run_diff.py)
-        paths = list(row_files) + list(extras.pop("files", ())) + list(tally.files)
-        summary["files"] = sorted(path.rsplit("/", 1)[-1] for path in paths)
+        names = sorted(path.rsplit("/", 1)[-1] for path in list(row_files) + list(tally.files))
+        extras = summary_extras(model, self._run_dir)  # the report model's share
+        if changes is not None:  # the run diff's (pipeline/transforms/run_diff.py), with the files it has
+            extras.update(with_change_files(changes, [name for name in names if name.startswith(CHANGES_PREFIX + "-")]))
+        summary["files"] = names
         summary.update(extras)
         report_io.write_json(report_io.FileSystems.join(self._run_dir, report_io.SUMMARY_FILE), summary)
         yield summary, model
 
 
-def merge_extras(extras: dict, more: dict) -> dict:
-    """Two sets of summary fields as one; their ``files`` lists add up."""
-    merged = {**extras, **{k: v for k, v in more.items() if k != "files"}}
-    merged["files"] = list(extras.get("files") or ()) + list(more.get("files") or ())
-    return merged
+def with_change_files(fields: dict, files: list[str]) -> dict:
+    """RunDiff's summary fields, its ``changes`` block naming the ``changes-*.jsonl`` files written."""
+    return {**fields, "changes": {**fields["changes"], "files": list(files)}}
 
 
 def json_line(row: dict[str, Any], run_id: str) -> str:
     """One JSONL line. A module function, not a lambda: unpickling it on a worker imports this
     module, and with it the report adapter's emulator setup, before the worker writes."""
     return json.dumps(with_run_id(row, run_id), separators=(",", ":"))
+
+
+def plain_json_line(row: dict[str, Any]) -> str:
+    """A line of ``images-*.jsonl`` or ``changes-*.jsonl``: the row as it is, without the run id
+    that findings and verified rows begin with."""
+    return json.dumps(row, separators=(",", ":"))
 
 
 class WriteReport(beam.PTransform):
@@ -147,8 +153,9 @@ class WriteReport(beam.PTransform):
     (the manifest cross-check adds its counts this way). ``reclaim`` is the output of
     ``pipeline.transforms.reclaim.Reclaim``, or ``{"decided": verdict}`` when the verdict is
     known on the launcher; ``bucket_facts`` what the launcher's bucket GET learnt (location,
-    soft delete). ``images`` (image rows) join the report model and ``image_files`` (their
-    written files) the summary's files; ``changes`` is RunDiff's singleton of summary fields.
+    soft delete). ``images`` (HumanReport's image rows) are written and join the report
+    model; ``changes`` is RunDiff's output, its rows written and its block in the summary.
+    Every row file goes through one sink (pipeline/transforms/row_files.py).
     """
 
     def __init__(
@@ -160,7 +167,6 @@ class WriteReport(beam.PTransform):
         reclaim: dict[str, Any] | None = None,
         bucket_facts: dict[str, dict[str, Any]] | None = None,
         images=None,
-        image_files=None,
         changes=None,
     ):
         super().__init__()
@@ -168,7 +174,6 @@ class WriteReport(beam.PTransform):
         self._run_id = run_id
         self._reclaim = reclaim
         self._images = images
-        self._image_files = image_files
         self._changes = changes
         self._summary_fn = WriteSummaryFn(
             run_dir, run_id, started_at, config, bucket_facts, None if reclaim is None else reclaim.get("decided")
@@ -177,10 +182,13 @@ class WriteReport(beam.PTransform):
     def expand(self, inputs):
         listed, verified, findings, *extra_tallies = inputs
         findings = findings | "CountFindings" >> beam.ParDo(CountFindingsFn())
-        row_files = {
-            report_io.FINDINGS_PREFIX: findings,
-            report_io.VERIFIED_PREFIX: verified,
-        } | "WriteRows" >> WriteRowFiles(self._run_dir, json_line, self._run_id)
+        rows = {report_io.FINDINGS_PREFIX: findings, report_io.VERIFIED_PREFIX: verified}
+        formats = {}
+        if self._images is not None:
+            rows[IMAGES_PREFIX], formats[IMAGES_PREFIX] = self._images, (plain_json_line, ())
+        if self._changes is not None:
+            rows[CHANGES_PREFIX], formats[CHANGES_PREFIX] = self._changes["rows"], (plain_json_line, ())
+        row_files = rows | "WriteRows" >> WriteRowFiles(self._run_dir, json_line, self._run_id, formats=formats)
         folded_inputs = [listed, verified, findings, *extra_tallies]
         tags = [LISTED, VERIFIED, FINDING] + [TALLY] * len(extra_tallies)
         if self._images is not None:
@@ -192,8 +200,6 @@ class WriteReport(beam.PTransform):
         if self._reclaim is not None and "verdict" in self._reclaim:
             side_inputs["verdict"] = beam.pvalue.AsSingleton(self._reclaim["verdict"])
             side_inputs["plan_files"] = beam.pvalue.AsList(self._reclaim["plan_files"])
-        if self._image_files is not None:
-            side_inputs["image_files"] = beam.pvalue.AsList(self._image_files)
         if self._changes is not None:
-            side_inputs["changes"] = beam.pvalue.AsSingleton(self._changes)
+            side_inputs["changes"] = beam.pvalue.AsSingleton(self._changes["block"])
         return folded | "WriteSummary" >> beam.ParDo(self._summary_fn, beam.pvalue.AsList(row_files), **side_inputs)

@@ -64,15 +64,16 @@ class _FinalizeFn(beam.DoFn):
 class WriteRowFiles(beam.PTransform):
     """{file prefix: PCollection of rows} -> PCollection of the final file paths.
 
-    ``to_line(row, *to_line_args)`` makes each row's line (no newline); a module-level
-    function, so that workers import it rather than unpickle a closure.
+    ``to_line(row, *to_line_args)`` makes each row's line (no newline), unless ``formats``
+    gives a prefix its own ``(to_line, args)``; module-level functions, so that workers
+    import them rather than unpickle a closure.
     """
 
-    def __init__(self, run_dir: str, to_line, *to_line_args):
+    def __init__(self, run_dir: str, to_line, *to_line_args, formats=None):
         super().__init__()
         self._run_dir = run_dir
-        self._to_line = to_line
-        self._to_line_args = to_line_args
+        self._formats = dict(formats or {})
+        self._default_format = (to_line, to_line_args)
 
     def expand(self, rows_by_prefix):
         sinks, written = [], []
@@ -80,10 +81,9 @@ class WriteRowFiles(beam.PTransform):
             sink = row_files.row_sink(self._run_dir, prefix)
             temp_dir = row_files.temp_folder(self._run_dir, prefix)
             sinks.append((sink, temp_dir))
+            to_line, to_line_args = self._formats.get(prefix, self._default_format)
             written.append(
-                lines
-                | f"Write{prefix.title()}"
-                >> beam.ParDo(_WriteBundleFn(sink, temp_dir, self._to_line, self._to_line_args))
+                lines | f"Write{prefix.title()}" >> beam.ParDo(_WriteBundleFn(sink, temp_dir, to_line, to_line_args))
             )
         pipeline = next(iter(rows_by_prefix.values())).pipeline
         return (
