@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.bench import measure  # noqa: E402
 from tests.bench.servers import SERVERS  # noqa: E402
+from tests.support.proxy import FaultyProxy  # noqa: E402
 
 BUCKET = "bench-one.appspot.com"
 PREFIX = "containers/images/"
@@ -116,6 +117,12 @@ def main() -> None:
     parser.add_argument("--tree", action="append", metavar="NAME=PATH", help="a source tree; repeat (default: this)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--server", choices=sorted(SERVERS), default="fake-gcs-server")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="run every scan through the tests' loopback proxy adding this much to each request (GCS: about 30)",
+    )
     args = parser.parse_args()
     trees = [(name, Path(path).resolve()) for name, path in (t.split("=", 1) for t in args.tree or [f"this={REPO}"])]
     with tempfile.TemporaryDirectory(prefix="bench-fixed-") as scratch_name:
@@ -123,6 +130,8 @@ def main() -> None:
         server = SERVERS[args.server](scratch)
         server.seed(BUCKET, one_object())
         server.start()
+        proxy = FaultyProxy(server.port, latency=args.latency_ms / 1000).__enter__() if args.latency_ms else None
+        endpoint = proxy.endpoint if proxy else server.endpoint
         results: dict[str, list[dict]] = {name: [] for name, _ in trees}
         reference = None
         try:
@@ -131,7 +140,7 @@ def main() -> None:
                 for name, tree in order:
                     run_id = f"{name}-{round_index}"
                     output = scratch / "reports"
-                    sample = scan_once(tree, server.endpoint, output, run_id, scratch / f"phases-{run_id}.json")
+                    sample = scan_once(tree, endpoint, output, run_id, scratch / f"phases-{run_id}.json")
                     report = report_of(output / run_id)
                     if reference is None:
                         reference = (sample["status"], report)
@@ -141,8 +150,11 @@ def main() -> None:
                     results[name].append(sample)
                     print(f"round {round_index + 1} {name:>10}: {sample['wall']:.2f} s wall, {sample['cpu']:.2f} CPU-s")
         finally:
+            if proxy:
+                proxy.__exit__(None, None, None)
             server.stop()
-    print(f"\n{args.server}, {args.rounds} rounds, load average {os.getloadavg()[0]:.1f} at the end")
+    through = f" through the proxy (+{args.latency_ms:g} ms per request)" if args.latency_ms else ""
+    print(f"\n{args.server}{through}, {args.rounds} rounds, load average {os.getloadavg()[0]:.1f} at the end")
     first = trees[0][0]
     for name, _ in trees:
         samples = results[name]
