@@ -29,7 +29,9 @@ class ListingFailed(RuntimeError):
 
 # Listings a bundle runs at once. Each is a chain of page requests whose latency dominates on
 # GCS (30-50 ms each): 16 shards listed one after another were most of a small scan's wall time.
-LISTINGS_IN_FLIGHT = 8
+# Four, not more: gcp-storage-emulator's listen backlog is 5, and at 8 a connect now and then
+# waited out the kernel's 1 s SYN retry (docs/performance.md, "Known limits").
+LISTINGS_IN_FLIGHT = 4
 # Objects handed from a listing's thread to the bundle's at a time, and chunks held per listing:
 # what a listing may run ahead of the bundle that consumes it.
 CHUNK_OBJECTS = 200
