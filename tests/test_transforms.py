@@ -11,7 +11,7 @@ from pipeline.adapters import gcs
 from pipeline.core.blobs import ListedObject
 from pipeline.core.shards import plan_ranges
 from pipeline.transforms.hashing import FINDINGS, VERIFIED, HashObjectsFn, Progress
-from pipeline.transforms.listing import ListingFailed, ListRangeFn
+from pipeline.transforms.listing import LISTINGS_IN_FLIGHT, ListingFailed, ListRangeFn
 
 PREFIX = "containers/images/"
 
@@ -49,9 +49,10 @@ def _bundle(fn, elements):
     return outputs + [windowed.value for windowed in fn.finish_bundle()]
 
 
-def test_list_range_fn_lists_its_range_only(emulator, bucket):
+@pytest.mark.parametrize("in_flight", [1, LISTINGS_IN_FLIGHT])
+def test_list_range_fn_lists_its_range_only(emulator, bucket, in_flight):
     names = seed(bucket, 12)
-    fn = ListRangeFn(emulator.endpoint)
+    fn = ListRangeFn(emulator.endpoint, in_flight=in_flight)
     fn.setup()
     ranges = plan_ranges(PREFIX, 16)
     per_range = [[obj.name for obj in _bundle(fn, [(bucket.name, r)])] for r in ranges]
@@ -62,7 +63,7 @@ def test_list_range_fn_lists_its_range_only(emulator, bucket):
 
 def test_a_bundle_of_ranges_lists_each_object_once_with_more_ranges_than_listings_in_flight(emulator, bucket):
     names = seed(bucket, 40)
-    fn = ListRangeFn(emulator.endpoint)
+    fn = ListRangeFn(emulator.endpoint, in_flight=LISTINGS_IN_FLIGHT)
     fn.setup()
     ranges = plan_ranges(PREFIX, 256)  # 256 listings, LISTINGS_IN_FLIGHT at a time, most of them empty
     listed = _bundle(fn, [(bucket.name, r) for r in ranges])
@@ -70,8 +71,9 @@ def test_a_bundle_of_ranges_lists_each_object_once_with_more_ranges_than_listing
     fn.teardown()
 
 
-def test_a_listing_that_fails_fails_its_bundle_naming_the_range(emulator):
-    fn = ListRangeFn(emulator.endpoint)
+@pytest.mark.parametrize("in_flight", [1, LISTINGS_IN_FLIGHT])
+def test_a_listing_that_fails_fails_its_bundle_naming_the_range(emulator, in_flight):
+    fn = ListRangeFn(emulator.endpoint, in_flight=in_flight)
     fn.setup()
     ranges = plan_ranges(PREFIX, 16)
     # The first range's error, raised on the bundle's thread while the others are in flight.
