@@ -42,7 +42,6 @@ from google.api_core import exceptions as gapi
 from jobs import interrupt
 from pipeline.adapters import gcs
 from pipeline.adapters import report as report_io
-from pipeline.adapters.manifest_files import LEGACY_PREFIX
 from pipeline.build import RunPlan, build_pipeline
 from pipeline.compat import UTC
 from pipeline.config import SCHEMA, Config, ConfigError, is_gcr_bucket
@@ -151,6 +150,8 @@ def check_manifest_sources(config: Config, client, buckets: tuple[str, ...]) -> 
     mode = effective_mode(config.scan.mode, config.manifests)
     if mode == "names" or config.manifests.sources:
         return
+    from pipeline.adapters.manifest_files import LEGACY_PREFIX
+
     # Only legacy metadata could supply manifests (the config refuses the mode when it is off).
     without = [
         b for b in buckets if next(iter(client.list_blobs(b, prefix=LEGACY_PREFIX, max_results=1)), None) is None

@@ -12,17 +12,12 @@ from pipeline.core.ledger import PreviousRun
 from pipeline.core.reclaim import source_facts
 from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, SNIFFED, VERIFIED, HashObjects
-from pipeline.transforms.html_report import WriteHtmlReport, add_report_model
-from pipeline.transforms.incremental import IncrementalHash, SplitByLedger
-from pipeline.transforms.ledger import ReadLedger
+from pipeline.transforms.html_report import HumanReport, WriteHtmlReport
 from pipeline.transforms.listing import ListObjects
-from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
-from pipeline.transforms.migration import MigrationAudit
 from pipeline.transforms.outcome import LogOutcomeFn
-from pipeline.transforms.reclaim import Reclaim
+from pipeline.transforms.reclaim import Reclaim, unchecked_verdict
 from pipeline.transforms.recovery import RecoverImages
 from pipeline.transforms.report import WriteReport
-from pipeline.transforms.run_diff import RunDiff, merge_extras
 
 
 @dataclass(frozen=True)
@@ -54,7 +49,10 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
     )
     tallies = []
     ledger = None
+    # The transforms of features a run leaves off are imported only when it turns them on.
     if plan.previous is not None:
+        from pipeline.transforms.ledger import ReadLedger
+
         ledger = pipeline | "ReadLedger" >> ReadLedger(plan.previous, plan.buckets, source.prefix, plan.run_id)
     hash_args = (
         source.prefix,
@@ -66,10 +64,14 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         scan.min_read_rate,
         scan.recover_images,
     )
+    if mode != "names":
+        from pipeline.transforms.manifests import ListingFacts, add_manifest_checks, sources_for
     if mode == "manifests":
         hashed = listed | "ListingFacts" >> ListingFacts(source.prefix)
         tallies.append(hashed["tallies"])
     elif scan.incremental and ledger is not None:
+        from pipeline.transforms.incremental import IncrementalHash, SplitByLedger
+
         split = SplitByLedger(source.prefix, plan.run_id, plan.started_at, scan.reverify_after, scan.reverify_sample)
         hashed = (listed, ledger["verified"]) | "IncrementalHash" >> IncrementalHash(hash_args, split)
     else:
@@ -79,9 +81,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         verified = verified | "StampVerifiedAt" >> beam.Map(stamp_verified_at, plan.started_at)
     images = None
     sources = ()
-    if mode == "names":
-        evidence = pipeline | "NoManifestEvidence" >> beam.Create([])
-    else:
+    evidence = None
+    if mode != "names":
         sources = sources_for(config.manifests, plan.buckets)
         findings, manifest_tallies, manifests = add_manifest_checks(
             pipeline,
@@ -94,6 +95,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         tallies.extend(manifest_tallies)
         refs, images, evidence = manifests["refs"], manifests["images"], manifests["evidence"]
         if any(spec.role == "successor" for spec in config.manifests.sources):
+            from pipeline.transforms.migration import MigrationAudit
+
             audit = (refs, hashed["blobs"]) | "MigrationAudit" >> MigrationAudit(plan.run_dir)
             tallies.append(audit["tally"])
     if scan.recover_images:
@@ -102,22 +105,33 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         recovery = (hashed[SNIFFED], images, hashed["blobs"]) | "RecoverImages" >> RecoverImages(plan.run_dir)
         findings = (findings, recovery["findings"]) | "WithDiffIdChecks" >> beam.Flatten()
         tallies.append(recovery["tally"])
-    facts = tuple(source_facts(i, spec, plan.buckets) for i, spec in enumerate(sources))
-    reclaim = (findings, evidence) | "Reclaim" >> Reclaim(
-        facts, plan.buckets, mode != "names", plan.run_dir, plan.started_at
-    )
-    tallies.append(reclaim["tallies"])
-    # One report model feeds summary.json and report.html (pipeline/transforms/html_report.py).
-    report_model, extras = add_report_model(findings, verified, refs, plan.run_dir)
+    if evidence is None:
+        reclaim = {"decided": unchecked_verdict(plan.buckets)}
+    else:
+        facts = tuple(source_facts(i, spec, plan.buckets) for i, spec in enumerate(sources))
+        reclaim = (findings, evidence) | "Reclaim" >> Reclaim(facts, plan.buckets, True, plan.run_dir, plan.started_at)
+        tallies.append(reclaim["tallies"])
+    # One report model feeds summary.json and report.html (pipeline/transforms/report.py, html_report.py).
+    image_rows = diff = None
+    if refs is not None:
+        image_rows = (refs, findings) | "HumanReport" >> HumanReport()
     if ledger is not None:
+        from pipeline.transforms.run_diff import RunDiff
+
         diff = (listed, findings, ledger["objects"], ledger["findings"], ledger["problem"]) | "RunDiff" >> RunDiff(
-            plan.previous, plan.run_dir
+            plan.previous
         )
-        extras = extras | "WithChanges" >> beam.Map(merge_extras, beam.pvalue.AsSingleton(diff))
-    summary = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
-        plan.run_dir, plan.run_id, plan.started_at, config.to_dict(), reclaim, plan.bucket_facts, extras
+    reported = (listed, verified, findings, *tallies) | "WriteReport" >> WriteReport(
+        plan.run_dir,
+        plan.run_id,
+        plan.started_at,
+        config.to_dict(),
+        reclaim,
+        plan.bucket_facts,
+        images=image_rows,
+        changes=diff,
     )
-    summary = summary | "WriteHtmlReport" >> WriteHtmlReport(plan.run_dir, report_model)
+    summary = reported | "WriteHtmlReport" >> WriteHtmlReport(plan.run_dir)
     summary = summary | "LogOutcome" >> beam.ParDo(LogOutcomeFn())
     outputs = {
         "listed": listed,

@@ -53,4 +53,5 @@ def test_only_one_partial_result_per_input_is_flattened():
     producers = {pcoll: t.unique_name for t in leaves for pcoll in t.outputs.values()}
     flattens = [t for t in transforms.values() if t.spec.urn == common_urns.primitives.FLATTEN.urn]
     (flatten,) = [t for t in flattens if t.unique_name.startswith("Combine/")]
-    assert sorted(producers[p].split("/")[1] for p in flatten.inputs.values()) == ["Partial0", "Partial1"]
+    # One partial per input, and the empty accumulator that makes the output exist when no input has any.
+    assert sorted(producers[p].split("/")[1] for p in flatten.inputs.values()) == ["Empty", "Partial0", "Partial1"]

@@ -109,11 +109,12 @@ def test_objects_are_reshuffled_between_listing_and_hashing(graph):
 def test_no_side_input_carries_objects_or_digests(graph):
     proto, _ = graph
     # Side inputs exist only where a small value is broadcast: the written file names for the
-    # summary, the empty-input default of the tally sum, BigQuery's load bookkeeping, and the
-    # reclaim verdict (one short blocker list per bucket) with the plan writer's own bookkeeping.
+    # summary, the empty-input default of the report's fold (counts and model), BigQuery's load
+    # bookkeeping, and the reclaim verdict (one short blocker list per bucket) with the plan
+    # writer's own bookkeeping.
     allowed = (
         "WriteReport/WriteSummary",
-        "WriteReport/SumTallies/",
+        "WriteReport/Fold/",
         "WriteReport/Write",
         "WriteAuditTables/",
         "Reclaim/PlanLines/",
@@ -168,8 +169,9 @@ def test_report_and_bigquery_sinks(graph):
     proto, _ = graph
     transforms = _by_name(proto)
     for sink in (
-        "WriteReport/WriteFindings/Write",
-        "WriteReport/WriteVerified/Write",
+        "WriteReport/WriteRows/WriteFindings",
+        "WriteReport/WriteRows/WriteVerified",
+        "WriteReport/WriteRows/Finalize",
         "WriteReport/WriteSummary",
         "LogOutcome",
     ):

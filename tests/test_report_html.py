@@ -220,9 +220,9 @@ def test_a_page_that_cannot_be_written_leaves_the_audit_standing(tmp_path, caplo
     blocker.write_text("not a folder")
     summary = {"run_id": "r", "exit_status": 0, "findings_by_severity": {}, "findings_by_kind": {}}
     fn = WriteHtmlFn(str(blocker / "run"))
-    assert list(fn.process(summary, rm.ReportAccumulator())) == [summary]
+    assert list(fn.process((summary, rm.ReportAccumulator()))) == [summary]
     assert f"report.html could not be written to {blocker / 'run' / 'report.html'}" in caplog.text
     written = WriteHtmlFn(str(tmp_path / "run"))
     (tmp_path / "run").mkdir()
-    assert list(written.process(summary, rm.ReportAccumulator())) == [summary]
+    assert list(written.process((summary, rm.ReportAccumulator()))) == [summary]
     assert "Clean: no finding of severity error or warning" in (tmp_path / "run" / "report.html").read_text()

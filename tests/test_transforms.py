@@ -1,7 +1,9 @@
 """Beam DoFns called directly (setup/process/finish_bundle) against the real emulator."""
 
 import hashlib
+import re
 
+import pytest
 from apache_beam.pvalue import TaggedOutput
 from apache_beam.utils.windowed_value import WindowedValue
 
@@ -9,7 +11,7 @@ from pipeline.adapters import gcs
 from pipeline.core.blobs import ListedObject
 from pipeline.core.shards import plan_ranges
 from pipeline.transforms.hashing import FINDINGS, VERIFIED, HashObjectsFn, Progress
-from pipeline.transforms.listing import ListRangeFn
+from pipeline.transforms.listing import LISTINGS_IN_FLIGHT, ListingFailed, ListRangeFn
 
 PREFIX = "containers/images/"
 
@@ -40,14 +42,45 @@ def seed(bucket, count):
     return names
 
 
-def test_list_range_fn_lists_its_range_only(emulator, bucket):
+def _bundle(fn, elements):
+    """One bundle through a DoFn as Beam runs it: what process() and finish_bundle() output."""
+    fn.start_bundle()
+    outputs = [out for element in elements for out in fn.process(element)]
+    return outputs + [windowed.value for windowed in fn.finish_bundle()]
+
+
+@pytest.mark.parametrize("in_flight", [1, LISTINGS_IN_FLIGHT])
+def test_list_range_fn_lists_its_range_only(emulator, bucket, in_flight):
     names = seed(bucket, 12)
-    fn = ListRangeFn(emulator.endpoint)
+    fn = ListRangeFn(emulator.endpoint, in_flight=in_flight)
     fn.setup()
     ranges = plan_ranges(PREFIX, 16)
-    per_range = [[obj.name for obj in fn.process((bucket.name, r))] for r in ranges]
+    per_range = [[obj.name for obj in _bundle(fn, [(bucket.name, r)])] for r in ranges]
     assert sorted(n for chunk in per_range for n in chunk) == sorted(names)
     assert max(len(chunk) for chunk in per_range) < len(names)
+    fn.teardown()
+
+
+def test_a_bundle_of_ranges_lists_each_object_once_with_more_ranges_than_listings_in_flight(emulator, bucket):
+    names = seed(bucket, 40)
+    fn = ListRangeFn(emulator.endpoint, in_flight=LISTINGS_IN_FLIGHT)
+    fn.setup()
+    ranges = plan_ranges(PREFIX, 256)  # 256 listings, LISTINGS_IN_FLIGHT at a time, most of them empty
+    listed = _bundle(fn, [(bucket.name, r) for r in ranges])
+    assert sorted(obj.name for obj in listed) == sorted(names)
+    fn.teardown()
+
+
+@pytest.mark.parametrize("in_flight", [1, LISTINGS_IN_FLIGHT])
+def test_a_listing_that_fails_fails_its_bundle_naming_the_range(emulator, in_flight):
+    fn = ListRangeFn(emulator.endpoint, in_flight=in_flight)
+    fn.setup()
+    ranges = plan_ranges(PREFIX, 16)
+    # The first range's error, raised on the bundle's thread while the others are in flight.
+    first = re.escape(f"listing gs://no-such-bucket-here {ranges[0].label} failed after 0 objects: 404")
+    with pytest.raises(ListingFailed, match=first):
+        _bundle(fn, [("no-such-bucket-here", r) for r in ranges])
+    fn.teardown()
 
 
 def test_each_object_yields_one_row_even_with_more_objects_than_reads_in_flight(emulator, storage_client, bucket):

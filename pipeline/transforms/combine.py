@@ -12,6 +12,10 @@ Here each input is folded on its own first, bundle by bundle, in a ParDo fused w
 whatever produces the input, so nothing per element leaves its worker; only those
 partial accumulators (one per input and bundle) are flattened and merged. The result
 equals the obvious form's, the empty case included.
+
+The merge is a GroupByKey under one key, not a ``CombineGlobally``, whose handling of an
+empty input costs a stage and half a dozen transforms of its own: one empty accumulator
+from an ``Impulse`` joins the partials instead, so the group, and the output, always exist.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ def merge_in_place(accumulators):
     return merged
 
 
+# Declared, not inferred: Beam would read the bytecode of process() and of everything it calls
+# to conclude Any (docs/performance.md, "Fixed cost").
+@beam.typehints.with_output_types(beam.typehints.Any)
 class _FoldBundle(beam.DoFn):
     """``fn``'s accumulator over one bundle, emitted when the bundle ends: the partial result.
 
@@ -37,8 +44,9 @@ class _FoldBundle(beam.DoFn):
     CombineGlobally per input would add a grouping stage each, and construction time).
     """
 
-    def __init__(self, fn: beam.CombineFn):
+    def __init__(self, fn: beam.CombineFn, tag=None):
         self._fn = fn
+        self._tag = tag
 
     def setup(self) -> None:
         self._fn.setup()
@@ -49,52 +57,54 @@ class _FoldBundle(beam.DoFn):
     def process(self, element):
         if self._accumulator is None:
             self._accumulator = self._fn.create_accumulator()
-        self._accumulator = self._fn.add_input(self._accumulator, element)
+        self._accumulator = self._fn.add_input(
+            self._accumulator, element if self._tag is None else (self._tag, element)
+        )
 
     def finish_bundle(self):
         if self._accumulator is not None:
             accumulator, self._accumulator = self._fn.compact(self._accumulator), None
             # Batch and the global window: a partial belongs to the only window there is.
-            yield GlobalWindows.windowed_value(accumulator)
+            yield GlobalWindows.windowed_value((None, accumulator))
 
     def teardown(self) -> None:
         self._fn.teardown()
 
 
-class _MergeAccumulators(beam.CombineFn):
-    """``fn`` over inputs that are already ``fn``'s accumulators."""
+def _empty_partial(_, fn: beam.CombineFn):
+    return None, fn.create_accumulator()
 
-    def __init__(self, fn: beam.CombineFn):
-        self._fn = fn
 
-    def create_accumulator(self):
-        return self._fn.create_accumulator()
-
-    def add_input(self, accumulator, partial):
-        return self._fn.merge_accumulators([accumulator, partial])
-
-    def merge_accumulators(self, accumulators):
-        return self._fn.merge_accumulators(accumulators)
-
-    def compact(self, accumulator):
-        return self._fn.compact(accumulator)
-
-    def extract_output(self, accumulator):
-        return self._fn.extract_output(accumulator)
+def _merge_partials(keyed, fn: beam.CombineFn):
+    _, partials = keyed
+    return fn.extract_output(fn.merge_accumulators(partials))
 
 
 class CombineInputs(beam.PTransform):
-    """(PCollection, ...) -> a singleton: ``fn`` over every element of every input."""
+    """(PCollection, ...) -> a singleton: ``fn`` over every element of every input.
 
-    def __init__(self, fn: beam.CombineFn):
+    With ``tags`` (one per input), ``fn`` receives ``(tag, element)``: what a ``Map`` tagging
+    each input would give, without a transform per input.
+    """
+
+    def __init__(self, fn: beam.CombineFn, tags=None):
         super().__init__()
         self._fn = fn
+        self._tags = tags
 
     def expand(self, inputs):
-        fold = _FoldBundle(self._fn)
-        partials = [pcoll | f"Partial{index}" >> beam.ParDo(fold) for index, pcoll in enumerate(inputs)]
+        tags = [None] * len(inputs) if self._tags is None else list(self._tags)
+        if len(tags) != len(inputs):
+            raise ValueError(f"CombineInputs: {len(tags)} tags for {len(inputs)} inputs")
+        partials = [
+            pcoll | f"Partial{index}" >> beam.ParDo(_FoldBundle(self._fn, tag))
+            for index, (pcoll, tag) in enumerate(zip(inputs, tags, strict=True))
+        ]
+        pipeline = inputs[0].pipeline
+        partials.append(pipeline | "Start" >> beam.Impulse() | "Empty" >> beam.Map(_empty_partial, self._fn))
         return (
             partials
-            | "Partials" >> beam.Flatten(pipeline=inputs[0].pipeline)
-            | "Merge" >> beam.CombineGlobally(_MergeAccumulators(self._fn))
+            | "Partials" >> beam.Flatten(pipeline=pipeline)
+            | "Group" >> beam.GroupByKey()
+            | "Merge" >> beam.Map(_merge_partials, self._fn)
         )

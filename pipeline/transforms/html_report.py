@@ -1,22 +1,21 @@
 """The human report in the pipeline: image rows, the report model as one combine, and ``report.html``.
 
 ImageRows joins manifest references and findings by image (``repository@digest``)
-into one row per image, written as ``images-*.jsonl``. ReportModel folds findings,
-verified rows and image rows into a bounded ``ReportAccumulator`` with a single
-``CombineGlobally``, so it runs on Dataflow as well as locally and never holds every row.
-WriteHtmlReport renders the page once ``summary.json`` exists, from that summary and the
-accumulator: the page shows the summary's numbers.
+into one row per image, written as ``images-*.jsonl``. ``ReportCombineFn`` folds findings,
+verified rows and image rows into a bounded ``ReportAccumulator``; the scan runs it in the
+same single combine as the summary's counts (``pipeline.transforms.report.WriteReport``),
+so it runs on Dataflow as well as locally and never holds every row. WriteHtmlReport renders
+the page once ``summary.json`` exists, from that summary and the accumulator: the page
+shows the summary's numbers.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 
 import apache_beam as beam
 
 from pipeline.adapters import html as html_io
-from pipeline.adapters import report as report_io
 from pipeline.core import report_model as rm
 from pipeline.report_html import render
 from pipeline.transforms.combine import CombineInputs, merge_in_place
@@ -75,81 +74,47 @@ class ImageRows(beam.PTransform):
         )
 
 
-def write_image_rows(images, run_dir: str):
-    """``images-*.jsonl`` next to the findings: the per-image view, whole (the page shows the first rows)."""
-    return (
-        images
-        | "ImagesToJson" >> beam.Map(lambda row: json.dumps(row, separators=(",", ":")))
-        | "WriteImages"
-        >> beam.io.WriteToText(
-            report_io.FileSystems.join(run_dir, html_io.IMAGES_PREFIX),
-            file_name_suffix=report_io.ROWS_SUFFIX,
-            shard_name_template="-SSSSS-of-NNNNN",
-        )
-    )
-
-
 class ReportModel(beam.PTransform):
-    """(findings, verified[, images]) -> a single ReportAccumulator."""
+    """(findings, verified[, images]) -> a single ReportAccumulator.
+
+    The scan folds the same model together with its counts (``pipeline.transforms.report.ReportFoldFn``).
+    """
 
     def expand(self, inputs):
-        findings, verified, *images = inputs
-        tagged = [
-            findings | "TagFindings" >> beam.Map(lambda row: (FINDING, row)),
-            verified | "TagVerified" >> beam.Map(lambda row: (VERIFIED, row)),
-        ]
-        if images:
-            tagged.append(images[0] | "TagImages" >> beam.Map(lambda row: (IMAGE, row)))
         # No Flatten of the rows themselves: see pipeline/transforms/combine.py.
-        return tuple(tagged) | "FoldReport" >> CombineInputs(ReportCombineFn())
+        return tuple(inputs) | "FoldReport" >> CombineInputs(
+            ReportCombineFn(), tags=(FINDING, VERIFIED, IMAGE)[: len(inputs)]
+        )
 
 
-def summary_extras(accumulator: rm.ReportAccumulator, run_dir: str, image_files=()) -> dict:
-    """What summary.json gains from the report model: the page's path, the most affected images,
-    and the written ``images-*.jsonl`` shards (so the summary still comes after every row file)."""
+def summary_extras(accumulator: rm.ReportAccumulator, run_dir: str) -> dict:
+    """What summary.json gains from the report model: the page's path and the most affected images."""
     return {
         "report_html": html_io.report_path(run_dir),
         "most_affected_images": rm.most_affected_images(accumulator),
-        "files": list(image_files),
     }
 
 
 class HumanReport(beam.PTransform):
-    """(findings, verified[, refs]) -> {"model": the ReportAccumulator, "extras": summary fields}.
+    """(refs, findings) -> one row per image, for ``images-*.jsonl`` and the report model.
 
-    Both outputs are single small values (bounded by the model's caps), which is why they may
-    travel as side inputs; ``refs`` (the manifest references, absent when no manifest is
-    cross-checked) gives the image rows, written as ``images-*.jsonl``.
+    Only a scan that cross-checks manifests has images; WriteReport writes the rows with the
+    run's other row files and folds them into the model (``pipeline.transforms.report``).
     """
 
-    def __init__(self, run_dir: str):
-        super().__init__()
-        self._run_dir = run_dir
-
     def expand(self, inputs):
-        findings, verified, *refs = inputs
-        rows, image_files = [findings, verified], []
-        if refs:
-            images = (refs[0], findings) | "ImageRows" >> ImageRows()
-            image_files = beam.pvalue.AsList(write_image_rows(images, self._run_dir))
-            rows.append(images)
-        accumulator = tuple(rows) | "ReportModel" >> ReportModel()
-        extras = accumulator | "SummaryExtras" >> beam.Map(summary_extras, self._run_dir, image_files)
-        return {"model": accumulator, "extras": extras}
+        return inputs | "ImageRows" >> ImageRows()
 
 
-def add_report_model(findings, verified, refs, run_dir: str):
-    """Wire the report model onto a scan: returns (the accumulator, the summary's extra fields), both singletons."""
-    inputs = (findings, verified) if refs is None else (findings, verified, refs)
-    report = inputs | "HumanReport" >> HumanReport(run_dir)
-    return report["model"], report["extras"]
-
-
+# Declared, so that Beam does not infer it: its bytecode inference walks process() and every
+# function it calls (the whole renderer) to conclude Any, about 0.1 s of every run's construction.
+@beam.typehints.with_output_types(beam.typehints.Any)
 class WriteHtmlFn(beam.DoFn):
     def __init__(self, run_dir: str):
         self._run_dir = run_dir
 
-    def process(self, summary, accumulator):
+    def process(self, reported):
+        summary, accumulator = reported  # WriteReport's: the summary as written, and the report model
         path = html_io.report_path(self._run_dir)
         try:
             recovered = html_io.read_rows(self._run_dir, RECOVERED_PREFIX)
@@ -166,14 +131,11 @@ class WriteHtmlFn(beam.DoFn):
 
 
 class WriteHtmlReport(beam.PTransform):
-    """summary -> summary, once ``report.html`` is written from it and the report model."""
+    """(summary, report model) -> summary, once ``report.html`` is written from them."""
 
-    def __init__(self, run_dir: str, accumulator):
+    def __init__(self, run_dir: str):
         super().__init__()
         self._run_dir = run_dir
-        self._accumulator = accumulator
 
-    def expand(self, summary):
-        return summary | "RenderHtml" >> beam.ParDo(
-            WriteHtmlFn(self._run_dir), beam.pvalue.AsSingleton(self._accumulator)
-        )
+    def expand(self, reported):
+        return reported | "RenderHtml" >> beam.ParDo(WriteHtmlFn(self._run_dir))

@@ -51,6 +51,12 @@ def plan_entries(row: dict[str, Any], verdict: dict[str, list], now: str):
     yield TaggedOutput(TALLIES, Tally.of_plan_line(row, days_short))
 
 
+def unchecked_verdict(buckets: tuple[str, ...]) -> dict[str, list]:
+    """The verdict of a scan that read no manifest (names mode): every bucket blocked, so no plan
+    line and no reclaim tally can follow. Known on the launcher, it needs no branch of the graph."""
+    return decide((), buckets, Evidence(), cross_checked=False)
+
+
 class Reclaim(beam.PTransform):
     """(findings, evidence) -> {"verdict": {bucket: blockers}, "plan_files": [path], "tallies": Tally}."""
 

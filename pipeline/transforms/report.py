@@ -15,29 +15,66 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.adapters import report as report_io
+from pipeline.adapters.html import IMAGES_PREFIX
 from pipeline.compat import UTC
 from pipeline.core.findings import with_run_id
 from pipeline.core.reclaim import PLAN_FILE
+from pipeline.core.run_diff import CHANGES_PREFIX
 from pipeline.core.summary import Tally, build_summary, sum_tallies
 from pipeline.transforms.combine import CombineInputs
+from pipeline.transforms.html_report import FINDING, IMAGE, VERIFIED, ReportCombineFn, summary_extras
+from pipeline.transforms.row_files import WriteRowFiles
 
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-class SumTallies(beam.CombineFn):
-    def create_accumulator(self):
-        return Tally()
+# What each input of the report's fold is (ReportFoldFn); the report model's own tags for the rows it keeps.
+LISTED, TALLY = "listed", "tally"
 
-    def add_input(self, accumulator, tally):
-        return accumulator + tally
+
+class ReportFoldFn(beam.CombineFn):
+    """(tag, element) -> (Tally, ReportAccumulator): the summary's counts and the report model in one pass.
+
+    Listed objects count; verified rows and findings count and enter the model; image rows
+    enter the model; ``Tally`` inputs (the manifest cross-check's, reclaim's …) add as they are.
+    One combine instead of one per result: each is a grouping stage of its own and about a
+    dozen transforms to build (docs/performance.md, "Fixed cost").
+    """
+
+    def __init__(self):
+        self._model = ReportCombineFn()
+
+    def create_accumulator(self):
+        return [Tally(), self._model.create_accumulator()]
+
+    def add_input(self, accumulator, tagged):
+        tag, element = tagged
+        if tag == LISTED:
+            accumulator[0] = accumulator[0] + Tally.of_listed(element.size)
+        elif tag == TALLY:
+            accumulator[0] = accumulator[0] + element
+        else:
+            if tag == FINDING:
+                accumulator[0] = accumulator[0] + Tally.of_finding(element)
+            elif tag == VERIFIED:
+                accumulator[0] = accumulator[0] + Tally.of_verified(element)
+            accumulator[1] = self._model.add_input(accumulator[1], tagged)
+        return accumulator
 
     def merge_accumulators(self, accumulators):
-        return sum_tallies(accumulators)
+        accumulators = list(accumulators)
+        return [
+            sum_tallies(tally for tally, _ in accumulators),
+            self._model.merge_accumulators([model for _, model in accumulators]),
+        ]
+
+    def compact(self, accumulator):
+        return [accumulator[0], self._model.compact(accumulator[1])]
 
     def extract_output(self, accumulator):
-        return accumulator
+        return accumulator[0], accumulator[1]
 
 
 class CountFindingsFn(beam.DoFn):
@@ -48,6 +85,8 @@ class CountFindingsFn(beam.DoFn):
         yield row
 
 
+# Declared, not inferred: Beam would read the bytecode of build_summary and all it calls.
+@beam.typehints.with_output_types(beam.typehints.Tuple[beam.typehints.Any, beam.typehints.Any])
 class WriteSummaryFn(beam.DoFn):
     def __init__(
         self,
@@ -56,14 +95,17 @@ class WriteSummaryFn(beam.DoFn):
         started_at: str,
         config: dict[str, Any],
         bucket_facts: dict[str, dict[str, Any]] | None = None,
+        verdict: dict[str, list] | None = None,
     ):
         self._run_dir = run_dir
         self._run_id = run_id
         self._started_at = started_at
         self._config = config
         self._bucket_facts = bucket_facts
+        self._verdict = verdict  # the reclaim verdict when it is known on the launcher (names mode)
 
-    def process(self, tally: Tally, findings_files, verified_files, verdict=None, plan_files=(), extras=None):
+    def process(self, folded, row_files, verdict=None, plan_files=(), changes=None):
+        tally, model = folded
         summary = build_summary(
             tally,
             run_id=self._run_id,
@@ -71,18 +113,25 @@ class WriteSummaryFn(beam.DoFn):
             ended_at=utc_now(),
             config=self._config,
             report_location=self._run_dir,
-            reclaim_verdict=verdict,
+            reclaim_verdict=self._verdict if verdict is None else verdict,
             bucket_facts=self._bucket_facts,
         )
         if not summary["reclaim_plan"]:
             # Present only when reclaim is proven safe for some blob: an empty plan is no plan.
             report_io.remove_files([path for path in plan_files if path.endswith(PLAN_FILE)])
-        extras = dict(extras or {})  # the report model's share (pipeline/transforms/html_report.py)
-        paths = list(findings_files) + list(verified_files) + list(extras.pop("files", ())) + list(tally.files)
-        summary["files"] = sorted(path.rsplit("/", 1)[-1] for path in paths)
+        names = sorted(path.rsplit("/", 1)[-1] for path in list(row_files) + list(tally.files))
+        extras = summary_extras(model, self._run_dir)  # the report model's share
+        if changes is not None:  # the run diff's (pipeline/transforms/run_diff.py), with the files it has
+            extras.update(with_change_files(changes, [name for name in names if name.startswith(CHANGES_PREFIX + "-")]))
+        summary["files"] = names
         summary.update(extras)
         report_io.write_json(report_io.FileSystems.join(self._run_dir, report_io.SUMMARY_FILE), summary)
-        yield summary
+        yield summary, model
+
+
+def with_change_files(fields: dict, files: list[str]) -> dict:
+    """RunDiff's summary fields, its ``changes`` block naming the ``changes-*.jsonl`` files written."""
+    return {**fields, "changes": {**fields["changes"], "files": list(files)}}
 
 
 def json_line(row: dict[str, Any], run_id: str) -> str:
@@ -91,24 +140,22 @@ def json_line(row: dict[str, Any], run_id: str) -> str:
     return json.dumps(with_run_id(row, run_id), separators=(",", ":"))
 
 
-def _write_rows(rows, label: str, path_prefix: str, run_id: str):
-    return (
-        rows
-        | f"{label}ToJson" >> beam.Map(json_line, run_id)
-        | f"Write{label}"
-        >> beam.io.WriteToText(
-            path_prefix, file_name_suffix=report_io.ROWS_SUFFIX, shard_name_template="-SSSSS-of-NNNNN"
-        )
-    )
+def plain_json_line(row: dict[str, Any]) -> str:
+    """A line of ``images-*.jsonl`` or ``changes-*.jsonl``: the row as it is, without the run id
+    that findings and verified rows begin with."""
+    return json.dumps(row, separators=(",", ":"))
 
 
 class WriteReport(beam.PTransform):
-    """(listed, verified, findings[, tallies...]) -> the report folder; returns the summary PCollection.
+    """(listed, verified, findings[, tallies...]) -> the report folder; returns (summary, report model).
 
     Any further inputs are PCollections of ``Tally`` folded into the summary as they are
     (the manifest cross-check adds its counts this way). ``reclaim`` is the output of
-    ``pipeline.transforms.reclaim.Reclaim``; ``bucket_facts`` what the launcher's bucket
-    GET learnt (location, soft delete).
+    ``pipeline.transforms.reclaim.Reclaim``, or ``{"decided": verdict}`` when the verdict is
+    known on the launcher; ``bucket_facts`` what the launcher's bucket GET learnt (location,
+    soft delete). ``images`` (HumanReport's image rows) are written and join the report
+    model; ``changes`` is RunDiff's output, its rows written and its block in the summary.
+    Every row file goes through one sink (pipeline/transforms/row_files.py).
     """
 
     def __init__(
@@ -119,40 +166,40 @@ class WriteReport(beam.PTransform):
         config: dict[str, Any],
         reclaim: dict[str, Any] | None = None,
         bucket_facts: dict[str, dict[str, Any]] | None = None,
-        extras=None,
+        images=None,
+        changes=None,
     ):
         super().__init__()
         self._run_dir = run_dir
         self._run_id = run_id
         self._reclaim = reclaim
-        self._extras = extras  # an optional singleton PCollection of summary fields (the report model's)
-        self._summary_fn = WriteSummaryFn(run_dir, run_id, started_at, config, bucket_facts)
+        self._images = images
+        self._changes = changes
+        self._summary_fn = WriteSummaryFn(
+            run_dir, run_id, started_at, config, bucket_facts, None if reclaim is None else reclaim.get("decided")
+        )
 
     def expand(self, inputs):
         listed, verified, findings, *extra_tallies = inputs
         findings = findings | "CountFindings" >> beam.ParDo(CountFindingsFn())
-        join = report_io.FileSystems.join
-        findings_files = _write_rows(findings, "Findings", join(self._run_dir, report_io.FINDINGS_PREFIX), self._run_id)
-        verified_files = _write_rows(verified, "Verified", join(self._run_dir, report_io.VERIFIED_PREFIX), self._run_id)
-        tallies = (
-            (
-                listed | "TallyListed" >> beam.Map(lambda obj: Tally.of_listed(obj.size)),
-                verified | "TallyVerified" >> beam.Map(Tally.of_verified),
-                findings | "TallyFindings" >> beam.Map(Tally.of_finding),
-                *extra_tallies,
-            )
-            | "SumTallies" >> CombineInputs(SumTallies())  # no Flatten of per-object tallies: see combine.py
-        )
-        reclaim_inputs = []
-        if self._reclaim is not None:
-            reclaim_inputs = [
-                beam.pvalue.AsSingleton(self._reclaim["verdict"]),
-                beam.pvalue.AsList(self._reclaim["plan_files"]),
-            ]
-        return tallies | "WriteSummary" >> beam.ParDo(
-            self._summary_fn,
-            beam.pvalue.AsList(findings_files),
-            beam.pvalue.AsList(verified_files),
-            *reclaim_inputs,
-            **({"extras": beam.pvalue.AsSingleton(self._extras)} if self._extras is not None else {}),
-        )
+        rows = {report_io.FINDINGS_PREFIX: findings, report_io.VERIFIED_PREFIX: verified}
+        formats = {}
+        if self._images is not None:
+            rows[IMAGES_PREFIX], formats[IMAGES_PREFIX] = self._images, (plain_json_line, ())
+        if self._changes is not None:
+            rows[CHANGES_PREFIX], formats[CHANGES_PREFIX] = self._changes["rows"], (plain_json_line, ())
+        row_files = rows | "WriteRows" >> WriteRowFiles(self._run_dir, json_line, self._run_id, formats=formats)
+        folded_inputs = [listed, verified, findings, *extra_tallies]
+        tags = [LISTED, VERIFIED, FINDING] + [TALLY] * len(extra_tallies)
+        if self._images is not None:
+            folded_inputs.append(self._images)
+            tags.append(IMAGE)
+        # No Flatten of per-object elements: see combine.py.
+        folded = tuple(folded_inputs) | "Fold" >> CombineInputs(ReportFoldFn(), tags=tags)
+        side_inputs = {}
+        if self._reclaim is not None and "verdict" in self._reclaim:
+            side_inputs["verdict"] = beam.pvalue.AsSingleton(self._reclaim["verdict"])
+            side_inputs["plan_files"] = beam.pvalue.AsList(self._reclaim["plan_files"])
+        if self._changes is not None:
+            side_inputs["changes"] = beam.pvalue.AsSingleton(self._changes["block"])
+        return folded | "WriteSummary" >> beam.ParDo(self._summary_fn, beam.pvalue.AsList(row_files), **side_inputs)

@@ -1,18 +1,16 @@
-"""RunDiff: this run against the ledger's run, as ``changes-*.jsonl`` and a ``changes`` block for summary.json.
+"""RunDiff: this run against the ledger's run: change rows (``changes-*.jsonl``) and summary.json's ``changes``.
 
 One ``CoGroupByKey`` joins both runs' objects (by ``(bucket, object)``) and findings (by
 ``(kind, bucket, subject)``) in a single key space; ``pipeline.core.run_diff`` says what each
 group became. No side input holds either run's rows. The counts and a few examples of each
-change come out as one small value the summary takes in (docs/incremental.md).
+change come out as one small value the summary takes in (docs/incremental.md). The rows
+are written with the run's other row files, by WriteReport's one sink.
 """
 
 from __future__ import annotations
 
-import json
-
 import apache_beam as beam
 
-from pipeline.adapters import report as report_io
 from pipeline.core import run_diff as core
 from pipeline.core.findings import object_fields
 from pipeline.core.ledger import PreviousRun
@@ -54,10 +52,9 @@ def _previous_finding(row, previous_buckets):
         yield core.finding_key(row), row
 
 
-def _summary_extras(accumulator, previous: dict, files, problem=None):
-    names = [path.rsplit("/", 1)[-1] for path in files]
-    block = core.changes_block(accumulator, previous, names, withheld=problem)
-    return {"ledger": previous, "changes": block, "files": list(files)}
+def _summary_extras(accumulator, previous: dict, problem=None):
+    # The file names join in the summary writer, which writes the rows (pipeline/transforms/report.py).
+    return {"ledger": previous, "changes": core.changes_block(accumulator, previous, withheld=problem)}
 
 
 def _unless_withheld(row, problem):
@@ -65,21 +62,17 @@ def _unless_withheld(row, problem):
         yield row
 
 
-def change_json(row) -> str:
-    return json.dumps(row, separators=(",", ":"))
-
-
 class RunDiff(beam.PTransform):
-    """(listed, findings, previous objects, previous findings[, the ledger's problem]) -> a singleton of
-    summary fields: ``{"ledger", "changes", "files"}``; ``changes-*.jsonl`` holds every change.
+    """(listed, findings, previous objects, previous findings[, the ledger's problem]) ->
+    ``{"rows": every change, "block": a singleton of summary fields {"ledger", "changes"}}``;
+    the summary writer adds the names of the ``changes-*.jsonl`` files it wrote the rows to.
 
     With a problem (``ReadLedger``'s: rows that are not what the ledger's summary counts), no change
     is reported: an object missing from a damaged ledger is not new."""
 
-    def __init__(self, previous: PreviousRun, run_dir: str):
+    def __init__(self, previous: PreviousRun):
         super().__init__()
         self._previous = previous
-        self._run_dir = run_dir
 
     def expand(self, inputs):
         listed, findings, previous_objects, previous_findings, *rest = inputs
@@ -99,24 +92,8 @@ class RunDiff(beam.PTransform):
             | "Changes" >> beam.FlatMap(core.joined_changes)
             | "UnlessLedgerDamaged" >> beam.FlatMap(_unless_withheld, beam.pvalue.AsSingleton(problem))
         )
-        files = (
-            changes
-            | "ChangesToJson" >> beam.Map(change_json)
-            | "WriteChanges"
-            >> beam.io.WriteToText(
-                report_io.FileSystems.join(self._run_dir, core.CHANGES_PREFIX),
-                file_name_suffix=report_io.ROWS_SUFFIX,
-                shard_name_template="-SSSSS-of-NNNNN",
-            )
-        )
         accumulator = changes | "FoldChanges" >> beam.CombineGlobally(ChangesCombineFn())
-        return accumulator | "ChangesBlock" >> beam.Map(
-            _summary_extras, self._previous.describe(), beam.pvalue.AsList(files), beam.pvalue.AsSingleton(problem)
+        block = accumulator | "ChangesBlock" >> beam.Map(
+            _summary_extras, self._previous.describe(), beam.pvalue.AsSingleton(problem)
         )
-
-
-def merge_extras(extras: dict, more: dict) -> dict:
-    """Two singletons of summary fields as one; their ``files`` lists add up."""
-    merged = {**extras, **{k: v for k, v in more.items() if k != "files"}}
-    merged["files"] = list(extras.get("files") or ()) + list(more.get("files") or ())
-    return merged
+        return {"rows": changes, "block": block}

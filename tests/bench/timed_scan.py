@@ -77,9 +77,14 @@ def main() -> None:
     argv = sys.argv[sys.argv.index("--") + 1 :]
     phases.append(("interpreter start", STARTED - parent_start))
     _last[0] = STARTED
-    import jobs.cli  # noqa: I001  (the order is the CLI's own)
-    import jobs.launcher as launcher
-    import apache_beam.pipeline as beam_pipeline
+    import contextlib
+
+    import jobs.cli
+
+    # The CLI's main imports Beam and the launcher with the garbage collector paused: so here.
+    with getattr(jobs.cli, "collector_paused", contextlib.nullcontext)():
+        import jobs.launcher as launcher  # noqa: I001  (the order is the CLI's own)
+        import apache_beam.pipeline as beam_pipeline
 
     _mark("imports (jobs.cli, jobs.launcher, apache_beam)")
     _timed(launcher, "plan_run", "preflight (buckets, output probe, bucket facts)")
