@@ -112,7 +112,9 @@ def healthy_bucket(emulator) -> tuple[str, list[str]]:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_a_faulty_network_never_reads_as_damage(emulator, healthy_bucket, tmp_path, seed):
     bucket, names = healthy_bucket
-    with FaultyProxy(emulator.port, choose=seeded_faults(seed)) as proxy:
+    # At most 4 requests at the emulator at once: its listen queue holds 5, and a connection it
+    # drops waits out a 1 s SYN retry, a timeout no injected fault explains.
+    with FaultyProxy(emulator.port, choose=seeded_faults(seed), upstream_connections=4) as proxy:
         # Small deadlines keep stalls and drips short: 1 s + size at 1 MiB/s per attempt.
         summary = scan(proxy.endpoint, [bucket], tmp_path, f"seed-{seed}", read_timeout=1, max_attempts=4)
     run_dir = tmp_path / f"seed-{seed}"
