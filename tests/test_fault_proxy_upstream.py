@@ -16,32 +16,20 @@ import time
 
 import pytest
 
+from tests.support.http_server import BODY, RecordingHandler, serving
 from tests.support.proxy import FaultyProxy
 
-BODY = bytes(range(256)) * 40  # 10,240 bytes
 
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    peers: list = []
+class Handler(RecordingHandler):
     lock = threading.Lock()
     holding = 0  # requests inside /hold right now
     peak = 0
     release = threading.Event()
 
-    def log_message(self, *args) -> None:
-        pass
-
     def do_GET(self) -> None:
-        Handler.peers.append((self.path, self.client_address[1]))
+        self.record()
         if self.path == "/chunked":
-            self.send_response(200)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            for start in range(0, len(BODY), 3000):
-                part = BODY[start : start + 3000]
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
-            self.wfile.write(b"0\r\n\r\n")
+            self.send_chunked(BODY)
             return
         if self.path == "/hold":
             with Handler.lock:
@@ -58,15 +46,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    Handler.peers, Handler.holding, Handler.peak = [], 0, 0
+    Handler.holding, Handler.peak = 0, 0
     Handler.release = threading.Event()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    Handler.release.set()
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Handler) as httpd:
+        yield httpd
+        Handler.release.set()
 
 
 def get(port: int, paths: list[str]) -> list[tuple[int, bytes]]:

@@ -8,33 +8,17 @@ that sends them on demand, so a stdlib ``http.server`` here does, and says which
 
 from __future__ import annotations
 
-import http.server
-import threading
-
 import pytest
 
 from pipeline.adapters.media_http import HttpProtocolError, MediaConnections
+from tests.support.http_server import BODY, RecordingHandler, serving
 
-BODY = bytes(range(256)) * 40  # 10,240 bytes
 
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    peers: list = []
-
-    def log_message(self, *args) -> None:
-        pass
-
+class Handler(RecordingHandler):
     def do_GET(self) -> None:
-        Handler.peers.append((self.path, self.client_address[1]))
+        self.record()
         if self.path == "/chunked":
-            self.send_response(200)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            for start in range(0, len(BODY), 3000):
-                part = BODY[start : start + 3000]
-                self.wfile.write(b"%x;ext=1\r\n%s\r\n" % (len(part), part))
-            self.wfile.write(b"0\r\nX-Trailer: t\r\n\r\n")
+            self.send_chunked(BODY, extension=b";ext=1", trailers=b"X-Trailer: t\r\n")
         elif self.path == "/chunked-cut":
             self.send_response(200)
             self.send_header("Transfer-Encoding", "chunked")
@@ -57,13 +41,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    Handler.peers = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(Handler) as httpd:
+        yield httpd
 
 
 def fetch(pool: MediaConnections, path: str, chunk: int = 4096) -> tuple[int, bytes]:

@@ -113,13 +113,10 @@ class H11Response:
         data, self._pending = self._pending[:amount], self._pending[amount:]
         return bytes(data)
 
-    read = media_http.MediaResponse.read  # an error's body: read1 until the limit
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
+    # An error's body (read1 until the limit), and release() when the response is left: as ours does.
+    read = media_http.MediaResponse.read
+    __enter__ = media_http.MediaResponse.__enter__
+    __exit__ = media_http.MediaResponse.__exit__
 
     def release(self) -> None:
         connection, self.connection = self.connection, None
