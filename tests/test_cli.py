@@ -254,7 +254,7 @@ def test_bad_flag_value_names_the_flag(tmp_path):
 def test_nothing_to_scan_names_the_real_flags(tmp_path):
     proc = run_cli("--output", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 2
-    assert "(or pass --bucket / --scan-project)" in one_line(proc.stderr)
+    assert "(or pass --bucket / --scan-project / --scan-org / --scan-folder)" in one_line(proc.stderr)
 
 
 def test_missing_bucket_exits_two(emulator, tmp_path):
