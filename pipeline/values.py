@@ -31,6 +31,14 @@ def human_size(size: int) -> str:
     return f"{size}B"
 
 
+def decimal_size(size: int) -> str:
+    """``512 B``, ``2.1 MB``, ``10.0 TB``: decimal units, as prices and the cost model count them."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}"
+    return f"{size} B"
+
+
 def size_in(low: int, high: int, example: str) -> Callable[[Any], int]:
     """Bytes from an int or a string such as ``"256KiB"`` or ``"1 MiB"``, within ``[low, high]``."""
 

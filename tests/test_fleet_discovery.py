@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from pipeline.adapters.asset_inventory import ENDPOINT_ENV
-from tests.support.http_server import RecordingHandler, serving
+from tests.support.http_server import RecordingHandler, send_json, serving
 from tests.support.proxy import FaultyProxy
 from tests.test_cli import cli_env, one_line, run_cli
 
@@ -108,12 +108,7 @@ class AssetInventoryStandIn(RecordingHandler):
         self._send(200, body)
 
     def _send(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, status, body)
 
 
 @pytest.fixture(scope="module")
@@ -258,3 +253,24 @@ def test_bad_fleet_input_is_one_line_and_status_two(tmp_path, args, expected):
     proc = run_cli(*args, "--plan-only", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert one_line(proc.stderr) == expected
+
+
+def test_a_dry_run_cannot_discover_and_says_so(tmp_path):
+    proc = run_cli(
+        "--scan-org",
+        "123",
+        "--output",
+        "gs://audit-reports/scrub",
+        "--runner=DataflowRunner",
+        "--dry_run=True",
+        "--project=my-project",
+        "--region=us-central1",
+        "--temp_location=gs://p-dataflow/tmp",
+        "--sdk_container_image=i",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert one_line(proc.stderr) == (
+        "registry-scrub: a dry run builds the job offline and cannot ask Cloud Asset Inventory which GCR buckets "
+        "--scan-org / --scan-folder hold; add --scan-project PROJECT, or drop --dry_run"
+    )

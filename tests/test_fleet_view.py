@@ -117,8 +117,8 @@ def test_the_terminal_opens_with_the_fleet_when_there_are_several_buckets():
     assert lines[2].split() == [
         "artifacts.lose-a.appspot.com",
         "would_lose_images",
-        "0.0",
-        "MB,",
+        "1.0",
+        "kB,",
         "$9.00/month,",
         "10",
         "images",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.values import decimal_size
+
 VERDICTS = ("safe_to_delete", "would_lose_images", "in_use", "cannot_tell")
 
 
@@ -102,7 +104,7 @@ def fleet_lines(summary: dict[str, Any]) -> list[str]:
     width = max(len(r["bucket"]) for r in rows)
     lines = [f"fleet: {fleet['headline']}"]
     for r in rows:
-        size = "size unknown" if r["bytes"] is None else f"{r['bytes'] / 1e6:,.1f} MB"
+        size = "size unknown" if r["bytes"] is None else decimal_size(r["bytes"])
         cost = "cost unknown" if r["usd_per_month"] is None else f"{usd_text(r['usd_per_month'])}/month"
         only = f", {_plural(r['images_only_here'], 'image', 'images')} only here" if r["images_only_here"] else ""
         lines.append(

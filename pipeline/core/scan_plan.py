@@ -12,7 +12,7 @@ from typing import Any
 
 from pipeline.core.eta import format_duration
 from pipeline.core.pricing import GIB, location_type_of, usd_per_gib_month
-from pipeline.values import gcr_project
+from pipeline.values import decimal_size, gcr_project
 
 MB = 1_000_000
 # docs/production.md: P, the MB/s one Dataflow vCPU sustains (the network, not hashing, binds).
@@ -168,19 +168,11 @@ def _count(row: dict[str, Any]) -> str:
     return f"{prefix}{row['objects']:,}"
 
 
-def bytes_text(size: int) -> str:
-    """``512 B``, ``2.1 MB``, ``10.0 TB``: decimal units, as the cost model counts them."""
-    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:,.1f} {unit}"
-    return f"{size} B"
-
-
 def _size(size: int | None, basis: str | None = "listed") -> str:
     if size is None:
         return "unknown"
     prefix = {"sampled": "~", "at least": "≥"}.get(basis or "", "")
-    return f"{prefix}{bytes_text(size)}"
+    return f"{prefix}{decimal_size(size)}"
 
 
 def format_plan(plan: dict[str, Any]) -> str:
