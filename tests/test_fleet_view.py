@@ -135,3 +135,23 @@ def test_one_bucket_or_no_fleet_adds_no_line():
     assert fleet_lines(_summary(fleet=fleet_view({"a": entry("in_use", 1.0)}))) == []
     assert fleet_lines(_summary(fleet=None)) == []
     assert "fleet" not in format_summary(_summary())
+
+
+def test_summary_json_carries_the_fleet_of_whatever_decommission_block_the_run_added(tmp_path, monkeypatch):
+    """WriteSummaryFn folds the fleet last, so it sees the verdicts wherever they were added; without
+    verdicts (runs before them) ``fleet`` is null."""
+    import json
+
+    from pipeline.core.summary import Tally
+    from pipeline.transforms import report
+
+    def write(extras: dict) -> dict:
+        monkeypatch.setattr(report, "summary_extras", lambda model, run_dir: dict(extras))
+        fn = report.WriteSummaryFn(str(tmp_path), "r", "2026-01-01T00:00:00Z", {})
+        [(summary, _)] = list(fn.process((Tally(), None), row_files=[]))
+        assert json.loads((tmp_path / "summary.json").read_text())["fleet"] == summary["fleet"]
+        return summary
+
+    assert write({})["fleet"] is None
+    decommission = {"artifacts.a.appspot.com": entry("safe_to_delete", 1.0), "b": entry("in_use", 2.0)}
+    assert write({"decommission": decommission})["fleet"] == fleet_view(decommission)
