@@ -274,3 +274,21 @@ def test_a_dry_run_cannot_discover_and_says_so(tmp_path):
         "registry-scrub: a dry run builds the job offline and cannot ask Cloud Asset Inventory which GCR buckets "
         "--scan-org / --scan-folder hold; add --scan-project PROJECT, or drop --dry_run"
     )
+
+
+def test_a_plan_reports_a_bucket_it_cannot_list_as_unknown_and_still_exits_zero(emulator, fleet, tmp_path):
+    missing = "us.artifacts.gone-1234.appspot.com"
+    proc = run_cli(
+        "--bucket",
+        "artifacts.fleet-alpha.appspot.com",
+        "--bucket",
+        missing,
+        "--emulator-endpoint",
+        emulator.endpoint,
+        "--plan-only",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"  {missing}: objects and bytes: the bucket does not exist" in proc.stdout
+    assert "the estimates leave out the 1 bucket(s) that could not be listed" in proc.stdout
+    assert "total: 3 objects" in proc.stdout
