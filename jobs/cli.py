@@ -31,6 +31,8 @@ PROG = "registry-scrub"
 OVERRIDES: dict[str, tuple[str, Any]] = {
     "--bucket": ("source.buckets", "append"),
     "--scan-project": ("source.projects", "append"),
+    "--scan-org": ("source.organizations", "append"),
+    "--scan-folder": ("source.folders", "append"),
     "--prefix": ("source.prefix", str),
     "--emulator-endpoint": ("source.emulator_endpoint", str),
     "--output": ("report.output", str),
@@ -56,6 +58,16 @@ FLAG_HELP: dict[str, tuple[str, str, str | None]] = {
     "--scan-project": (
         "PROJECT",
         "scan the [us.|eu.|asia.]artifacts.PROJECT.appspot.com buckets of this project; repeat for more",
+        "none",
+    ),
+    "--scan-org": (
+        "ORG_ID",
+        "scan every GCR bucket Cloud Asset Inventory finds in this organization (its number); repeat for more",
+        "none",
+    ),
+    "--scan-folder": (
+        "FOLDER_ID",
+        "scan every GCR bucket Cloud Asset Inventory finds in this folder (its number); repeat for more",
         "none",
     ),
     "--prefix": ("PREFIX", "the folder of blobs inside each bucket", None),
@@ -213,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
         **common,
     )
     _add_scan_flags(scan)
+    scan.add_argument(
+        "--plan-only",
+        action="store_true",
+        help="find the buckets, list their sizes and estimate the scan's time and Dataflow cost, then stop "
+        "without reading any blob (default: off; docs/fleet.md)",
+    )
     demo = commands.add_parser(
         "demo",
         help="seed a local emulated bucket with demo images and scan it, then rescan it incrementally",
@@ -375,8 +393,16 @@ def main(argv: list[str] | None = None, *, handle_signals: bool | None = None) -
 
             summary = run_demo(args.config, overrides_from(args), beam_args, args.keep_emulator_data)
         else:
-            config = load_config(args.config, overrides_from(args))
-            summary = run_scan(emulator_from_environment(config, os.environ), beam_args)
+            config = emulator_from_environment(load_config(args.config, overrides_from(args)), os.environ)
+            if args.plan_only:
+                from jobs.launcher import plan_scan
+                from pipeline.core.scan_plan import format_plan
+
+                plan = plan_scan(config)
+                logs.finish()
+                print(format_plan(plan))
+                return 0
+            summary = run_scan(config, beam_args)
     except (ConfigError, UnusableInput) as err:
         logs.finish()
         if args.verbose:

@@ -40,12 +40,14 @@ from apache_beam.runners.runner import PipelineResult
 from google.api_core import exceptions as gapi
 
 from jobs import interrupt
-from pipeline.adapters import gcs
+from pipeline.adapters import asset_inventory, gcs
 from pipeline.adapters import report as report_io
 from pipeline.build import RunPlan, build_pipeline
 from pipeline.compat import UTC
 from pipeline.config import SCHEMA, Config, ConfigError, is_gcr_bucket
+from pipeline.core import scan_plan
 from pipeline.core.budget import BudgetError
+from pipeline.core.discovery import gcr_buckets, scopes_of
 from pipeline.core.ledger import unresolved_previous
 from pipeline.fleet import fleet_of
 from pipeline.manifest_config import effective_mode
@@ -67,6 +69,8 @@ EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 READ_WRITE_SCOPE = "https://www.googleapis.com/auth/devstorage.read_write"
 PROBE_NAME = ".registry-scrub-write-probe"
 PREFLIGHT_TIMEOUT_S = 30.0
+# --plan-only lists up to this many objects per bucket exactly (50 pages), then estimates.
+PLAN_LISTING_LIMIT = 50_000
 
 
 class UnusableInput(Exception):
@@ -102,7 +106,8 @@ def prepare_environment(config: Config) -> None:
 
 
 def resolve_buckets(config: Config, client) -> tuple[str, ...]:
-    """Explicit buckets plus the GCR buckets found in each configured project, each once."""
+    """Explicit buckets, the GCR buckets found in each configured project, and those Cloud Asset
+    Inventory finds in each organisation and folder (docs/fleet.md), each once."""
     buckets = list(config.source.buckets)
     for project in config.source.projects:
         try:
@@ -116,18 +121,51 @@ def resolve_buckets(config: Config, client) -> tuple[str, ...]:
             raise UnusableInput(f"--scan-project {project}: project not found") from None
         log.info("project %s: found %d GCR bucket(s): %s", project, len(found), ", ".join(found) or "none")
         buckets.extend(b for b in found if b not in buckets)
+    for found in discover_fleet(config):
+        buckets.extend(b for b in found if b not in buckets)
     if not buckets:
         raise UnusableInput(
-            "nothing to scan: the projects given with --scan-project hold no bucket named "
-            "[us.|eu.|asia.]artifacts.PROJECT.appspot.com"
+            "nothing to scan: the projects, organizations and folders given (--scan-project, --scan-org, "
+            "--scan-folder) hold no bucket named [us.|eu.|asia.]artifacts.PROJECT.appspot.com"
         )
     return tuple(buckets)
+
+
+def discover_fleet(config: Config) -> list[list[str]]:
+    """The GCR buckets of each organisation and folder, from Cloud Asset Inventory (read-only)."""
+    scopes = scopes_of(config.source.organizations, config.source.folders)
+    if not scopes:
+        return []
+    endpoint = asset_inventory.endpoint_from(os.environ)
+    fleets = []
+    try:
+        session = asset_inventory.make_session()
+        with session:
+            for scope in scopes:
+                results = list(asset_inventory.search_buckets(session, endpoint, scope))
+                found = gcr_buckets(results)
+                log.info(
+                    "%s: Cloud Asset Inventory lists %d bucket(s), %d of them GCR bucket(s): %s",
+                    scope.name,
+                    len(results),
+                    len(found),
+                    ", ".join(found) or "none",
+                )
+                fleets.append(found)
+    except asset_inventory.DiscoveryError as err:
+        raise UnusableInput(str(err)) from None
+    return fleets
 
 
 def dry_run_buckets(config: Config) -> tuple[str, ...]:
     """A dry run lists nothing: each project stands for its default GCR bucket."""
     buckets = list(config.source.buckets)
     buckets.extend(f"artifacts.{p}.appspot.com" for p in config.source.projects)
+    if not buckets:  # organisations and folders alone: only Cloud Asset Inventory could name buckets
+        raise UnusableInput(
+            "a dry run builds the job offline and cannot ask Cloud Asset Inventory which GCR buckets "
+            "--scan-org / --scan-folder hold; add --scan-project PROJECT, or drop --dry_run"
+        )
     return tuple(dict.fromkeys(buckets))
 
 
@@ -297,6 +335,40 @@ def plan_run(config: Config, client, options: PipelineOptions | None = None) -> 
         # Location and soft delete, for the reclaim plan's cost; never fatal (objectViewer lacks buckets.get).
         bucket_facts={bucket: gcs.bucket_facts(client, bucket) for bucket in buckets},
     )
+
+
+def plan_scan(config: Config) -> dict[str, Any]:
+    """``--plan-only``: find the buckets, list their sizes and GET their metadata, then price and
+    estimate the scan (``pipeline.core.scan_plan``). No blob is read and no worker starts."""
+    prepare_environment(config)
+    client = make_storage_client(config)
+    buckets = resolve_buckets(config, client)
+    rows = [
+        scan_plan.bucket_row(
+            bucket, listed_size(client, bucket, config.source.prefix), gcs.bucket_facts(client, bucket)
+        )
+        for bucket in buckets
+    ]
+    source = config.source
+    sources = {
+        "buckets": list(source.buckets),
+        "projects": list(source.projects),
+        "organizations": [f"organizations/{n}" for n in source.organizations],
+        "folders": [f"folders/{n}" for n in source.folders],
+    }
+    return scan_plan.build_plan(rows, sources, os.cpu_count() or 1)
+
+
+def listed_size(client, bucket: str, prefix: str) -> dict[str, Any]:
+    """``gcs.prefix_size``, or why the bucket could not be listed: a plan reports it, never stops on it."""
+    try:
+        return gcs.prefix_size(client, bucket, prefix, PLAN_LISTING_LIMIT)
+    except gapi.NotFound:
+        return {"error": "the bucket does not exist"}
+    except gapi.Forbidden as err:
+        return {"error": f"not allowed to list objects ({err.message}); the scan needs roles/storage.objectViewer"}
+    except (gapi.GoogleAPICallError, requests.RequestException) as err:
+        return {"error": f"the listing failed ({type(err).__name__}: {err})"}
 
 
 def resolve_ledger(config: Config, run_id: str, run_dir: str):

@@ -27,7 +27,7 @@ from pipeline.manifest_config import (
     check_mode,
     check_mode_against_sources,
 )
-from pipeline.values import BUCKET_RE, size_in, whole_number_in
+from pipeline.values import BUCKET_RE, GCR_BUCKET_PATTERN, size_in, whole_number_in
 
 DEFAULT_PREFIX = "containers/images/"
 DEFAULT_OUTPUT = "./scrub-reports"
@@ -38,10 +38,8 @@ DEFAULT_CHUNK_SIZE = 1024 * 1024
 DEFAULT_READ_CONCURRENCY = 32
 DEFAULT_MAX_ATTEMPTS = 5
 
-# The bucket names GCR created: artifacts.PROJECT.appspot.com and its regional variants.
-GCR_BUCKET_PATTERN = re.compile(r"(?:(?:us|eu|asia)\.)?artifacts\.([a-z0-9.:-]+)\.appspot\.com")
-
 _PROJECT_RE = re.compile(r"(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_RESOURCE_NUMBER_RE = re.compile(r"[1-9][0-9]{0,29}")
 _RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _ENDPOINT_RE = re.compile(r"https?://[A-Za-z0-9.\[\]:-]+(?::[0-9]{1,5})?/?")
 # [PROJECT:|PROJECT.]DATASET; without a project, the job's own --project.
@@ -56,6 +54,9 @@ class ConfigError(ValueError):
 class SourceConfig:
     buckets: tuple[str, ...] = ()
     projects: tuple[str, ...] = ()
+    # Resource Manager numbers whose GCR buckets Cloud Asset Inventory finds (docs/fleet.md).
+    organizations: tuple[str, ...] = ()
+    folders: tuple[str, ...] = ()
     prefix: str = DEFAULT_PREFIX
     emulator_endpoint: str | None = None
 
@@ -150,6 +151,18 @@ def _list_of(item: Callable[[Any], str]) -> Callable[[Any], tuple[str, ...]]:
         if len(set(out)) != len(out):
             raise ValueError("expected each entry once; remove the duplicates")
         return tuple(out)
+
+    return check
+
+
+def _resource_number(what: str, example: str, lister: str) -> Callable[[Any], str]:
+    """An organisation or folder number, as ``gcloud`` lists it: digits only (a YAML int is taken too)."""
+
+    def check(value: Any) -> str:
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else _string(value)
+        if not _RESOURCE_NUMBER_RE.fullmatch(text):
+            raise ValueError(f"expected {what} number, digits only, e.g. {example} (`{lister}` shows it)")
+        return text
 
     return check
 
@@ -251,6 +264,10 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
     "source": {
         "buckets": _list_of(_bucket),
         "projects": _list_of(_pattern(_PROJECT_RE, "a Google Cloud project id")),
+        "organizations": _list_of(_resource_number("an organization", "123456789012", "gcloud organizations list")),
+        "folders": _list_of(
+            _resource_number("a folder", "987654321098", "gcloud resource-manager folders list --organization=ORG_ID")
+        ),
         "prefix": _prefix,
         "emulator_endpoint": _optional(
             _pattern(_ENDPOINT_RE, "an http(s)://HOST:PORT endpoint", ", e.g. http://127.0.0.1:9023")
@@ -329,10 +346,19 @@ def parse_config(raw: Any, origin: str, overrides: dict[str, tuple[Any, str]] | 
     if config.scan.incremental and not config.report.ledger:
         # An incremental scan with no ledger named trusts the newest trusted run under report.output.
         config = Config(**{**sections, "report": replace(config.report, ledger="auto")})
-    if not config.source.buckets and not config.source.projects:
+    source = config.source
+    if not (source.buckets or source.projects or source.organizations or source.folders):
         raise ConfigError(
-            f"{origin}: source: nothing to scan; set source.buckets and/or source.projects "
-            "(or pass --bucket / --scan-project)"
+            f"{origin}: source: nothing to scan; set source.buckets, source.projects, source.organizations "
+            "and/or source.folders (or pass --bucket / --scan-project / --scan-org / --scan-folder)"
+        )
+    if source.buckets and (source.organizations or source.folders):
+        # Ambiguous: narrow the organisation to these buckets, or add them to it? The fleet's
+        # totals claim to answer for the organisation, so neither guess is safe (docs/fleet.md).
+        raise ConfigError(
+            f"{origin}: source.buckets cannot be combined with source.organizations or source.folders "
+            "(--bucket with --scan-org / --scan-folder): the fleet answers for every GCR bucket the "
+            "organisation or folder holds; scan named buckets in a run of their own"
         )
     problem = check_mode_against_sources(config.scan.mode, config.manifests)
     if problem:

@@ -11,8 +11,17 @@ from collections.abc import Callable
 from typing import Any
 
 BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+# The bucket names GCR created: artifacts.PROJECT.appspot.com and its us./eu./asia. variants
+# (a domain-scoped project example.com:p as artifacts.example.com:p.appspot.com); groups: region, project.
+GCR_BUCKET_PATTERN = re.compile(r"(?:(us|eu|asia)\.)?artifacts\.([a-z0-9.:-]+)\.appspot\.com")
 _SIZE_RE = re.compile(r"\s*([0-9]+)\s*(B|KiB|MiB|GiB)?\s*")
 _SIZE_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+
+
+def gcr_project(bucket: str) -> str | None:
+    """The project a GCR bucket belongs to, from its name; None for a bucket not in GCR form."""
+    match = GCR_BUCKET_PATTERN.fullmatch(bucket or "")
+    return match.group(2) if match else None
 
 
 def human_size(size: int) -> str:
@@ -20,6 +29,14 @@ def human_size(size: int) -> str:
         if size % _SIZE_UNITS[unit] == 0:
             return f"{size // _SIZE_UNITS[unit]}{unit}"
     return f"{size}B"
+
+
+def decimal_size(size: int) -> str:
+    """``512 B``, ``2.1 MB``, ``10.0 TB``: decimal units, as prices and the cost model count them."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}"
+    return f"{size} B"
 
 
 def size_in(low: int, high: int, example: str) -> Callable[[Any], int]:

@@ -254,7 +254,7 @@ def test_bad_flag_value_names_the_flag(tmp_path):
 def test_nothing_to_scan_names_the_real_flags(tmp_path):
     proc = run_cli("--output", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 2
-    assert "(or pass --bucket / --scan-project)" in one_line(proc.stderr)
+    assert "(or pass --bucket / --scan-project / --scan-org / --scan-folder)" in one_line(proc.stderr)
 
 
 def test_missing_bucket_exits_two(emulator, tmp_path):
@@ -549,9 +549,11 @@ def test_messages_name_only_flags_that_exist():
     commands = cli.build_parser().commands
     known = {flag for command in commands.values() for flag in cli._known_flags(command)}
     known |= set(cli._known_flags(cli.beam_option_parser()))
-    not_ours = {"--dataset"}  # `bq mk --dataset`, a command the message quotes
+    # Flags of commands the messages quote: `bq mk --dataset`, `gcloud resource-manager folders list --organization`.
+    not_ours = {"--dataset", "--organization"}
     sources = ["jobs/cli.py", "jobs/launcher.py", "jobs/interrupt.py", "pipeline/config.py", "pipeline/runner.py"]
     sources += ["pipeline/manifest_config.py", "pipeline/adapters/registry.py"]
+    sources += ["pipeline/core/discovery.py", "pipeline/adapters/asset_inventory.py", "pipeline/core/scan_plan.py"]
     named = {
         (source, flag)
         for source in sources

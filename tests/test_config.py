@@ -32,7 +32,23 @@ def test_defaults_fill_what_is_not_given():
         ({"sources": {}}, "scan.yaml: unknown section(s) sources; expected only source, scan, report"),
         ({"source": {"bucket": ["x"]}}, "scan.yaml: source: unknown key(s) bucket; valid keys are buckets"),
         ({"source": ["a"]}, "scan.yaml: source: expected a mapping of keys, got list"),
-        ({"source": {}}, "scan.yaml: source: nothing to scan; set source.buckets and/or source.projects"),
+        (
+            {"source": {}},
+            "scan.yaml: source: nothing to scan; set source.buckets, source.projects, source.organizations "
+            "and/or source.folders",
+        ),
+        (
+            {"source": {"organizations": ["12ab"]}},
+            "scan.yaml: source.organizations: item 0 ('12ab'): expected an organization number, digits only",
+        ),
+        (
+            {"source": {"folders": [0]}},
+            "scan.yaml: source.folders: item 0 (0): expected a folder number, digits only",
+        ),
+        (
+            {"source": {"buckets": ["b-1234"], "folders": [456]}},
+            "scan.yaml: source.buckets cannot be combined with source.organizations or source.folders",
+        ),
         (
             {"source": {"buckets": "artifacts.p.appspot.com"}},
             'scan.yaml: source.buckets: expected a list, e.g. ["artifacts.p.appspot.com"]',

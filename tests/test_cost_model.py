@@ -126,3 +126,20 @@ def test_the_daily_incremental_line(p):
     assert OBJECTS * share == _number(r"\(the fixed time dominates\), ([\d,]+) GETs")
     assert round(OBJECTS * share / 1000 * 0.0004, 2) == _number(r"[\d,]+ GETs \$([\d.]+), network")
     assert round(share * 200) == _number(r"network up to \$(\d+) \|")
+
+
+def test_the_plans_constants_are_the_documented_ones(p, c_ms):
+    """``--plan-only`` estimates with pipeline/core/scan_plan.py: the same figures as this section."""
+    from pipeline.core import scan_plan
+
+    assert scan_plan.DATAFLOW_MB_PER_VCPU_S == p
+    assert scan_plan.CPU_S_PER_OBJECT * 1000 == c_ms
+    assert scan_plan.DATAFLOW_FIXED_S == 60 * _number(r"about (\d+) min \(Dataflow's usual")
+    assert scan_plan.WORKER_USD_PER_HOUR == _number(r"≈ \$([\d.]+) per worker-hour")
+    assert scan_plan.GET_USD_PER_1000 == _number(r"Class B, \$([\d.]+) per 1,000")
+    assert scan_plan.LIST_USD_PER_1000 == _number(r"Class A, \$([\d.]+) per 1,000")
+    assert scan_plan.NETWORK_USD_PER_GB_MAX == _number(r"\$0 to \$([\d.]+)/GB")
+    assert scan_plan.DATAFLOW_WORKERS == WORKERS and scan_plan.DATAFLOW_WORKER_VCPUS == VCPUS
+    assert f"`{scan_plan.DATAFLOW_MACHINE_TYPE}` workers" in SECTION
+    assert scan_plan.LOCAL_CPU_S_PER_GB == _number(r"costs about ([\d.]+) CPU-s per GB")
+    assert scan_plan.GCS_READS_PER_BUCKET_S == _number(r"A bucket serves about ([\d,]+) object reads/s")

@@ -1,7 +1,6 @@
 """The launcher against a real emulator: bucket discovery, preflight, run folders, runner choice."""
 
 import http.server
-import json
 import os
 import re
 import threading
@@ -26,6 +25,7 @@ from pipeline.adapters import report as report_io
 from pipeline.compat import UTC
 from pipeline.config import ConfigError, parse_config
 from pipeline.runner import OptionsError, is_dry_run, pipeline_options, runner_for
+from tests.support.http_server import send_json
 
 
 def config(**source):
@@ -179,16 +179,12 @@ class _StandIn(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 (http.server's name)
         status = int(self.path.rsplit("/d", 1)[1].split("?")[0])
-        body = json.dumps(
+        body = (
             {"error": {"code": status, "message": f"stand-in {status}", "errors": [{"reason": "x"}]}}
             if status != 200
             else {"datasetReference": {"projectId": "audit-proj", "datasetId": "d200"}, "id": "audit-proj:d200"}
-        ).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        )
+        send_json(self, status, body)
 
     def log_message(self, *args):
         pass

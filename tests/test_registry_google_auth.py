@@ -51,6 +51,7 @@ from cryptography.x509.oid import NameOID
 from jobs.images import make_image, random_layer
 from pipeline.adapters.registry import RegistryClient, RegistryError, access_problem
 from tests import registry_fixtures
+from tests.support.http_server import send_json
 from tests.test_cli import cli_env, one_line, run_cli
 
 AR_HOST = "us-docker.pkg.dev"
@@ -180,13 +181,7 @@ class OAuthStandIn:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
-                status, body = stand_in.grant(form)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, *stand_in.grant(form))
 
             def log_message(self, *args):
                 pass

@@ -20,6 +20,8 @@ _EXAMPLE = re.compile(r"Example: `([^`]+)`")
 BAD_VALUES = {
     "buckets": ["gs://artifacts.p.appspot.com", "a,", "Artifacts.p.appspot.com", "b/containers", "a b"],
     "projects": ["My-Project", "p", "proj,", "projects/my-project"],
+    "organizations": ["organizations/123", "my-org", "123,", "0123", "12 3"],
+    "folders": ["folders/456", "-456", "456,", "0"],
     "prefix": ["/containers/images/", "containers/images", "containers /images/"],
     "output": ["./scrub-reports", "/tmp/reports", "s3://bucket/x", "gs://B/x", "gs://bucket/a b"],
     "run_id": ["-leading-dash", "a/b", "x" * 129],
@@ -98,7 +100,9 @@ def test_regex_accepts_the_documented_example_and_so_does_the_config(name):
     default = getattr(getattr(Config(), section), field)
     values = [example] if name not in OTHER_VALUES else [example, OTHER_VALUES[name]]
     for value in values:
-        argv = {"--output": "gs://reports/x", "--buckets": "artifacts.p.appspot.com", f"--{name}": value}
+        # Something to scan; a bucket, except beside organizations and folders, which refuse one.
+        scan = ("--projects", "my-project") if name in ("organizations", "folders") else ("--buckets", "b-1234")
+        argv = {"--output": "gs://reports/x", scan[0]: scan[1], f"--{name}": value}
         config, _ = template.config_from_template([f"{k}={v}" for k, v in argv.items()] + ["--sdk_container_image=i"])
         # The config took the value (it raises ConfigError where it refuses what metadata allows).
         expected = SCHEMA[section][field](template._value(name, kind, value))

@@ -89,6 +89,8 @@ NO_DEFAULT = {
     "config": "there is no default file",
     "buckets": "no default bucket; buckets and/or projects is set per launch",
     "projects": "no default project",
+    "organizations": "no default organization",
+    "folders": "no default folder",
     "output": "required, no sensible default",
     "run_id": "empty means the launch time, which a schedule needs",
     "bigquery_dataset": "empty means files only",

@@ -198,6 +198,35 @@ def estimate_objects(client: storage.Client, bucket: str, prefix: str, up_to: in
     return 16 * sum(1 for _ in itertools.islice(sample, limit))
 
 
+def prefix_size(client: storage.Client, bucket: str, prefix: str, up_to: int) -> dict:
+    """Objects and bytes under ``prefix`` from the listing alone (no object is read).
+
+    Exact when the prefix holds at most ``up_to`` objects (``basis: listed``). Beyond that, the
+    names under ``sha256:0`` (one sixteenth, as blob names spread evenly over the first hex
+    digit) are listed, at most ``up_to`` of them, and multiplied by 16 (``basis: sampled``);
+    when even that sixteenth is longer, the first ``up_to`` objects are a lower bound (``basis: at least``).
+    """
+
+    def listed(under: str) -> tuple[int, int, bool]:
+        pages = client.list_blobs(bucket, prefix=under, fields="items(size),nextPageToken")
+        pages.item_to_value = _resource
+        objects = size = 0
+        for item in itertools.islice(pages, up_to + 1):
+            if objects == up_to:
+                return objects, size, False
+            objects += 1
+            size += int(item.get("size") or 0)
+        return objects, size, True
+
+    objects, size, complete = listed(prefix)
+    if complete:
+        return {"objects": objects, "bytes": size, "basis": "listed"}
+    sampled, sampled_size, complete = listed(f"{prefix}sha256:0")
+    if complete:
+        return {"objects": 16 * sampled, "bytes": 16 * sampled_size, "basis": "sampled"}
+    return {"objects": objects, "bytes": size, "basis": "at least"}  # what the first listing counted
+
+
 def _rfc3339(moment) -> str | None:
     """A listing timestamp as plain text (rows must be JSON), UTC with a ``Z``."""
     if moment is None:

@@ -41,10 +41,10 @@ from pipeline.core.crosscheck import image_name, tag_name
 from pipeline.core.digests import is_digest
 from pipeline.core.findings import Kind, finding
 from pipeline.core.manifests import MAX_MANIFEST_BYTES, ManifestError, load_json, unicode_problem
+from pipeline.values import GCR_BUCKET_PATTERN
 
 LEGACY_PREFIX = "containers/repositories/"
 _DIGEST_NAME = re.compile(r"(?:sha256[:_-])?([0-9a-f]{64})(?:\.json)?")
-_GCR_BUCKET = re.compile(r"(?:(us|eu|asia)\.)?artifacts\.([a-z0-9.:-]+)\.appspot\.com")
 DIGEST_SIDECAR = ".digest"
 TAGS_FILE = "tags.json"
 MAX_TAGS_BYTES = 1024 * 1024
@@ -558,7 +558,7 @@ def _blob_path(digest: str) -> str:
 
 def legacy_repository_prefix(bucket: str) -> str:
     """``artifacts.P.appspot.com`` -> ``gcr.io/P``; other buckets -> ``gs://bucket``."""
-    match = _GCR_BUCKET.fullmatch(bucket)
+    match = GCR_BUCKET_PATTERN.fullmatch(bucket)
     if not match:
         return f"gs://{bucket}"
     region, project = match.groups()

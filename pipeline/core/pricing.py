@@ -16,9 +16,9 @@ Pure: no I/O.
 from __future__ import annotations
 
 import math
-import re
 
 from pipeline.compat import parse_iso_datetime
+from pipeline.values import gcr_project
 
 PRICE_SOURCE = "https://cloud.google.com/storage/pricing"
 PRICE_DATE = "2026-09-20"
@@ -57,8 +57,6 @@ LEGACY_CLASSES = {
 }
 # Minimum storage durations (days): deleting earlier is billed as if stored that long.
 MINIMUM_DAYS = {"STANDARD": 0, "NEARLINE": 30, "COLDLINE": 90, "ARCHIVE": 365}
-
-_GCR_BUCKET = re.compile(r"(?:(?:us|eu|asia)\.)?artifacts\.[a-z0-9.:-]+\.appspot\.com")
 
 
 def usd_per_gib_month(storage_class: str | None, location_type: str | None) -> float | None:
@@ -106,7 +104,7 @@ def location_type_of(bucket: str, reported: str | None) -> tuple[str | None, str
     (GCR buckets live in the US, EU or ASIA multi-region), else unknown."""
     if reported:
         return reported.lower(), "bucket metadata"
-    if _GCR_BUCKET.fullmatch(bucket or ""):
+    if gcr_project(bucket):
         return "multi-region", "GCR bucket name (GCR buckets are US, EU or ASIA multi-region)"
     return None, "unknown: the bucket's location type was not reported"
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.core.findings import SEVERITY_OF, Kind, Severity
+from pipeline.core.fleet_view import fleet_lines
 from pipeline.core.migration import bucket_lines, successor_table
 from pipeline.core.reclaim import reclaim_summary
 from pipeline.core.recovery import recovery_lines, recovery_table
@@ -309,6 +310,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         + (f", {carried} carried over from the ledger" if carried else "")
         + ")",
     ]
+    lines += fleet_lines(summary)
     lines += ledger_lines(summary)
     if summary.get("manifests_scanned"):
         lines.append(

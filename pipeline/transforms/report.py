@@ -18,6 +18,7 @@ from pipeline.adapters import report as report_io
 from pipeline.adapters.html import IMAGES_PREFIX
 from pipeline.compat import UTC
 from pipeline.core.findings import with_run_id
+from pipeline.core.fleet_view import fleet_of_summary
 from pipeline.core.reclaim import PLAN_FILE
 from pipeline.core.run_diff import CHANGES_PREFIX
 from pipeline.core.summary import Tally, build_summary, sum_tallies
@@ -125,6 +126,8 @@ class WriteSummaryFn(beam.DoFn):
             extras.update(with_change_files(changes, [name for name in names if name.startswith(CHANGES_PREFIX + "-")]))
         summary["files"] = names
         summary.update(extras)
+        # Last: the fleet folds the per-bucket decommission verdicts, wherever they were added.
+        summary["fleet"] = fleet_of_summary(summary)
         report_io.write_json(report_io.FileSystems.join(self._run_dir, report_io.SUMMARY_FILE), summary)
         yield summary, model
 

@@ -4,11 +4,22 @@
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 BODY = bytes(range(256)) * 40  # 10,240 bytes
+
+
+def send_json(handler: http.server.BaseHTTPRequestHandler, status: int, body: object) -> None:
+    """A JSON answer with its length, as Google's APIs and token endpoints send one."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 class RecordingHandler(http.server.BaseHTTPRequestHandler):
