@@ -22,6 +22,7 @@ def add_format_flag(parser: argparse.ArgumentParser) -> None:
         "--format",
         choices=FORMATS,
         default="text",
+        metavar="text|json",
         help="json: print the result as one JSON document on standard output and the text for people "
         "on standard error (default: text)",
     )
