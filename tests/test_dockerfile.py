@@ -229,6 +229,11 @@ def test_an_unqualified_or_unpinned_base_image_is_refused(dockerfile, complaint)
     assert pin_images.unpinned_reasons(_GOOD_ARG + "FROM ${BASE_IMAGE} AS base\n") == []
 
 
+def _pin_images(dockerfile: Path, crane: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "jobs.pin_images", str(dockerfile), "--crane", str(crane), "--insecure"]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+
+
 def test_pin_images_rewrites_each_base_image_with_the_digest_crane_resolves(registry, tmp_path):
     """`make pin-images` against a real registry (docker-registry on loopback) and the real crane."""
     from jobs.images import make_image, random_layer
@@ -249,14 +254,7 @@ def test_pin_images_rewrites_each_base_image_with_the_digest_crane_resolves(regi
         f"# digest: an old source\nARG SECOND_IMAGE={registry.host}/base/python:3.11-slim@{old}\n"
         "FROM ${FIRST_IMAGE} AS first\nFROM ${SECOND_IMAGE}\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "jobs.pin_images", str(dockerfile), "--crane", str(crane), "--insecure"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _pin_images(dockerfile, crane)
     assert done.returncode == 0, done.stderr
     pinned = dockerfile.read_text()
     assert pin_images.unpinned_reasons(pinned) == []
@@ -268,13 +266,6 @@ def test_pin_images_rewrites_each_base_image_with_the_digest_crane_resolves(regi
 
     # A tag the registry does not have: one line naming it, the file untouched.
     dockerfile.write_text(f"ARG GONE_IMAGE={registry.host}/base/python:9.9\nFROM ${{GONE_IMAGE}}\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "jobs.pin_images", str(dockerfile), "--crane", str(crane), "--insecure"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _pin_images(dockerfile, crane)
     assert done.returncode != 0 and f"crane digest {registry.host}/base/python:9.9" in done.stderr
     assert "@sha256" not in dockerfile.read_text()
