@@ -127,7 +127,8 @@ def crane_digest(crane: str, extra: tuple[str, ...] = ()):
         )
         digest = done.stdout.strip()
         if done.returncode != 0 or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
-            raise SystemExit(f"pin-images: crane digest {reference}: {(done.stderr or done.stdout).strip()}")
+            said = (done.stderr or done.stdout).strip().splitlines() or ["no digest"]
+            raise SystemExit(f"pin-images: crane digest {reference}: {said[-1]}")  # crane's last line says why
         return digest
 
     return resolve

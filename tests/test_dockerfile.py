@@ -268,4 +268,5 @@ def test_pin_images_rewrites_each_base_image_with_the_digest_crane_resolves(regi
     dockerfile.write_text(f"ARG GONE_IMAGE={registry.host}/base/python:9.9\nFROM ${{GONE_IMAGE}}\n")
     done = _pin_images(dockerfile, crane)
     assert done.returncode != 0 and f"crane digest {registry.host}/base/python:9.9" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # one line: crane's reason
     assert "@sha256" not in dockerfile.read_text()
