@@ -7,12 +7,30 @@
 # The Beam version must equal the pin in pyproject.toml and requirements.lock;
 # tests/test_dockerfile.py checks the three, and the build checks the installed SDK.
 ARG BEAM_VERSION=2.77.0
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-# The Flex Template launcher binary does not depend on the Beam version; newer release tags
-# of this image are listed in gcr.io/dataflow-templates-base.
-ARG LAUNCHER_IMAGE=gcr.io/dataflow-templates-base/python311-template-launcher-base:20230622_RC00
 
-FROM apache/beam_python3.11_sdk:${BEAM_VERSION} AS beam_sdk
+# Base images: every one fully qualified (a short name fails under podman's and buildah's
+# short-name policy) and pinned by digest beside its tag, so this file always builds from the
+# same bytes. Each digest's source is the comment above it. `make pin-images` re-resolves every
+# tag with crane and rewrites these lines: a release step (docs/production.md, "Pinned base
+# images"). tests/test_dockerfile.py refuses a FROM that is not one of these ARGs, a name
+# without its registry, and a tag without a digest unless a "tag-pinned:" comment says why.
+
+# Worker boot entrypoint: Beam's SDK image of the very release pinned in pyproject.toml.
+# tag-pinned: no public source gives this tag's digest and no registry was reachable when it was
+# pinned; Beam publishes each release tag once. Run `make pin-images` before the next release.
+ARG BEAM_SDK_IMAGE=docker.io/apache/beam_python3.11_sdk:2.77.0
+# The runtime: Debian bookworm and Python 3.11.
+# digest: the multi-platform index that docker-library/repo-info lists for this tag (Python 3.11.16,
+# built 2026-08-25), repos/python/remote/3.11-slim-bookworm.md at commit bc9bbb47fc709dc4b29d3b128d66823b953b97a7.
+ARG PYTHON_IMAGE=docker.io/library/python:3.11-slim-bookworm@sha256:fe556eaffd0d96abd8685b83bb8a69addd0dc730fa193669a7df0d49ddcfac02
+# The Flex Template launcher binary (it does not depend on the Beam version). Tags: Google's
+# "Flex Templates base images" page (cloud.google.com/dataflow/docs/reference/flex-templates-base-images).
+# digest: a public design note that read this image's manifest from gcr.io, with its label
+# com.google.cloud.dataflow.flex-templates.version=flex_templates_base_image_release_20260720_RC00;
+# one source only: `make pin-images` checks it against the tag.
+ARG LAUNCHER_IMAGE=gcr.io/dataflow-templates-base/python311-template-launcher-base:flex_templates_base_image_release_20260720_RC00@sha256:35e7280471e19e0dfa4399944978569f5f4adee51d6d10191d613295cae8b75d
+
+FROM ${BEAM_SDK_IMAGE} AS beam_sdk
 FROM ${LAUNCHER_IMAGE} AS template_launcher
 
 FROM ${PYTHON_IMAGE}

@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup demo test test-pythons system-deps runners bench mutate lint lock clean
+.PHONY: help setup demo test test-pythons system-deps runners bench mutate lint lock pin-images clean
 
 help:
 	@echo "make setup        create $(VENV) and install registry-scrub with its test extras"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench        run the benchmarks under tests/bench/ (prints figures)"
 	@echo "make mutate       mutation testing of pipeline/core and the GCS read path (prints the score)"
 	@echo "make lock         regenerate requirements.lock (the image's pinned dependencies) from pyproject.toml"
+	@echo "make pin-images   pin the Dockerfile's base images to the digests their tags resolve to now (crane; a release step)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +70,13 @@ lock: setup
 	$(BIN)/uv pip compile pyproject.toml jobs/build-requirements.in --extra recovery --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --generate-hashes --custom-compile-command "make lock" \
 		--output-file requirements.lock
+
+# Every base image of the Dockerfile pinned to the digest its tag resolves to now, with crane
+# (tests/install-peers.sh builds it when it is not on PATH). Needs the registries; a release step
+# (docs/production.md, "Pinned base images"). Review and commit the result.
+CRANE ?= $(or $(shell command -v crane 2>/dev/null),$(shell bash tests/install-peers.sh 2>/dev/null)/crane)
+pin-images: setup
+	$(BIN)/python -m jobs.pin_images Dockerfile --crane "$(CRANE)"
 
 clean:
 	rm -rf $(VENV) .venv-pythons build *.egg-info .pytest_cache scrub-reports mutants

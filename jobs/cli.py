@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from importlib import metadata
 from typing import Any
 
-from jobs import interrupt, logs
+from jobs import interrupt, logs, output
 from pipeline.config import Config, ConfigError, load_config
 from pipeline.core.summary import EXIT_RUN_FAILED, EXIT_UNUSABLE_INPUT, format_summary
 from pipeline.values import human_size
@@ -265,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     from jobs import export
 
     parser.commands = {"scan": scan, "demo": demo, "report": report, "export": export.add_parser(commands)}
+    for command in ("scan", "report", "export"):  # jobs/output.py: one JSON document on standard output
+        output.add_format_flag(parser.commands[command])
     return parser
 
 
@@ -420,7 +422,7 @@ def main(argv: list[str] | None = None, *, handle_signals: bool | None = None) -
     logs.finish()
     if summary is None:  # a dry run: the graph was built and checked, nothing ran
         return 0
-    print(format_summary(summary))
+    output.emit(args, summary, format_summary(summary))
     return summary["exit_status"]
 
 

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jobs import output
 from pipeline.adapters import gcs
 from pipeline.adapters import report as report_io
 from pipeline.core.blobs import ListedObject
@@ -198,8 +199,8 @@ def prepare_target(root: Path) -> None:
     (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
 
 
-def export(args) -> str:
-    """Write the layout; returns the line to print. Raises ExportError or BlobFailed."""
+def export(args) -> dict[str, Any]:
+    """Write the layout; returns what was exported (``--format json`` prints it). Raises ExportError or BlobFailed."""
     digest = args.config_digest if args.config_digest.startswith("sha256:") else f"sha256:{args.config_digest}"
     if not is_digest(digest):
         raise ExportError(f"CONFIG_DIGEST: expected sha256:<64 lowercase hex>, got {args.config_digest!r}")
@@ -228,19 +229,31 @@ def export(args) -> str:
             copy_blob(session, gcs_endpoint, blob, root / "blobs" / "sha256", args)
     finally:
         session.close()
-    write_layout(root, as_oci(manifest), args.tag)
-    size = sum(layer["size"] for layer in row["layers"]) + row["config_size"]
+    oci_manifest = as_oci(manifest)
+    write_layout(root, oci_manifest, args.tag)
+    return {
+        "config_digest": digest,
+        "manifest_digest": sha256_of(oci_manifest),
+        "layers": len(row["layers"]),
+        "bytes": sum(layer["size"] for layer in row["layers"]) + row["config_size"],
+        "layout": str(root),
+        "tag": args.tag,
+        "reference": f"oci:{root}:{args.tag}",
+        "verified": True,  # every blob was read again and hashed to its digest
+    }
+
+
+def exported_line(result: dict[str, Any]) -> str:
     return (
-        f"exported {digest} ({len(row['layers'])} layer(s), {size:,} bytes, every blob re-verified) "
-        f"to {root} as oci:{root}:{args.tag}"
+        f"exported {result['config_digest']} ({result['layers']} layer(s), {result['bytes']:,} bytes, "
+        f"every blob re-verified) to {result['layout']} as {result['reference']}"
     )
 
 
 def main(args) -> int:
     try:
-        line = export(args)
-        if not args.quiet:
-            print(line)
+        result = export(args)
+        output.emit(args, result, None if args.quiet else exported_line(result))
     except ExportError as err:
         print(f"registry-scrub export: {err}", file=sys.stderr)
         return EXIT_UNUSABLE_INPUT

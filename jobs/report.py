@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from jobs import output
 from pipeline.adapters import html as html_io
 from pipeline.adapters import report as report_io
 from pipeline.core import report_model as rm
@@ -29,6 +30,7 @@ class NotARunFolder(Exception):
 class Rendered:
     path: str
     model: dict[str, Any]
+    summary: dict[str, Any]  # the run's summary.json, as read: what --format json prints
 
 
 def _run_dir(location: str) -> str:
@@ -62,7 +64,7 @@ def rerender(location: str, emulator_endpoint: str | None = None) -> Rendered:
     recovered = html_io.read_rows(run_dir, "recovered")  # docs/recovery.md; none unless --recover-images
     model = rm.build_model(summary, accumulator, report_file=path, recovered=recovered)
     html_io.write_html(path, render(model))
-    return Rendered(path, model)
+    return Rendered(path, model, summary)
 
 
 def format_rendered(rendered: Rendered) -> str:
@@ -84,5 +86,5 @@ def main(args) -> int:
     except NotARunFolder as err:
         print(f"registry-scrub: {err}", file=sys.stderr)
         return 2
-    print(rendered.path if args.quiet else format_rendered(rendered))
+    output.emit(args, rendered.summary, rendered.path if args.quiet else format_rendered(rendered))
     return 0

@@ -14,7 +14,7 @@ from pipeline.manifest_config import effective_mode
 from pipeline.transforms.hashing import FINDINGS, SNIFFED, VERIFIED, HashObjects
 from pipeline.transforms.html_report import HumanReport, WriteHtmlReport
 from pipeline.transforms.listing import ListObjects
-from pipeline.transforms.outcome import LogOutcomeFn
+from pipeline.transforms.outcome import LogOutcomeFn, structured_log_project
 from pipeline.transforms.reclaim import Reclaim, unchecked_verdict
 from pipeline.transforms.recovery import RecoverImages
 from pipeline.transforms.report import WriteReport
@@ -132,7 +132,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
         changes=diff,
     )
     summary = reported | "WriteHtmlReport" >> WriteHtmlReport(plan.run_dir)
-    summary = summary | "LogOutcome" >> beam.ParDo(LogOutcomeFn())
+    summary = summary | "LogOutcome" >> beam.ParDo(LogOutcomeFn(structured_log_project(pipeline.options)))
     outputs = {
         "listed": listed,
         "blobs": hashed["blobs"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import pytest
@@ -19,6 +20,7 @@ _PYTHON_TYPES = {
     bq_schema.TIMESTAMP: str,
     bq_schema.DATE: str,
     bq_schema.RECORD: dict,
+    bq_schema.JSON: (dict, list, str, int, float, bool),  # any JSON value
 }
 
 
@@ -35,6 +37,9 @@ def _assert_fits(row: dict, columns: list[dict]) -> None:
             assert isinstance(value, kind) and not (kind is int and isinstance(value, bool)), column
             if column["type"] == bq_schema.RECORD:
                 assert set(value) == {f["name"] for f in column["fields"]}
+        if column["type"] == bq_schema.RECORD and column["mode"] == bq_schema.REPEATED:
+            for item in value:
+                _assert_fits(item, column["fields"])
 
 
 def _summary(**tally) -> dict:
@@ -128,7 +133,7 @@ def test_summary_row_fits_the_summaries_table():
     _assert_fits(row, bq_schema.summary_columns())
     assert row["findings_by_kind"]["digest_mismatch"] == 1
     assert row["findings_by_severity"] == {"error": 1, "warning": 0, "info": 1}
-    assert json.loads(row["config"]) == {"scan": {"shard_count": 256}}
+    assert row["config"] == {"scan": {"shard_count": 256}}, "a JSON column holds the value, not its text"
     assert row["scan_date"] == date(2025, 1, 1).isoformat() and row["exit_status"] == 1
 
 
@@ -223,3 +228,161 @@ def test_object_history_shows_verified_rows_and_object_findings_of_complete_runs
     assert set(bq_schema.OBJECT_HISTORY_KINDS) == {kind.value for kind in OBJECT_KINDS}
     for kind in OBJECT_KINDS:
         assert f"'{kind.value}'" in history
+
+
+# --- typed nested values, descriptions, and one source for them and docs/report.md ---------------
+
+
+def test_nested_summary_values_are_typed_not_text():
+    types = {c["name"]: (c["type"], c["mode"]) for c in bq_schema.summary_columns()}
+    for name in ("config", "ledger", "changes", "reclaim_plan", "reclaim_by_bucket", "repositories", "successor"):
+        assert types[name] == (bq_schema.JSON, bq_schema.NULLABLE), name
+    for name in ("decommission", "fleet", "most_affected_images"):
+        assert types[name] == (bq_schema.JSON, bq_schema.NULLABLE), name
+    assert types["reclaim_blocked_by"] == (bq_schema.RECORD, bq_schema.REPEATED)
+    assert not [name for name, (kind, _) in types.items() if kind == bq_schema.STRING and name not in _TEXT_COLUMNS]
+
+
+_TEXT_COLUMNS = {"run_id", "report_location", "files", "buckets", "report_html"}
+
+
+def test_blockers_become_records_and_the_verdicts_json():
+    summary = _summary()
+    summary["reclaim_blocked_by"] = [
+        {"bucket": "b", "code": "incomplete_source", "source": "registry http://r", "reason": "why",
+         "manifests": ["m1", "m2"], "manifests_total": 7},
+    ]  # fmt: skip
+    summary["decommission"] = {
+        "artifacts.p.appspot.com": {"verdict": "safe_to_delete", "headline": "Safe.", "bytes": 5, "reasons": []}
+    }
+    summary["fleet"] = {"buckets": 1, "by_verdict": {}, "headline": "1 bucket safe to delete", "rows": []}
+    row = bq_schema.summary_row(summary, ["b"])
+    _assert_fits(row, bq_schema.summary_columns())
+    assert row["reclaim_blocked_by"] == [summary["reclaim_blocked_by"][0]]
+    assert row["decommission"]["artifacts.p.appspot.com"]["verdict"] == "safe_to_delete"
+    assert row["fleet"]["buckets"] == 1
+    without = bq_schema.summary_row(_summary(), ["b"])  # a run before the verdict: NULL, not a failure
+    assert without["decommission"] is None and without["fleet"] is None
+
+
+def _docs_table(heading: str) -> dict[str, tuple[str, str | None]]:
+    """docs/report.md's table under ``heading``: key -> (meaning, type)."""
+    text = (REPO / "docs" / "report.md").read_text()
+    lines = text[text.index(heading) :].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|---"))
+    table = {}
+    for line in lines[start + 1 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+        keys = re.findall(r"`([^`]+)`", cells[0])
+        types = cells[1].split(", ") if len(cells) == 3 else [None]
+        for index, key in enumerate(keys):
+            table[key] = (cells[-1], types[index] if len(types) == len(keys) else types[0])
+    return table
+
+
+_DOC_TYPES = {
+    "text": (bq_schema.STRING, None),
+    "integer": (bq_schema.INTEGER, None),
+    "boolean": (bq_schema.BOOLEAN, None),
+    "timestamp": (bq_schema.TIMESTAMP, None),
+    "list": (bq_schema.STRING, bq_schema.REPEATED),
+}
+
+
+@pytest.mark.parametrize(
+    "columns, heading",
+    [
+        (bq_schema.finding_columns, "## Finding fields"),
+        (bq_schema.verified_columns, "## Verified fields"),
+        (bq_schema.summary_columns, "## summary.json"),
+    ],
+)
+def test_every_column_is_described_in_the_words_of_docs_report_md(columns, heading):
+    from pipeline.core import field_docs
+
+    documented = _docs_table(heading)
+    bigquery_only = {key for doc in field_docs.BIGQUERY_ONLY_DOCS for key in doc.keys}
+    for column in columns():
+        name = column["name"]
+        assert column["description"], name
+        if name in bigquery_only:
+            continue
+        assert name in documented, f"docs/report.md, {heading}: no row for {name}"
+        meaning, doc_type = documented[name]
+        assert column["description"] == field_docs.description(meaning), name
+        if doc_type is not None:
+            assert (column["type"], column["mode"] if _DOC_TYPES[doc_type][1] else None) == _DOC_TYPES[doc_type], name
+        for field in column.get("fields", []):
+            assert field["description"], f"{name}.{field['name']}"
+    # ... and nothing documented that no column holds.
+    names = {column["name"] for column in columns()}
+    assert set(documented) - names == set(), f"{heading}: documented without a column"
+
+
+def test_a_column_without_a_meaning_fails(monkeypatch):
+    monkeypatch.setitem(bq_schema.SUMMARY_TYPES, "layers_counted", (bq_schema.INTEGER, bq_schema.NULLABLE))
+    with pytest.raises(bq_schema.SchemaDrift, match=r"summaries\.layers_counted: no meaning"):
+        bq_schema.summary_columns()
+
+
+def test_docs_tables_are_generated_from_field_docs(tmp_path):
+    """docs/report.md's field tables and docs/production.md's column table: regenerate with
+    `python -m pipeline.core.bq_schema jobs/deploy/bq` after editing pipeline/core/field_docs.py."""
+    from pipeline.core import field_docs
+
+    for (relative, name), table in field_docs.doc_blocks().items():
+        text = (REPO / relative).read_text()
+        assert field_docs.with_block(text, name, table) == text, f"{relative} ({name}) is stale"
+    with pytest.raises(ValueError, match="no generated block"):
+        field_docs.with_block("no markers here", "finding fields", "| x |")
+
+
+def test_a_long_meaning_fits_a_bigquery_description():
+    from pipeline.core import field_docs
+
+    text = field_docs.description("[a link](x.md) " + "word " * 400)
+    assert len(text) == field_docs.MAX_DESCRIPTION and text.startswith("a link word")
+
+
+def test_a_real_runs_rows_and_summary_fit_the_tables_and_the_docs(emulator, tmp_path):
+    """The demo's blobs scanned for real: every JSONL key and summary.json key has its column and its
+    docs row, and every row converts to a row of its table."""
+    from jobs.demo import seed_demo
+    from jobs.launcher import run_scan
+    from pipeline.config import parse_config
+    from pipeline.core.findings import VERIFIED_FIELDS
+
+    bucket = "artifacts.bq-agree.appspot.com"
+    seed_demo(emulator, bucket)
+    config = parse_config(
+        {
+            "source": {"buckets": [bucket], "emulator_endpoint": emulator.endpoint},
+            "scan": {"read_concurrency": 4},
+            "report": {"output": str(tmp_path), "run_id": "agree"},
+        },
+        "test",
+    )
+    returned = run_scan(config, ["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    run_dir = tmp_path / "agree"
+    written = json.loads((run_dir / "summary.json").read_text())
+    documented = _docs_table("## summary.json")
+    for summary in (written, returned):
+        bq_schema.summary_columns(summary)  # no key without a column, no column without a key
+        assert set(summary) <= set(documented), (
+            f"summary.json keys without a docs row: {set(summary) - set(documented)}"
+        )
+        _assert_fits(bq_schema.summary_row(summary, [bucket]), bq_schema.summary_columns())
+    for prefix, fields, convert, columns in (
+        ("findings", FINDING_FIELDS, bq_schema.finding_row, bq_schema.finding_columns()),
+        ("verified", VERIFIED_FIELDS, bq_schema.verified_row, bq_schema.verified_columns()),
+    ):
+        rows = [
+            json.loads(line) for path in run_dir.glob(f"{prefix}-*.jsonl") for line in path.read_text().splitlines()
+        ]
+        assert rows, prefix
+        for row in rows:
+            assert set(row) == {"run_id", *fields}, f"{prefix}: {set(row) ^ {'run_id', *fields}}"
+            _assert_fits(convert(row, "agree", written["started_at"]), columns)
+    assert written["findings_by_kind"]["digest_mismatch"] > 0  # the demo's damage reached the rows

@@ -242,3 +242,32 @@ def test_an_incremental_run_joins_the_ledger_without_a_side_input():
     assert ours and all(n.startswith(small) for n in ours), ours
     for name in ("ReadLedger/QueryLedgerVerified", "ReadLedger/QueryLedgerFindings"):
         assert name in transforms, name
+
+
+def test_the_json_columns_load_without_beams_string_warning(caplog):
+    """The summaries table has JSON columns; Beam warns for each that a string would load as a JSON
+    string. Our rows hold parsed values (tests/test_bq_schema.py), so the launcher prints no such line."""
+    import logging
+
+    import apache_beam as beam
+
+    from pipeline.transforms.bigquery import WriteAuditTables
+
+    pipeline = beam.Pipeline()  # built, never run: a load needs BigQuery
+    with caplog.at_level(logging.WARNING):
+        findings = pipeline | "F" >> beam.Create([])
+        summary = pipeline | "S" >> beam.Create([])
+        _ = (findings, summary) | WriteAuditTables("my-project:registry_audit", "r", "2026-01-01T00:00:00Z", ("b",))
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_the_outcome_step_writes_structured_entries_to_the_jobs_project(graph):
+    """On Dataflow the LogOutcome DoFn carries the job's project: its structured entries
+    (tests/test_outcome.py) go to that project's Cloud Logging, where deploy.sh's metrics read them."""
+    from apache_beam.internal import pickler
+
+    proto, _ = graph
+    step = _by_name(proto)["LogOutcome"]
+    payload = beam_runner_api_pb2.ParDoPayload.FromString(step.spec.payload)
+    fn = pickler.loads(payload.do_fn.payload)[0]
+    assert type(fn).__name__ == "LogOutcomeFn" and fn._project == PROJECT

@@ -240,19 +240,74 @@ def test_workflow_names_every_launch_uniquely():
     assert parameter["parameters"] == "${args.parameters}"
 
 
-def test_alert_metrics_match_the_outcome_line(plan):
-    from pipeline.transforms.outcome import outcome_line
+def _matches(log_filter: str, entry: dict) -> bool:
+    """Cloud Logging's filter language as deploy.sh uses it: `path="text"` or `path=number` clauses
+    joined by AND, each path into the LogEntry (logName, jsonPayload.field)."""
+    for clause in log_filter.split(" AND "):
+        path, _, wanted = clause.partition("=")
+        value = entry
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if wanted.startswith('"'):
+            if value != json.loads(wanted):
+                return False
+        elif value != int(wanted):
+            return False
+    return True
+
+
+def test_alert_metrics_filter_on_the_structured_outcome_entries(plan):
+    """The metrics match the entries pipeline/core/outcome.py writes, by their fields, not a substring."""
+    from pipeline.core.outcome import log_entries
 
     metrics = {c[4]: _flag(c, "--log-filter") for c in _runs(plan, "logging", "metrics", "create")}
-    assert set(metrics) == {"registry_scrub_runs", "registry_scrub_error_runs"}
-    line = outcome_line(
-        {"run_id": "r1", "exit_status": 1, "findings_by_severity": {"error": 2}, "report_location": "gs://r/x"}
-    )
-    for name, log_filter in metrics.items():
-        for needle in re.findall(r'jsonPayload\.message:"((?:[^"\\]|\\.)*)"', log_filter):
-            assert needle.replace('\\"', '"') in line, f"{name}: {needle!r} never matches {line!r}"
-    assert "exit_status=1" in metrics["registry_scrub_error_runs"]
-    assert "exit_status=0" not in outcome_line({"run_id": "r", "exit_status": 1})
+    assert set(metrics) == {
+        "registry_scrub_runs",
+        "registry_scrub_error_runs",
+        "registry_scrub_buckets_would_lose_images",
+    }
+    assert not [f for f in metrics.values() if "message" in f], "a metric on the text line, not the fields"
+    decommission = {
+        "artifacts.a.appspot.com": {"verdict": "would_lose_images", "project": "a", "headline": "Would lose 2."},
+        "artifacts.b.appspot.com": {"verdict": "safe_to_delete", "project": "b", "headline": "Safe."},
+    }
+    failed = {"run_id": "r1", "exit_status": 1, "findings_by_severity": {"error": 2}, "decommission": decommission}
+    clean = {"run_id": "r2", "exit_status": 0, "findings_by_severity": {"error": 0}}
+
+    def counted(name, summary):
+        return sum(_matches(metrics[name], entry) for entry in log_entries(summary, "audit-proj"))
+
+    assert (counted("registry_scrub_runs", failed), counted("registry_scrub_runs", clean)) == (1, 1)
+    assert (counted("registry_scrub_error_runs", failed), counted("registry_scrub_error_runs", clean)) == (1, 0)
+    assert counted("registry_scrub_buckets_would_lose_images", failed) == 1
+    assert counted("registry_scrub_buckets_would_lose_images", clean) == 0
+    # Another project's log is not counted.
+    assert counted("registry_scrub_runs", clean) == 1
+    assert not any(_matches(metrics["registry_scrub_runs"], e) for e in log_entries(clean, "other-proj"))
+
+
+def test_alert_policies_watch_those_metrics_and_notify_the_channels(plan):
+    metrics = {c[4] for c in _runs(plan, "logging", "metrics", "create")}
+    policies = [json.loads(_flag(c, "--policy")) for c in _runs(plan, "monitoring", "policies", "create")]
+    assert {p["displayName"] for p in policies} == {
+        "registry-scrub: a scan found errors",
+        "registry-scrub: a bucket would lose images",
+    }
+    for policy in policies:
+        (condition,) = policy["conditions"]
+        (metric,) = re.findall(
+            r'metric\.type="logging\.googleapis\.com/user/([a-z_]+)"', condition["conditionThreshold"]["filter"]
+        )
+        assert metric in metrics - {"registry_scrub_runs"}
+        assert condition["conditionThreshold"]["comparison"] == "COMPARISON_GT"
+    # Idempotent: the policy is looked up by its name first (and updated when it exists).
+    assert [c for c in plan if c[0] == "?" and c[1:4] == ["gcloud", "monitoring", "policies"]]
+    channels = "projects/audit-proj/notificationChannels/123,projects/audit-proj/notificationChannels/456"
+    result = deploy("--dry-run", "alerts", PROJECT="audit-proj", REGION="europe-west1", ALERT_CHANNELS=channels)
+    assert result.returncode == 0, result.stderr
+    created = [line for line in result.stdout.splitlines() if line.startswith("+ gcloud monitoring policies create")]
+    assert len(created) == 2 and all(f"--notification-channels {channels}" in line for line in created)
+    assert "notify no one" in deploy("--dry-run", "alerts", PROJECT="p", REGION="r").stdout
 
 
 def test_a_config_file_reaches_the_template_as_its_config_parameter():

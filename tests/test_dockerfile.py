@@ -19,9 +19,11 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI (the test
     import tomli as tomllib
 
 import apache_beam
+import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
+from jobs import pin_images
 from tests.conftest import REPO
 
 DOCKERFILE = (REPO / "Dockerfile").read_text()
@@ -41,6 +43,11 @@ def _dockerfile_arg(name: str) -> str:
     return value
 
 
+def _image(arg: str) -> pin_images.ImageRef:
+    (ref,) = [ref for ref in pin_images.image_refs(DOCKERFILE) if ref.arg == arg]
+    return ref
+
+
 def test_one_beam_version_in_dockerfile_pyproject_and_lock():
     dockerfile = _dockerfile_arg("BEAM_VERSION")
     (beam_req,) = [Requirement(r) for r in PYPROJECT["project"]["dependencies"] if Requirement(r).name == "apache-beam"]
@@ -52,7 +59,9 @@ def test_one_beam_version_in_dockerfile_pyproject_and_lock():
     assert apache_beam.__version__ == lock, "the tests run another Beam than the image ships"
     assert "gcp" in beam_req.extras
     # The worker boot files come from the SDK image of that same release and Python.
-    assert "FROM apache/beam_python3.11_sdk:${BEAM_VERSION} AS beam_sdk" in DOCKERFILE
+    assert "FROM ${BEAM_SDK_IMAGE} AS beam_sdk" in DOCKERFILE
+    sdk = _image("BEAM_SDK_IMAGE")
+    assert sdk.tagged == f"docker.io/apache/beam_python3.11_sdk:{dockerfile}", sdk.ref
 
 
 # Each was installed and its tests run at least once (docs/runners.md, "Python versions").
@@ -73,8 +82,9 @@ def test_claimed_python_versions_match_requires_python_and_classifiers():
 
 def test_the_image_stays_on_the_flex_base_python():
     assert "3.11" in SpecifierSet(PYPROJECT["project"]["requires-python"])
-    assert _dockerfile_arg("PYTHON_IMAGE").startswith("python:3.11-")
-    assert "python311-template-launcher-base" in _dockerfile_arg("LAUNCHER_IMAGE")
+    assert _image("PYTHON_IMAGE").tagged.startswith("docker.io/library/python:3.11-")
+    launcher = _image("LAUNCHER_IMAGE").tagged
+    assert launcher.startswith("gcr.io/dataflow-templates-base/python311-template-launcher-base:")
     assert "--python-version 3.11" in (REPO / "Makefile").read_text()
 
 
@@ -175,3 +185,88 @@ def test_hadolint_would_catch_a_regression(tmp_path):
         check=False,
     )
     assert result.returncode != 0 and "DL3002" in result.stdout and "DL3013" in result.stdout
+
+
+# --- base images: fully qualified, pinned by digest (or saying why not), `make pin-images` ---
+
+
+def test_every_base_image_is_fully_qualified_and_pinned():
+    assert pin_images.unpinned_reasons(DOCKERFILE) == []
+    refs = pin_images.image_refs(DOCKERFILE)
+    assert {ref.arg for ref in refs} == {"BEAM_SDK_IMAGE", "PYTHON_IMAGE", "LAUNCHER_IMAGE"}
+    # Both images no public source pins stay few: each digest here has its source in a comment.
+    assert {ref.arg for ref in refs if ref.digest is None} <= {"BEAM_SDK_IMAGE"}
+    assert "pin-images:" in (REPO / "Makefile").read_text()
+
+
+_GOOD_ARG = "# digest: somewhere\nARG BASE_IMAGE=docker.io/library/python:3.11-slim@sha256:" + "a" * 64 + "\n"
+
+
+@pytest.mark.parametrize(
+    "dockerfile, complaint",
+    [
+        (_GOOD_ARG + "FROM python:3.11-slim\n", "FROM python:3.11-slim: name the base image in an ARG"),
+        (
+            "# tag-pinned: why\nARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\n",
+            "BASE_IMAGE=python:3.11-slim: not fully qualified",
+        ),
+        (
+            "# tag-pinned: why\nARG BASE_IMAGE=apache/beam_python3.11_sdk:2.77.0\nFROM ${BASE_IMAGE}\n",
+            "not fully qualified",
+        ),
+        ("ARG BASE_IMAGE=docker.io/library/python:3.11-slim\nFROM ${BASE_IMAGE}\n", "no @sha256 digest"),
+        ("# tag-pinned:\nARG BASE_IMAGE=docker.io/library/python:3.11-slim\nFROM ${BASE_IMAGE}\n", "no @sha256"),
+        ("ARG BASE_IMAGE=docker.io/library/python@sha256:" + "a" * 64 + "\nFROM ${BASE_IMAGE}\n", "no tag"),
+        (
+            "ARG BASE_IMAGE=docker.io/library/python:3.11-slim@sha256:" + "a" * 64 + "\nFROM $BASE_IMAGE\n",
+            "a digest without a '# digest:",
+        ),
+    ],
+)
+def test_an_unqualified_or_unpinned_base_image_is_refused(dockerfile, complaint):
+    problems = pin_images.unpinned_reasons(dockerfile)
+    assert any(complaint in problem for problem in problems), problems
+    assert pin_images.unpinned_reasons(_GOOD_ARG + "FROM ${BASE_IMAGE} AS base\n") == []
+
+
+def _pin_images(dockerfile: Path, crane: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "jobs.pin_images", str(dockerfile), "--crane", str(crane), "--insecure"]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_pin_images_rewrites_each_base_image_with_the_digest_crane_resolves(registry, tmp_path):
+    """`make pin-images` against a real registry (docker-registry on loopback) and the real crane."""
+    from jobs.images import make_image, random_layer
+    from tests.test_peer_agreement import peers_bin_dir
+
+    crane = peers_bin_dir() / "crane"
+    assert crane.is_file(), f"{crane} is missing after tests/install-peers.sh"
+    image = make_image([random_layer(seed=4711, size=1500)], oci=True)
+    registry.push(image, "base/python", "3.11-slim")
+    old = "sha256:" + "0" * 64
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        "# syntax note kept\n"
+        "ARG BEAM_VERSION=2.77.0\n"
+        "# What this image is for (kept).\n"
+        "# tag-pinned: nothing reachable\n# a second line of that reason\n"
+        f"ARG FIRST_IMAGE={registry.host}/base/python:3.11-slim\n"
+        f"# digest: an old source\nARG SECOND_IMAGE={registry.host}/base/python:3.11-slim@{old}\n"
+        "FROM ${FIRST_IMAGE} AS first\nFROM ${SECOND_IMAGE}\n"
+    )
+    done = _pin_images(dockerfile, crane)
+    assert done.returncode == 0, done.stderr
+    pinned = dockerfile.read_text()
+    assert pin_images.unpinned_reasons(pinned) == []
+    refs = {ref.arg: ref for ref in pin_images.image_refs(pinned)}
+    assert refs["FIRST_IMAGE"].digest == refs["SECOND_IMAGE"].digest == image.digest
+    assert refs["FIRST_IMAGE"].comment[0] == "# What this image is for (kept)."
+    assert "nothing reachable" not in pinned and "a second line" not in pinned and old not in pinned
+    assert f"# digest: crane digest {registry.host}/base/python:3.11-slim" in pinned
+
+    # A tag the registry does not have: one line naming it, the file untouched.
+    dockerfile.write_text(f"ARG GONE_IMAGE={registry.host}/base/python:9.9\nFROM ${{GONE_IMAGE}}\n")
+    done = _pin_images(dockerfile, crane)
+    assert done.returncode != 0 and f"crane digest {registry.host}/base/python:9.9" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr  # one line: crane's reason
+    assert "@sha256" not in dockerfile.read_text()

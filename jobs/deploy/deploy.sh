@@ -11,7 +11,8 @@
 #   template  build the Flex Template spec from that image
 #   run       launch one scan now
 #   schedule  the launch workflow and the Cloud Scheduler job that starts it
-#   alerts    log-based metrics: every run's outcome, and runs with error findings
+#   alerts    log-based metrics on the structured outcome entries (exit_status, verdicts) and
+#             alert policies on them (ALERT_CHANNELS: where they notify)
 #
 # Settings come from the environment (jobs/deploy/env.example lists them all):
 #   set -a; . ./my-scrub.env; set +a; jobs/deploy/deploy.sh all
@@ -59,8 +60,10 @@ settings() {
   : "${SCAN_BUCKETS:=}"
   : "${SCAN_PROJECTS:=}"
   : "${DISABLE_PUBLIC_IPS:=0}"
+  : "${ALERT_CHANNELS:=}"
   plain DATAFLOW_BUCKET AR_REPO TAG IMAGE TEMPLATE WORKER_SA LAUNCHER_SA REPORT_PREFIX \
-    MACHINE_TYPE MAX_WORKERS SHARD_COUNT BQ_DATASET SCAN_BUCKETS SCAN_PROJECTS REPORT_BUCKET CONFIG_FILE
+    MACHINE_TYPE MAX_WORKERS SHARD_COUNT BQ_DATASET SCAN_BUCKETS SCAN_PROJECTS REPORT_BUCKET CONFIG_FILE \
+    ALERT_CHANNELS
 }
 
 need_scan_settings() {
@@ -73,7 +76,8 @@ need_scan_settings() {
 step_apis() {
   run gcloud services enable dataflow.googleapis.com cloudbuild.googleapis.com \
     artifactregistry.googleapis.com cloudscheduler.googleapis.com workflows.googleapis.com \
-    bigquery.googleapis.com storage.googleapis.com iam.googleapis.com --project "$PROJECT"
+    bigquery.googleapis.com storage.googleapis.com iam.googleapis.com logging.googleapis.com \
+    monitoring.googleapis.com --project "$PROJECT"
 }
 
 # --- iam ---
@@ -293,8 +297,11 @@ step_schedule() {
 
 # --- alerts ---
 
-# The line pipeline/transforms/outcome.py logs once per run, on a Dataflow worker.
-OUTCOME_FILTER='resource.type="dataflow_step" AND log_id("dataflow.googleapis.com/worker") AND jsonPayload.message:"registry-scrub outcome:"'
+# The structured entries pipeline/transforms/outcome.py writes on Dataflow (pipeline/core/outcome.py):
+# one "outcome" entry per run, one "verdict" entry per scanned bucket, in their own log.
+outcome_filter() {
+  printf 'logName="projects/%s/logs/registry-scrub-outcome" AND jsonPayload.event="%s"' "$PROJECT" "$1"
+}
 
 ensure_log_metric() { # ensure_log_metric NAME DESCRIPTION FILTER
   if exists gcloud logging metrics describe "$1" --project "$PROJECT"; then
@@ -304,12 +311,47 @@ ensure_log_metric() { # ensure_log_metric NAME DESCRIPTION FILTER
   fi
 }
 
+# alert_policy_json DISPLAY_NAME METRIC DOCUMENTATION: fires when the metric counts an entry.
+alert_policy_json() {
+  local filter="metric.type=\"logging.googleapis.com/user/$2\" AND resource.type=\"global\""
+  printf '{"displayName":"%s","combiner":"OR","documentation":{"content":"%s","mimeType":"text/markdown"},' "$1" "$3"
+  printf '"conditions":[{"displayName":"%s","conditionThreshold":{"filter":"%s",' "$2 above 0" "${filter//\"/\\\"}"
+  printf '"aggregations":[{"alignmentPeriod":"600s","perSeriesAligner":"ALIGN_SUM"}],'
+  printf '"comparison":"COMPARISON_GT","thresholdValue":0,"duration":"0s","trigger":{"count":1}}}]}'
+}
+
+ensure_alert_policy() { # ensure_alert_policy DISPLAY_NAME METRIC DOCUMENTATION
+  local policy existing=() channels=()
+  policy="$(alert_policy_json "$1" "$2" "$3")"
+  [[ -n "$ALERT_CHANNELS" ]] && channels=(--notification-channels "$ALERT_CHANNELS")
+  if is_dry_run; then
+    printf '? '
+    show gcloud monitoring policies list --project "$PROJECT" --filter "displayName=\"$1\"" --format 'value(name)'
+  else
+    mapfile -t existing < <(gcloud monitoring policies list --project "$PROJECT" \
+      --filter "displayName=\"$1\"" --format 'value(name)')
+  fi
+  if ((${#existing[@]})); then
+    run gcloud monitoring policies update "${existing[0]}" --project "$PROJECT" --policy "$policy" "${channels[@]}"
+  else
+    run gcloud monitoring policies create --project "$PROJECT" --policy "$policy" "${channels[@]}"
+  fi
+}
+
 step_alerts() {
-  # Alert policies on these (with your notification channels) are in README.md, "Production on Dataflow".
   ensure_log_metric registry_scrub_runs "registry-scrub runs that finished (any exit status)" \
-    "$OUTCOME_FILTER"
+    "$(outcome_filter outcome)"
   ensure_log_metric registry_scrub_error_runs "registry-scrub runs that found errors (exit status 1)" \
-    "$OUTCOME_FILTER AND jsonPayload.message:\"exit_status=1\""
+    "$(outcome_filter outcome) AND jsonPayload.exit_status=1"
+  ensure_log_metric registry_scrub_buckets_would_lose_images \
+    "buckets whose deletion would lose images only they hold (decommission verdict would_lose_images)" \
+    "$(outcome_filter verdict) AND jsonPayload.verdict=\"would_lose_images\""
+  ensure_alert_policy "registry-scrub: a scan found errors" registry_scrub_error_runs \
+    "A scheduled registry-scrub run ended with exit status 1: damaged or missing blobs. Read summary.json in the run folder (docs/production.md, Runbook)."
+  ensure_alert_policy "registry-scrub: a bucket would lose images" registry_scrub_buckets_would_lose_images \
+    "A scanned bucket holds images no other source has: deleting it would lose them. Export them first (docs/recovery.md)."
+  [[ -n "$ALERT_CHANNELS" ]] ||
+    echo "= ALERT_CHANNELS is not set: the alert policies notify no one until you add channels to them"
 }
 
 main() {

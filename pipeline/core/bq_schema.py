@@ -3,14 +3,17 @@
 The ``findings`` table holds every ``FINDING_FIELDS`` column in the same order,
 plus the run's id, start time and date (the partition column). The ``summaries``
 table holds one row per run: every ``summary.json`` key, with the counts by kind
-and by severity as records whose fields come from ``Kind`` and ``Severity``.
+and by severity as records whose fields come from ``Kind`` and ``Severity``, each
+``reclaim_blocked_by`` entry as a record, and the other nested values as ``JSON``.
+Every column's description is its meaning in docs/report.md, both generated from
+``pipeline.core.field_docs``.
 
 ``finding_columns()`` and ``summary_columns()`` raise ``SchemaDrift`` when a
 JSONL key has no BigQuery column or a column no JSONL key, so a field added on
 one side fails at pipeline construction (and in the tests), not in a load job.
 
-Pure: no I/O and no Beam. ``python -m pipeline.core.bq_schema DIR`` writes the
-JSON schema files that ``bq mk`` uses (``jobs/deploy/bq/``).
+Pure: no I/O and no Beam, but for ``python -m pipeline.core.bq_schema DIR``: it writes the
+JSON schema files that ``bq mk`` uses (``jobs/deploy/bq/``) and the docs' generated tables.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.compat import UTC, parse_iso_datetime
+from pipeline.core import field_docs
 from pipeline.core.findings import FINDING_FIELDS, VERIFIED_FIELDS, Kind, Severity
 from pipeline.core.recovery import RECOVERY_COLUMNS
 
@@ -33,6 +37,8 @@ VERIFIED_TABLE = "verified"
 PARTITION_FIELD = "scan_date"
 
 STRING, INTEGER, BOOLEAN, TIMESTAMP, DATE, RECORD = "STRING", "INTEGER", "BOOLEAN", "TIMESTAMP", "DATE", "RECORD"
+# A nested value queried in place: config.scan.shard_count, INT64(reclaim_plan.monthly_cost.usd_per_month).
+JSON = "JSON"
 NULLABLE, REQUIRED, REPEATED = "NULLABLE", "REQUIRED", "REPEATED"
 
 # The run a row belongs to. ``run_started_at`` tells two attempts with the same run id apart.
@@ -98,8 +104,8 @@ SUMMARY_TYPES: dict[str, tuple[str, str]] = {
     "started_at": (TIMESTAMP, REQUIRED),
     "ended_at": (TIMESTAMP, NULLABLE),
     "report_location": (STRING, NULLABLE),
-    # The config that ran, as JSON text (JSON_VALUE(config, '$.scan.shard_count')).
-    "config": (STRING, NULLABLE),
+    # The config that ran (INT64(config.scan.shard_count)).
+    "config": (JSON, NULLABLE),
     "objects_listed": (INTEGER, NULLABLE),
     "bytes_listed": (INTEGER, NULLABLE),
     "objects_verified": (INTEGER, NULLABLE),
@@ -107,43 +113,62 @@ SUMMARY_TYPES: dict[str, tuple[str, str]] = {
     "verified_from_ledger": (INTEGER, NULLABLE),
     "bytes_from_ledger": (INTEGER, NULLABLE),
     "reverified_from_ledger": (INTEGER, NULLABLE),
-    # docs/incremental.md: the earlier run compared with, and the changes since, as JSON text.
-    "ledger": (STRING, NULLABLE),
-    "changes": (STRING, NULLABLE),
+    # docs/incremental.md: the earlier run compared with, and the changes since.
+    "ledger": (JSON, NULLABLE),
+    "changes": (JSON, NULLABLE),
     "unaccounted_objects": (INTEGER, NULLABLE),
     "unreferenced_objects": (INTEGER, NULLABLE),
     "unreferenced_bytes": (INTEGER, NULLABLE),
     # NULL when reclaim is not proven for every bucket with unreferenced blobs.
     "reclaimable_bytes": (INTEGER, NULLABLE),
-    # Each blocker as JSON text: {"bucket", "source", "reason", "manifests", "manifests_total"}.
-    "reclaim_blocked_by": (STRING, REPEATED),
-    # JSON text (JSON_VALUE(reclaim_plan, '$.monthly_cost.usd_per_month')); NULL when there is no plan.
-    "reclaim_plan": (STRING, NULLABLE),
-    "reclaim_by_bucket": (STRING, NULLABLE),
+    # One record per blocker: {"bucket", "code", "source", "reason", "manifests", "manifests_total"}.
+    "reclaim_blocked_by": (RECORD, REPEATED),
+    # NULL when there is no plan.
+    "reclaim_plan": (JSON, NULLABLE),
+    "reclaim_by_bucket": (JSON, NULLABLE),
     "manifests_scanned": (INTEGER, NULLABLE),
     "images_affected": (INTEGER, NULLABLE),
     "objects_not_hashed": (INTEGER, NULLABLE),
-    # {repository: {column: count}} as JSON text (JSON_VALUE(repositories, '$."gcr.io/p/app".missing_blob')).
-    "repositories": (STRING, NULLABLE),
-    # {bucket: {successor_blobs, successor_bytes, other_blobs, other_bytes}} as JSON text (docs/recovery.md).
-    "successor": (STRING, NULLABLE),
+    # {repository: {column: count}} (INT64(repositories['gcr.io/p/app'].missing_blob)).
+    "repositories": (JSON, NULLABLE),
+    # {bucket: {successor_blobs, successor_bytes, other_blobs, other_bytes}} (docs/recovery.md).
+    "successor": (JSON, NULLABLE),
     "recovery": (RECORD, NULLABLE),
     "findings_by_kind": (RECORD, NULLABLE),
     "findings_by_severity": (RECORD, NULLABLE),
     "exit_status": (INTEGER, REQUIRED),
     "files": (STRING, REPEATED),
+    # What WriteHtmlReport adds (pipeline/transforms/html_report.py, summary_extras).
+    "report_html": (STRING, NULLABLE),
+    "most_affected_images": (JSON, NULLABLE),
+    # The per-bucket decommission verdict and the fleet's totals (docs/report.md); NULL in a run without them.
+    "decommission": (JSON, NULLABLE),
+    "fleet": (JSON, NULLABLE),
 }
+# summary.json keys a summary may lack: those the report page adds after build_summary, and those
+# of the decommission verdict (runs before it). Their columns are NULL then.
+OPTIONAL_SUMMARY_KEYS = frozenset({"report_html", "most_affected_images", "decommission", "fleet"})
 # Columns of the summaries table that summary.json does not have.
 SUMMARY_EXTRA_COLUMNS: tuple[tuple[str, str, str], ...] = (
     (PARTITION_FIELD, DATE, REQUIRED),
     # The buckets the run resolved (configured plus discovered in source.projects).
     ("buckets", STRING, REPEATED),
 )
-_RECORD_FIELDS = {
+# Counts: one INTEGER field per kind, severity or recovery column.
+_COUNT_FIELDS = {
     "findings_by_kind": tuple(kind.value for kind in Kind),
     "findings_by_severity": tuple(severity.value for severity in Severity),
     "recovery": RECOVERY_COLUMNS,
 }
+# The fields of pipeline.core.reclaim's blockers (_blocker), each with its meaning.
+BLOCKER_FIELDS: tuple[tuple[str, str, str, str], ...] = (
+    ("bucket", STRING, NULLABLE, "the bucket that is not proven"),
+    ("code", STRING, NULLABLE, "why, as a code (docs/report.md, Why reclaim is blocked)"),
+    ("source", STRING, NULLABLE, "the manifest source concerned, if one is"),
+    ("reason", STRING, NULLABLE, "why, as a sentence"),
+    ("manifests", STRING, REPEATED, "some of the manifests that could not be read"),
+    ("manifests_total", INTEGER, NULLABLE, "how many manifests could not be read"),
+)
 
 # Load-job settings per table: day partitions on the scan date, clustered for the usual filters.
 # ALLOW_FIELD_ADDITION lets a newer release add a (nullable) column to an existing table.
@@ -180,10 +205,27 @@ def _check_same(what: str, jsonl: Iterable[str], bigquery: Iterable[str], fix: s
         )
 
 
-def _field(name: str, type_: str, mode: str) -> dict[str, Any]:
-    field: dict[str, Any] = {"name": name, "type": type_, "mode": mode}
+def _subfields(name: str) -> list[dict[str, Any]]:
+    if name == "reclaim_blocked_by":
+        return [{"name": n, "type": t, "mode": m, "description": d} for n, t, m, d in BLOCKER_FIELDS]
+    what = {"findings_by_kind": "findings of kind", "findings_by_severity": "findings of severity"}
+    return [
+        {"name": n, "type": INTEGER, "mode": NULLABLE, "description": f"{what.get(name, 'count of')} {n}"}
+        for n in _COUNT_FIELDS[name]
+    ]
+
+
+def _described(table: str, name: str, docs: tuple[field_docs.FieldDoc, ...]) -> str:
+    meaning = field_docs.meaning_of(docs, name) or field_docs.meaning_of(field_docs.BIGQUERY_ONLY_DOCS, name)
+    if meaning is None:
+        raise SchemaDrift(f"{table}.{name}: no meaning to describe it; add it to pipeline/core/field_docs.py")
+    return field_docs.description(meaning)
+
+
+def _field(table: str, docs: tuple[field_docs.FieldDoc, ...], name: str, type_: str, mode: str) -> dict[str, Any]:
+    field: dict[str, Any] = {"name": name, "type": type_, "mode": mode, "description": _described(table, name, docs)}
     if type_ == RECORD:
-        field["fields"] = [{"name": n, "type": INTEGER, "mode": NULLABLE} for n in _RECORD_FIELDS[name]]
+        field["fields"] = _subfields(name)
     return field
 
 
@@ -192,7 +234,10 @@ def finding_columns() -> list[dict[str, Any]]:
     _check_same(
         "findings", FINDING_FIELDS, FINDING_TYPES, "add the field to FINDING_TYPES in pipeline/core/bq_schema.py"
     )
-    return [_field(*column) for column in RUN_COLUMNS] + [_field(name, *FINDING_TYPES[name]) for name in FINDING_FIELDS]
+    docs = field_docs.FINDING_FIELD_DOCS
+    return [_field(FINDINGS_TABLE, docs, *column) for column in RUN_COLUMNS] + [
+        _field(FINDINGS_TABLE, docs, name, *FINDING_TYPES[name]) for name in FINDING_FIELDS
+    ]
 
 
 def verified_columns() -> list[dict[str, Any]]:
@@ -200,19 +245,25 @@ def verified_columns() -> list[dict[str, Any]]:
     _check_same(
         "verified", VERIFIED_FIELDS, VERIFIED_TYPES, "add the field to VERIFIED_TYPES in pipeline/core/bq_schema.py"
     )
-    return [_field(*column) for column in RUN_COLUMNS] + [
-        _field(name, *VERIFIED_TYPES[name]) for name in VERIFIED_FIELDS
+    docs = field_docs.VERIFIED_FIELD_DOCS
+    return [_field(VERIFIED_TABLE, docs, *column) for column in RUN_COLUMNS] + [
+        _field(VERIFIED_TABLE, docs, name, *VERIFIED_TYPES[name]) for name in VERIFIED_FIELDS
     ]
 
 
 def summary_columns(summary_keys: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """The ``summaries`` table; checked against ``summary_keys`` when given (the test does)."""
     if summary_keys is not None:
+        keys = list(summary_keys)
         _check_same(
-            "summaries", summary_keys, SUMMARY_TYPES, "add the key to SUMMARY_TYPES in pipeline/core/bq_schema.py"
+            "summaries",
+            keys,
+            [name for name in SUMMARY_TYPES if name in keys or name not in OPTIONAL_SUMMARY_KEYS],
+            "add the key to SUMMARY_TYPES in pipeline/core/bq_schema.py",
         )
-    return [_field(name, *types) for name, types in SUMMARY_TYPES.items()] + [
-        _field(*column) for column in SUMMARY_EXTRA_COLUMNS
+    docs = field_docs.SUMMARY_FIELD_DOCS
+    return [_field(SUMMARIES_TABLE, docs, name, *types) for name, types in SUMMARY_TYPES.items()] + [
+        _field(SUMMARIES_TABLE, docs, *column) for column in SUMMARY_EXTRA_COLUMNS
     ]
 
 
@@ -256,6 +307,9 @@ def _cell(value: Any, type_: str, mode: str) -> Any:
         return None
     if type_ == STRING:
         return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    if type_ == JSON:
+        # As parsed JSON: a load job stores it as JSON (a string would be stored as a JSON string).
+        return json.loads(json.dumps(value, default=str))
     if type_ == INTEGER:
         return int(value)
     if type_ == BOOLEAN:
@@ -294,9 +348,14 @@ def summary_row(summary: dict[str, Any], buckets: Iterable[str]) -> dict[str, An
     out: dict[str, Any] = {}
     for name, (type_, mode) in SUMMARY_TYPES.items():
         value = summary.get(name)
-        if type_ == RECORD:
-            value = {key: int((value or {}).get(key, 0)) for key in _RECORD_FIELDS[name]}
-        out[name] = value if type_ == RECORD else _cell(value, type_, mode)
+        if name == "reclaim_blocked_by":
+            out[name] = [
+                {field: _cell(blocker.get(field), t, m) for field, t, m, _ in BLOCKER_FIELDS} for blocker in value or ()
+            ]
+        elif type_ == RECORD:
+            out[name] = {key: int((value or {}).get(key, 0)) for key in _COUNT_FIELDS[name]}
+        else:
+            out[name] = _cell(value, type_, mode)
     out[PARTITION_FIELD] = scan_date(summary["started_at"])
     out["buckets"] = list(buckets)
     return out
@@ -376,7 +435,21 @@ def write_view_files(directory: str | Path) -> list[Path]:
     return written
 
 
+def write_doc_tables(repository: str | Path) -> list[Path]:
+    """Rewrite the docs' generated tables (``field_docs.doc_blocks``) under ``repository``."""
+    written = []
+    for (relative, name), table in field_docs.doc_blocks().items():
+        path = Path(repository) / relative
+        text = path.read_text(encoding="utf-8")
+        updated = field_docs.with_block(text, name, table)
+        if updated != text:
+            path.write_text(updated, encoding="utf-8")
+            written.append(path)
+    return written
+
+
 if __name__ == "__main__":
     target = sys.argv[1] if len(sys.argv) > 1 else "jobs/deploy/bq"
-    for written_path in write_schema_files(target) + write_view_files(target):
+    repository = Path(__file__).resolve().parents[2]
+    for written_path in write_schema_files(target) + write_view_files(target) + write_doc_tables(repository):
         print(written_path)

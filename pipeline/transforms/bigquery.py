@@ -8,6 +8,9 @@ and created on first use with the schema from ``pipeline.core.bq_schema``.
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+
 import apache_beam as beam
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
 
@@ -23,6 +26,24 @@ def _load(table: str, dataset: str, columns: list[dict]) -> WriteToBigQuery:
         write_disposition=BigQueryDisposition.WRITE_APPEND,
         additional_bq_parameters=bq_schema.TABLE_OPTIONS[table],
     )
+
+
+class _ParsedJsonWarning(logging.Filter):
+    """Beam warns, once per JSON column, that a value given as a string would load as a JSON string.
+    Ours are parsed values (``bq_schema._cell``), so the warning would only alarm the person reading."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Found JSON type in TableSchema")
+
+
+@contextmanager
+def _without_parsed_json_warning():
+    root, quiet = logging.getLogger(), _ParsedJsonWarning()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
 
 
 class WriteAuditTables(beam.PTransform):
@@ -41,6 +62,10 @@ class WriteAuditTables(beam.PTransform):
         self._verified_columns = bq_schema.verified_columns()
 
     def expand(self, inputs):
+        with _without_parsed_json_warning():
+            return self._expand(inputs)
+
+    def _expand(self, inputs):
         findings, summary, *verified = inputs
         run_id, started_at, buckets = self._run_id, self._started_at, self._buckets
         finding_rows = findings | "FindingRows" >> beam.Map(lambda row: bq_schema.finding_row(row, run_id, started_at))
