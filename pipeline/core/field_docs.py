@@ -195,9 +195,7 @@ SUMMARY_FIELD_DOCS: tuple[FieldDoc, ...] = (
     ),
     FieldDoc(
         ("fleet",),
-        "the verdicts of all scanned buckets together: `buckets`, `by_verdict` (per verdict: `buckets`, "
-        "`usd_per_month`, `images_only_here`), `headline`, and `rows` (one per bucket, costliest first); "
-        "absent from runs before the verdict",
+        "every scanned bucket's decommission verdict in one view, or `null` in a run without verdicts: `{\"buckets\", \"by_verdict\", \"headline\", \"rows\"}`. `by_verdict` has all four verdicts (`safe_to_delete`, `would_lose_images`, `in_use`, `cannot_tell`), each `{\"buckets\", \"usd_per_month\", \"images_only_here\"}`; `headline` is the sentence the terminal and `report.html` open with (`12 buckets safe to delete, saving $34.50 a month; 3 would lose 17 images; 1 cannot tell`); `rows` is one `{\"bucket\", \"project\", \"verdict\", \"headline\", \"bytes\", \"usd_per_month\", \"images_only_here\"}` per bucket, sorted by `usd_per_month` (highest first, unpriced last), then bucket ([the fleet view](fleet.md#the-fleet-view))",
     ),
 )
 
