@@ -24,11 +24,12 @@ ARG BEAM_SDK_IMAGE=docker.io/apache/beam_python3.11_sdk:2.77.0
 # built 2026-08-25), repos/python/remote/3.11-slim-bookworm.md at commit bc9bbb47fc709dc4b29d3b128d66823b953b97a7.
 ARG PYTHON_IMAGE=docker.io/library/python:3.11-slim-bookworm@sha256:fe556eaffd0d96abd8685b83bb8a69addd0dc730fa193669a7df0d49ddcfac02
 # The Flex Template launcher binary (it does not depend on the Beam version). Tags: Google's
-# "Flex Templates base images" page (cloud.google.com/dataflow/docs/reference/flex-templates-base-images).
-# digest: a public design note that read this image's manifest from gcr.io, with its label
-# com.google.cloud.dataflow.flex-templates.version=flex_templates_base_image_release_20260720_RC00;
-# one source only: `make pin-images` checks it against the tag.
-ARG LAUNCHER_IMAGE=gcr.io/dataflow-templates-base/python311-template-launcher-base:flex_templates_base_image_release_20260720_RC00@sha256:35e7280471e19e0dfa4399944978569f5f4adee51d6d10191d613295cae8b75d
+# "Flex Templates base images" page (cloud.google.com/dataflow/docs/reference/flex-templates-base-images);
+# this tag's name is the image's com.google.cloud.dataflow.flex-templates.version label.
+# tag-pinned: only one public source (a third-party note) gives a digest for this tag, which is not
+# enough to pin the bytes of the image that submits every job; `make pin-images` resolves it
+# from gcr.io as a release step (docs/production.md, "Pinned base images").
+ARG LAUNCHER_IMAGE=gcr.io/dataflow-templates-base/python311-template-launcher-base:flex_templates_base_image_release_20260720_RC00
 
 FROM ${BEAM_SDK_IMAGE} AS beam_sdk
 FROM ${LAUNCHER_IMAGE} AS template_launcher
