@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import select
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +59,12 @@ class Browser:
     def _send(self, message: dict[str, Any]) -> None:
         os.write(self._to_browser, json.dumps(message).encode() + b"\0")
 
-    def _receive(self) -> dict[str, Any]:
+    def _receive(self, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
         while b"\0" not in self._buffer:
+            # A deadline, not a blocking read: Chromium's helper processes may hold the pipe open.
+            if not select.select([self._from_browser], [], [], max(deadline - time.monotonic(), 0))[0]:
+                raise RuntimeError(f"chromium sent nothing over its DevTools pipe for {timeout} s")
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:
                 raise RuntimeError("chromium closed its DevTools pipe")
@@ -117,8 +123,9 @@ class Browser:
 
     def close(self) -> None:
         try:
-            self.call("Browser.close")
-        except (RuntimeError, OSError):
+            self._next_id += 1
+            self._send({"id": self._next_id, "method": "Browser.close", "params": {}})
+        except OSError:
             pass
         try:
             self._proc.wait(timeout=20)
