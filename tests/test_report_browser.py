@@ -240,6 +240,7 @@ def test_the_demo_page_names_nothing_to_load(demo_run):
 # --- layout: the verdict per bucket first, a phone's width, print (DevTools over a pipe) -------------------------
 
 WIDTHS = (1400, 390)  # a desktop, and a phone (iPhone 12-15 CSS pixels)
+PAPER = 720  # A4 or Letter at 96 dpi, less Chromium's default print margins
 
 LAYOUT = """(() => {
   const nav = document.getElementById("contents");
@@ -314,11 +315,12 @@ def test_a_contents_link_lands_below_the_sticky_bar(browser, fleet_page):
 
 def test_print_hides_the_bar_and_keeps_cards_whole(browser, fleet_page):
     path, _ = fleet_page
-    browser.open(path.as_uri(), 1400)
+    browser.open(path.as_uri(), PAPER)
     browser.media("print")
     try:
         printed = browser.evaluate(
             """(() => ({
+              width: document.documentElement.scrollWidth,
               bar: getComputedStyle(document.getElementById("contents")).display,
               filters: getComputedStyle(document.getElementById("finding-filters")).display,
               card: getComputedStyle(document.querySelector("article.card")).breakInside,
@@ -328,7 +330,14 @@ def test_print_hides_the_bar_and_keeps_cards_whole(browser, fleet_page):
         )
     finally:
         browser.media("")
-    assert printed == {"bar": "none", "filters": "none", "card": "avoid", "wrap": "visible", "link": "none"}
+    assert printed == {
+        "width": PAPER,  # every table fits the paper: printed, nothing can scroll
+        "bar": "none",
+        "filters": "none",
+        "card": "avoid",
+        "wrap": "visible",
+        "link": "none",
+    }
     assert browser.evaluate('getComputedStyle(document.getElementById("contents")).display') == "flex"
 
 
