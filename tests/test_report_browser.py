@@ -14,20 +14,10 @@ from html.parser import HTMLParser
 
 import pytest
 
+from tests.support.chromium import CHROMIUM_FLAGS
 from tests.test_cli import run_cli
 
 RUN_ID = "demo-html"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-    "--proxy-server=127.0.0.1:9",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
-]
 
 
 def chromium_binary() -> str:

@@ -13,12 +13,12 @@ import base64
 import json
 import os
 import select
-import shutil
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+# Also tests/test_report_browser.py's for --dump-dom: a proxy that points nowhere, no background networking.
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -27,7 +27,7 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--disable-component-update",
     "--disable-sync",
-    "--hide-scrollbars",
+    "--hide-scrollbars",  # a screenshot shows the page, not the window's scrollbars
     "--proxy-server=127.0.0.1:9",
     "--host-resolver-rules=MAP * ~NOTFOUND",
 ]
@@ -140,7 +140,3 @@ class Browser:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def chromium_binary() -> str | None:
-    return shutil.which("chromium")
