@@ -354,6 +354,8 @@ def test_an_older_run_says_it_predates_the_verdict():
     assert section_ids(page)[0] == "decommission"
     assert '<p class="note" id="no-verdict">This run predates the per-bucket verdict' in page
     assert "<article" not in page
+    page, _ = page_for([], [], decommission={}, fleet=dc.fleet_of({}))  # a run that scanned no bucket
+    assert '<p class="muted" id="no-verdict">No bucket was scanned in this run.</p>' in page
 
 
 def test_the_contents_bar_links_every_section_and_only_those():

@@ -206,6 +206,8 @@ def _units(model: Model) -> str:
 def render_decommission(model: Model) -> str:
     decommission, fleet = model.get("decommission"), model.get("fleet")
     title = "<h2>Can each bucket be deleted?</h2>"
+    if decommission == {}:
+        return f'{title}<p class="muted" id="no-verdict">No bucket was scanned in this run.</p>'
     if not decommission:
         return (
             f'{title}<p class="note" id="no-verdict">This run predates the per-bucket verdict: its '
