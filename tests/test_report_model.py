@@ -531,7 +531,11 @@ def test_a_verdict_that_covers_other_objects_than_the_scan_listed_is_said_so():
     summary["decommission"][OTHER]["bytes"] = 499
     model = rm.build_model(summary, rm.ReportAccumulator())
     assert model["units"]["agrees"] is False
-    assert "The verdicts cover 7 object(s), 1.1 kB, but the scan listed 7, 1.1 kB" in " ".join(render(model).split())
+    assert "The verdicts cover 7 object(s), 1.1 kB, but the scan listed 7, 1.1 kB:" in " ".join(render(model).split())
+    summary["decommission"][OTHER]["bytes"] = None  # its listing failed: cannot_tell, size unknown
+    model = rm.build_model(summary, rm.ReportAccumulator())
+    assert model["units"]["unknown_size"] == 1 and model["units"]["bytes"] == 650
+    assert "but the scan listed 7, 1.1 kB (1 bucket(s) of unknown size):" in " ".join(render(model).split())
 
 
 def test_the_model_carries_both_blocks_unchanged_and_orders_cards_by_cost():

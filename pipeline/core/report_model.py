@@ -823,6 +823,8 @@ def decommission_units(summary: Row, acc: ReportAccumulator) -> Row | None:
         "objects_listed": listed_objects,
         "bytes_listed": listed_bytes,
         "agrees": (objects, size) == (listed_objects, listed_bytes),
+        # A bucket whose listing failed has no size (null): it counts 0 above, and the page says how many.
+        "unknown_size": sum(1 for e in entries if not isinstance(e.get("bytes"), int)),
         "images_only_here": sum(_int(e.get("images_only_here_total")) for e in entries),
         "unreferenced_objects": summary.get("unreferenced_objects", acc.findings_seen[Kind.UNREFERENCED_BLOB.value]),
         "unreferenced_bytes": summary.get("unreferenced_bytes", acc.bytes_by_kind[Kind.UNREFERENCED_BLOB.value]),

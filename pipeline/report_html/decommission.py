@@ -112,9 +112,9 @@ def _card(index: int, bucket: str, entry: dict[str, Any]) -> str:
     verdict = entry.get("verdict")
     project = entry.get("project")
     reasons = "".join(f"<li>{esc(reason)}</li>" for reason in entry.get("reasons") or ())
+    size = "an unknown size" if entry.get("bytes") is None else human_bytes(entry.get("bytes"))
     facts = (
-        f"<div><dt>deleting it frees</dt><dd>{esc(human_bytes(entry.get('bytes')))} "
-        f"in {count(entry.get('objects'))} object(s)</dd></div>"
+        f"<div><dt>deleting it frees</dt><dd>{esc(size)} in {count(entry.get('objects'))} object(s)</dd></div>"
         f"<div><dt>monthly cost</dt><dd>{_cost(entry)}</dd></div>"
         f"<div><dt>soft delete</dt><dd>{esc(entry.get('soft_delete') or 'unknown')}</dd></div>"
     )
@@ -187,7 +187,9 @@ def _units(model: Model) -> str:
         if units["agrees"]
         else f'<span class="sev-warning">The verdicts cover {count(units["objects"])} object(s), '
         f"{esc(human_bytes(units['bytes']))}, but the scan listed {count(units['objects_listed'])}, "
-        f"{esc(human_bytes(units['bytes_listed']))}: compare the cards with the Buckets table.</span>"
+        f"{esc(human_bytes(units['bytes_listed']))}"
+        + (f" ({count(units['unknown_size'])} bucket(s) of unknown size)" if units["unknown_size"] else "")
+        + ": compare the cards with the Buckets table.</span>"
     )
     reclaim = units["reclaim"]
     proven = (
