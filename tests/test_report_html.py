@@ -287,7 +287,7 @@ def fleet_summary_fields(run_dir="/r/run-1"):
             usd=None,
             unpriced_reason="the bucket's location type is unknown",
             headline="In use: a registry still serves 1 image from this bucket.",
-            images_in_use=[dc.image_in_use("gcr.io/q/web", "latest", "v2")],
+            images_in_use=[dc.image_in_use("gcr.io/q/web", "gcr.io/q/web:latest", "v2"), dc.image_in_use("gcr.io/q/x")],
         ),
     }
     return {"decommission": decommission, "fleet": dc.fleet_of(decommission)}
@@ -345,7 +345,8 @@ def test_the_verdict_per_bucket_comes_first_in_the_fleets_order():
         "Images only here (3): export them before deleting" in text and "and 1 more image(s) not listed here." in text
     )
     # Images in use: repository and tags.
-    assert '<td class="mono">gcr.io/q/web</td><td class="mono">latest, v2</td>' in text
+    assert '<td class="mono">gcr.io/q/web</td><td class="mono">latest, v2</td>' in text  # not gcr.io/q/web:latest
+    assert '<td class="mono">gcr.io/q/x</td><td class="mono">(untagged)</td>' in text
 
 
 def test_an_older_run_says_it_predates_the_verdict():

@@ -343,13 +343,13 @@ def _image_key(row: Row) -> tuple:
     )
 
 
-def _short_tag(tag: str, repository: str | None) -> str:
+def short_tag(tag: str, repository: str | None) -> str:
     """``repo:tag`` -> ``tag`` when the repository is the image's own (the table shows the repository)."""
     return tag[len(repository) + 1 :] if repository and tag.startswith(repository + ":") else tag
 
 
 def _page_image(row: Row) -> Row:
-    tags, tag_count = _names([_short_tag(t, row.get("repository")) for t in row.get("tags") or ()])
+    tags, tag_count = _names([short_tag(t, row.get("repository")) for t in row.get("tags") or ()])
     return {
         "image": _text(row.get("image")),
         "repository": _text(row.get("repository")),

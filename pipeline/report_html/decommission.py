@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.core.report_model import BUCKET_ROWS, VERDICTS
+from pipeline.core.report_model import BUCKET_ROWS, VERDICTS, short_tag
 from pipeline.report_html import count, esc, human_bytes, usd, wrap_table
 
 Model = dict[str, Any]
@@ -48,7 +48,8 @@ def _cost(entry: dict[str, Any]) -> str:
 
 def _image_only_here(image: dict[str, Any]) -> str:
     platform = "/".join(str(image[k]) for k in ("os", "architecture") if image.get(k)) or "unknown platform"
-    labels = sorted(f"{k}={v}" for k, v in (image.get("labels") or {}).items())
+    labels = image.get("labels") if isinstance(image.get("labels"), dict) else {}
+    labels = sorted(f"{k}={v}" for k, v in labels.items())
     more = len(labels) - LABELS_SHOWN
     shown = ", ".join(labels[:LABELS_SHOWN]) + (f" and {more} more" if more > 0 else "")
     digest = image.get("config_digest")
@@ -84,6 +85,12 @@ def _images_only_here(entry: dict[str, Any]) -> str:
     )
 
 
+def _tags(image: dict[str, Any]) -> str:
+    """``v1, latest``: the tags without the repository the row already shows."""
+    tags = [short_tag(str(tag), image.get("repository")) for tag in image.get("tags") or ()]
+    return ", ".join(tags) or "(untagged)"
+
+
 def _images_in_use(entry: dict[str, Any]) -> str:
     images = [i for i in entry.get("images_in_use") or () if isinstance(i, dict)]
     total = max(entry.get("images_in_use_total") or 0, len(images))
@@ -91,7 +98,7 @@ def _images_in_use(entry: dict[str, Any]) -> str:
         return ""
     rows = "".join(
         f'<tr><td class="mono">{esc(i.get("repository"))}</td>'
-        f'<td class="mono">{esc(", ".join(map(str, i.get("tags") or ())) or "(untagged)")}</td>'
+        f'<td class="mono">{esc(_tags(i))}</td>'
         f'<td class="mono" title="{esc(i.get("manifest_digest"))}">{esc(short_digest(i.get("manifest_digest")))}</td>'
         f"<td>{esc(i.get('source'))}</td></tr>"
         for i in images
