@@ -42,7 +42,8 @@ def page_for(findings, verified_rows, images=(), **summary_fields):
         report_location="/r/run-1",
     )
     summary["reclaimable_bytes"] = sum(r["size"] or 0 for r in findings if r["kind"] == Kind.UNREFERENCED_BLOB.value)
-    for key in ("reclaim_by_bucket", "reclaim_blocked_by"):  # per-bucket verdicts: only where a test gives them
+    # Per-bucket verdicts (reclaim, decommission, the fleet): only where a test gives them.
+    for key in ("reclaim_by_bucket", "reclaim_blocked_by", "decommission", "fleet"):
         summary.pop(key, None)
     summary.update(summary_fields)
     model = rm.build_model(summary, rm.accumulate(findings, verified_rows, images))

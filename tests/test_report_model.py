@@ -46,7 +46,8 @@ def summary_of(findings, verified_rows, *, listed=None, **extra):
     )
     # Reclaim proven (its rule is pipeline/core/reclaim.py's, tested there); tests that need it blocked say so.
     summary["reclaimable_bytes"] = sum(r["size"] or 0 for r in findings if r["kind"] == Kind.UNREFERENCED_BLOB.value)
-    for key in ("reclaim_by_bucket", "reclaim_blocked_by"):  # per-bucket verdicts: only where a test gives them
+    # Per-bucket verdicts (reclaim, decommission, the fleet): only where a test gives them.
+    for key in ("reclaim_by_bucket", "reclaim_blocked_by", "decommission", "fleet"):
         summary.pop(key, None)
     summary.update(extra)
     return summary
