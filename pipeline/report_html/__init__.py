@@ -115,7 +115,7 @@ def _header(model: Model) -> str:
     run = model["run"]
     buckets = ", ".join(run["buckets"]) or "n/a"
     return (
-        f'<h2>The scan <span class="mono">{esc(run.get("run_id"))}</span></h2>'
+        "<h2>The scan</h2>"
         f'<div class="meta">started {esc(run.get("started_at"))}, ended {esc(run.get("ended_at"))}; '
         f'mode {esc(run.get("mode") or "n/a")}; buckets: <span class="mono">{esc(buckets)}</span></div>'
         f'<div class="meta">rows: <span class="mono">{esc(run.get("report_location"))}</span></div>'
