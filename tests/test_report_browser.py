@@ -14,20 +14,10 @@ from html.parser import HTMLParser
 
 import pytest
 
+from tests.support.chromium import CHROMIUM_FLAGS
 from tests.test_cli import run_cli
 
 RUN_ID = "demo-html"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-    "--proxy-server=127.0.0.1:9",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
-]
 
 
 def chromium_binary() -> str:
@@ -224,14 +214,126 @@ def test_a_clean_names_mode_run_writes_a_clean_page(emulator, storage_client, tm
 
 def test_the_demo_page_names_nothing_to_load(demo_run):
     """URLs may appear as text (a registry source, the price table's source), never as something to fetch."""
-    from tests.test_report_html import Collector
+    from tests.test_report_html import Collector, loading_attributes
 
     _, _, run_dir = demo_run
     page = (run_dir / "report.html").read_text(encoding="utf-8")
     parsed = Collector()
     parsed.feed(page)
-    assert not [a for a in parsed.attrs if a[1] in ("src", "href", "srcset", "action", "data", "poster", "background")]
+    assert loading_attributes(parsed) == []
     assert not [t for t in parsed.tags if t in ("link", "img", "iframe", "object", "embed", "base", "form", "audio")]
     styles = re.findall(r"<style>(.*?)</style>", page, re.S)
     assert len(styles) == 1 and not re.search(r"url\(|@import", styles[0])
     assert "default-src 'none'" in page
+
+
+# --- layout: the verdict per bucket first, a phone's width, print (DevTools over a pipe) -------------------------
+
+WIDTHS = (1400, 390)  # a desktop, and a phone (iPhone 12-15 CSS pixels)
+PAPER = 720  # A4 or Letter at 96 dpi, less Chromium's default print margins
+
+LAYOUT = """(() => {
+  const nav = document.getElementById("contents");
+  const links = Array.from(nav.querySelectorAll("a")).map(a => a.getAttribute("href"));
+  const card = document.querySelector("article.card");
+  const top = el => el.getBoundingClientRect().top + window.scrollY;
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    firstSection: document.querySelector("main section").id,
+    cardTop: top(card),
+    decommissionTop: top(document.getElementById("decommission")),
+    scanVerdictTop: top(document.getElementById("verdict")),
+    firstCardBucket: card.getAttribute("data-bucket"),
+    links: links,
+    unresolved: links.filter(href => !href.startsWith("#") || !document.getElementById(href.slice(1))),
+    navPosition: getComputedStyle(nav).position,
+    script: document.documentElement.getAttribute("data-script"),
+  };
+})()"""
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from tests.support.chromium import Browser
+
+    with Browser(chromium_binary(), tmp_path_factory.mktemp("chromium-profile")) as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="module")
+def fleet_page(tmp_path_factory):
+    """A page with three verdict cards (CONTRACT.md's shapes) over hostile findings: every section has rows."""
+    from tests.test_report_html import fleet_summary_fields, hostile_rows, page_for
+
+    page, model = page_for(hostile_rows(), [], **fleet_summary_fields())
+    path = tmp_path_factory.mktemp("fleet-page") / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path, model
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_verdict_cards_come_first_and_the_page_fits_the_width(browser, fleet_page, width, tmp_path):
+    path, model = fleet_page
+    browser.open(path.as_uri(), width)
+    layout = browser.evaluate(LAYOUT)
+    assert layout["script"] == "ran"
+    assert layout["firstSection"] == "decommission"
+    assert layout["decommissionTop"] < 200  # under the contents bar and the title, in the first screen
+    assert layout["cardTop"] < layout["scanVerdictTop"]
+    assert layout["firstCardBucket"] == model["card_order"][0] == model["fleet"]["rows"][0]["bucket"]
+    assert layout["scrollWidth"] <= width, f"the page scrolls sideways at {width} px"
+    assert layout["links"][:2] == ["#decommission", "#run"] and layout["unresolved"] == []
+    assert layout["navPosition"] == "sticky"
+    shot = browser.screenshot(tmp_path / f"report-{width}.png")
+    assert shot.stat().st_size > 10_000
+
+
+def test_a_contents_link_lands_below_the_sticky_bar(browser, fleet_page):
+    path, _ = fleet_page
+    browser.open(path.as_uri(), 390)
+    where = browser.evaluate(
+        """(() => (location.hash = "#reclaim", {
+          section: document.getElementById("reclaim").getBoundingClientRect().top,
+          barTop: document.getElementById("contents").getBoundingClientRect().top,
+          barBottom: document.getElementById("contents").getBoundingClientRect().bottom,
+          scrolled: window.scrollY,
+        }))()"""
+    )
+    assert where["scrolled"] > 0 and where["barTop"] == 0  # the bar stays on screen
+    assert where["section"] >= where["barBottom"] - 1, where  # and hides no heading
+
+
+def test_print_hides_the_bar_and_keeps_cards_whole(browser, fleet_page):
+    path, _ = fleet_page
+    browser.open(path.as_uri(), PAPER)
+    browser.media("print")
+    try:
+        printed = browser.evaluate(
+            """(() => ({
+              width: document.documentElement.scrollWidth,
+              bar: getComputedStyle(document.getElementById("contents")).display,
+              filters: getComputedStyle(document.getElementById("finding-filters")).display,
+              card: getComputedStyle(document.querySelector("article.card")).breakInside,
+              wrap: getComputedStyle(document.querySelector(".table-wrap")).overflowX,
+              link: getComputedStyle(document.querySelector("#fleet a")).textDecorationLine,
+            }))()"""
+        )
+    finally:
+        browser.media("")
+    assert printed == {
+        "width": PAPER,  # every table fits the paper: printed, nothing can scroll
+        "bar": "none",
+        "filters": "none",
+        "card": "avoid",
+        "wrap": "visible",
+        "link": "none",
+    }
+    assert browser.evaluate('getComputedStyle(document.getElementById("contents")).display') == "flex"
+
+
+def test_the_demo_page_fits_a_phone(browser, demo_run):
+    """The demo's whole page (every section, the real findings table) does not scroll sideways at 390 px."""
+    _, _, run_dir = demo_run
+    browser.open((run_dir / "report.html").as_uri(), 390)
+    assert browser.evaluate("document.documentElement.scrollWidth") <= 390
+    assert browser.evaluate('document.querySelector("main section").id') == "decommission"

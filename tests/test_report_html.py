@@ -13,6 +13,7 @@ from pipeline.core.summary import Tally, build_summary, sum_tallies
 from pipeline.report_html import esc, human_bytes, render, usd
 from pipeline.runner import local_runner
 from pipeline.transforms.html_report import ReportModel
+from tests.support import decommission as dc
 
 BUCKET = "artifacts.p.appspot.com"
 HOSTILE = [
@@ -41,7 +42,8 @@ def page_for(findings, verified_rows, images=(), **summary_fields):
         report_location="/r/run-1",
     )
     summary["reclaimable_bytes"] = sum(r["size"] or 0 for r in findings if r["kind"] == Kind.UNREFERENCED_BLOB.value)
-    for key in ("reclaim_by_bucket", "reclaim_blocked_by"):  # per-bucket verdicts: only where a test gives them
+    # Per-bucket verdicts (reclaim, decommission, the fleet): only where a test gives them.
+    for key in ("reclaim_by_bucket", "reclaim_blocked_by", "decommission", "fleet"):
         summary.pop(key, None)
     summary.update(summary_fields)
     model = rm.build_model(summary, rm.accumulate(findings, verified_rows, images))
@@ -88,6 +90,26 @@ class Collector(HTMLParser):
     def handle_data(self, data):
         (self.scripts if self._in_script else self.data).append(data)
 
+    @classmethod
+    def of(cls, page: str) -> "Collector":
+        parsed = cls()
+        parsed.feed(page)
+        return parsed
+
+
+LOADING_ATTRIBUTES = ("src", "href", "srcset", "action", "data", "poster", "background")
+
+
+def loading_attributes(parsed: Collector) -> list[tuple]:
+    """Attributes that would make the browser fetch something. The contents bar's ``href="#section"`` links
+    stay on the page, so they are allowed, but only where that section exists."""
+    ids = {value for _, key, value in parsed.attrs if key == "id"}
+    return [
+        (tag, key, value)
+        for tag, key, value in parsed.attrs
+        if key in LOADING_ATTRIBUTES and not (tag == "a" and key == "href" and value[:1] == "#" and value[1:] in ids)
+    ]
+
 
 def test_hostile_names_are_text_never_markup():
     page, _ = page_for(hostile_rows(), [])
@@ -123,10 +145,12 @@ def test_the_page_fetches_nothing():
     assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\';' in page
     parsed = Collector()
     parsed.feed(page)
-    loads = [
-        (tag, key, value) for tag, key, value in parsed.attrs if key in ("src", "href", "srcset", "action", "data")
+    assert loading_attributes(parsed) == []
+    assert ("a", "href", "#decommission") in parsed.attrs  # the contents bar's links are on the page
+    assert loading_attributes(Collector.of('<a href="#nowhere">x</a><a href="x.html#run" id="run">y</a>')) == [
+        ("a", "href", "#nowhere"),
+        ("a", "href", "x.html#run"),
     ]
-    assert loads == []
     assert not [tag for tag in parsed.tags if tag in ("link", "img", "iframe", "object", "embed", "base", "form")]
     assert not re.search(r"https?://|url\(|@import|//[a-z0-9.-]+\.[a-z]{2,}/", page, re.IGNORECASE)
     assert not re.search(r"fetch\(|XMLHttpRequest|import\(|\.src\s*=", "".join(parsed.scripts))
@@ -226,3 +250,138 @@ def test_a_page_that_cannot_be_written_leaves_the_audit_standing(tmp_path, caplo
     (tmp_path / "run").mkdir()
     assert list(written.process((summary, rm.ReportAccumulator()))) == [summary]
     assert "Clean: no finding of severity error or warning" in (tmp_path / "run" / "report.html").read_text()
+
+
+# --- the verdict per bucket and the fleet (summary["decommission"], summary["fleet"]) -----------------------
+
+OTHER = "eu.artifacts.p.appspot.com"
+THIRD = "artifacts.q.appspot.com"
+
+
+def fleet_summary_fields(run_dir="/r/run-1"):
+    """Three buckets, one of each kind a platform lead meets, as CONTRACT.md shapes them."""
+    decommission = {
+        BUCKET: dc.entry(
+            BUCKET,
+            "would_lose_images",
+            objects=31,
+            size=2_100_000,
+            usd=0.05,
+            headline="Deleting loses 3 images: sha256:00000000… and 2 more. Export them first.",
+            reasons=["3 complete images in the bucket are in no role: successor source", "every object was read"],
+            images_only_here=[dc.image_only_here(1, run_dir), dc.image_only_here(2, run_dir)],
+            images_only_here_total=3,
+        ),
+        OTHER: dc.entry(
+            OTHER,
+            "safe_to_delete",
+            objects=5,
+            size=900_000_000_000,
+            usd=23.4,
+            headline="Safe to delete: nothing lives only here. Saves $23.40 a month.",
+        ),
+        THIRD: dc.entry(
+            THIRD,
+            "in_use",
+            objects=2,
+            size=10,
+            usd=None,
+            unpriced_reason="the bucket's location type is unknown",
+            headline="In use: a registry still serves 1 image from this bucket.",
+            images_in_use=[dc.image_in_use("gcr.io/q/web", "gcr.io/q/web:latest", "v2"), dc.image_in_use("gcr.io/q/x")],
+        ),
+    }
+    return {"decommission": decommission, "fleet": dc.fleet_of(decommission)}
+
+
+def section_ids(page: str) -> list[str]:
+    return re.findall(r'<section id="([^"]+)">', page)
+
+
+def test_the_verdict_per_bucket_comes_first_in_the_fleets_order():
+    fields = fleet_summary_fields()
+    page, model = page_for([], [], **fields)
+    assert model["decommission"] == fields["decommission"] and model["fleet"] == fields["fleet"]
+    assert section_ids(page)[0] == "decommission"
+    first = page.split('<section id="decommission">', 1)[1].split("</section>", 1)[0]
+    assert page.index('<section id="decommission">') < page.index('id="verdict"')
+    # Cost descending; the unpriced bucket last.
+    assert re.findall(
+        r'<article class="card v-[a-z_]+" id="bucket-\d" data-verdict="[a-z_]+" data-bucket="([^"]+)"', first
+    ) == [
+        OTHER,
+        BUCKET,
+        THIRD,
+    ]
+    assert re.findall(r'<td class="mono"><a href="#(bucket-\d)">([^<]+)</a>', first) == [
+        ("bucket-1", OTHER),
+        ("bucket-2", BUCKET),
+        ("bucket-3", THIRD),
+    ]
+    text = " ".join(first.split())
+    assert (
+        '<p class="fleet-headline" id="fleet-headline">1 buckets safe to delete, saving $23.40 a month; '
+        "1 would lose 3 images; 0 cannot tell</p>" in text
+    )
+    assert (
+        '<div class="tile v-safe_to_delete" data-verdict="safe_to_delete"><b>1</b><span>safe to delete; $23.40 a month'
+        in text
+    )
+    assert '<div class="tile v-cannot_tell none" data-verdict="cannot_tell"><b>0</b>' in text
+    # The headline verbatim, reasons, bytes, cost, soft delete.
+    assert "Safe to delete: nothing lives only here. Saves $23.40 a month." in text
+    assert "<li>3 complete images in the bucket are in no role: successor source</li>" in text
+    assert "<dd>900.0 GB in 5 object(s)</dd>" in text and "<b>$23.40</b> a month" in text
+    assert "unpriced: the bucket&#x27;s location type is unknown" in text
+    assert "for 7 day(s) (soft delete)" in text
+    # Images only here: short digest (full one in the title), facts, and the export command to copy.
+    digest = "sha256:" + "0" * 63 + "1"
+    assert (
+        f'<span class="mono" title="{digest}">sha256:000000000000\u2026</span> · 1.0 MB · '
+        "created 2019-03-01T10:00:00Z · linux/amd64" in text
+    )
+    assert f'<pre class="cmd"><code>registry-scrub export /r/run-1 {digest} --to ./exported/1</code></pre>' in text
+    assert 'labels: <span class="mono">git-sha=' in text and 'last step: <span class="mono">/bin/sh -c #(nop)' in text
+    assert (
+        "Images only here (3): export them before deleting" in text and "and 1 more image(s) not listed here." in text
+    )
+    # Images in use: repository and tags.
+    assert '<td class="mono">gcr.io/q/web</td><td class="mono">latest, v2</td>' in text  # not gcr.io/q/web:latest
+    assert '<td class="mono">gcr.io/q/x</td><td class="mono">(untagged)</td>' in text
+
+
+def test_an_older_run_says_it_predates_the_verdict():
+    page, model = page_for([], [])
+    assert model["decommission"] is None and model["fleet"] is None and model["units"] is None
+    assert section_ids(page)[0] == "decommission"
+    assert '<p class="note" id="no-verdict">This run predates the per-bucket verdict' in page
+    assert "<article" not in page
+    page, _ = page_for([], [], decommission={}, fleet=dc.fleet_of({}))  # a run that scanned no bucket
+    assert '<p class="muted" id="no-verdict">No bucket was scanned in this run.</p>' in page
+
+
+def test_the_contents_bar_links_every_section_and_only_those():
+    page, _ = page_for(hostile_rows(), [], **fleet_summary_fields())
+    nav = page.split('<nav id="contents" aria-label="contents">', 1)[1].split("</nav>", 1)[0]
+    links = re.findall(r'<a href="#([^"]+)">', nav)
+    assert links == section_ids(page)
+    assert links[:2] == ["decommission", "run"] and links[-1] == "finding-list"
+    assert "since-previous" not in links and "recoverable" not in links  # this run has neither
+
+
+def test_every_table_scrolls_inside_its_own_box():
+    page, _ = page_for(hostile_rows(), [], **fleet_summary_fields())
+    assert page.count("<table") == page.count('<div class="table-wrap"><table') > 5
+
+
+def test_verdict_text_is_escaped():
+    fields = fleet_summary_fields()
+    entry = fields["decommission"][BUCKET]
+    entry["headline"] = HOSTILE[0]
+    entry["reasons"] = [HOSTILE[5]]
+    entry["images_only_here"][0]["export_command"] = "registry-scrub export '<r>' \"x\""
+    page, _ = page_for([], [], **fields)
+    parsed = Collector()
+    parsed.feed(page)
+    assert parsed.tags.count("script") == 1 and "img" not in parsed.tags
+    assert "<code>registry-scrub export &#x27;&lt;r&gt;&#x27; &quot;x&quot;</code>" in page

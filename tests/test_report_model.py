@@ -46,7 +46,8 @@ def summary_of(findings, verified_rows, *, listed=None, **extra):
     )
     # Reclaim proven (its rule is pipeline/core/reclaim.py's, tested there); tests that need it blocked say so.
     summary["reclaimable_bytes"] = sum(r["size"] or 0 for r in findings if r["kind"] == Kind.UNREFERENCED_BLOB.value)
-    for key in ("reclaim_by_bucket", "reclaim_blocked_by"):  # per-bucket verdicts: only where a test gives them
+    # Per-bucket verdicts (reclaim, decommission, the fleet): only where a test gives them.
+    for key in ("reclaim_by_bucket", "reclaim_blocked_by", "decommission", "fleet"):
         summary.pop(key, None)
     summary.update(extra)
     return summary
@@ -449,3 +450,106 @@ def test_terminal_summary_names_the_most_affected_images_and_the_page():
     # A summary from before the page existed prints as it did.
     del summary["most_affected_images"], summary["report_html"]
     assert not [line for line in format_summary(summary).splitlines() if "most affected" in line or "page:" in line]
+
+
+# --- the verdict per bucket: the page's units add up ---------------------------------------------------------
+
+OTHER = "eu.artifacts.p.appspot.com"
+
+
+def two_bucket_run():
+    """Rows of two buckets (reclaim proven in one), their summary, and CONTRACT.md's verdict built from the same
+    listing: what the cards, the Reclaim section and the charts all draw."""
+    from tests.support import decommission as dc
+
+    verified_rows = [verified_row(1, 100), verified_row(2, 200), verified_row(3, 300)]
+    verified_rows += [{**verified_row(n, size), "bucket": OTHER} for n, size in ((5, 70), (6, 30), (7, 400))]
+    findings = [
+        finding(Kind.DIGEST_MISMATCH, bucket=BUCKET, object=obj(4), size=50, expected=digest(4), actual=digest(9)),
+        finding(Kind.UNREFERENCED_BLOB, bucket=BUCKET, object=obj(3), size=300, generation=3),
+        finding(Kind.UNREFERENCED_BLOB, bucket=OTHER, object=obj(5), size=70, generation=5),
+        finding(Kind.UNREFERENCED_BLOB, bucket=OTHER, object=obj(6), size=30, generation=6),
+    ]
+    decommission = {
+        BUCKET: dc.entry(BUCKET, "cannot_tell", objects=4, size=650, usd=0.00001),
+        OTHER: dc.entry(OTHER, "safe_to_delete", objects=3, size=500, usd=0.00002),
+    }
+    summary = summary_of(
+        findings,
+        verified_rows,
+        reclaim_by_bucket={
+            BUCKET: {"reclaim_proven": False, "reclaimable_bytes": None, "unreferenced_objects": 1,
+                     "unreferenced_bytes": 300},
+            OTHER: {"reclaim_proven": True, "reclaimable_bytes": 100, "unreferenced_objects": 2,
+                    "unreferenced_bytes": 100},
+        },
+        reclaim_blocked_by=[{"bucket": BUCKET, "code": "incomplete_source", "reason": "a catalog walk"}],
+        reclaim_plan={"file": "reclaim-plan.txt", "objects": 2, "bytes": 100, "buckets": [OTHER]},
+        decommission=decommission,
+        fleet=dc.fleet_of(decommission),
+    )  # fmt: skip
+    summary["reclaimable_bytes"] = None  # one bucket is blocked
+    return summary, rm.build_model(summary, rm.accumulate(findings, verified_rows))
+
+
+def test_the_cards_the_reclaim_section_and_the_charts_add_up():
+    summary, model = two_bucket_run()
+    states = {s["state"]: s for s in model["bytes_by_state"]}
+    units, reclaim = model["units"], model["reclaim"]
+    # Bytes: the cards hold every listed byte, which the chart's disjoint states split.
+    disjoint = sum(states[s]["bytes"] for s in ("intact", "damaged", "unreadable", "not checked"))
+    assert units["bytes"] == disjoint == summary["bytes_listed"] == 1150
+    assert units["objects"] == summary["objects_listed"] == 7 and units["agrees"] is True
+    assert {b["bucket"]: (b["objects"], b["bytes"]) for b in model["buckets"]} == {
+        bucket: (entry["objects"], entry["bytes"]) for bucket, entry in summary["decommission"].items()
+    }
+    # Blobs and bytes proven reclaimable: one figure in the chart, the Reclaim section, the plan and the cards' line.
+    # (The chart once drew "blocked" here while the Reclaim section gave the proven bucket's bytes.)
+    assert states["reclaimable"]["bytes"] == reclaim["proven_bytes"] == units["reclaim"]["bytes"] == 100
+    assert states["reclaimable"]["note"] == "in 1 of 2 buckets"
+    assert reclaim["proven_objects"] == units["reclaim"]["objects"] == summary["reclaim_plan"]["objects"] == 2
+    assert units["unreferenced_objects"] == reclaim["unreferenced_objects"] == 3
+    assert units["unreferenced_bytes"] == reclaim["unreferenced_bytes"] == states["unreferenced"]["bytes"] == 400
+    # Images: the fleet's totals are the cards' totals.
+    assert units["images_only_here"] == sum(v["images_only_here"] for v in summary["fleet"]["by_verdict"].values())
+
+
+def test_the_page_says_the_same_numbers_in_each_place():
+    from pipeline.report_html import render
+
+    _, model = two_bucket_run()
+    page = " ".join(render(model).split())
+    assert "These 2 bucket(s) hold 7 object(s), 1.1 kB: everything the scan listed" in page
+    assert "of 3 (400 B), 2 of them (100 B) are proven unused in 1 of 2 bucket(s)." in page
+    assert "100 B (in 1 of 2 buckets)</text>" in page  # the chart's reclaimable bar
+    assert "Proven reclaimable in 1 bucket(s): <b>100 B</b> in 2 unreferenced blob(s)" in page
+
+
+def test_a_verdict_that_covers_other_objects_than_the_scan_listed_is_said_so():
+    from pipeline.report_html import render
+
+    summary, _ = two_bucket_run()
+    summary["decommission"][OTHER]["bytes"] = 499
+    model = rm.build_model(summary, rm.ReportAccumulator())
+    assert model["units"]["agrees"] is False
+    assert "The verdicts cover 7 object(s), 1.1 kB, but the scan listed 7, 1.1 kB:" in " ".join(render(model).split())
+    summary["decommission"][OTHER]["bytes"] = None  # its listing failed: cannot_tell, size unknown
+    model = rm.build_model(summary, rm.ReportAccumulator())
+    assert model["units"]["unknown_size"] == 1 and model["units"]["bytes"] == 650
+    assert "but the scan listed 7, 1.1 kB (1 bucket(s) of unknown size):" in " ".join(render(model).split())
+
+
+def test_the_model_carries_both_blocks_unchanged_and_orders_cards_by_cost():
+    summary, model = two_bucket_run()
+    assert model["decommission"] == summary["decommission"] and model["fleet"] == summary["fleet"]
+    assert model["card_order"] == [OTHER, BUCKET] == [row["bucket"] for row in summary["fleet"]["rows"]]
+    # Without the fleet (a summary written before it): the same rule, cost descending, unpriced last, then name.
+    entries = {
+        "c": {"monthly_cost": {"usd_per_month": None}},
+        "b": {"monthly_cost": {"usd_per_month": 2.0}},
+        "a": {"monthly_cost": {"usd_per_month": 2.0}},
+        "d": {"monthly_cost": {"usd_per_month": 0}},
+    }
+    assert rm.card_order(entries, None) == ["a", "b", "d", "c"]
+    assert rm.card_order(entries, {"rows": [{"bucket": "c"}, {"bucket": "gone"}]}) == ["c", "a", "b", "d"]
+    assert rm.card_order(None, None) == []

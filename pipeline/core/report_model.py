@@ -343,13 +343,13 @@ def _image_key(row: Row) -> tuple:
     )
 
 
-def _short_tag(tag: str, repository: str | None) -> str:
+def short_tag(tag: str, repository: str | None) -> str:
     """``repo:tag`` -> ``tag`` when the repository is the image's own (the table shows the repository)."""
     return tag[len(repository) + 1 :] if repository and tag.startswith(repository + ":") else tag
 
 
 def _page_image(row: Row) -> Row:
-    tags, tag_count = _names([_short_tag(t, row.get("repository")) for t in row.get("tags") or ()])
+    tags, tag_count = _names([short_tag(t, row.get("repository")) for t in row.get("tags") or ()])
     return {
         "image": _text(row.get("image")),
         "repository": _text(row.get("repository")),
@@ -538,12 +538,17 @@ def verdict(summary: Row) -> Row:
 
 
 def bytes_by_state(summary: Row, acc: ReportAccumulator) -> list[Row]:
-    """Bytes in each state. States overlap: unreferenced blobs may be intact, and reclaimable ⊆ unreferenced."""
+    """Bytes in each state. States overlap: unreferenced blobs may be intact, and reclaimable ⊆ unreferenced.
+
+    intact + damaged + unreadable + not checked is every byte listed, which the bucket cards add up to too.
+    Reclaimable is what ``proven_reclaim`` says, the Reclaim section's figure: where only some buckets are
+    proven, their bytes, with a note saying in how many.
+    """
     intact = summary.get("bytes_verified") or 0
     damaged = sum(acc.bytes_by_kind[k] for k in DAMAGED_KINDS)
     unreadable = sum(acc.bytes_by_kind[k] for k in UNREADABLE_KINDS)
     unreferenced = summary.get("unreferenced_bytes", acc.bytes_by_kind[Kind.UNREFERENCED_BLOB.value])
-    reclaimable = summary.get("reclaimable_bytes")
+    proven = proven_reclaim(summary, acc)
     listed = summary.get("bytes_listed") or 0
     not_checked = max(listed - intact - damaged - unreadable, 0)
     values = {
@@ -551,10 +556,13 @@ def bytes_by_state(summary: Row, acc: ReportAccumulator) -> list[Row]:
         "damaged": damaged,
         "unreadable": unreadable,
         "unreferenced": unreferenced,
-        "reclaimable": reclaimable,
+        "reclaimable": proven["bytes"],
         "not checked": not_checked,
     }
-    return [{"state": state, "bytes": values[state]} for state in BYTE_STATES]
+    rows = [{"state": state, "bytes": values[state]} for state in BYTE_STATES]
+    if proven["bytes"] is not None and not proven["whole_run"]:
+        rows[BYTE_STATES.index("reclaimable")]["note"] = f"in {proven['buckets']:,} of {proven['of']:,} buckets"
+    return rows
 
 
 def age_histogram(acc: ReportAccumulator, reference: date | None) -> list[Row]:
@@ -630,6 +638,32 @@ def proven_buckets(summary: Row, acc: ReportAccumulator) -> set[str]:
     return set(acc.largest_unreferenced) if summary.get("reclaimable_bytes") is not None else set()
 
 
+def proven_reclaim(summary: Row, acc: ReportAccumulator) -> Row:
+    """The blobs and bytes proven reclaimable, and in how many of the buckets: the one figure the chart,
+    the Reclaim section and the bucket table show. ``bytes`` is None when no bucket is proven.
+
+    ``reclaimable_bytes`` is null as soon as one bucket is blocked, yet the proven buckets' blobs are
+    still in the plan; the chart once said "blocked" while the Reclaim section gave those bytes.
+    """
+    by_bucket = summary.get("reclaim_by_bucket") if isinstance(summary.get("reclaim_by_bucket"), dict) else {}
+    proven = proven_buckets(summary, acc)
+    of = len(by_bucket) or len(acc.buckets)
+    whole = summary.get("reclaimable_bytes")
+    if whole is not None:
+        objects = summary.get("unreferenced_objects", acc.findings_seen[Kind.UNREFERENCED_BLOB.value])
+        return {"objects": objects, "bytes": whole, "buckets": of, "of": of, "whole_run": True}
+    if not proven:
+        return {"objects": None, "bytes": None, "buckets": 0, "of": of, "whole_run": False}
+    facts = [by_bucket.get(b) for b in proven if isinstance(by_bucket.get(b), dict)]
+    return {
+        "objects": sum(f.get("unreferenced_objects") or 0 for f in facts),
+        "bytes": sum(f.get("reclaimable_bytes") or 0 for f in facts),
+        "buckets": len(proven),
+        "of": of,
+        "whole_run": False,
+    }
+
+
 def _largest(acc: ReportAccumulator, buckets: Iterable[str]) -> list[Row]:
     top = TopK(TOP_RECLAIMABLE)
     for bucket in buckets:
@@ -653,15 +687,15 @@ def reclaim_section(summary: Row, acc: ReportAccumulator) -> Row:
         if isinstance(facts, dict) and facts.get("soft_delete") and facts.get("unreferenced_objects"):
             soft_delete[f"soft delete, {bucket}"] = _text(facts["soft_delete"], 600)
     largest = _largest(acc, sorted(proven))
+    proven_totals = proven_reclaim(summary, acc)
     return {
         "bytes": reclaimable,
         "blocked": reclaimable is None,
         "blocked_by": [_text(blocker_text(b), 600) for b in summary.get("reclaim_blocked_by") or ()][:100],
         "blocked_total": len(summary.get("reclaim_blocked_by") or ()),
         "proven_buckets": sorted(proven),
-        "proven_bytes": sum(
-            (by_bucket.get(b) or {}).get("reclaimable_bytes") or 0 for b in proven if isinstance(by_bucket.get(b), dict)
-        ),
+        "proven_bytes": proven_totals["bytes"] or 0,
+        "proven_objects": proven_totals["objects"] or 0,
         "caveat": _text(summary.get("reclaimable_caveat"), 600),
         "plan": {
             "file": _text(plan.get("file")),
@@ -731,6 +765,73 @@ def most_affected_images(acc: ReportAccumulator, limit: int = MOST_AFFECTED) -> 
     ][:limit]
 
 
+# --- the decommission verdict and the fleet (docs/report-html.md) ---------------------------------------
+
+# The order of the fleet totals: what can go, what would lose images, what is in use, what is unknown.
+VERDICTS = ("safe_to_delete", "would_lose_images", "in_use", "cannot_tell")
+
+
+def _block(summary: Row, key: str) -> Row | None:
+    """``summary[key]`` when it is an object; None for a run that predates it (or a damaged summary)."""
+    value = summary.get(key)
+    return value if isinstance(value, dict) else None
+
+
+def _usd_of(entry: Row) -> float:
+    cost = entry.get("monthly_cost") if isinstance(entry.get("monthly_cost"), dict) else {}
+    amount = cost.get("usd_per_month")
+    return amount if isinstance(amount, int | float) and not isinstance(amount, bool) else -1.0
+
+
+def card_order(decommission: Row | None, fleet: Row | None) -> list[str]:
+    """The buckets in the order their cards appear: the fleet's rows (cost descending), then any bucket
+    of the verdict that the fleet does not list, by the same rule (a summary written before the fleet)."""
+    decommission = decommission or {}
+    rows = (fleet or {}).get("rows")
+    rows = rows if isinstance(rows, list) else []
+    order = [row["bucket"] for row in rows if isinstance(row, dict) and row.get("bucket") in decommission]
+    listed = set(order)
+    rest = [b for b in decommission if b not in listed and isinstance(decommission[b], dict)]
+    rest.sort(key=lambda b: (-_usd_of(decommission[b]), str(b)))
+    return order + rest
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def decommission_units(summary: Row, acc: ReportAccumulator) -> Row | None:
+    """How the cards' numbers meet the rest of the page, for the line under the fleet totals.
+
+    The cards' objects and bytes add up to what the scan listed (the chart splits the same bytes by
+    state); deleting a whole bucket frees all of them, while the reclaim plan deletes only the
+    unreferenced blobs proven unused (``proven_reclaim``, the chart's reclaimable bar). ``agrees`` is
+    False when the verdict covers other objects than the scan listed: the page says so rather than
+    showing two totals that silently differ.
+    """
+    decommission = _block(summary, "decommission")
+    if not decommission:
+        return None
+    entries = [e for e in decommission.values() if isinstance(e, dict)]
+    objects = sum(_int(e.get("objects")) for e in entries)
+    size = sum(_int(e.get("bytes")) for e in entries)
+    listed_objects, listed_bytes = _int(summary.get("objects_listed")), _int(summary.get("bytes_listed"))
+    return {
+        "buckets": len(entries),
+        "objects": objects,
+        "bytes": size,
+        "objects_listed": listed_objects,
+        "bytes_listed": listed_bytes,
+        "agrees": (objects, size) == (listed_objects, listed_bytes),
+        # A bucket whose listing failed has no size (null): it counts 0 above, and the page says how many.
+        "unknown_size": sum(1 for e in entries if not isinstance(e.get("bytes"), int)),
+        "images_only_here": sum(_int(e.get("images_only_here_total")) for e in entries),
+        "unreferenced_objects": summary.get("unreferenced_objects", acc.findings_seen[Kind.UNREFERENCED_BLOB.value]),
+        "unreferenced_bytes": summary.get("unreferenced_bytes", acc.bytes_by_kind[Kind.UNREFERENCED_BLOB.value]),
+        "reclaim": proven_reclaim(summary, acc),
+    }
+
+
 def build_model(
     summary: Row, acc: ReportAccumulator, *, report_file: str | None = None, recovered: Iterable[Row] = ()
 ) -> Row:
@@ -781,4 +882,9 @@ def build_model(
         # The terminal summary's line per bucket against a role: successor registry, word for word.
         "successor": bucket_lines(summary.get("successor") or {})[:BUCKET_ROWS],
         "changes": changes_page_section(summary),  # docs/incremental.md
+        # As summary.json has them (pipeline/core/decommission.py, fleet_view.py); None for an older run.
+        "decommission": _block(summary, "decommission"),
+        "fleet": _block(summary, "fleet"),
+        "card_order": card_order(_block(summary, "decommission"), _block(summary, "fleet")),
+        "units": decommission_units(summary, acc),
     }

@@ -62,6 +62,11 @@ def count(n: int | None) -> str:
     return "n/a" if n is None else f"{n:,}"
 
 
+def wrap_table(table: str) -> str:
+    """A table in its own horizontal scroller: on a phone a wide table scrolls, the page does not."""
+    return f'<div class="table-wrap">{table}</div>'
+
+
 def _template() -> Template:
     return Template(resources.files(__package__).joinpath("template.html").read_text(encoding="utf-8"))
 
@@ -69,25 +74,35 @@ def _template() -> Template:
 def render(model: Model) -> str:
     """The whole page as a string (encode it as UTF-8)."""
     from pipeline.report_html.changes import render_changes  # these use this module's helpers
+    from pipeline.report_html.decommission import render_decommission
     from pipeline.report_html.recovery import render_recovery, render_successor
 
     run = model["run"]
     title = f"registry-scrub report: {run.get('run_id') or 'run'} ({model['verdict']['state']})"
+    # (anchor, contents-bar label, html): the bar links every section the run has, in page order.
+    sections = [
+        ("decommission", "Verdict per bucket", render_decommission(model)),
+        ("run", "Scan", _header(model) + _verdict(model) + _tiles(model)),
+        ("by-kind", "Kinds", _kinds(model)),
+        ("since-previous", "Changes", render_changes(model)),
+        ("charts", "Charts", _charts(model)),
+        ("image-list", "Images", _images(model)),
+        ("bucket-list", "Buckets", _buckets(model)),
+        ("reclaim", "Reclaim", _reclaim(model)),
+        ("against-successor", "Successor", render_successor(model)),
+        ("recoverable", "Recovery", render_recovery(model)),
+        ("finding-list", "Findings", _findings(model)),
+    ]
+    sections = [(anchor, label, part) for anchor, label, part in sections if part]
+    links = "".join(f'<a href="#{anchor}">{esc(label)}</a>' for anchor, label, _ in sections)
     body = "\n".join(
         (
-            _header(model),
-            _verdict(model),
-            _tiles(model),
-            _kinds(model),
-            render_changes(model),
-            _charts(model),
-            _images(model),
-            _buckets(model),
-            _reclaim(model),
-            render_successor(model),
-            render_recovery(model),
-            _findings(model),
+            f'<nav id="contents" aria-label="contents">{links}</nav>',
+            "<main>",
+            f'<h1>registry-scrub report <span class="mono">{esc(run.get("run_id"))}</span></h1>',
+            *(f'<section id="{anchor}">{part}</section>' for anchor, _, part in sections),
             _footer(model),
+            "</main>",
         )
     )
     return _template().substitute(title=esc(title), body=body)
@@ -100,7 +115,7 @@ def _header(model: Model) -> str:
     run = model["run"]
     buckets = ", ".join(run["buckets"]) or "n/a"
     return (
-        f'<h1>registry-scrub report <span class="mono">{esc(run.get("run_id"))}</span></h1>'
+        "<h2>The scan</h2>"
         f'<div class="meta">started {esc(run.get("started_at"))}, ended {esc(run.get("ended_at"))}; '
         f'mode {esc(run.get("mode") or "n/a")}; buckets: <span class="mono">{esc(buckets)}</span></div>'
         f'<div class="meta">rows: <span class="mono">{esc(run.get("report_location"))}</span></div>'
@@ -152,8 +167,8 @@ def _kinds(model: Model) -> str:
             f'<td class="sev-{esc(severity)}">{esc(severity)}</td>'
             f'<td class="num{"" if n else " muted"}">{count(n)}</td></tr>'
         )
-    return (
-        '<h2>Findings by kind</h2><table id="kinds"><thead><tr><th>kind</th><th>severity</th>'
+    return "<h2>Findings by kind</h2>" + wrap_table(
+        '<table id="kinds"><thead><tr><th>kind</th><th>severity</th>'
         f'<th class="num">count</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
     )
 
@@ -182,6 +197,8 @@ def bytes_chart(states: list[dict[str, Any]]) -> str:
         length = 0 if not value else max(2, int((width - left - 120) * value / top))
         colour = STATE_COLOURS.get(s["state"], "#5f6368")
         label = "blocked (see Reclaim)" if value is None else human_bytes(value)
+        if s.get("note"):
+            label += f" ({s['note']})"
         parts.append(
             f'<text x="{left - 8}" y="{y + bar * 0.7:.0f}" text-anchor="end" font-size="13">{esc(s["state"])}</text>'
             f'<rect x="{left}" y="{y}" width="{length}" height="{bar}" fill="{colour}">'
@@ -255,9 +272,12 @@ def _images(model: Model) -> str:
     return (
         f'<h2>Images</h2><p class="meta">{count(images["total"])} image(s): {by_status}. '
         "Broken images first.</p>"
-        '<table id="images"><thead><tr><th>repository</th><th>tags</th><th>manifest digest</th>'
-        '<th class="num">total size</th><th>status</th><th>broken by</th></tr></thead>'
-        f"<tbody>{''.join(_image_row(img) for img in images['rows'])}</tbody></table>{omitted}"
+        + wrap_table(
+            '<table id="images"><thead><tr><th>repository</th><th>tags</th><th>manifest digest</th>'
+            '<th class="num">total size</th><th>status</th><th>broken by</th></tr></thead>'
+            f"<tbody>{''.join(_image_row(img) for img in images['rows'])}</tbody></table>"
+        )
+        + omitted
     )
 
 
@@ -286,11 +306,15 @@ def _buckets(model: Model) -> str:
         else ""
     )
     return (
-        '<h2>Buckets</h2><table id="buckets"><thead><tr><th>bucket</th><th class="num">objects</th>'
-        '<th class="num">bytes</th><th class="num">intact</th><th class="num">damaged</th>'
-        '<th class="num">unreadable</th><th class="num">unreferenced</th><th class="num">errors</th>'
-        '<th class="num">warnings</th><th class="num">reclaimable</th></tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table>{more}"
+        "<h2>Buckets</h2>"
+        + wrap_table(
+            '<table id="buckets"><thead><tr><th>bucket</th><th class="num">objects</th>'
+            '<th class="num">bytes</th><th class="num">intact</th><th class="num">damaged</th>'
+            '<th class="num">unreadable</th><th class="num">unreferenced</th><th class="num">errors</th>'
+            '<th class="num">warnings</th><th class="num">reclaimable</th></tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>"
+        )
+        + more
     )
 
 
@@ -308,7 +332,7 @@ def _reclaim(model: Model) -> str:
         if r["proven_buckets"]:
             parts.append(
                 f"<p>Proven reclaimable in {count(len(r['proven_buckets']))} bucket(s): "
-                f"<b>{esc(human_bytes(r['proven_bytes']))}</b> "
+                f"<b>{esc(human_bytes(r['proven_bytes']))}</b> in {count(r['proven_objects'])} unreferenced blob(s) "
                 f'(<span class="mono">{esc(", ".join(r["proven_buckets"]))}</span>).</p>'
             )
     else:
@@ -351,9 +375,12 @@ def _reclaim(model: Model) -> str:
             for b in r["largest"]
         )
         parts.append(
-            f'<h3>{esc(title)}</h3><table id="reclaimable"><thead><tr><th>bucket</th><th>object</th>'
-            '<th>generation</th><th class="num">size</th><th>storage class</th><th>created</th></tr></thead>'
-            f"<tbody>{rows}</tbody></table>"
+            f"<h3>{esc(title)}</h3>"
+            + wrap_table(
+                '<table id="reclaimable"><thead><tr><th>bucket</th><th>object</th>'
+                '<th>generation</th><th class="num">size</th><th>storage class</th><th>created</th></tr></thead>'
+                f"<tbody>{rows}</tbody></table>"
+            )
         )
     else:
         parts.append('<p class="muted">No unreferenced blob.</p>')
@@ -423,8 +450,10 @@ def _findings(model: Model) -> str:
         f'{"".join(buttons)}<input id="finding-search" type="search" placeholder="filter by text" '
         f'aria-label="filter findings by text"> <span class="meta"><span id="finding-shown">{total}</span> '
         "shown</span></div>"
-        '<table id="findings"><thead><tr><th>kind</th><th>where</th><th>evidence</th><th>detail</th>'
-        f"<th>images and tags</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
+        + wrap_table(
+            '<table id="findings"><thead><tr><th>kind</th><th>where</th><th>evidence</th><th>detail</th>'
+            f"<th>images and tags</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
+        )
     )
 
 

@@ -12,7 +12,7 @@ from pipeline.core.run_diff import (
     PERSISTING_FINDING,
     VANISHED_OBJECT,
 )
-from pipeline.report_html import count, esc, human_bytes
+from pipeline.report_html import count, esc, human_bytes, wrap_table
 
 _TITLES = {
     NEW_OBJECT: "New objects",
@@ -45,11 +45,12 @@ def _examples(change: str, total: int, rows: list[dict[str, Any]]) -> str:
         if total > len(rows)
         else ""
     )
-    return (
-        f'<h3>{esc(_TITLES[change])} ({count(total)})</h3><table class="changes" data-change="{esc(change)}">'
+    table = (
+        f'<table class="changes" data-change="{esc(change)}">'
         "<thead><tr><th>kind</th><th>bucket</th><th>object</th><th>generation</th></tr></thead>"
-        f"<tbody>{''.join(_example(row) for row in rows)}</tbody></table>{more}"
+        f"<tbody>{''.join(_example(row) for row in rows)}</tbody></table>"
     )
+    return f"<h3>{esc(_TITLES[change])} ({count(total)})</h3>{wrap_table(table)}{more}"
 
 
 def render_changes(model: dict[str, Any]) -> str:

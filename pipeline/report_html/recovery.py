@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.report_html import count, esc, human_bytes
+from pipeline.report_html import count, esc, human_bytes, wrap_table
 
 
 def _row(image: dict[str, Any]) -> str:
@@ -38,9 +38,12 @@ def render_recovery(model: dict[str, Any]) -> str:
         f"{human_bytes(counts.get('not_in_registry_bytes'))}): deleting the bucket loses them. Export one with "
         "<code>registry-scrub export RUN_DIR CONFIG_DIGEST --to DIR</code>. "
         f"{count(counts.get('orphan_layers'))} layer(s) belong to no image at all.</p>"
-        '<table id="recovered"><thead><tr><th>config digest</th><th>created</th><th>platform</th>'
-        '<th class="num">layers</th><th class="num">size</th><th>state</th><th>last step</th><th>labels</th>'
-        f"</tr></thead><tbody>{''.join(_row(image) for image in section['rows'])}</tbody></table>{omitted}"
+        + wrap_table(
+            '<table id="recovered"><thead><tr><th>config digest</th><th>created</th><th>platform</th>'
+            '<th class="num">layers</th><th class="num">size</th><th>state</th><th>last step</th><th>labels</th>'
+            f"</tr></thead><tbody>{''.join(_row(image) for image in section['rows'])}</tbody></table>"
+        )
+        + omitted
     )
 
 
