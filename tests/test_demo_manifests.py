@@ -70,7 +70,7 @@ def test_demo_finds_every_planted_problem(tmp_path):
     assert codes == {(DEMO_BUCKET, "incomplete_source"), (DEMO_BUCKET, "unread_manifests")}
     assert (summary["manifests_scanned"], summary["images_affected"]) == (12, 7)
     # Legacy metadata rows name the scanned bucket in `bucket`, the object's own name in `object`.
-    (legacy,) = [r for r in rows if r["kind"] == "invalid_manifest" and "_index_images" in (r["object"] or "")]
+    (legacy,) = [r for r in rows if r["kind"] == "legacy_metadata_unparsed" and "_index_images" in (r["object"] or "")]
     assert legacy["bucket"] == DEMO_BUCKET and legacy["object"] == "containers/repositories/legacy/_index_images"
     # The damaged layer of the demo's web image names the image it breaks.
     web = [r for r in rows if r["kind"] == "digest_mismatch" and any("/web@" in i for i in r["images"] or [])]

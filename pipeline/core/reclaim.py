@@ -53,6 +53,29 @@ def _whole_project(root: str) -> bool:
     return "/" not in root or _DOMAIN_SCOPED.fullmatch(root) is not None
 
 
+_FILE_KINDS = ("directory", "oci_layout")
+
+
+def _held_only_what_was_put_in(kind: str, claimed: bool, bucket: str | None) -> tuple[bool, str]:
+    """A folder or an OCI layout holds only what was put in it: it proves a blob unused only where the
+    config says, for one named bucket, that it holds every manifest (untagged too) whose blobs use it.
+    Even an OCI layout's index.json names only the manifests copied into that layout, not every
+    image that shares the bucket, so with one bucket scanned it still does not speak for the bucket."""
+    what = "folder" if kind == "directory" else "OCI layout"
+    a_what = "a folder" if kind == "directory" else "an OCI layout"
+    if not claimed:
+        return False, (
+            f"{a_what} holds only what was put in it; set `complete: true` and `bucket:` on the source if it "
+            "holds every manifest (untagged ones too) whose blobs use that bucket"
+        )
+    if bucket is None:
+        return False, (
+            f"`complete: true` without `bucket:`: {a_what} holds only what was put in it, so it can speak "
+            "for a bucket only when the config names that bucket"
+        )
+    return True, f"the config says `complete: true` for bucket {bucket}: the {what} holds every manifest whose blobs use it"
+
+
 def source_facts(index: int, spec: Any, scanned_buckets: Iterable[str]) -> SourceFacts:
     """The completeness of one source (a ``SourceSpec``) for its scope, with the reason."""
     kind, location = spec.kind, spec.location
@@ -74,26 +97,16 @@ def source_facts(index: int, spec: Any, scanned_buckets: Iterable[str]) -> Sourc
         label = f"registry {location} (catalog walk)"
         complete = False
         reason = "a v2 registry walked through _catalog and tags/list cannot see untagged manifests"
-    elif kind == "directory":
-        label = f"directory {location}"
-        complete = bool(getattr(spec, "complete", False))
-        reason = (
-            "the config says `complete: true`: the folder holds every manifest whose blobs use the bucket"
-            if complete
-            else "a folder holds only what was put in it; set `complete: true` on the source if it holds "
-            "every manifest (untagged ones too) whose blobs use the bucket"
-        )
-    elif kind == "oci_layout":
-        label = f"oci_layout {location}"
-        complete = True
-        reason = "an OCI layout's index.json names every manifest it holds"
+    elif kind in ("directory", "oci_layout"):
+        label = f"{kind} {location}"
+        complete, reason = _held_only_what_was_put_in(kind, bool(getattr(spec, "complete", False)), bucket)
     elif kind == LEGACY:
         label = f"legacy metadata gs://{location}/containers/repositories/"
         complete = True
         reason = "the bucket's own pre-2017 metadata lists every manifest it kept"
     else:
         raise ValueError(f"unknown manifest source kind {kind!r}")
-    if complete and bucket is None:
+    if complete and bucket is None and kind not in _FILE_KINDS:
         scanned = list(scanned_buckets)
         if len(scanned) != 1:
             complete = False
