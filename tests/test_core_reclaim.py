@@ -225,7 +225,18 @@ def test_unknown_class_or_location_is_unpriced_not_guessed():
     assert pricing.location_type_of("eu.artifacts.p.appspot.com", None)[0] == "multi-region"
     assert pricing.location_type_of("my-bucket", None)[0] is None
     cost = pricing.monthly_cost({("my-bucket", "STANDARD"): 100}, {"my-bucket": None})
-    assert cost["usd_per_month"] == 0 and cost["unpriced_bytes"] == 100
+    # Issue 18: nothing priced is null with the reason, never $0.00, which would read as "free".
+    assert cost["usd_per_month"] is None and cost["unpriced_bytes"] == 100
+    assert (
+        cost["reason"]
+        == "no list price for STANDARD in an unknown location ("
+        + pricing.PRICE_SOURCE
+        + ", "
+        + pricing.PRICE_DATE
+        + ")"
+    )
+    some = pricing.monthly_cost({("my-bucket", "STANDARD"): 100, (BUCKET, "STANDARD"): 2**30}, {BUCKET: "multi-region"})
+    assert some["usd_per_month"] > 0 and some["unpriced_bytes"] == 100 and some["reason"] is None
 
 
 def test_nothing_unreferenced_in_a_cross_checked_run_is_zero_even_where_unproven():

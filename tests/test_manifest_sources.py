@@ -135,7 +135,8 @@ def test_gcs_directory_and_legacy_metadata(emulator, bucket):
     # The v1 forms name v1 image ids only: their own info kind, not invalid_manifest (issue 17).
     v1 = sorted((i["object"], i["kind"], i["severity"]) for i in items if "kind" in i)
     assert v1 == [
-        (f"{legacy}library/web/{name}", "legacy_metadata_unparsed", "info") for name in ("_index_images", "json", "tag_old")
+        (f"{legacy}library/web/{name}", "legacy_metadata_unparsed", "info")
+        for name in ("_index_images", "json", "tag_old")
     ]
     (tag,) = [i for i in items if "kind" in i and i["object"].endswith("tag_old")]
     assert "v1 image id " + "9f" * 32 in tag["detail"]

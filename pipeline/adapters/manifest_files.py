@@ -619,7 +619,7 @@ class LegacyStore:
                 yield _file_finding(
                     self._tree.label,
                     rel,
-                    f"pre-2017 v1 registry metadata ({name}): it names v1 image ids, never a sha256 blob; not a manifest",
+                    f"pre-2017 v1 registry metadata ({name}): names v1 image ids, never a sha256 blob; not a manifest",
                     size,
                     repository=repo,
                     bucket=self._bucket,

@@ -120,6 +120,10 @@ SUMMARY_TYPES: dict[str, tuple[str, str]] = {
     # JSON text (JSON_VALUE(reclaim_plan, '$.monthly_cost.usd_per_month')); NULL when there is no plan.
     "reclaim_plan": (STRING, NULLABLE),
     "reclaim_by_bucket": (STRING, NULLABLE),
+    # Reclaim's second guard and the user's accept_losing choice, as JSON text.
+    "reclaim_protected": (STRING, NULLABLE),
+    # The decommission verdict per bucket, as JSON text (JSON_VALUE(decommission, '$."BUCKET".verdict')).
+    "decommission": (STRING, NULLABLE),
     "manifests_scanned": (INTEGER, NULLABLE),
     "images_affected": (INTEGER, NULLABLE),
     "objects_not_hashed": (INTEGER, NULLABLE),
