@@ -144,7 +144,10 @@ def plant_legacy(target, images: list[Image], planted_cls) -> list:
     target.blob(v1_index).upload_from_string(b'[{"id": "5d2a..."')
     v1_tag = "containers/repositories/legacy/tag_2015"
     target.blob(v1_tag).upload_from_string("5d2a" * 16)
+    damaged = "containers/repositories/legacy/manifests/2016-rc"
+    target.blob(damaged).upload_from_string(b'{"schemaVersion": 2, "config": {"digest": "sha256:')
     return [
+        planted_cls(damaged, Kind.INVALID_MANIFEST, "damaged pre-2017 manifest: it may hide references"),
         planted_cls(v1_index, Kind.LEGACY_METADATA_UNPARSED, "pre-2017 v1 image index: names v1 ids, not a manifest"),
         planted_cls(v1_tag, Kind.LEGACY_METADATA_UNPARSED, "pre-2017 v1 tag holding a v1 image id"),
     ]

@@ -150,8 +150,8 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def _usd(amount: float | None) -> str:
-    return f"${amount:,.2f}" if amount is None or amount >= 0.01 or amount == 0 else f"${amount:.4f}"
+def _usd(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else "under $0.01"
 
 
 def _decide(bucket: str, facts: BucketFacts, context: Row) -> tuple[str, list[str]]:

@@ -346,9 +346,9 @@ def protected_lines(protected: dict[str, Any] | None) -> list[str]:
     if not protected or not protected.get("objects"):
         return []
     lines = [
-        f"kept out of the plan: {protected['objects']} blob(s), {protected['bytes'] / 1e6:.1f} MB of "
-        f"{protected['images_total']} complete image(s) the bucket itself shows (name one with --accept-losing "
-        "CONFIG_DIGEST to plan it):"
+        f"protected: {protected['objects']} unreferenced blob(s), {protected['bytes'] / 1e6:.1f} MB, belong to "
+        f"{protected['images_total']} complete image(s) the buckets themselves show; never planned unless "
+        "named with --accept-losing CONFIG_DIGEST:"
     ]
     lines += [f"  {image['config_digest']}  ({image['via']})" for image in protected["images"][:5]]
     return lines
