@@ -76,7 +76,9 @@ def test_an_image_only_here_is_named_with_the_command_that_saves_it():
         "architecture": "amd64",
         "labels": {"team": "billing"},
         "last_history": "CMD serve",
-        "export_command": f"registry-scrub export '/reports/my run' {CONFIG} --to ./recovered-images --tag cccccccccccc",
+        "export_command": (
+            f"registry-scrub export '/reports/my run' {CONFIG} --to ./recovered-images --tag cccccccccccc"
+        ),
     }
     assert row["headline"].startswith(f"Deleting {BUCKET} loses 1 image(s)")
 

@@ -9,8 +9,8 @@ import pytest
 from jobs.demo import DEFAULT_CONFIG, DEMO_BUCKET, seed_demo
 from jobs.demo_manifests import EU_BUCKET
 from jobs.demo_recovery import ASIA_BUCKET, US_BUCKET, lost_config_digest, only_here_image
-from jobs.images import sha256_digest
 from jobs.emulator import Emulator
+from jobs.images import sha256_digest
 from jobs.launcher import run_scan
 from pipeline.config import load_config
 from pipeline.core.findings import Kind
