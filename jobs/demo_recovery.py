@@ -81,7 +81,7 @@ def plant_verdicts(client) -> list[str]:
     ):
         bucket = client.lookup_bucket(bucket_name) or client.create_bucket(bucket_name)
         for image in (migrated, extra):
-            for digest, data in (image.blobs.items() if image else ()):
+            for digest, data in image.blobs.items() if image else ():
                 bucket.blob(f"containers/images/{digest}").upload_from_string(data)
         manifests.blob(f"{successor}/app/{migrated.digest}").upload_from_string(migrated.manifest)
         manifests.blob(f"{successor}/app/tags.json").upload_from_string(json.dumps({"v1": migrated.digest}))
