@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.core import pricing
+from pipeline.core.protection import image_facts
 
 Row = dict[str, Any]
 
@@ -97,17 +98,10 @@ def recovered_facts(row: Row) -> BucketFacts:
 
 
 def image_entry(row: Row) -> Row:
-    lines = list(row.get("history_tail") or ()) or list(row.get("history_head") or ())
-    return {
-        "config_digest": row["config_digest"],
-        "bytes": (row.get("total_size") or 0) + (row.get("config_size") or 0),
-        "created": row.get("created"),
-        "os": row.get("os"),
-        "architecture": row.get("architecture"),
-        "labels": dict(row.get("labels") or {}),
-        "last_history": lines[-1] if lines else None,
-        "in_registry": row.get("in_registry"),
-    }
+    """What the verdict names of an image only here: the facts the second guard reports of it too."""
+    facts = image_facts(row)
+    keys = ("config_digest", "bytes", "created", "os", "architecture", "labels", "last_history")
+    return {key: facts[key] for key in keys}
 
 
 def in_use_entry(bucket: str, source: str, repository: str, manifest_digest: str, tags: Iterable[str]) -> BucketFacts:
@@ -254,8 +248,7 @@ def verdicts(
         }
         verdict, reasons = _decide(bucket, facts, context)
         only_here = [
-            {k: v for k, v in entry.items() if k != "in_registry"}
-            | {"export_command": export_command(run_dir, entry["config_digest"])}
+            entry | {"export_command": export_command(run_dir, entry["config_digest"])}
             for entry in facts.listed(bucket, ONLY_HERE)
         ]
         row = {
