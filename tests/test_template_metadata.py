@@ -87,6 +87,7 @@ EXPECTED_TYPES = {
 # Parameters without a defaultValue, and why: a pre-filled value would be passed on every launch.
 NO_DEFAULT = {
     "config": "there is no default file",
+    "accept_losing": "no image is accepted as lost unless named per launch",
     "buckets": "no default bucket; buckets and/or projects is set per launch",
     "projects": "no default project",
     "output": "required, no sensible default",
