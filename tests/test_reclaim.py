@@ -177,6 +177,11 @@ def test_an_oci_layout_proves_reclaim_only_when_complete_for_its_bucket(emulator
     generation = listed_generations(emulator, bucket.name)[PREFIX + orphan.digest]
     source = {"oci_layout": str(layout), "repository": "gcr.io/oci-reclaim/app"}
 
+    summary, _, run_dir = scan(emulator, bucket.name, tmp_path / "as-is", [source])
+    assert summary["reclaimable_bytes"] is None and not (run_dir / PLAN_FILE).exists()
+    (blocker,) = summary["reclaim_blocked_by"]
+    assert blocker["code"] == "incomplete_source" and "holds only what was put in it" in blocker["reason"]
+
     summary, _, run_dir = scan(emulator, bucket.name, tmp_path / "no-bucket", [{**source, "complete": True}])
     assert summary["reclaimable_bytes"] is None and not (run_dir / PLAN_FILE).exists()
     (blocker,) = summary["reclaim_blocked_by"]
