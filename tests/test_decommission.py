@@ -145,3 +145,22 @@ def test_each_bucket_gets_its_verdict(emulator, tmp_path):
     # The terminal says the same words, one line per bucket.
     written = json.loads((run_dir / "summary.json").read_text())
     assert written["decommission"] == summary["decommission"]
+
+
+@pytest.mark.slow
+def test_a_manifest_stored_in_the_bucket_protects_what_it_names(emulator, tmp_path):
+    """An image whose second layer is gone is not complete from blobs, but its manifest is in the
+    bucket as a blob: the manifest, its config and the layer present stay out of the plan."""
+    kept, partial = small_image("kept"), small_image("half gone, manifest kept as a blob")
+    bucket = fresh_bucket(gcs.make_client(emulator.endpoint), "artifacts.manifest-blob.appspot.com")
+    present = {d: b for d, b in partial.blobs.items() if d != partial.layers[1].digest}
+    upload(bucket, {**kept.blobs, **present, partial.digest: partial.manifest})
+    folder = manifest_folder(tmp_path / "manifests", kept)
+    source = {"directory": folder, "repository": "gcr.io/manifest-blob", "bucket": bucket.name, "complete": True}
+
+    summary, run_dir = scan(emulator, [bucket.name], tmp_path / "out", [source])
+    assert summary["reclaim_blocked_by"] == [] and plan_lines(run_dir) == set()
+    protected = summary["reclaim_protected"]
+    assert protected["objects"] == 3  # the manifest blob, the config, the first layer
+    (image,) = protected["images"]
+    assert image["config_digest"] == partial.config_digest and image["manifest_digest"] == partial.digest
