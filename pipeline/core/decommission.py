@@ -23,6 +23,7 @@ with the bucket, and its images count as "only here" unless the successor holds 
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections import Counter
@@ -56,7 +57,9 @@ _GCR_BUCKET = re.compile(r"(?:(?:us|eu|asia)\.)?artifacts\.(.+)\.appspot\.com")
 
 
 def _order(entry: Row) -> tuple:
-    return (-(entry.get("bytes") or 0), entry.get("config_digest") or entry.get("manifest_digest") or "")
+    """Largest first, then a total order, so that a capped list is the same whatever order the
+    runner merged its parts in (several sources may name one manifest digest)."""
+    return (-(entry.get("bytes") or 0), json.dumps(entry, sort_keys=True, default=str))
 
 
 @dataclass
