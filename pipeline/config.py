@@ -74,7 +74,9 @@ class ScanConfig:
     # names | manifests | both; None: both when manifests.sources is set, else names.
     mode: str | None = None
     # Rebuild images from blobs alone and check diff_ids, in the same single read (docs/recovery.md).
-    recover_images: bool = False
+    # None (unset): on whenever a reclaim plan could be written (with_recovery_for_reclaim); an
+    # explicit false keeps it off, and then no plan is written (reclaim's second guard needs it).
+    recover_images: bool | None = None
     # docs/incremental.md: carry over what report.ledger verified recently instead of reading it,
     # and re-read a sample of it each run.
     incremental: bool = False
@@ -274,7 +276,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "read_timeout": _seconds(0.1, 3600),
         "min_read_rate": parse_read_rate,
         "mode": _optional(check_mode),
-        "recover_images": check_bool,
+        "recover_images": _optional(check_bool),
         "incremental": check_bool,
         "reverify_after": _duration(1, 3650 * 86400),
         "reverify_sample": _fraction,
@@ -363,14 +365,14 @@ def parse_config(raw: Any, origin: str, overrides: dict[str, tuple[Any, str]] | 
 
 
 def with_recovery_for_reclaim(config: Config) -> Config | None:
-    """The config with scan.recover_images on when a reclaim plan could be written without it, else None.
+    """The config with scan.recover_images on when it is unset and a reclaim plan could be written, else None.
 
     Reclaim's second guard (pipeline/core/protection.py) needs the images the bucket itself shows,
     which recovery's single read finds at a cost in CPU, not reads. A plan could be written when
     manifests are cross-checked with objects that are read: scan.mode both, not incremental (an
     incremental scan skips reads, and there the plan is refused instead, docs/report.md)."""
     scan = config.scan
-    if scan.recover_images or scan.incremental or effective_mode(scan.mode, config.manifests) != "both":
+    if scan.recover_images is not None or scan.incremental or effective_mode(scan.mode, config.manifests) != "both":
         return None
     return replace(config, scan=replace(scan, recover_images=True))
 

@@ -88,6 +88,7 @@ EXPECTED_TYPES = {
 NO_DEFAULT = {
     "config": "there is no default file",
     "accept_losing": "no image is accepted as lost unless named per launch",
+    "recover_images": "unset turns it on whenever a reclaim plan could be written; a pre-filled false would not",
     "buckets": "no default bucket; buckets and/or projects is set per launch",
     "projects": "no default project",
     "output": "required, no sensible default",

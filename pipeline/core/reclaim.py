@@ -225,8 +225,9 @@ def decide(
                     bucket,
                     BUCKET_EVIDENCE_UNREAD,
                     None,
-                    "the objects were not all read with image recovery (scan.mode manifests, or an incremental "
-                    "scan): the images the bucket itself shows are unknown, so the second guard cannot run",
+                    "image recovery did not read every object (scan.recover_images: false, scan.mode manifests, "
+                    "or an incremental scan): the images the bucket itself shows are unknown, so the second "
+                    "guard cannot run",
                 )
             )
         if not any(s.kind != LEGACY for s in covering):
