@@ -86,7 +86,7 @@ FLAG_HELP: dict[str, tuple[str, str, str | None]] = {
     "--recover-images": (
         "",
         "also rebuild images from blobs alone and check every manifest's diff_ids (docs/recovery.md)",
-        "off",
+        "on whenever a reclaim plan could be written (--mode both, not --incremental), else off",
     ),
     "--accept-losing": (
         "all|CONFIG_DIGEST",
