@@ -27,8 +27,6 @@ Row = dict[str, Any]
 
 ALL = "all"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-# Protected images a summary names; the count is not capped.
-IMAGES_KEPT = 50
 
 
 def check_accept_losing(value: Any) -> tuple[str, ...] | str:
@@ -77,6 +75,8 @@ def image_facts(row: Row) -> Row:
         "architecture": row.get("architecture"),
         "labels": dict(row.get("labels") or {}),
         "last_history": _last_history(row),
+        # The first and last Dockerfile steps the recovered row keeps: what the image was.
+        "history": [*(row.get("history_head") or ()), *(row.get("history_tail") or ())],
         "history_count": row.get("history_count") or 0,
         "via": "config and every layer in the bucket",
     }
@@ -103,6 +103,7 @@ def claims_of_manifest_blob(fact: Row) -> list[tuple[str, Row]]:
         "architecture": None,
         "labels": {},
         "last_history": None,
+        "history": [],
         "history_count": 0,
         "via": f"manifest {fact['digest']} stored as a blob ({fact.get('media_type')})",
         "manifest_digest": fact["digest"],
@@ -120,10 +121,3 @@ def guard(rows: Iterable[Row], claims: Iterable[Row], accept_losing: tuple[str, 
         return rows, []
     images = [holding[k] for k in sorted(holding)]
     return [], [(row, images) for row in rows]
-
-
-def protected_line(image: Row) -> str:
-    """One human line naming a protected image."""
-    when = f", created {image['created']}" if image.get("created") else ""
-    step = f", last step: {image['last_history']}" if image.get("last_history") else ""
-    return f"{image['config_digest']} ({image['bytes']:,} bytes{when}{step})"
