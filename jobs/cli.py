@@ -46,6 +46,7 @@ OVERRIDES: dict[str, tuple[str, Any]] = {
     "--min-read-rate": ("scan.min_read_rate", str),
     "--mode": ("scan.mode", str),
     "--recover-images": ("scan.recover_images", "flag"),
+    "--accept-losing": ("reclaim.accept_losing", "append"),
     "--ledger": ("report.ledger", str),
     "--incremental": ("scan.incremental", "flag"),
     "--reverify-after": ("scan.reverify_after", str),
@@ -97,7 +98,13 @@ FLAG_HELP: dict[str, tuple[str, str, str | None]] = {
     "--recover-images": (
         "",
         "also rebuild images from blobs alone and check every manifest's diff_ids (docs/recovery.md)",
-        "off",
+        "on whenever a reclaim plan could be written (--mode both, not --incremental), else off",
+    ),
+    "--accept-losing": (
+        "all|CONFIG_DIGEST",
+        "let reclaim-plan.txt include the blobs of this image (its config digest, sha256:HEX; repeat the flag or "
+        "separate several by commas), although the bucket itself shows it complete; all: every such image",
+        "none",
     ),
     "--ledger": (
         "auto|RUN_DIR|bq:PROJECT.DATASET.TABLE",

@@ -133,6 +133,10 @@ def seed_demo(emulator: Emulator, bucket: str = DEMO_BUCKET) -> list[Planted]:
     planted += plant_recovery(client, images[1], upload_blob, Planted)
     planted += plant_legacy(target, images, Planted)
     planted += plant_reclaimable(client, Planted)
+    from jobs.demo_recovery import plant_verdicts  # docs/recovery.md, "Read the verdict"
+
+    for expectation in plant_verdicts(client):
+        log.info("demo: seeded %s", expectation)
     return planted
 
 

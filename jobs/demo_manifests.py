@@ -125,7 +125,7 @@ def plant_manifests(client, images: list[Image], upload_blob, planted_cls) -> li
 
 
 def plant_legacy(target, images: list[Image], planted_cls) -> list:
-    """Pre-2017 metadata in the demo bucket: a schema 1 manifest and an object that is not a manifest."""
+    """Pre-2017 metadata in the demo bucket: a schema 1 manifest, and v1 objects that are not manifests."""
     batch = images[2]
     schema1 = canonical_json(
         {
@@ -140,9 +140,17 @@ def plant_legacy(target, images: list[Image], planted_cls) -> list:
     digest = sha256_digest(schema1)
     target.blob(f"containers/repositories/legacy/manifests/{digest}").upload_from_string(schema1)
     target.blob("containers/repositories/legacy/tags/2016").upload_from_string(digest)
-    garbage = "containers/repositories/legacy/_index_images"
-    target.blob(garbage).upload_from_string(b'[{"id": "5d2a..."')
-    return [planted_cls(garbage, Kind.INVALID_MANIFEST, "pre-2017 metadata object that is not a manifest")]
+    v1_index = "containers/repositories/legacy/_index_images"
+    target.blob(v1_index).upload_from_string(b'[{"id": "5d2a..."')
+    v1_tag = "containers/repositories/legacy/tag_2015"
+    target.blob(v1_tag).upload_from_string("5d2a" * 16)
+    damaged = "containers/repositories/legacy/manifests/2016-rc"
+    target.blob(damaged).upload_from_string(b'{"schemaVersion": 2, "config": {"digest": "sha256:')
+    return [
+        planted_cls(damaged, Kind.INVALID_MANIFEST, "damaged pre-2017 manifest: it may hide references"),
+        planted_cls(v1_index, Kind.LEGACY_METADATA_UNPARSED, "pre-2017 v1 image index: names v1 ids, not a manifest"),
+        planted_cls(v1_tag, Kind.LEGACY_METADATA_UNPARSED, "pre-2017 v1 tag holding a v1 image id"),
+    ]
 
 
 def plant_reclaimable(client, planted_cls) -> list:

@@ -54,3 +54,39 @@ def plant_recovery(client, migrated: Image, upload_blob, planted_cls) -> list:
 
 def lost_config_digest() -> str:
     return sha256_digest(lost_image().config)
+
+
+# --- the decommission verdict (docs/recovery.md, "Read the verdict") ------------------------------
+
+ASIA_BUCKET = "asia.artifacts.demo-project.appspot.com"  # every image migrated: safe_to_delete
+US_BUCKET = "us.artifacts.demo-project.appspot.com"  # one image only here: would_lose_images
+ASIA_SUCCESSOR = "asia-docker.pkg.dev/demo-project/gcr"
+US_SUCCESSOR = "us-docker.pkg.dev/demo-project/us-gcr"
+
+
+def only_here_image() -> Image:
+    return make_image([random_layer(seed=63, size=70_000)], oci=False, label="reports, never migrated")
+
+
+def plant_verdicts(client) -> list[str]:
+    """Two more buckets, each beside its successor's manifests: one whose every image was migrated
+    (safe to delete), one that also holds an image no registry has (deleting it would lose that image).
+    Returns what a person should expect of each."""
+    manifests = client.lookup_bucket(MANIFEST_BUCKET) or client.create_bucket(MANIFEST_BUCKET)
+    billing = make_image([random_layer(seed=61, size=90_000)], oci=True, label="billing")
+    reports = make_image([random_layer(seed=62, size=50_000)], oci=False, label="reports")
+    for bucket_name, successor, migrated, extra in (
+        (ASIA_BUCKET, ASIA_SUCCESSOR, billing, None),
+        (US_BUCKET, US_SUCCESSOR, reports, only_here_image()),
+    ):
+        bucket = client.lookup_bucket(bucket_name) or client.create_bucket(bucket_name)
+        for image in (migrated, extra):
+            for digest, data in image.blobs.items() if image else ():
+                bucket.blob(f"containers/images/{digest}").upload_from_string(data)
+        manifests.blob(f"{successor}/app/{migrated.digest}").upload_from_string(migrated.manifest)
+        manifests.blob(f"{successor}/app/tags.json").upload_from_string(json.dumps({"v1": migrated.digest}))
+    return [
+        f"{ASIA_BUCKET}: every image is in {ASIA_SUCCESSOR}: expect verdict safe_to_delete",
+        f"{US_BUCKET}: image {sha256_digest(only_here_image().config)} is in no registry: "
+        "expect verdict would_lose_images",
+    ]

@@ -44,7 +44,7 @@ from pipeline.adapters import asset_inventory, gcs
 from pipeline.adapters import report as report_io
 from pipeline.build import RunPlan, build_pipeline
 from pipeline.compat import UTC
-from pipeline.config import SCHEMA, Config, ConfigError, is_gcr_bucket
+from pipeline.config import SCHEMA, Config, ConfigError, is_gcr_bucket, with_recovery_for_reclaim
 from pipeline.core import scan_plan
 from pipeline.core.budget import BudgetError
 from pipeline.core.discovery import gcr_buckets, scopes_of
@@ -485,6 +485,13 @@ def submit_scan(config: Config, beam_args: list[str]) -> tuple[PipelineResult, R
         plan.run_dir,
     )
 
+    recovering = with_recovery_for_reclaim(config)
+    if recovering is not None:
+        config = recovering
+        log.info(
+            "image recovery is on: reclaim's second guard needs the images the buckets themselves show "
+            "(it costs CPU in the same read, not reads; docs/recovery.md)"
+        )
     try:
         pipeline = beam.Pipeline(runner=runner, options=options)
         build_pipeline(pipeline, config, plan)

@@ -11,10 +11,12 @@ from pipeline.config import Config
 from pipeline.core.ledger import PreviousRun
 from pipeline.core.reclaim import source_facts
 from pipeline.manifest_config import effective_mode
+from pipeline.transforms.decommission import DecommissionFacts
 from pipeline.transforms.hashing import FINDINGS, SNIFFED, VERIFIED, HashObjects
 from pipeline.transforms.html_report import HumanReport, WriteHtmlReport
 from pipeline.transforms.listing import ListObjects
 from pipeline.transforms.outcome import LogOutcomeFn, structured_log_project
+from pipeline.transforms.protection import ImageClaims
 from pipeline.transforms.reclaim import Reclaim, unchecked_verdict
 from pipeline.transforms.recovery import RecoverImages
 from pipeline.transforms.report import WriteReport
@@ -99,18 +101,30 @@ def build_pipeline(pipeline: beam.Pipeline, config: Config, plan: RunPlan) -> di
 
             audit = (refs, hashed["blobs"]) | "MigrationAudit" >> MigrationAudit(plan.run_dir)
             tallies.append(audit["tally"])
+    recovered = claims = None
     if scan.recover_images:
         if images is None:
             images = pipeline | "NoManifests" >> beam.Create([])
         recovery = (hashed[SNIFFED], images, hashed["blobs"]) | "RecoverImages" >> RecoverImages(plan.run_dir)
         findings = (findings, recovery["findings"]) | "WithDiffIdChecks" >> beam.Flatten()
         tallies.append(recovery["tally"])
+        recovered = recovery["recovered"]
+        # Reclaim's second guard: the images the buckets themselves show (pipeline/core/protection.py).
+        claims = (recovered, recovery["manifest_blobs"]) | "ImageClaims" >> ImageClaims()
+    facts = tuple(source_facts(i, spec, plan.buckets) for i, spec in enumerate(sources))
     if evidence is None:
         reclaim = {"decided": unchecked_verdict(plan.buckets)}
     else:
-        facts = tuple(source_facts(i, spec, plan.buckets) for i, spec in enumerate(sources))
-        reclaim = (findings, evidence) | "Reclaim" >> Reclaim(facts, plan.buckets, True, plan.run_dir, plan.started_at)
+        guard = () if claims is None else (claims,)
+        reclaim = (findings, evidence, *guard) | "Reclaim" >> Reclaim(
+            facts, plan.buckets, True, plan.run_dir, plan.started_at, config.reclaim.accept_losing
+        )
         tallies.append(reclaim["tallies"])
+    # The decommission verdict's facts: images only here, and images other sources still serve from here.
+    serving = {f.index: f.label for f in facts if f.kind != "legacy" and sources[f.index].role != "successor"}
+    known = {"blobs": hashed["blobs"], "refs": refs, "recovered": recovered}
+    known = {name: pcoll for name, pcoll in known.items() if pcoll is not None}
+    tallies.append(known | "DecommissionFacts" >> DecommissionFacts(serving))
     # One report model feeds summary.json and report.html (pipeline/transforms/report.py, html_report.py).
     image_rows = diff = None
     if refs is not None:

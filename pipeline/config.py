@@ -18,6 +18,7 @@ import yaml
 
 from pipeline.core.incremental import DEFAULT_REVERIFY_AFTER_S, DEFAULT_REVERIFY_SAMPLE
 from pipeline.core.ledger import parse_ledger
+from pipeline.core.protection import check_accept_losing
 from pipeline.core.read_verdict import DEFAULT_MIN_READ_RATE, DEFAULT_READ_TIMEOUT_S
 from pipeline.core.shards import SHARD_COUNTS
 from pipeline.manifest_config import (
@@ -26,6 +27,7 @@ from pipeline.manifest_config import (
     check_bool,
     check_mode,
     check_mode_against_sources,
+    effective_mode,
 )
 from pipeline.values import BUCKET_RE, GCR_BUCKET_PATTERN, size_in, whole_number_in
 
@@ -73,7 +75,9 @@ class ScanConfig:
     # names | manifests | both; None: both when manifests.sources is set, else names.
     mode: str | None = None
     # Rebuild images from blobs alone and check diff_ids, in the same single read (docs/recovery.md).
-    recover_images: bool = False
+    # None (unset): on whenever a reclaim plan could be written (with_recovery_for_reclaim); an
+    # explicit false keeps it off, and then no plan is written (reclaim's second guard needs it).
+    recover_images: bool | None = None
     # docs/incremental.md: carry over what report.ledger verified recently instead of reading it,
     # and re-read a sample of it each run.
     incremental: bool = False
@@ -93,11 +97,19 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class ReclaimConfig:
+    # Images (by config digest) whose blobs the plan may include although the bucket itself shows
+    # them complete, or "all" (pipeline/core/protection.py, docs/report.md "Reclaim").
+    accept_losing: tuple[str, ...] | str = ()
+
+
+@dataclass(frozen=True)
 class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     manifests: ManifestsConfig = field(default_factory=ManifestsConfig)
+    reclaim: ReclaimConfig = field(default_factory=ReclaimConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values for ``summary.json``; nothing here is secret."""
@@ -281,7 +293,7 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "read_timeout": _seconds(0.1, 3600),
         "min_read_rate": parse_read_rate,
         "mode": _optional(check_mode),
-        "recover_images": check_bool,
+        "recover_images": _optional(check_bool),
         "incremental": check_bool,
         "reverify_after": _duration(1, 3650 * 86400),
         "reverify_sample": _fraction,
@@ -295,8 +307,15 @@ SCHEMA: dict[str, dict[str, Callable[[Any], Any]]] = {
         "ledger": _optional(_ledger),
     },
     "manifests": MANIFESTS_SCHEMA,
+    "reclaim": {"accept_losing": check_accept_losing},
 }
-_SECTION_TYPES = {"source": SourceConfig, "scan": ScanConfig, "report": ReportConfig, "manifests": ManifestsConfig}
+_SECTION_TYPES = {
+    "source": SourceConfig,
+    "scan": ScanConfig,
+    "report": ReportConfig,
+    "manifests": ManifestsConfig,
+    "reclaim": ReclaimConfig,
+}
 
 
 def parse_config(raw: Any, origin: str, overrides: dict[str, tuple[Any, str]] | None = None) -> Config:
@@ -369,6 +388,19 @@ def parse_config(raw: Any, origin: str, overrides: dict[str, tuple[Any, str]] | 
     if problem:
         raise ConfigError(f"{origin}: {problem}")
     return config
+
+
+def with_recovery_for_reclaim(config: Config) -> Config | None:
+    """The config with scan.recover_images on when it is unset and a reclaim plan could be written, else None.
+
+    Reclaim's second guard (pipeline/core/protection.py) needs the images the bucket itself shows,
+    which recovery's single read finds at a cost in CPU, not reads. A plan could be written when
+    manifests are cross-checked with objects that are read: scan.mode both, not incremental (an
+    incremental scan skips reads, and there the plan is refused instead, docs/report.md)."""
+    scan = config.scan
+    if scan.recover_images is not None or scan.incremental or effective_mode(scan.mode, config.manifests) != "both":
+        return None
+    return replace(config, scan=replace(scan, recover_images=True))
 
 
 def incremental_problem(config: Config) -> str | None:

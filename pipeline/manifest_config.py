@@ -47,8 +47,9 @@ class SourceSpec:
     bucket: str | None = None
     # "successor": the registry that took over the bucket's images (Artifact Registry); docs/recovery.md.
     role: str | None = None
-    # directory only: the folder holds every manifest (untagged too) whose blobs use the bucket,
-    # so a blob it does not reference may be reclaimed (pipeline/core/reclaim.py).
+    # directory and oci_layout: the folder or layout holds every manifest (untagged too) whose blobs
+    # use the bucket named in ``bucket``, so a blob it does not reference may be reclaimed there
+    # (pipeline/core/reclaim.py); without ``bucket`` it proves nothing.
     complete: bool = False
 
 
@@ -113,7 +114,7 @@ def _names(value: Any, key: str, pattern: re.Pattern, what: str) -> tuple[str, .
 _KEYS = {
     "registry": {"registry", "gcr_projects", "repositories", "auth", "credentials_env", "tls_verify", "bucket", "role"},
     "directory": {"directory", "repository", "bucket", "complete", "role"},
-    "oci_layout": {"oci_layout", "repository", "bucket", "role"},
+    "oci_layout": {"oci_layout", "repository", "bucket", "complete", "role"},
 }
 
 
@@ -197,9 +198,10 @@ def check_source(value: Any) -> SourceSpec:
             try:
                 fields["complete"] = check_bool(value["complete"])
             except ValueError:
+                what = "folder" if kind == "directory" else "layout"
                 raise ValueError(
-                    "complete: expected true (the folder holds every manifest, untagged ones too, whose blobs "
-                    "use the bucket) or false"
+                    f"complete: expected true (the {what} holds every manifest, untagged ones too, whose blobs "
+                    "use the bucket named in bucket:) or false"
                 ) from None
     return SourceSpec(**fields)
 

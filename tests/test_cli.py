@@ -16,6 +16,7 @@ import pytest
 from jobs import cli
 from jobs.demo import DEMO_BUCKET
 from jobs.demo_manifests import EU_BUCKET
+from jobs.demo_recovery import ASIA_BUCKET, US_BUCKET
 from jobs.interrupt import descendants, is_running
 from pipeline.core.findings import Kind
 
@@ -68,15 +69,16 @@ def test_demo_finds_every_planted_problem_and_leaves_the_report(tmp_path):
         "manifest_digest_mismatch": 1,
         "invalid_manifest": 1,
         "manifest_unavailable": 1,
-        # 6 planted in the main bucket, 2 in the EU bucket, and the 3 blobs of the image whose
-        # manifest was lost (docs/recovery.md)
-        "unreferenced_blob": 11,
+        # 6 planted in the main bucket, 2 in the EU bucket, the 3 blobs of the image whose
+        # manifest was lost (docs/recovery.md), and the 2 of the US bucket's image only it holds
+        "unreferenced_blob": 13,
         "in_registry_only": 2,
+        "legacy_metadata_unparsed": 2,
     }
     assert summary["findings_by_kind"] == expected
     # The successor's copy of the worker image is scanned too, and broken by the same layer.
-    assert (summary["manifests_scanned"], summary["images_affected"]) == (12, 7)
-    assert summary["config"]["source"]["buckets"] == [DEMO_BUCKET, EU_BUCKET]
+    assert (summary["manifests_scanned"], summary["images_affected"]) == (14, 7)
+    assert summary["config"]["source"]["buckets"] == [DEMO_BUCKET, EU_BUCKET, ASIA_BUCKET, US_BUCKET]
     rows = [json.loads(line) for path in run_dir.glob("findings-*.jsonl") for line in path.read_text().splitlines()]
     assert len(rows) == sum(expected.values())  # no finding twice
     # Reclaim: the EU bucket's complete folder proves its two orphans unused; the main bucket's does not.
@@ -93,10 +95,15 @@ def test_demo_finds_every_planted_problem_and_leaves_the_report(tmp_path):
     planted = [
         line.split("planted ", 1)[1].split(" -> expect ") for line in proc.stderr.splitlines() if "planted " in line
     ]
-    assert len(planted) == 17  # 13 in the main bucket, 2 in_registry_only, 2 orphans in the EU bucket
+    assert len(planted) == 19  # 15 in the main bucket, 2 in_registry_only, 2 orphans in the EU bucket
+    # The verdict per bucket, one line each, in the words summary.json gives.
+    for bucket, row in summary["decommission"].items():
+        assert f"{row['verdict']}: {row['headline']}" in proc.stdout, bucket
+    assert summary["decommission"][ASIA_BUCKET]["verdict"] == "safe_to_delete"
+    assert summary["decommission"][US_BUCKET]["verdict"] == "would_lose_images"
     # The second, incremental run (docs/incremental.md) after a rewrite, a push and a deletion.
     rescan = json.loads((tmp_path / "scrub-reports" / "demo-test-rescan" / "summary.json").read_text())
-    assert rescan["ledger"]["run_id"] == "demo-test" and rescan["verified_from_ledger"] == 22
+    assert rescan["ledger"]["run_id"] == "demo-test" and rescan["verified_from_ledger"] == 27
     assert rescan["changes"]["objects"] == {"new": 1, "changed": 1, "vanished": 1}
     assert "since run demo-test: 1 new, 1 changed, 1 vanished object(s); findings 2 new" in proc.stdout
     for target, expectation in planted:

@@ -136,11 +136,19 @@ def test_file_errors_name_the_file_and_position(tmp_path):
 
 def test_shipped_configs_are_valid():
     local = load_config(REPO / "config" / "local.yaml")
-    assert local.source.buckets == ("artifacts.demo-project.appspot.com", "eu.artifacts.demo-project.appspot.com")
-    # The planted problems (incomplete), the EU bucket's complete folder, the successor (docs/recovery.md).
+    assert local.source.buckets == (
+        "artifacts.demo-project.appspot.com",
+        "eu.artifacts.demo-project.appspot.com",
+        "asia.artifacts.demo-project.appspot.com",  # the verdict's two buckets (docs/recovery.md)
+        "us.artifacts.demo-project.appspot.com",
+    )
+    # The planted problems (incomplete), the EU bucket's complete folder, the successor (docs/recovery.md),
+    # and the successors of the verdict's two buckets.
     assert [(source.complete, source.role) for source in local.manifests.sources] == [
         (False, None),
         (True, None),
+        (False, "successor"),
+        (False, "successor"),
         (False, "successor"),
     ]
     example = load_config(REPO / "config" / "example.yaml")

@@ -40,8 +40,12 @@ def facts(*specs, buckets=(BUCKET,)):
         (CATALOG, False, "_catalog and tags/list cannot see untagged manifests"),
         (SourceSpec(kind="registry", location="http://r", repositories=("a/b",)), False, "only the repositories"),
         (SourceSpec(kind="directory", location="/m"), False, "set `complete: true`"),
-        (SourceSpec(kind="directory", location="/m", complete=True), True, "the config says `complete: true`"),
-        (SourceSpec(kind="oci_layout", location="/l"), True, "index.json names every manifest"),
+        (SourceSpec(kind="directory", location="/m", complete=True, bucket=BUCKET), True, "says `complete: true`"),
+        (SourceSpec(kind="directory", location="/m", complete=True), False, "without `bucket:`"),
+        (SourceSpec(kind="oci_layout", location="/l"), False, "an OCI layout holds only what was put in it"),
+        (SourceSpec(kind="oci_layout", location="/l", bucket=BUCKET), False, "set `complete: true` and `bucket:`"),
+        (SourceSpec(kind="oci_layout", location="/l", complete=True), False, "without `bucket:`"),
+        (SourceSpec(kind="oci_layout", location="/l", complete=True, bucket=BUCKET), True, "says `complete: true`"),
         (LEGACY, True, "pre-2017 metadata"),
     ],
 )
@@ -51,10 +55,17 @@ def test_each_kind_of_source_knows_whether_it_is_complete(spec, complete, reason
 
 
 def test_a_complete_source_with_no_bucket_is_complete_only_when_one_bucket_is_scanned():
-    spec = SourceSpec(kind="oci_layout", location="/l")
+    spec = SourceSpec(kind="registry", location="https://gcr.io", gcr_projects=("p",))
     assert source_facts(0, spec, [BUCKET]).complete
     several = source_facts(0, spec, [BUCKET, OTHER])
     assert not several.complete and "names no `bucket` while 2 buckets are scanned" in several.reason
+
+
+@pytest.mark.parametrize("kind", ["directory", "oci_layout"])
+def test_a_folder_or_layout_never_speaks_for_a_bucket_it_does_not_name(kind):
+    """Issue 17: one scanned bucket no longer lends a bucket-less folder or layout its completeness."""
+    spec = SourceSpec(kind=kind, location="/l", complete=True)
+    assert not source_facts(0, spec, [BUCKET]).complete
 
 
 def test_complete_sources_with_every_manifest_read_prove_reclaim():
@@ -214,7 +225,18 @@ def test_unknown_class_or_location_is_unpriced_not_guessed():
     assert pricing.location_type_of("eu.artifacts.p.appspot.com", None)[0] == "multi-region"
     assert pricing.location_type_of("my-bucket", None)[0] is None
     cost = pricing.monthly_cost({("my-bucket", "STANDARD"): 100}, {"my-bucket": None})
-    assert cost["usd_per_month"] == 0 and cost["unpriced_bytes"] == 100
+    # Issue 18: nothing priced is null with the reason, never $0.00, which would read as "free".
+    assert cost["usd_per_month"] is None and cost["unpriced_bytes"] == 100
+    assert (
+        cost["reason"]
+        == "no list price for STANDARD in an unknown location ("
+        + pricing.PRICE_SOURCE
+        + ", "
+        + pricing.PRICE_DATE
+        + ")"
+    )
+    some = pricing.monthly_cost({("my-bucket", "STANDARD"): 100, (BUCKET, "STANDARD"): 2**30}, {BUCKET: "multi-region"})
+    assert some["usd_per_month"] > 0 and some["unpriced_bytes"] == 100 and some["reason"] is None
 
 
 def test_nothing_unreferenced_in_a_cross_checked_run_is_zero_even_where_unproven():
@@ -240,6 +262,9 @@ def test_complete_is_a_checked_directory_key():
 
     assert sources({"directory": "/m", "complete": True})[0].complete is True
     assert sources({"directory": "/m"})[0].complete is False
+    assert sources({"oci_layout": "/l", "complete": True, "bucket": BUCKET})[0].complete is True
+    with pytest.raises(ConfigError, match=r"complete: expected true \(the layout holds"):
+        sources({"oci_layout": "/l", "complete": 1})
     with pytest.raises(ConfigError, match=r"f\.yaml: manifests\.sources: item 0: complete: expected true"):
         sources({"directory": "/m", "complete": "yes"})
     with pytest.raises(ConfigError, match=r"unknown key\(s\) complete for a registry source"):

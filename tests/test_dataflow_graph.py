@@ -120,6 +120,11 @@ def test_no_side_input_carries_objects_or_digests(graph):
         "Reclaim/PlanLines/",
         "Reclaim/WritePlan/",
         "Reclaim/CombineEvidence/",
+        # Recovery (on whenever a plan could be written): its row files' bookkeeping and the tally
+        # that waits on their names.
+        "RecoverImages/Write",
+        "RecoverImages/SumRecoveryCounts/",
+        "RecoverImages/RecoveryTally",
         # The human report's model (bounded by its caps) and the images-*.jsonl file names.
         "HumanReport/",
         "WriteHtmlReport/",

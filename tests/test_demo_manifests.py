@@ -8,8 +8,9 @@ import pytest
 
 from jobs.demo import DEFAULT_CONFIG, DEMO_BUCKET, seed_demo
 from jobs.demo_manifests import EU_BUCKET
-from jobs.demo_recovery import lost_config_digest
+from jobs.demo_recovery import ASIA_BUCKET, US_BUCKET, lost_config_digest, only_here_image
 from jobs.emulator import Emulator
+from jobs.images import sha256_digest
 from jobs.launcher import run_scan
 from pipeline.config import load_config
 from pipeline.core.findings import Kind
@@ -45,6 +46,7 @@ def test_demo_finds_every_planted_problem(tmp_path):
     assert {p.kind for p in planted} == manifest_kinds | {
         Kind.UNREFERENCED_BLOB,
         Kind.INVALID_MANIFEST,
+        Kind.LEGACY_METADATA_UNPARSED,
         Kind.DIGEST_MISMATCH,
         Kind.MALFORMED_NAME,
         Kind.IN_REGISTRY_ONLY,
@@ -67,10 +69,25 @@ def test_demo_finds_every_planted_problem(tmp_path):
         f"gs://{EU_BUCKET}/{p.object}" for p in proven
     )
     codes = {(b["bucket"], b["code"]) for b in summary["reclaim_blocked_by"]}
-    assert codes == {(DEMO_BUCKET, "incomplete_source"), (DEMO_BUCKET, "unread_manifests")}
-    assert (summary["manifests_scanned"], summary["images_affected"]) == (12, 7)
+    assert codes == {
+        (DEMO_BUCKET, "incomplete_source"),
+        (DEMO_BUCKET, "unread_manifests"),
+        (ASIA_BUCKET, "incomplete_source"),  # a successor folder, not complete: nothing to plan there
+        (US_BUCKET, "incomplete_source"),
+    }
+    # The verdict per bucket (docs/recovery.md, "Read the verdict").
+    verdicts = {bucket: row["verdict"] for bucket, row in summary["decommission"].items()}
+    assert verdicts == {
+        DEMO_BUCKET: "cannot_tell",  # planted manifests could not be read
+        EU_BUCKET: "in_use",  # its complete folder of manifests still names its blobs
+        ASIA_BUCKET: "safe_to_delete",
+        US_BUCKET: "would_lose_images",
+    }
+    (only_here,) = summary["decommission"][US_BUCKET]["images_only_here"]
+    assert only_here["config_digest"] == sha256_digest(only_here_image().config)
+    assert (summary["manifests_scanned"], summary["images_affected"]) == (14, 7)
     # Legacy metadata rows name the scanned bucket in `bucket`, the object's own name in `object`.
-    (legacy,) = [r for r in rows if r["kind"] == "invalid_manifest" and "_index_images" in (r["object"] or "")]
+    (legacy,) = [r for r in rows if r["kind"] == "legacy_metadata_unparsed" and "_index_images" in (r["object"] or "")]
     assert legacy["bucket"] == DEMO_BUCKET and legacy["object"] == "containers/repositories/legacy/_index_images"
     # The damaged layer of the demo's web image names the image it breaks.
     web = [r for r in rows if r["kind"] == "digest_mismatch" and any("/web@" in i for i in r["images"] or [])]

@@ -122,15 +122,24 @@ def test_gcs_directory_and_legacy_metadata(emulator, bucket):
     bucket.blob(f"{legacy}library/web/manifests/{IMG2.digest}").upload_from_string(IMG2.manifest)
     bucket.blob(f"{legacy}library/web/tags/stable").upload_from_string(IMG2.digest)
     bucket.blob(f"{legacy}library/web/tag_old").upload_from_string("9f" * 32)  # a v1 image id
-    bucket.blob(f"{legacy}library/web/json").upload_from_string(b"\x00\x01")
+    bucket.blob(f"{legacy}library/web/json").upload_from_string(b"\x00\x01")  # v1 repository JSON
+    bucket.blob(f"{legacy}library/web/_index_images").upload_from_string(b'[{"id": "9f')  # v1 image index
+    bucket.blob(f"{legacy}library/web/manifest_latest").upload_from_string(b"\x00")  # may be a damaged manifest
     items = _all(LegacyStore(0, bucket.name, lambda: client))
     prefix = legacy_repository_prefix(bucket.name)
     (request,) = [i for i in items if "kind" not in i and i["digest"]]
     assert request["repository"] == f"{prefix}/library/web" and request["tags"] == [f"{prefix}/library/web:stable"]
     assert request["bucket"] == bucket.name
     unknown = [i for i in items if "kind" not in i and not i["digest"]]
-    assert [u["location"] for u in unknown] == ["library/web/json"]  # tried as a manifest when fetched
-    assert [i["kind"] for i in items if "kind" in i] == ["invalid_manifest"]  # the v1 tag
+    assert [u["location"] for u in unknown] == ["library/web/manifest_latest"]  # tried as a manifest when fetched
+    # The v1 forms name v1 image ids only: their own info kind, not invalid_manifest (issue 17).
+    v1 = sorted((i["object"], i["kind"], i["severity"]) for i in items if "kind" in i)
+    assert v1 == [
+        (f"{legacy}library/web/{name}", "legacy_metadata_unparsed", "info")
+        for name in ("_index_images", "json", "tag_old")
+    ]
+    (tag,) = [i for i in items if "kind" in i and i["object"].endswith("tag_old")]
+    assert "v1 image id " + "9f" * 32 in tag["detail"]
 
 
 def test_legacy_repository_prefix():

@@ -129,13 +129,16 @@ def seed_bucket(emulator, name: str, blobs: dict[str, Path]) -> tuple[object, di
     return bucket, {blob.name: blob.generation for blob in client.list_blobs(name, prefix=PREFIX)}
 
 
-def scan(emulator, bucket: str, out: Path, sources: list[dict], **scan_keys) -> tuple[dict, list[dict], Path]:
+def scan(
+    emulator, bucket: str, out: Path, sources: list[dict], reclaim: dict | None = None, **scan_keys
+) -> tuple[dict, list[dict], Path]:
     config = parse_config(
         {
             "source": {"buckets": [bucket], "emulator_endpoint": emulator.endpoint},
             "scan": {"read_concurrency": 4, **scan_keys},
             "report": {"output": str(out), "run_id": "run"},
             "manifests": {"sources": sources, "requests_per_second": 1000},
+            "reclaim": reclaim or {},
         },
         "test",
     )
@@ -268,6 +271,19 @@ def test_a_complete_source_reclaims_exactly_what_the_garbage_collector_deletes(c
     assert summary["manifests_scanned"] == len(manifest_revisions(reg)) == 5  # old, new, keep, 2 children
     assert {r["digest"] for r in rows if r["kind"] == "unreferenced_blob"} == gc_layers
     assert summary["reclaim_blocked_by"] == []
+    # Where we differ by design (issue 17): the deleted manifests' images are still whole in the
+    # bucket (config and every layer), and nothing tells a deliberate deletion from a lost manifest.
+    # The second guard keeps them out of the plan and names them; the stray upload is no image.
+    gone, retired = images["gone"], images["retired"]
+    held = {gone.config_digest, gone.layers[1].digest, retired.config_digest, retired.layers[1].digest}
+    protected = summary["reclaim_protected"]
+    assert {i["config_digest"] for i in protected["images"]} == {gone.config_digest, retired.config_digest}
+    assert protected["objects"] == len(held)
+    plan = (run_dir / PLAN_FILE).read_text().splitlines()
+    assert sorted(plan) == [f"gs://{bucket.name}/{PREFIX}{stray}#{generations[PREFIX + stray]}"]
+
+    # Named as accepted losses, the plan is exactly the collector's.
+    summary, rows, run_dir = scan(emulator, bucket.name, tmp_path / "accepted", [source], {"accept_losing": "all"})
     assert summary["reclaimable_bytes"] == sum(layers_and_configs[d].stat().st_size for d in gc_layers)
     plan = (run_dir / PLAN_FILE).read_text().splitlines()
     assert sorted(plan) == sorted(f"gs://{bucket.name}/{PREFIX}{d}#{generations[PREFIX + d]}" for d in gc_layers)

@@ -164,7 +164,10 @@ def test_a_gcr_repository_without_a_manifest_map_blocks_reclaim(fake, emulator, 
 
 
 @pytest.mark.slow
-def test_an_oci_layout_proves_reclaim_and_an_unreadable_manifest_takes_it_back(emulator, tmp_path):
+def test_an_oci_layout_proves_reclaim_only_when_complete_for_its_bucket(emulator, tmp_path):
+    """An OCI layout holds only what was put in it: without `complete: true` and `bucket:` it proves
+    nothing, even with one bucket scanned (issue 17: that once planned 7 pullable images' blobs).
+    With both, its orphans are planned; an unreadable manifest takes that back."""
     kept = small_image()
     orphan = random_layer(next(_seed), 2500)
     layout = tmp_path / "layout"
@@ -172,8 +175,19 @@ def test_an_oci_layout_proves_reclaim_and_an_unreadable_manifest_takes_it_back(e
     bucket = fresh_bucket(gcs.make_client(emulator.endpoint), "artifacts.oci-reclaim.appspot.com")
     upload(bucket, {**kept.blobs, orphan.digest: orphan.blob})
     generation = listed_generations(emulator, bucket.name)[PREFIX + orphan.digest]
-    source = {"oci_layout": str(layout), "repository": "gcr.io/oci-reclaim/app", "bucket": bucket.name}
+    source = {"oci_layout": str(layout), "repository": "gcr.io/oci-reclaim/app"}
 
+    summary, _, run_dir = scan(emulator, bucket.name, tmp_path / "as-is", [source])
+    assert summary["reclaimable_bytes"] is None and not (run_dir / PLAN_FILE).exists()
+    (blocker,) = summary["reclaim_blocked_by"]
+    assert blocker["code"] == "incomplete_source" and "holds only what was put in it" in blocker["reason"]
+
+    summary, _, run_dir = scan(emulator, bucket.name, tmp_path / "no-bucket", [{**source, "complete": True}])
+    assert summary["reclaimable_bytes"] is None and not (run_dir / PLAN_FILE).exists()
+    (blocker,) = summary["reclaim_blocked_by"]
+    assert blocker["code"] == "incomplete_source" and "without `bucket:`" in blocker["reason"]
+
+    source = {**source, "bucket": bucket.name, "complete": True}
     summary, _, run_dir = scan(emulator, bucket.name, tmp_path / "first", [source])
     assert (run_dir / PLAN_FILE).read_text() == f"gs://{bucket.name}/{PREFIX}{orphan.digest}#{generation}\n"
     assert summary["reclaimable_bytes"] == len(orphan.blob)

@@ -16,6 +16,7 @@ from pipeline.core.layer_sniff import (
     CONFIG,
     GZIP,
     LAYER,
+    MANIFEST,
     ZSTD,
     LayerSniffer,
     parse_config_facts,
@@ -213,3 +214,36 @@ def test_the_default_inflate_is_zlib_ng_when_installed_else_zlib(monkeypatch):
     assert sniff(layer.blob, decompressobj=factory).diff_id == layer.diff_id
     monkeypatch.setitem(sys.modules, "zlib_ng", None)  # as if not installed
     assert default_inflate() == ("zlib", zlib.decompressobj)
+
+
+@pytest.mark.parametrize("chunk", [1, 64, 10**9])
+def test_a_manifest_stored_as_a_blob_is_recognised_with_what_it_names(chunk):
+    """Reclaim's second guard (pipeline/core/protection.py): the strict parser reads it in the same read."""
+    image = make_image([random_layer(301, 2000), random_layer(302, 1000)], oci=True)
+    sniffed = sniff(image.manifest, chunk)
+    assert sniffed.kind == MANIFEST and sniffed.manifest.config == image.config_digest
+    assert set(sniffed.manifest.references) == set(image.blobs)
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {"mediaType": image.media_type, "digest": image.digest, "size": len(image.manifest)},
+            ],
+        }
+    ).encode()
+    listed = sniff(index, chunk)
+    assert listed.kind == MANIFEST and listed.manifest.config is None
+    assert listed.manifest.references == (image.digest,)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"schemaVersion": 2, "config": {}}',  # the strict parser refuses it
+        b'{"schemaVersion": 2, "layers": [], "config": {"digest": "sha256:' + b"0" * 64 + b'", "size": -1}}',
+        b'{"anything": "else"}',
+    ],
+)
+def test_json_that_is_neither_config_nor_manifest_is_dropped(data):
+    assert sniff(data, 16) is None

@@ -173,7 +173,7 @@ def test_the_report_fold_equals_the_counts_and_the_model_folded_apart():
         halves.append(fn.compact(accumulator))
     tally, model = fn.extract_output(fn.merge_accumulators(halves))
     expected = sum_tallies(
-        [Tally.of_listed(o.size) for o in listed]
+        [Tally.of_listed(o.size, o.bucket) for o in listed]
         + [Tally.of_verified(r) for r in verified]
         + [Tally.of_finding(r) for r in findings]
         + [extra]

@@ -18,6 +18,7 @@ _EXAMPLE = re.compile(r"Example: `([^`]+)`")
 
 # Values each parameter's regex must refuse (a Flex Template launch fails on them before any VM starts).
 BAD_VALUES = {
+    "accept_losing": ["sha256:abc", "ALL", "all,sha256:" + "a" * 64, "sha256:" + "A" * 64, "a b"],
     "buckets": ["gs://artifacts.p.appspot.com", "a,", "Artifacts.p.appspot.com", "b/containers", "a b"],
     "projects": ["My-Project", "p", "proj,", "projects/my-project"],
     "organizations": ["organizations/123", "my-org", "123,", "0123", "12 3"],

@@ -87,6 +87,8 @@ EXPECTED_TYPES = {
 # Parameters without a defaultValue, and why: a pre-filled value would be passed on every launch.
 NO_DEFAULT = {
     "config": "there is no default file",
+    "accept_losing": "no image is accepted as lost unless named per launch",
+    "recover_images": "unset turns it on whenever a reclaim plan could be written; a pre-filled false would not",
     "buckets": "no default bucket; buckets and/or projects is set per launch",
     "projects": "no default project",
     "organizations": "no default organization",

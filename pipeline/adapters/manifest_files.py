@@ -40,6 +40,7 @@ from pipeline.core import media_types, oci_rules
 from pipeline.core.crosscheck import image_name, tag_name
 from pipeline.core.digests import is_digest
 from pipeline.core.findings import Kind, finding
+from pipeline.core.legacy_metadata import is_v1_metadata, legacy_tag_detail
 from pipeline.core.manifests import MAX_MANIFEST_BYTES, ManifestError, load_json, unicode_problem
 from pipeline.values import GCR_BUCKET_PATTERN
 
@@ -607,11 +608,23 @@ class LegacyStore:
                     yield _file_finding(
                         self._tree.label,
                         rel,
-                        "legacy tag object does not hold a sha256 digest (a v1 image id?); not checked",
+                        legacy_tag_detail(target),
                         size,
                         repository=repo,
                         bucket=self._bucket,
+                        kind=Kind.LEGACY_METADATA_UNPARSED,
                     )
+                continue
+            if is_v1_metadata(name):
+                yield _file_finding(
+                    self._tree.label,
+                    rel,
+                    f"pre-2017 v1 registry metadata ({name}): names v1 image ids, never a sha256 blob; not a manifest",
+                    size,
+                    repository=repo,
+                    bucket=self._bucket,
+                    kind=Kind.LEGACY_METADATA_UNPARSED,
+                )
                 continue
             digest = digest_from_name(name)
             if digest:
@@ -639,10 +652,16 @@ class LegacyStore:
 
 
 def _file_finding(
-    label: str, rel: str, detail: str, size: int | None, repository: str | None = None, bucket: str | None = None
+    label: str,
+    rel: str,
+    detail: str,
+    size: int | None,
+    repository: str | None = None,
+    bucket: str | None = None,
+    kind: Kind = Kind.INVALID_MANIFEST,
 ):
     path = f"{label.rstrip('/')}/{rel}"
     where = {"object": path}
     if bucket and path.startswith(f"gs://{bucket}/"):  # legacy metadata: the bucket in `bucket`
         where = {"bucket": bucket, "object": path[len(f"gs://{bucket}/") :]}
-    return finding(Kind.INVALID_MANIFEST, **where, size=size, repository=repository, detail=detail)
+    return finding(kind, **where, size=size, repository=repository, detail=detail)

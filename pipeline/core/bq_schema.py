@@ -126,6 +126,8 @@ SUMMARY_TYPES: dict[str, tuple[str, str]] = {
     # NULL when there is no plan.
     "reclaim_plan": (JSON, NULLABLE),
     "reclaim_by_bucket": (JSON, NULLABLE),
+    # Reclaim's second guard and the user's accept_losing choice.
+    "reclaim_protected": (JSON, NULLABLE),
     "manifests_scanned": (INTEGER, NULLABLE),
     "images_affected": (INTEGER, NULLABLE),
     "objects_not_hashed": (INTEGER, NULLABLE),

@@ -170,7 +170,11 @@ SUMMARY_FIELD_DOCS: tuple[FieldDoc, ...] = (
     ),
     FieldDoc(
         ("reclaim_by_bucket",),
-        "per scanned bucket: `reclaim_proven`, `unreferenced_objects`, `unreferenced_bytes`, `reclaimable_bytes`, `plan_objects`, `plan_bytes`, `unpinned_objects`, `location`, `location_type`, `location_type_from`, `default_storage_class`, `soft_delete_retention_seconds`, `soft_delete` (a sentence)",
+        "per scanned bucket: `reclaim_proven`, `unreferenced_objects`, `unreferenced_bytes`, `reclaimable_bytes` (the unreferenced bytes less the protected ones), `protected_objects`, `protected_bytes` (unreferenced blobs the [second guard](#the-second-guard-the-buckets-own-evidence) kept out of the plan), `accepted_objects`, `accepted_bytes` (those of images named in `reclaim.accept_losing`, planned), `plan_objects`, `plan_bytes`, `unpinned_objects`, `location`, `location_type`, `location_type_from`, `default_storage_class`, `soft_delete_retention_seconds`, `soft_delete` (a sentence)",
+    ),
+    FieldDoc(
+        ("reclaim_protected",),
+        "the second guard: `{\"accept_losing\": [config digests] or \"all\", \"objects\", \"bytes\", \"accepted_objects\", \"accepted_bytes\", \"images\": [up to 20 {config_digest, bucket, bytes, created, os, architecture, labels, last_history, history (the first and last 3 steps), history_count, via, manifest_digest (for a manifest stored as a blob)}], \"images_total\"}`. `accept_losing` is where your choice is recorded ([below](#the-second-guard-the-buckets-own-evidence))",
     ),
     FieldDoc(("exit_status",), "see [Exit status](#exit-status)"),
     FieldDoc(("files",), "the row files of the run (findings, verified, images, changes)"),
@@ -188,10 +192,10 @@ SUMMARY_FIELD_DOCS: tuple[FieldDoc, ...] = (
     ),
     FieldDoc(
         ("decommission",),
-        "per scanned bucket, the decommission verdict: `verdict` (`safe_to_delete`, `would_lose_images`, `in_use` "
+        "per scanned bucket, can it be deleted and what would be lost ([Decommission](#decommission-the-verdict-per-bucket)): `verdict` (`safe_to_delete`, `would_lose_images`, `in_use` "
         "or `cannot_tell`), `headline`, `project`, `reasons`, `images_only_here` and `images_in_use` (capped lists, "
         "with their totals), `objects`, `bytes`, `monthly_cost`, `soft_delete`, `soft_delete_retention_seconds`; "
-        "absent from runs before the verdict",
+        "every scanned bucket is present (in names mode its verdict is `cannot_tell`); absent from runs before the verdict",
     ),
     FieldDoc(
         ("fleet",),

@@ -34,6 +34,9 @@ class Kind(StrEnum):
     IN_REGISTRY_ONLY = "in_registry_only"
     # An incremental re-check whose read contradicts the ledger's verified row (docs/incremental.md).
     LEDGER_DISAGREES = "ledger_disagrees"
+    # A pre-2017 object under containers/repositories/ that is not a manifest and cannot hide a
+    # reference to a sha256 blob: a v1 tag, a v1 image index, repository JSON (docs/manifest-sources.md).
+    LEGACY_METADATA_UNPARSED = "legacy_metadata_unparsed"
 
 
 SEVERITY_OF: dict[Kind, Severity] = {
@@ -51,6 +54,7 @@ SEVERITY_OF: dict[Kind, Severity] = {
     Kind.DIFF_ID_MISMATCH: Severity.ERROR,
     Kind.IN_REGISTRY_ONLY: Severity.INFO,
     Kind.LEDGER_DISAGREES: Severity.ERROR,
+    Kind.LEGACY_METADATA_UNPARSED: Severity.INFO,
 }
 
 # Order is the column order auditors see; adding a key is a schema change (README + DESIGN.md).

@@ -10,7 +10,9 @@ A ``LayerSniffer`` is fed the same chunks the read loop hashes (no second downlo
 * an uncompressed tar (``ustar`` at offset 257) is a layer whose diff_id is its own
   digest, which the read already computes;
 * a JSON object whose first bytes fit in ``config_cap`` is buffered and, at the end,
-  kept when it has ``rootfs.diff_ids``: an image config.
+  kept when it has ``rootfs.diff_ids``: an image config; otherwise, when the strict manifest
+  parser (``pipeline.core.manifests``) accepts it, a manifest or index stored as a blob, with the
+  digests it names (the second guard of reclaim, ``pipeline.core.protection``).
 
 Everything else is dropped after its first few hundred bytes. Hostile input never
 raises: it ends as ``None`` or as a layer with a ``problem``.
@@ -49,6 +51,7 @@ GZIP = "gzip"
 ZSTD = "zstd"
 CONFIG = "config"
 LAYER = "layer"
+MANIFEST = "manifest"
 
 
 def _text(value: Any, limit: int = TEXT_KEPT) -> str | None:
@@ -122,10 +125,37 @@ def parse_config_facts(data: bytes) -> tuple[ConfigFacts | None, str | None]:
 
 
 @dataclass(frozen=True)
+class ManifestFacts:
+    """A manifest or index found stored as a blob: its type, its config (image manifests) and every
+    sha256 digest it names (config, layers, blobSums, child manifests)."""
+
+    media_type: str
+    config: str | None
+    references: tuple[str, ...]
+
+
+def parse_manifest_facts(data: bytes) -> ManifestFacts | None:
+    """The strict parser's reading of a JSON blob as a manifest; None for anything it refuses."""
+    from pipeline.core.manifests import parse_manifest
+
+    try:
+        manifest = parse_manifest(bytes(data))
+    except Exception:  # ManifestError, and whatever hostile JSON makes the parser refuse
+        return None
+    named = [d for d in (*manifest.blobs, *manifest.children) if d.algorithm == "sha256" and is_digest(d.digest)]
+    configs = [d.digest for d in named if d.role == "config"]
+    return ManifestFacts(
+        media_type=manifest.media_type,
+        config=configs[0] if len(configs) == 1 else None,
+        references=tuple(dict.fromkeys(d.digest for d in named)),
+    )
+
+
+@dataclass(frozen=True)
 class Sniffed:
     """What one object turned out to be.
 
-    ``kind`` is ``config`` (``config`` set) or ``layer``. A layer's ``compression`` is
+    ``kind`` is ``config`` (``config`` set), ``manifest`` (``manifest`` set) or ``layer``. A layer's ``compression`` is
     ``gzip``, ``zstd`` or None (an uncompressed tar, whose diff_id is its own digest and
     is left None here: the read's digest is it). ``diff_id`` is None when ``problem``
     says why it could not be computed.
@@ -137,6 +167,7 @@ class Sniffed:
     uncompressed_size: int | None = None
     problem: str | None = None
     config: ConfigFacts | None = None
+    manifest: ManifestFacts | None = None
 
 
 class _TooLarge(Exception):
@@ -296,7 +327,11 @@ class LayerSniffer:
             self._decide()
         if self._state == _CONFIG:
             facts, _ = parse_config_facts(self._buffer)
-            self._outcome = Sniffed(CONFIG, config=facts) if facts else None
+            if facts:
+                self._outcome = Sniffed(CONFIG, config=facts)
+            else:
+                manifest = parse_manifest_facts(self._buffer)
+                self._outcome = Sniffed(MANIFEST, manifest=manifest) if manifest else None
             self._drop()
         elif self._state == _LAYER:
             try:

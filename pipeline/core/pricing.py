@@ -109,6 +109,14 @@ def location_type_of(bucket: str, reported: str | None) -> tuple[str | None, str
     return None, "unknown: the bucket's location type was not reported"
 
 
+def unpriced_reason(rows: list[dict[str, object]]) -> str:
+    """Why none of these bytes could be priced: an unknown location type or storage class."""
+    unknown = sorted(
+        {f"{r['storage_class'] or 'unknown class'} in {r['location_type'] or 'an unknown location'}" for r in rows}
+    )
+    return f"no list price for {', '.join(unknown)} ({PRICE_SOURCE}, {PRICE_DATE})"
+
+
 def monthly_cost(
     bytes_by_class: dict[tuple[str, str | None], int], location_types: dict[str, str | None]
 ) -> dict[str, object]:
@@ -134,9 +142,12 @@ def monthly_cost(
                 "usd_per_month": None if cost is None else round(cost, 6),
             }
         )
+    priced = any(row["usd_per_month"] is not None for row in rows)
     return {
         "currency": CURRENCY,
-        "usd_per_month": round(total, 6),
+        # Null, with the reason, when no byte could be priced: $0.00 would read as "free".
+        "usd_per_month": round(total, 6) if priced or not rows else None,
+        "reason": None if priced or not rows else unpriced_reason(rows),
         "by_class": rows,
         "unpriced_bytes": unpriced,
         "price_source": PRICE_SOURCE,

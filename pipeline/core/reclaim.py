@@ -53,6 +53,32 @@ def _whole_project(root: str) -> bool:
     return "/" not in root or _DOMAIN_SCOPED.fullmatch(root) is not None
 
 
+_FILE_KINDS = ("directory", "oci_layout")
+
+
+def _held_only_what_was_put_in(kind: str, claimed: bool, bucket: str | None) -> tuple[bool, str]:
+    """A folder or an OCI layout holds only what was put in it: it proves a blob unused only where the
+    config says, for one named bucket, that it holds every manifest (untagged too) whose blobs use it.
+    Even an OCI layout's index.json names only the manifests copied into that layout, not every
+    image that shares the bucket, so with one bucket scanned it still does not speak for the bucket."""
+    what = "folder" if kind == "directory" else "OCI layout"
+    a_what = "a folder" if kind == "directory" else "an OCI layout"
+    if not claimed:
+        return False, (
+            f"{a_what} holds only what was put in it; set `complete: true` and `bucket:` on the source if it "
+            "holds every manifest (untagged ones too) whose blobs use that bucket"
+        )
+    if bucket is None:
+        return False, (
+            f"`complete: true` without `bucket:`: {a_what} holds only what was put in it, so it can speak "
+            "for a bucket only when the config names that bucket"
+        )
+    return (
+        True,
+        f"the config says `complete: true` for bucket {bucket}: the {what} holds every manifest whose blobs use it",
+    )
+
+
 def source_facts(index: int, spec: Any, scanned_buckets: Iterable[str]) -> SourceFacts:
     """The completeness of one source (a ``SourceSpec``) for its scope, with the reason."""
     kind, location = spec.kind, spec.location
@@ -74,26 +100,16 @@ def source_facts(index: int, spec: Any, scanned_buckets: Iterable[str]) -> Sourc
         label = f"registry {location} (catalog walk)"
         complete = False
         reason = "a v2 registry walked through _catalog and tags/list cannot see untagged manifests"
-    elif kind == "directory":
-        label = f"directory {location}"
-        complete = bool(getattr(spec, "complete", False))
-        reason = (
-            "the config says `complete: true`: the folder holds every manifest whose blobs use the bucket"
-            if complete
-            else "a folder holds only what was put in it; set `complete: true` on the source if it holds "
-            "every manifest (untagged ones too) whose blobs use the bucket"
-        )
-    elif kind == "oci_layout":
-        label = f"oci_layout {location}"
-        complete = True
-        reason = "an OCI layout's index.json names every manifest it holds"
+    elif kind in ("directory", "oci_layout"):
+        label = f"{kind} {location}"
+        complete, reason = _held_only_what_was_put_in(kind, bool(getattr(spec, "complete", False)), bucket)
     elif kind == LEGACY:
         label = f"legacy metadata gs://{location}/containers/repositories/"
         complete = True
         reason = "the bucket's own pre-2017 metadata lists every manifest it kept"
     else:
         raise ValueError(f"unknown manifest source kind {kind!r}")
-    if complete and bucket is None:
+    if complete and bucket is None and kind not in _FILE_KINDS:
         scanned = list(scanned_buckets)
         if len(scanned) != 1:
             complete = False
@@ -157,6 +173,7 @@ LEGACY_NOT_READ = "legacy_not_read"
 INCOMPLETE_SOURCE = "incomplete_source"
 PARTIAL_LISTING = "partial_listing"
 UNREAD_MANIFESTS = "unread_manifests"
+BUCKET_EVIDENCE_UNREAD = "bucket_evidence_unread"
 # Where no manifest was read, which blobs are unreferenced is not known either.
 _UNKNOWN = frozenset({NOT_CROSS_CHECKED, NOT_EVALUATED})
 
@@ -180,8 +197,13 @@ def decide(
     evidence: Evidence,
     *,
     cross_checked: bool,
+    guarded: bool = True,
 ) -> dict[str, list[dict[str, Any]]]:
-    """``{bucket: blockers}`` for every scanned bucket; an empty list means reclaim is proven safe there."""
+    """``{bucket: blockers}`` for every scanned bucket; an empty list means reclaim is proven safe there.
+
+    ``guarded``: the second guard can run, because recovery read the images each bucket shows
+    (``pipeline/core/protection.py``); without it no plan is written (a run in scan.mode manifests,
+    or an incremental one, does not read every object)."""
     sources = list(sources)
     verdict: dict[str, list[dict[str, Any]]] = {}
     for bucket in buckets:
@@ -197,6 +219,17 @@ def decide(
             continue
         covering = [s for s in sources if s.bucket in (None, bucket)]
         blockers = []
+        if not guarded:
+            blockers.append(
+                _blocker(
+                    bucket,
+                    BUCKET_EVIDENCE_UNREAD,
+                    None,
+                    "image recovery did not read every object (scan.recover_images: false, scan.mode manifests, "
+                    "or an incremental scan): the images the bucket itself shows are unknown, so the second "
+                    "guard cannot run",
+                )
+            )
         if not any(s.kind != LEGACY for s in covering):
             blockers.append(
                 _blocker(
@@ -287,6 +320,7 @@ def reclaim_summary(
     planned_objects: Counter,
     unpinned: Counter,
     planned_byte_days: Counter | None = None,
+    protected: Counter | None = None,
 ) -> dict[str, Any]:
     """The reclaim part of ``summary.json``.
 
@@ -294,8 +328,11 @@ def reclaim_summary(
     ``planned_bytes``: ``{(bucket, storage class): bytes}`` of the plan's lines;
     ``planned_objects``: ``{bucket: lines}``; ``planned_byte_days``: ``{(bucket, storage class):
     bytes x days}`` short of the minimum storage duration; ``unpinned``: ``{bucket: n}`` unreferenced blobs
-    of a proven bucket left out of the plan for want of a generation.
+    of a proven bucket left out of the plan for want of a generation; ``protected``: ``{(bucket,
+    "objects"|"bytes"|"accepted_objects"|"accepted_bytes"): n}`` of unreferenced blobs that an image the
+    bucket shows holds (kept out of the plan), and of those the user accepted losing (planned).
     """
+    protected = protected or Counter()
     bucket_facts = bucket_facts or {}
     verdict = verdict or {}
     buckets = sorted(b for b in set(verdict) | {b for b, _ in unreferenced} | set(bucket_facts) if b is not None)
@@ -310,11 +347,17 @@ def reclaim_summary(
         location_type, location_source = pricing.location_type_of(bucket, facts.get("location_type"))
         location_types[bucket] = location_type
         proven = bucket in verdict and not verdict[bucket]
+        kept = protected[(bucket, "bytes")]
         by_bucket[bucket] = {
             "reclaim_proven": proven,
             "unreferenced_objects": unreferenced[(bucket, "objects")],
             "unreferenced_bytes": unreferenced[(bucket, "bytes")],
-            "reclaimable_bytes": unreferenced[(bucket, "bytes")] if proven else None,
+            "reclaimable_bytes": unreferenced[(bucket, "bytes")] - kept if proven else None,
+            # The second guard: unreferenced blobs of images the bucket itself shows, kept out of the plan.
+            "protected_objects": protected[(bucket, "objects")],
+            "protected_bytes": kept,
+            "accepted_objects": protected[(bucket, "accepted_objects")],
+            "accepted_bytes": protected[(bucket, "accepted_bytes")],
             "plan_objects": planned_objects[bucket],
             "plan_bytes": sum(n for (b, _), n in planned_bytes.items() if b == bucket),
             "unpinned_objects": unpinned[bucket],
@@ -329,7 +372,7 @@ def reclaim_summary(
     unproven = any(b["code"] in _UNKNOWN for b in blocked_by) or any(
         not by_bucket[b]["reclaim_proven"] and by_bucket[b]["unreferenced_objects"] for b in buckets
     )
-    reclaimable = None if unproven or not buckets else sum(r["unreferenced_bytes"] for r in by_bucket.values())
+    reclaimable = None if unproven or not buckets else sum(r["reclaimable_bytes"] or 0 for r in by_bucket.values())
     plan = None
     objects = sum(planned_objects.values())
     if objects:

@@ -25,7 +25,7 @@ from typing import Any
 
 from pipeline.core import media_types
 from pipeline.core.findings import Kind, finding
-from pipeline.core.layer_sniff import GZIP, LAYER, ZSTD, ConfigFacts, Sniffed
+from pipeline.core.layer_sniff import GZIP, LAYER, MANIFEST, ZSTD, ConfigFacts, Sniffed
 from pipeline.core.manifests import INDEX_TYPES, sha256_of
 from pipeline.core.media_types import DOCKER_CONFIG, DOCKER_MANIFEST, OCI_CONFIG, OCI_MANIFEST
 
@@ -38,14 +38,23 @@ IMAGES_KEPT = 20
 
 CONFIG_ROLE = "config"
 LAYER_ROLE = "layer"
+MANIFEST_ROLE = "manifest"  # a manifest stored as a blob: evidence for reclaim's second guard, not recovery
 
 
 # --- from what the read saw -------------------------------------------------------------
 
 
 def sniffed_fact(bucket: str, object_name: str, digest: str, size: int, sniffed: Sniffed) -> tuple[str, Row]:
-    """``(kind, fact)`` for an object whose read verified its digest; kind is ``config`` or ``layer``."""
+    """``(kind, fact)`` for an object whose read verified its digest; kind is ``config``, ``layer`` or ``manifest``."""
     base = {"bucket": bucket, "object": object_name, "digest": digest, "size": size}
+    if sniffed.kind == MANIFEST:
+        facts = sniffed.manifest
+        return MANIFEST_ROLE, {
+            **base,
+            "media_type": facts.media_type,
+            "config": facts.config,
+            "references": list(facts.references),
+        }
     if sniffed.kind == LAYER:
         return LAYER_ROLE, {
             **base,
@@ -72,6 +81,8 @@ def image_of_record(record: dict[str, Any]) -> Row | None:
         "tags": list(record["tags"]),
         "config": configs[0],
         "layers": [digest for role, digest, _, _ in record["blobs"] if role == LAYER_ROLE],
+        # From a `role: successor` source: a registry that keeps its own copies of the blobs.
+        "successor": bool(record.get("successor")),
     }
 
 
@@ -138,7 +149,10 @@ def as_oci(manifest: bytes) -> bytes:
 
 
 def recover_image(
-    config: Row, placed: Iterable[tuple[int, str, Row | None]], registry_images: Iterable[str] = ()
+    config: Row,
+    placed: Iterable[tuple[int, str, Row | None]],
+    registry_images: Iterable[str] = (),
+    successor_images: Iterable[str] = (),
 ) -> tuple[Row, bytes | None]:
     """The recovered row for one config, and its reconstructed manifest when every layer was found."""
     facts: ConfigFacts = config["facts"]
@@ -147,6 +161,7 @@ def recover_image(
     found = [layer for layer in layers if layer is not None]
     missing = [diff_id for diff_id, layer in zip(facts.diff_ids, layers, strict=True) if layer is None]
     images = sorted(set(registry_images))
+    kept_elsewhere = sorted(set(successor_images))
     manifest = None
     row: Row = {
         "config_digest": config["digest"],
@@ -169,6 +184,8 @@ def recover_image(
         "missing_diff_ids": missing,
         "in_registry": images[0] if images else None,
         "in_registry_images": images[:IMAGES_KEPT],
+        # Only a successor keeps its own copies of the blobs: the image outlives the bucket there.
+        "in_successor": kept_elsewhere[0] if kept_elsewhere else None,
         "manifest_media_type": None,
         "manifest_digest": None,
         "layers": [

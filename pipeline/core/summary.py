@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.core import decommission as dc
 from pipeline.core.findings import SEVERITY_OF, Kind, Severity
 from pipeline.core.fleet_view import fleet_lines
 from pipeline.core.migration import bucket_lines, successor_table
@@ -56,6 +57,11 @@ class Tally:
     verified_from_ledger: int = 0
     bytes_from_ledger: int = 0
     reverified_from_ledger: int = 0
+    # Reclaim's second guard (pipeline/core/protection.py): (bucket, "objects"|"bytes"|"accepted_objects"|
+    # "accepted_bytes") -> n of unreferenced blobs an image the bucket shows holds.
+    protected: Counter = field(default_factory=Counter)
+    # The decommission verdict's per-bucket facts, and the protected images (pipeline/core/decommission.py).
+    decommission: dc.BucketFacts = field(default_factory=dc.BucketFacts)
 
     def __add__(self, other: Tally) -> Tally:
         return Tally(
@@ -79,11 +85,14 @@ class Tally:
             verified_from_ledger=self.verified_from_ledger + other.verified_from_ledger,
             bytes_from_ledger=self.bytes_from_ledger + other.bytes_from_ledger,
             reverified_from_ledger=self.reverified_from_ledger + other.reverified_from_ledger,
+            protected=self.protected + other.protected,
+            decommission=self.decommission + other.decommission,
         )
 
     @classmethod
-    def of_listed(cls, size: int) -> Tally:
-        return cls(objects_listed=1, bytes_listed=size)
+    def of_listed(cls, size: int, bucket: str | None = None) -> Tally:
+        facts = dc.BucketFacts(Counter({(bucket, dc.OBJECTS): 1, (bucket, dc.BYTES): size or 0}))
+        return cls(objects_listed=1, bytes_listed=size, decommission=facts)
 
     @classmethod
     def of_verified(cls, row: dict[str, Any]) -> Tally:
@@ -100,7 +109,9 @@ class Tally:
         repos = {row["repository"]} if row.get("repository") else set()
         repos.update(row.get("repositories") or ())
         repos.update(image.rsplit("@", 1)[0] for image in row.get("images") or ())
+        column = {Kind.READ_ERROR.value: dc.READ_ERRORS, Kind.MALFORMED_NAME.value: dc.MALFORMED}.get(row["kind"])
         return cls(
+            decommission=dc.BucketFacts.of(row["bucket"], column) if column else dc.BucketFacts(),
             unreferenced=unreferenced,
             findings=Counter({row["kind"]: 1}),
             repositories=Counter({(repo, row["kind"]): 1 for repo in repos}),
@@ -115,6 +126,18 @@ class Tally:
             planned_objects=Counter({row["bucket"]: 1}),
             planned_byte_days=Counter({key: (row["size"] or 0) * days_short}),
         )
+
+    @classmethod
+    def of_protected(cls, row: dict[str, Any], accepted: bool) -> Tally:
+        """An unreferenced blob that an image the bucket shows holds: kept out of the plan, or accepted."""
+        prefix = "accepted_" if accepted else ""
+        size = row["size"] or 0
+        return cls(protected=Counter({(row["bucket"], prefix + "objects"): 1, (row["bucket"], prefix + "bytes"): size}))
+
+    @classmethod
+    def of_protected_image(cls, image: dict[str, Any]) -> Tally:
+        """One image whose unreferenced blobs the second guard kept out of the plan (counted once)."""
+        return cls(decommission=dc.BucketFacts.of(None, dc.PROTECTED, entry=image))
 
     @classmethod
     def of_unpinned(cls, row: dict[str, Any]) -> Tally:
@@ -194,6 +217,19 @@ def build_summary(
         planned_objects=tally.planned_objects,
         planned_byte_days=tally.planned_byte_days,
         unpinned=tally.unpinned,
+        protected=tally.protected,
+    )
+    scan = (config or {}).get("scan") or {}
+    buckets = set(reclaim["reclaim_by_bucket"]) | {b for b, _ in tally.decommission.counts if b is not None}
+    decommission = dc.verdicts(
+        tally.decommission,
+        buckets,
+        run_dir=report_location,
+        cross_checked=scan.get("mode") not in ("names", None) or bool(tally.manifests_scanned),
+        recovered=bool(scan.get("recover_images")),
+        unaccounted=tally.unaccounted_objects,
+        reclaim_blocked_by=reclaim["reclaim_blocked_by"],
+        reclaim_by_bucket=reclaim["reclaim_by_bucket"],
     )
     return {
         "run_id": run_id,
@@ -218,6 +254,8 @@ def build_summary(
         "reclaim_blocked_by": reclaim["reclaim_blocked_by"],
         "reclaim_plan": reclaim["reclaim_plan"],
         "reclaim_by_bucket": reclaim["reclaim_by_bucket"],
+        "reclaim_protected": protected_summary(tally, (config or {}).get("reclaim") or {}),
+        "decommission": decommission,
         "findings_by_kind": {kind.value: tally.findings[kind.value] for kind in Kind},
         "findings_by_severity": {
             severity.value: sum(tally.findings[kind.value] for kind in Kind if SEVERITY_OF[kind] is severity)
@@ -230,6 +268,22 @@ def build_summary(
         "successor": successor_table(tally.successor),
         "recovery": recovery_table(tally.recovery),
         "exit_status": exit_status(tally),
+    }
+
+
+def protected_summary(tally: Tally, reclaim_config: dict[str, Any]) -> dict[str, Any]:
+    """Reclaim's second guard in summary.json: what it kept out of the plan, and the user's choice."""
+    accept = reclaim_config.get("accept_losing") or []
+    return {
+        # Where the choice is recorded: reclaim-plan.txt stays pure `gs://…#generation` lines for
+        # `gcloud storage rm -I`, which takes no comment lines.
+        "accept_losing": accept if isinstance(accept, str) else list(accept),
+        "objects": sum(n for (_, what), n in tally.protected.items() if what == "objects"),
+        "bytes": sum(n for (_, what), n in tally.protected.items() if what == "bytes"),
+        "accepted_objects": sum(n for (_, what), n in tally.protected.items() if what == "accepted_objects"),
+        "accepted_bytes": sum(n for (_, what), n in tally.protected.items() if what == "accepted_bytes"),
+        "images": tally.decommission.listed(None, dc.PROTECTED),
+        "images_total": tally.decommission.counts[(None, dc.PROTECTED)],
     }
 
 
@@ -253,10 +307,12 @@ def reclaim_lines(summary: dict[str, Any]) -> list[str]:
     if plan:
         cost = plan["monthly_cost"]
         unpriced = f", {cost['unpriced_bytes'] / 1e6:.1f} MB unpriced" if cost["unpriced_bytes"] else ""
-        lines.append(
-            f"reclaim plan: {plan['objects']} unreferenced blob(s), {plan['bytes'] / 1e6:.1f} MB, "
+        price = (
             f"about {_usd(cost['usd_per_month'])}/month at {cost['price_date']} list prices{unpriced}"
+            if cost["usd_per_month"] is not None
+            else f"not priced: {cost.get('reason')}"
         )
+        lines.append(f"reclaim plan: {plan['objects']} unreferenced blob(s), {plan['bytes'] / 1e6:.1f} MB, {price}")
         early = plan.get("early_deletion") or {}
         if early.get("usd"):
             lines.append(
@@ -283,6 +339,19 @@ def reclaim_lines(summary: dict[str, Any]) -> list[str]:
                 lines.append(f"  {blocker['bucket']}: {source}{blocker['reason']}")
     elif unreferenced and not plan:
         lines.append(f"unreferenced: {unreferenced / 1e6:.1f} MB, none of it pinned to a generation")
+    return lines
+
+
+def protected_lines(protected: dict[str, Any] | None) -> list[str]:
+    """What the second guard kept out of the plan, naming the images."""
+    if not protected or not protected.get("objects"):
+        return []
+    lines = [
+        f"protected: {protected['objects']} unreferenced blob(s), {protected['bytes'] / 1e6:.1f} MB, belong to "
+        f"{protected['images_total']} complete image(s) the buckets themselves show; never planned unless "
+        "named with --accept-losing CONFIG_DIGEST:"
+    ]
+    lines += [f"  {image['config_digest']}  ({image['via']})" for image in protected["images"][:5]]
     return lines
 
 
@@ -328,8 +397,10 @@ def format_summary(summary: dict[str, Any]) -> str:
     else:
         lines.append("findings: none")
     lines.extend(reclaim_lines(summary))
+    lines += protected_lines(summary.get("reclaim_protected"))
     lines += bucket_lines(summary.get("successor") or {})
     lines += recovery_lines(summary.get("recovery") or {})
+    lines += dc.verdict_lines(summary.get("decommission"))
     if summary.get("unaccounted_objects"):
         lines.append(f"WARNING: {summary['unaccounted_objects']} listed object(s) ended in no report row")
     affected = summary.get("most_affected_images") or []

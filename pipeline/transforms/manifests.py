@@ -301,7 +301,7 @@ class ManifestOutcomeFn(beam.DoFn):
             yield TaggedOutput(TALLIES, Tally.of_manifest(record["repository"]))
         if record["status"] == cc.OK:
             for digest, ref in cc.record_references(record):
-                yield digest, {**ref, "successor": record.get("successor", False)}
+                yield digest, {**ref, "successor": record.get("successor", False), "source_indexes": record["sources"]}
             image = image_of_record(record)
             if image is not None:
                 yield TaggedOutput(IMAGES, image)  # config and layer order, for RecoverImages

@@ -3,8 +3,8 @@ true orphans named, and every manifest's layers checked against its config's dif
 
 Inputs, all keyed plain values:
 
-* ``sniffed``: ``(role, fact)`` from HashObjects for every verified object that is a config
-  or a layer (``pipeline.core.recovery.sniffed_fact``);
+* ``sniffed``: ``(role, fact)`` from HashObjects for every verified object that is a config,
+  a layer or a manifest stored as a blob (``pipeline.core.recovery.sniffed_fact``);
 * ``images``: one row per image manifest the manifest sources served (may be empty);
 * ``blobs``: the blob facts ``(digest, {bucket, object, size, intact})`` of every listed object.
 
@@ -48,7 +48,8 @@ def _per_config(element):
     for pair in expectations:
         yield TaggedOutput("expect", pair)
     if configs:
-        yield TaggedOutput("header", (config_digest, (configs[0], [i["image"] for i in images])))
+        successor = [i["image"] for i in images if i.get("successor")]
+        yield TaggedOutput("header", (config_digest, (configs[0], [i["image"] for i in images], successor)))
         yield from rc.config_wants(configs[0])
 
 
@@ -85,8 +86,8 @@ class WriteRecoveredFn(beam.DoFn):
         headers = list(groups["header"])
         if not headers:
             return
-        config, registry_images = headers[0]
-        row, manifest = rc.recover_image(config, groups["placed"], registry_images)
+        config, registry_images, successor_images = headers[0]
+        row, manifest = rc.recover_image(config, groups["placed"], registry_images, successor_images)
         if manifest is not None:
             with report_io.FileSystems.create(manifest_path(self._run_dir, config_digest)) as handle:
                 handle.write(manifest)
@@ -108,7 +109,8 @@ def _write_rows(rows, label: str, path_prefix: str):
 
 
 class RecoverImages(beam.PTransform):
-    """(sniffed, images, blobs) -> {"findings", "tallies"}; see the module docstring."""
+    """(sniffed, images, blobs) -> {"findings", "tally", "recovered" rows, "manifest_blobs" facts}; see the
+    module docstring. The last two feed reclaim's second guard (pipeline/transforms/protection.py)."""
 
     def __init__(self, run_dir: str):
         super().__init__()
@@ -116,7 +118,9 @@ class RecoverImages(beam.PTransform):
 
     def expand(self, inputs):
         sniffed, images, blobs = inputs
-        roles = sniffed | "SplitRoles" >> beam.Partition(lambda pair, _: 0 if pair[0] == rc.CONFIG_ROLE else 1, 2)
+        roles = sniffed | "SplitRoles" >> beam.Partition(
+            lambda pair, _: {rc.CONFIG_ROLE: 0, rc.LAYER_ROLE: 1}.get(pair[0], 2), 3
+        )
         configs = roles[0] | "KeyConfigs" >> beam.Map(lambda pair: (pair[1]["digest"], pair[1]))
         layers = roles[1] | "Layers" >> beam.Map(lambda pair: pair[1])
         per_config = (
@@ -173,4 +177,5 @@ class RecoverImages(beam.PTransform):
             beam.pvalue.AsList(orphan_files),
         )
         all_findings = (per_config["findings"], findings) | "RecoveryFindings" >> beam.Flatten()
-        return {"findings": all_findings, "tally": tally}
+        manifests = roles[2] | "ManifestBlobs" >> beam.Map(lambda pair: pair[1])
+        return {"findings": all_findings, "tally": tally, "recovered": recovered, "manifest_blobs": manifests}

@@ -53,7 +53,7 @@ class ReportFoldFn(beam.CombineFn):
     def add_input(self, accumulator, tagged):
         tag, element = tagged
         if tag == LISTED:
-            accumulator[0] = accumulator[0] + Tally.of_listed(element.size)
+            accumulator[0] = accumulator[0] + Tally.of_listed(element.size, element.bucket)
         elif tag == TALLY:
             accumulator[0] = accumulator[0] + element
         else:

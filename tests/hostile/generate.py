@@ -215,12 +215,26 @@ class _Builder:
         self.expect(
             "legacy: garbage under manifests/", "manifest_digest_mismatch", object_end="manifests/sha256:" + "9" * 64
         )
-        put((legacy + "tag_v1", b"0123456789ab"))  # a v1 image id, not a digest
+        put((legacy + "tag_v1", b"0123456789ab"))  # neither a digest nor a v1 image id (64 hex)
+        self.expect(
+            "legacy: a tag holding neither a digest nor a v1 image id",
+            "legacy_metadata_unparsed",
+            object_end=legacy + "tag_v1",
+            detail="legacy tag object holds neither a sha256 digest nor a v1 image id",
+        )
+        put((legacy + "tag_2015", b"5d2a" * 16))  # a v1 image id: pre-2017 GCR's v1 tag
         self.expect(
             "legacy: a tag holding a v1 image id",
-            "invalid_manifest",
-            object_end=legacy + "tag_v1",
-            detail="legacy tag object does not hold a sha256 digest",
+            "legacy_metadata_unparsed",
+            object_end=legacy + "tag_2015",
+            detail="legacy tag names v1 image id " + "5d2a" * 16,
+        )
+        put((legacy + "_index_images", b'[{"id": "5d2a'))  # the v1 image index, cut short
+        self.expect(
+            "legacy: the v1 image index",
+            "legacy_metadata_unparsed",
+            object_end=legacy + "_index_images",
+            detail="pre-2017 v1 registry metadata (_index_images)",
         )
 
     # --- manifest files ---------------------------------------------------------------------
