@@ -9,6 +9,7 @@ registry's disk or the emulated bucket directly.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -17,9 +18,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import requests
 
 from jobs.emulator import free_port, stop_process
-from jobs.images import Image, make_index, write_dir_layout, write_oci_layout
+from jobs.images import Image, make_index, sha256_digest, write_dir_layout, write_oci_layout
 
 CONFIG = """\
 version: 0.1
@@ -150,6 +152,75 @@ class Registry:
         for link in (self._v2 / "repositories").glob("**/_layers/sha256/*/link"):
             found.add(link.read_text().strip())
         return found
+
+
+def v2(reg: Registry) -> Path:
+    return reg.root / "docker" / "registry" / "v2"
+
+
+def stored_blobs(reg: Registry) -> dict[str, Path]:
+    """Every blob the registry's storage holds (layers, configs and manifests alike), by digest."""
+    return {f"sha256:{data.parent.name}": data for data in (v2(reg) / "blobs" / "sha256").glob("*/*/data")}
+
+
+def manifest_revisions(reg: Registry) -> set[tuple[str, str]]:
+    """(repository, digest) of every manifest revision the registry still has, tagged or not:
+    the mark phase of distribution's garbage collector starts from exactly these."""
+    found = set()
+    repositories = v2(reg) / "repositories"
+    for link in repositories.glob("**/_manifests/revisions/sha256/*/link"):
+        repo = link.parents[4].relative_to(repositories).as_posix()
+        found.add((repo, link.read_text().strip()))
+    return found
+
+
+def garbage_collect_dry_run(reg: Registry, *flags: str) -> set[str]:
+    """The blobs ``docker-registry garbage-collect --dry-run [FLAGS]`` calls eligible for deletion."""
+    config = str(reg.workdir / "config.yml")
+    command = [_require("docker-registry"), "garbage-collect", "--dry-run", *flags, config]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, f"{' '.join(command)} exited {done.returncode}: {done.stderr.strip()[-2000:]}"
+    eligible = set(re.findall(r"^blob eligible for deletion: (sha256:[0-9a-f]{64})$", done.stdout, re.M))
+    summary = re.search(r"^\d+ blobs marked, (\d+) blobs and \d+ manifests eligible for deletion$", done.stdout, re.M)
+    assert summary is not None, f"garbage-collect printed no summary line:\n{done.stdout[-2000:]}"
+    assert int(summary.group(1)) == len(eligible), "every eligible blob is listed on a line of its own"
+    return eligible
+
+
+def upload_without_manifest(reg: Registry, repo: str, blob: bytes) -> None:
+    """A push that died after its layer upload: the blob is linked into the repository, and no
+    manifest will ever name it."""
+    started = requests.post(f"{reg.url}/v2/{repo}/blobs/uploads/", timeout=10)
+    assert started.status_code == 202, started.text
+    location = requests.compat.urljoin(reg.url, started.headers["Location"])
+    done = requests.put(location, params={"digest": sha256_digest(blob)}, data=blob, timeout=10)
+    assert done.status_code == 201, done.text
+
+
+def split_storage(reg: Registry) -> tuple[dict[str, Path], set[str]]:
+    """The registry's blobs as (configs and layers, manifests).
+
+    A config or layer is uploaded as a blob and linked under a repository's ``_layers``; a
+    manifest is PUT and linked under ``_manifests`` (a deleted one loses that link, but its blob
+    stays until the collector runs). GCR keeps configs and layers in the bucket and manifests in
+    its own database, so only the first set belongs in the bucket."""
+    stored = stored_blobs(reg)
+    layer_links = reg.layer_digests()
+    return {d: p for d, p in stored.items() if d in layer_links}, set(stored) - layer_links
+
+
+def complete_directory_source(reg: Registry, folder: Path, *, leave_out: frozenset[str] = frozenset()) -> Path:
+    """Every manifest revision the registry still has, tagged or not, as a directory source:
+    one folder per repository, each file named by its digest and holding the exact bytes.
+    ``leave_out`` names manifest digests to omit (a folder that misses some, whatever it claims)."""
+    stored = stored_blobs(reg)
+    for repo, digest in manifest_revisions(reg):
+        if digest in leave_out:
+            continue
+        target = folder / repo / digest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(stored[digest].read_bytes())
+    return folder
 
 
 @pytest.fixture

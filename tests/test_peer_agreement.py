@@ -19,7 +19,6 @@ import gzip
 import json
 import os
 import random
-import re
 import shutil
 import subprocess
 import tarfile
@@ -30,17 +29,21 @@ import requests
 
 from jobs.cli import main
 from jobs.images import Image, Layer, canonical_json, make_image, random_layer, sha256_digest
-from jobs.launcher import run_scan
 from pipeline.adapters import gcs
-from pipeline.config import parse_config
 from pipeline.core.reclaim import PLAN_FILE
-from tests.registry_fixtures import Registry
-from tests.support.buckets import fresh_bucket
+from tests.registry_fixtures import (
+    Registry,
+    complete_directory_source,
+    garbage_collect_dry_run,
+    manifest_revisions,
+    split_storage,
+    upload_without_manifest,
+)
+from tests.support.buckets import PREFIX, fresh_bucket, seed_bucket
+from tests.support.scans import scan
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL_PEERS = REPO / "tests" / "install-peers.sh"
-IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
-PREFIX = "containers/images/"
 _seed = iter(range(7000, 8000))
 
 
@@ -84,68 +87,6 @@ def run_tool(*command: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def skopeo(*args: str) -> subprocess.CompletedProcess:
     return run_tool(shutil.which("skopeo"), *args)
-
-
-# --- the registry's disk and the bucket -----------------------------------------------------
-
-
-def v2(reg: Registry) -> Path:
-    return reg.root / "docker" / "registry" / "v2"
-
-
-def stored_blobs(reg: Registry) -> dict[str, Path]:
-    """Every blob the registry's storage holds (layers, configs and manifests alike), by digest."""
-    return {f"sha256:{data.parent.name}": data for data in (v2(reg) / "blobs" / "sha256").glob("*/*/data")}
-
-
-def manifest_revisions(reg: Registry) -> set[tuple[str, str]]:
-    """(repository, digest) of every manifest revision the registry still has, tagged or not:
-    the mark phase of distribution's garbage collector starts from exactly these."""
-    found = set()
-    repositories = v2(reg) / "repositories"
-    for link in repositories.glob("**/_manifests/revisions/sha256/*/link"):
-        repo = link.parents[4].relative_to(repositories).as_posix()
-        found.add((repo, link.read_text().strip()))
-    return found
-
-
-def garbage_collect_dry_run(reg: Registry, *flags: str) -> set[str]:
-    """The blobs ``docker-registry garbage-collect --dry-run [FLAGS]`` calls eligible for deletion."""
-    config = str(reg.workdir / "config.yml")
-    done = run_tool(shutil.which("docker-registry"), "garbage-collect", "--dry-run", *flags, config)
-    eligible = set(re.findall(r"^blob eligible for deletion: (sha256:[0-9a-f]{64})$", done.stdout, re.M))
-    summary = re.search(r"^\d+ blobs marked, (\d+) blobs and \d+ manifests eligible for deletion$", done.stdout, re.M)
-    assert summary is not None, f"garbage-collect printed no summary line:\n{done.stdout[-2000:]}"
-    assert int(summary.group(1)) == len(eligible), "every eligible blob is listed on a line of its own"
-    return eligible
-
-
-def seed_bucket(emulator, name: str, blobs: dict[str, Path]) -> tuple[object, dict[str, int]]:
-    """Upload ``blobs`` as GCR does (``containers/images/<digest>``); returns the listed generations."""
-    bucket = fresh_bucket(gcs.make_client(emulator.endpoint), name)
-    for digest, data in sorted(blobs.items()):
-        bucket.blob(PREFIX + digest).upload_from_filename(str(data))
-    client = gcs.make_client(emulator.endpoint)
-    return bucket, {blob.name: blob.generation for blob in client.list_blobs(name, prefix=PREFIX)}
-
-
-def scan(
-    emulator, bucket: str, out: Path, sources: list[dict], reclaim: dict | None = None, **scan_keys
-) -> tuple[dict, list[dict], Path]:
-    config = parse_config(
-        {
-            "source": {"buckets": [bucket], "emulator_endpoint": emulator.endpoint},
-            "scan": {"read_concurrency": 4, **scan_keys},
-            "report": {"output": str(out), "run_id": "run"},
-            "manifests": {"sources": sources, "requests_per_second": 1000},
-            "reclaim": reclaim or {},
-        },
-        "test",
-    )
-    summary = run_scan(config, IN_MEMORY)
-    run_dir = out / "run"
-    rows = [json.loads(line) for p in sorted(run_dir.glob("findings-*.jsonl")) for line in p.read_text().splitlines()]
-    return summary, rows, run_dir
 
 
 # --- 1. distribution's garbage collector against our reclaim verdict -------------------------
@@ -200,16 +141,6 @@ def collected_registry(tmp_path_factory):
         reg.stop()
 
 
-def upload_without_manifest(reg: Registry, repo: str, blob: bytes) -> None:
-    """A push that died after its layer upload: the blob is linked into the repository, and no
-    manifest will ever name it."""
-    started = requests.post(f"{reg.url}/v2/{repo}/blobs/uploads/", timeout=10)
-    assert started.status_code == 202, started.text
-    location = requests.compat.urljoin(reg.url, started.headers["Location"])
-    done = requests.put(location, params={"digest": sha256_digest(blob)}, data=blob, timeout=10)
-    assert done.status_code == 201, done.text
-
-
 def deleted_images_own_blobs(images: dict[str, Image], stray: str) -> set[str]:
     """What the collector should delete, from how the images were built: gone's and retired's
     configs and their own layers, and the stray upload; not the base layer gone shares with
@@ -222,29 +153,6 @@ def untagged_images_own_blobs(images: dict[str, Image]) -> set[str]:
     """The blobs only untagged manifests need: team/web's old and team/multi's two children."""
     untagged = {d for name in ("amd64", "arm64") for d in images[name].blobs}
     return untagged | (set(images["old"].blobs) - set(images["new"].blobs))
-
-
-def split_storage(reg: Registry) -> tuple[dict[str, Path], set[str]]:
-    """The registry's blobs as (configs and layers, manifests).
-
-    A config or layer is uploaded as a blob and linked under a repository's ``_layers``; a
-    manifest is PUT and linked under ``_manifests`` (a deleted one loses that link, but its blob
-    stays until the collector runs). GCR keeps configs and layers in the bucket and manifests in
-    its own database, so only the first set belongs in the bucket."""
-    stored = stored_blobs(reg)
-    layer_links = reg.layer_digests()
-    return {d: p for d, p in stored.items() if d in layer_links}, set(stored) - layer_links
-
-
-def complete_directory_source(reg: Registry, folder: Path) -> Path:
-    """Every manifest revision the registry still has, tagged or not, as a directory source:
-    one folder per repository, each file named by its digest and holding the exact bytes."""
-    stored = stored_blobs(reg)
-    for repo, digest in manifest_revisions(reg):
-        target = folder / repo / digest
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(stored[digest].read_bytes())
-    return folder
 
 
 @pytest.mark.slow
@@ -283,7 +191,9 @@ def test_a_complete_source_reclaims_exactly_what_the_garbage_collector_deletes(c
     assert sorted(plan) == [f"gs://{bucket.name}/{PREFIX}{stray}#{generations[PREFIX + stray]}"]
 
     # Named as accepted losses, the plan is exactly the collector's.
-    summary, rows, run_dir = scan(emulator, bucket.name, tmp_path / "accepted", [source], {"accept_losing": "all"})
+    summary, rows, run_dir = scan(
+        emulator, bucket.name, tmp_path / "accepted", [source], sections={"reclaim": {"accept_losing": "all"}}
+    )
     assert summary["reclaimable_bytes"] == sum(layers_and_configs[d].stat().st_size for d in gc_layers)
     plan = (run_dir / PLAN_FILE).read_text().splitlines()
     assert sorted(plan) == sorted(f"gs://{bucket.name}/{PREFIX}{d}#{generations[PREFIX + d]}" for d in gc_layers)
