@@ -138,8 +138,8 @@ def test_one_bucket_or_no_fleet_adds_no_line():
 
 
 def test_summary_json_carries_the_fleet_of_whatever_decommission_block_the_run_added(tmp_path, monkeypatch):
-    """WriteSummaryFn folds the fleet last, so it sees the verdicts wherever they were added; without
-    verdicts (runs before them) ``fleet`` is null."""
+    """WriteSummaryFn folds the fleet last, so it sees the verdicts wherever they were added; a summary
+    without verdicts (a run before them, re-rendered) has a null ``fleet``."""
     import json
 
     from pipeline.core.summary import Tally
@@ -152,6 +152,8 @@ def test_summary_json_carries_the_fleet_of_whatever_decommission_block_the_run_a
         assert json.loads((tmp_path / "summary.json").read_text())["fleet"] == summary["fleet"]
         return summary
 
-    assert write({})["fleet"] is None
+    assert fleet_of_summary({"run_id": "before the verdict"}) is None
+    assert write({})["fleet"] == fleet_view({})  # build_summary gives every run a verdict block, here empty
+    assert write({})["fleet"]["headline"] == "no bucket was scanned"
     decommission = {"artifacts.a.appspot.com": entry("safe_to_delete", 1.0), "b": entry("in_use", 2.0)}
     assert write({"decommission": decommission})["fleet"] == fleet_view(decommission)
