@@ -262,7 +262,7 @@ def browser(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fleet_page(tmp_path_factory):
-    """A page with three verdict cards (CONTRACT.md's shapes) over hostile findings: every section has rows."""
+    """A page with three verdict cards (docs/report.md's shapes) over hostile findings: every section has rows."""
     from tests.test_report_html import fleet_summary_fields, hostile_rows, page_for
 
     page, model = page_for(hostile_rows(), [], **fleet_summary_fields())

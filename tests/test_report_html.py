@@ -259,7 +259,7 @@ THIRD = "artifacts.q.appspot.com"
 
 
 def fleet_summary_fields(run_dir="/r/run-1"):
-    """Three buckets, one of each kind a platform lead meets, as CONTRACT.md shapes them."""
+    """Three buckets, one of each kind a platform lead meets, as docs/report.md shapes them."""
     decommission = {
         BUCKET: dc.entry(
             BUCKET,
@@ -320,8 +320,8 @@ def test_the_verdict_per_bucket_comes_first_in_the_fleets_order():
     ]
     text = " ".join(first.split())
     assert (
-        '<p class="fleet-headline" id="fleet-headline">1 buckets safe to delete, saving $23.40 a month; '
-        "1 would lose 3 images; 0 cannot tell</p>" in text
+        '<p class="fleet-headline" id="fleet-headline">1 bucket safe to delete, saving $23.40 a month; '
+        "1 would lose 3 images; 1 in use</p>" in text
     )
     assert (
         '<div class="tile v-safe_to_delete" data-verdict="safe_to_delete"><b>1</b><span>safe to delete; $23.40 a month'

@@ -458,7 +458,7 @@ OTHER = "eu.artifacts.p.appspot.com"
 
 
 def two_bucket_run():
-    """Rows of two buckets (reclaim proven in one), their summary, and CONTRACT.md's verdict built from the same
+    """Rows of two buckets (reclaim proven in one), their summary, and docs/report.md's verdict built from the same
     listing: what the cards, the Reclaim section and the charts all draw."""
     from tests.support import decommission as dc
 

@@ -1,4 +1,4 @@
-"""summary.json's ``decommission`` and ``fleet`` blocks, shaped exactly as /work/wt/CONTRACT.md gives them.
+"""summary.json's ``decommission`` and ``fleet`` blocks, shaped exactly as docs/report.md gives them.
 
 The page renders these blocks and never computes them (pipeline/core/decommission.py and
 pipeline/core/fleet_view.py do). The page's tests build them here, pure, from a few facts
@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.core.fleet_view import VERDICTS, fleet_view
+from pipeline.values import gcr_project as project_of
+
 SOFT_DELETE_7_DAYS = "deleted objects stay restorable, and billed at their storage class, for 7 day(s) (soft delete)"
-VERDICT_ORDER = ("safe_to_delete", "would_lose_images", "in_use", "cannot_tell")
-
-
-def project_of(bucket: str) -> str | None:
-    for prefix in ("artifacts.", "us.artifacts.", "eu.artifacts.", "asia.artifacts."):
-        if bucket.startswith(prefix) and bucket.endswith(".appspot.com"):
-            return bucket[len(prefix) : -len(".appspot.com")]
-    return None
+VERDICT_ORDER = VERDICTS
 
 
 def image_only_here(n: int, run_dir: str = "./scrub-reports/r1", **fields: Any) -> dict[str, Any]:
@@ -83,30 +79,5 @@ def entry(
 
 
 def fleet_of(decommission: dict[str, dict]) -> dict[str, Any]:
-    """The fleet block for these verdicts: rows by monthly cost descending, then bucket; totals per verdict."""
-    by_verdict = {v: {"buckets": 0, "usd_per_month": 0.0, "images_only_here": 0} for v in VERDICT_ORDER}
-    rows = []
-    for bucket, item in decommission.items():
-        usd = item["monthly_cost"]["usd_per_month"]
-        group = by_verdict[item["verdict"]]
-        group["buckets"] += 1
-        group["usd_per_month"] += usd or 0.0
-        group["images_only_here"] += item["images_only_here_total"]
-        rows.append(
-            {
-                "bucket": bucket,
-                "project": item["project"],
-                "verdict": item["verdict"],
-                "headline": item["headline"],
-                "bytes": item["bytes"],
-                "usd_per_month": usd,
-                "images_only_here": item["images_only_here_total"],
-            }
-        )
-    rows.sort(key=lambda r: (-(r["usd_per_month"] if r["usd_per_month"] is not None else -1), r["bucket"]))
-    safe, lose, cannot = by_verdict["safe_to_delete"], by_verdict["would_lose_images"], by_verdict["cannot_tell"]
-    headline = (
-        f"{safe['buckets']} buckets safe to delete, saving ${safe['usd_per_month']:.2f} a month; "
-        f"{lose['buckets']} would lose {lose['images_only_here']} images; {cannot['buckets']} cannot tell"
-    )
-    return {"buckets": len(decommission), "by_verdict": by_verdict, "headline": headline, "rows": rows}
+    """The fleet block for these verdicts, as a run writes it (the real fold, not a copy of it)."""
+    return fleet_view(decommission)
