@@ -35,11 +35,12 @@ def recovered(complete=True, in_successor=None, bucket=BUCKET, config=CONFIG):
     }
 
 
-def summary_of(*tallies, mode="both", recover=True, run_dir="/r/run"):
+def summary_of(*tallies, mode="both", recover=True, incremental=False, run_dir="/r/run"):
     tally = Tally.of_listed(1000, BUCKET) + Tally.of_verified({"size": 1000})
     for item in tallies:
         tally = tally + item
-    config = {"scan": {"mode": mode, "recover_images": recover}, "reclaim": {"accept_losing": []}}
+    scan = {"mode": mode, "recover_images": recover, "incremental": incremental}
+    config = {"scan": scan, "reclaim": {"accept_losing": []}}
     verdict = {BUCKET: []}
     return build_summary(
         tally,
@@ -97,6 +98,12 @@ def test_an_image_another_source_serves_from_the_bucket_makes_it_in_use():
     "tally, kwargs, reason",
     [
         (Tally(), {"recover": False}, "image recovery was off"),
+        # Recovery of an incremental run sees only what it re-read: never enough for "safe".
+        (
+            Tally(decommission=dc.recovered_facts(recovered(in_successor="ar/app@sha256:x"))),
+            {"incremental": True},
+            "incremental run",
+        ),
         (Tally(), {"mode": "names"}, "scan.mode is names"),
         (Tally.of_finding({"kind": "read_error", "bucket": BUCKET}), {}, "could not be read"),
     ],

@@ -157,7 +157,12 @@ def _decide(bucket: str, facts: BucketFacts, context: Row) -> tuple[str, list[st
     reasons, doubts = [], []
     if not context["cross_checked"]:
         doubts.append("scan.mode is names: no manifest source was read, so who uses these blobs is unknown")
-    if not context["recovered"]:
+    if context.get("incremental"):
+        doubts.append(
+            "an incremental run reads only new, changed and sampled objects: the images this bucket holds "
+            "were not rebuilt from all of its blobs (a full scan gives the verdict)"
+        )
+    elif not context["recovered"]:
         doubts.append(
             "image recovery was off: the images this bucket holds were not rebuilt from its blobs "
             "(run with --recover-images, and scan.mode both)"
@@ -231,6 +236,7 @@ def verdicts(
     cross_checked: bool,
     recovered: bool,
     unaccounted: int,
+    incremental: bool = False,
     reclaim_blocked_by: Iterable[Row],
     reclaim_by_bucket: dict[str, Row],
 ) -> dict[str, Row]:
@@ -246,6 +252,7 @@ def verdicts(
         context = {
             "cross_checked": cross_checked,
             "recovered": recovered,
+            "incremental": incremental,
             "unaccounted": unaccounted,
             "blockers": [b for b in blocked if b.get("bucket") == bucket],
         }

@@ -227,6 +227,7 @@ def build_summary(
         run_dir=report_location,
         cross_checked=scan.get("mode") not in ("names", None) or bool(tally.manifests_scanned),
         recovered=bool(scan.get("recover_images")),
+        incremental=bool(scan.get("incremental")),
         unaccounted=tally.unaccounted_objects,
         reclaim_blocked_by=reclaim["reclaim_blocked_by"],
         reclaim_by_bucket=reclaim["reclaim_by_bucket"],
