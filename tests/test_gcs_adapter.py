@@ -479,3 +479,15 @@ def test_an_attempt_past_its_deadline_says_so_not_that_no_byte_came(storage_clie
     assert result.failure is ReadFailure.UNREADABLE and result.attempts == 2
     assert result.reason.startswith("timeout: the attempt passed its 0.5 s deadline after "), result.reason
     assert proxy.stats.faults_injected == 2
+
+
+def test_a_listing_page_cut_by_a_clean_close_is_retried(storage_client, bucket, emulator):
+    # Issue 18: no Content-Length and a clean close after 60 bytes: the page ends mid-JSON
+    # ("Unterminated string"), which failed the run with nothing scanned. It is a transient fault.
+    names = {upload_blob(bucket, f"listed {i}".encode()) for i in range(5)}
+    listing = f"/b/{bucket.name}/o?"
+    with FaultyProxy(emulator.port, faults=[Fault(path_contains=listing, close_after=60)]) as proxy:
+        client = gcs.make_client(proxy.endpoint)
+        listed = list_all(client, bucket.name)
+    assert sorted(o.name for o in listed) == sorted(names)
+    assert proxy.stats.faults_injected == 1

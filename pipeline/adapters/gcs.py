@@ -37,6 +37,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import storage
 from google.cloud._helpers import _rfc3339_nanos_to_datetime
+from google.cloud.storage import retry as storage_retry
 from requests.adapters import HTTPAdapter
 
 from pipeline.adapters.media_http import MediaConnections
@@ -132,6 +133,16 @@ def _pooled(session: requests.Session, pool_size: int) -> requests.Session:
     return session
 
 
+def _listing_fault(err: BaseException) -> bool:
+    """What the client retries, and a page that does not parse: a body cut by a clean close
+    (no ``Content-Length`` to tell it was short) ends mid-JSON, as transient as a reset."""
+    return storage_retry._should_retry(err) or isinstance(err, json.JSONDecodeError)
+
+
+# The client's own policy (backoff and overall deadline) with the predicate above.
+LISTING_RETRY = storage_retry.DEFAULT_RETRY.with_predicate(_listing_fault)
+
+
 def list_range(client: storage.Client, bucket: str, key_range: KeyRange) -> Iterator[ListedObject]:
     """Every object of ``bucket`` in ``key_range``.
 
@@ -144,6 +155,7 @@ def list_range(client: storage.Client, bucket: str, key_range: KeyRange) -> Iter
         start_offset=key_range.start,
         end_offset=key_range.end,
         fields="items(name,generation,size,crc32c,storageClass,timeCreated,updated),nextPageToken",
+        retry=LISTING_RETRY,
     )
     # The resources as GCS sent them: building a Blob for each costs more than the listing itself.
     blobs.item_to_value = _resource
