@@ -331,6 +331,7 @@ def check_registries(config: Config) -> None:
             auth=spec.auth,
             credentials_env=spec.credentials_env,
             tls_verify=spec.tls_verify,
+            token_realm=spec.token_realm,
             requests_per_second=config.manifests.requests_per_second,
             max_attempts=2,
         )
