@@ -596,3 +596,41 @@ def test_ancestors_follow_every_path_and_survive_a_cycle():
     above = ancestors(parents_of)
     assert above["g"] == {"x", "l", "r", "root"} and above["x"] == {"l", "r", "root"}
     assert above["y"] == {"z"} and above["z"] == {"y"}
+
+
+@pytest.mark.parametrize("levels", [3, 5, 6])
+def test_an_image_above_a_chain_cut_at_the_cap_never_reads_as_intact(emulator, bucket, tmp_path, levels):
+    """Issue 18: a directory holds every file of the chain, and each file is read as a root too.
+    Past the cap, the same index read whole from its own file used to outweigh the cut, so the
+    chain's root was an image with no blob and no finding: `intact, blobs: 0`."""
+    from jobs.launcher import run_scan
+
+    files = {IMG.digest: IMG.manifest}
+    child, child_type = IMG.manifest, IMG.media_type
+    for _ in range(levels):
+        child, child_type = _index_over(child, child_type), OCI_INDEX
+        files[sha256_of(child)] = child
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    for digest, data in files.items():
+        (folder / digest.replace(":", "-")).write_bytes(data)
+    (folder / "tags.json").write_text(json.dumps({"deep": sha256_of(child)}))
+    bucket.blob("containers/images/notes.txt").upload_from_string(b"no blob of the image is here")
+    config = parse_config(
+        {
+            "source": {"buckets": [bucket.name], "emulator_endpoint": emulator.endpoint},
+            "report": {"output": str(tmp_path / "out"), "run_id": "chain"},
+            "manifests": {
+                "legacy_metadata": False,
+                "sources": [{"directory": str(folder), "repository": "gcr.io/chain-1234", "bucket": bucket.name}],
+            },
+        },
+        "test",
+    )
+    run_scan(config, ["--direct_running_mode=in_memory"])
+    rows = [json.loads(line) for p in (tmp_path / "out" / "chain").glob("images-*.jsonl") for line in p.open()]
+    status = {row["manifest_digest"]: row["status"] for row in rows}
+    assert len(status) == levels + 1 and set(status.values()) == {"broken"}, status
+    root = next(row for row in rows if row["manifest_digest"] == sha256_of(child))
+    kinds = {item["kind"] for item in root["broken_by"]}
+    assert kinds == ({"missing_blob"} if levels <= 4 else {"invalid_manifest"})
