@@ -213,3 +213,16 @@ def test_the_default_inflate_is_zlib_ng_when_installed_else_zlib(monkeypatch):
     assert sniff(layer.blob, decompressobj=factory).diff_id == layer.diff_id
     monkeypatch.setitem(sys.modules, "zlib_ng", None)  # as if not installed
     assert default_inflate() == ("zlib", zlib.decompressobj)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5])
+def test_a_short_history_still_has_its_last_step_in_the_tail(count):
+    """Issue 18: with 3 lines or fewer the tail was [], and docs/recovery.md's `.history_tail[-1]` gave null."""
+    document = json.loads(make_image([random_layer(1, 100)]).config)
+    document["history"] = [{"created_by": f"RUN step {i}"} for i in range(count)]
+    result = sniff(json.dumps(document).encode(), 1)
+    assert result.kind == CONFIG
+    facts = result.config
+    assert facts.history_tail[-1] == f"RUN step {count - 1}"
+    assert facts.history_tail == tuple(f"RUN step {i}" for i in range(max(0, count - 3), count))
+    assert facts.history_head == tuple(f"RUN step {i}" for i in range(min(count, 3)))
