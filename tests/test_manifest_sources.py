@@ -61,7 +61,7 @@ def test_directory_store(tmp_path):
     assert store.fetch("reg.example/p/team/app", IMG2.digest, None)[0] == IMG2.manifest
     with pytest.raises(Unavailable) as err:
         store.fetch("reg.example/p/team/app", sha256_of(b"x"), None)
-    assert err.value.status == 404
+    assert err.value.status is None  # a digest the folder never held: no HTTP answer to report
 
 
 def _fetch_fn_over_layout(layout) -> FetchManifestsFn:
@@ -317,7 +317,7 @@ def test_local_reads_never_open_a_fifo_or_leave_the_root(tmp_path):
         tree.read("ok", 100)
     with pytest.raises(Unavailable) as err:
         tree.read("absent", 100)
-    assert err.value.status == 404
+    assert err.value.status is None  # a local file: no HTTP was involved
 
 
 def test_directory_takes_bare_hex_names_as_sha256(tmp_path):
@@ -634,3 +634,22 @@ def test_an_image_above_a_chain_cut_at_the_cap_never_reads_as_intact(emulator, b
     root = next(row for row in rows if row["manifest_digest"] == sha256_of(child))
     kinds = {item["kind"] for item in root["broken_by"]}
     assert kinds == ({"missing_blob"} if levels <= 4 else {"invalid_manifest"})
+
+
+def test_a_file_gone_from_a_local_folder_is_unavailable_without_an_http_status(tmp_path):
+    """Issue 18: the manifest_unavailable row said http_status 404, though no HTTP was involved."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / IMG.digest.replace(":", "-")).write_bytes(IMG.manifest)
+    spec = parse_config(
+        {"source": {"buckets": ["b-b-b"]}, "manifests": {"sources": [{"directory": str(root)}]}}, "t"
+    ).manifests
+    fn = FetchManifestsFn(spec.sources, spec, None)
+    fn.setup()
+    (request,) = _all(DirectoryStore(0, str(root), "reg/p", None))
+    (root / IMG.digest.replace(":", "-")).unlink()  # listed, then gone before it was read
+    (record,) = fn.process(request)
+    assert record["status"] == "unavailable" and record["http_status"] is None
+    (row,) = cc.record_findings(record)
+    assert row["kind"] == "manifest_unavailable" and row["http_status"] is None
+    assert "not found in" in row["detail"]

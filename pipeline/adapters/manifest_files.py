@@ -59,7 +59,11 @@ _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 class Unavailable(Exception):
-    """A manifest that cannot be read: ``status`` (HTTP-like, 404 for absent) and a reason."""
+    """A manifest that cannot be read: ``status`` and a reason.
+
+    ``status`` is the HTTP status of an answer about it (a GCS 404), None when no HTTP was
+    involved: a file missing from a local folder, or a digest its source never listed. It
+    becomes the finding's ``http_status``, which must never claim an answer that was not given."""
 
     def __init__(self, status: int | None, reason: str):
         super().__init__(reason)
@@ -103,7 +107,7 @@ class LocalTree:
         says why the entry is refused, and the entry is never opened. Nothing is skipped silently.
         """
         if not self.root.is_dir():
-            raise Unavailable(404, f"{self.root} is not a directory")
+            raise Unavailable(None, f"{self.root} is not a directory")
         folders = [""]
         while folders:
             folder = folders.pop()
@@ -161,7 +165,7 @@ class LocalTree:
         try:
             info = os.stat(real)
         except FileNotFoundError:
-            raise Unavailable(404, f"{safe_name(rel)} not found in {self.label}") from None
+            raise Unavailable(None, f"{safe_name(rel)} not found in {self.label}") from None
         except OSError as err:
             raise Unavailable(None, f"{safe_name(rel)}: {err.strerror or err}") from None
         if not stat.S_ISREG(info.st_mode):
@@ -368,7 +372,7 @@ class DirectoryStore(_TreeStore):
                 list(self.enumerate(None))
             location = self._by_digest.get((repository, digest))
             if location is None:
-                raise Unavailable(404, f"{digest} not found in {self._tree.label} for {repository}")
+                raise Unavailable(None, f"{digest} not found in {self._tree.label} for {repository}")
         return self._tree.read(location, self._max), None, None
 
 
@@ -634,7 +638,7 @@ class LegacyStore:
                     pass
             location = self._by_digest.get((repository, digest))
             if location is None:
-                raise Unavailable(404, f"{digest} not found in {self._tree.label} for {repository}")
+                raise Unavailable(None, f"{digest} not found in {self._tree.label} for {repository}")
         return self._tree.read(location, self._max), None, None
 
 
