@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 
 import pytest
 
@@ -653,3 +654,22 @@ def test_a_file_gone_from_a_local_folder_is_unavailable_without_an_http_status(t
     (row,) = cc.record_findings(record)
     assert row["kind"] == "manifest_unavailable" and row["http_status"] is None
     assert "not found in" in row["detail"]
+
+
+def test_a_gs_folder_is_read_from_the_endpoint_asked_not_from_the_stored_media_link(tmp_path):
+    """Issue 18 (docs/recovery.md, step 5 of the demo): the emulator keeps each object's mediaLink with
+    the port it was started on; restarted on another port over the same data, every read went to the
+    dead port and was retried for minutes. The read must use the endpoint the client was given."""
+    from jobs.emulator import Emulator
+    from pipeline.adapters.manifest_files import GcsTree
+
+    data = tmp_path / "gcs"
+    with Emulator(data) as first:
+        client = gcs.make_client(first.endpoint)
+        client.create_bucket("moved-manifests").blob("repo/" + IMG.digest).upload_from_string(IMG.manifest)
+    with Emulator(data) as second:
+        assert second.port != first.port
+        tree = GcsTree("moved-manifests", "repo/", gcs.make_client(second.endpoint))
+        started = time.monotonic()
+        assert tree.read(IMG.digest, 1 << 20) == IMG.manifest
+        assert time.monotonic() - started < 10

@@ -216,12 +216,17 @@ class GcsTree:
         from google.api_core import exceptions as gapi
 
         try:
-            blob = self._client.bucket(self.bucket).get_blob(self.prefix + rel)
+            bucket = self._client.bucket(self.bucket)
+            blob = bucket.get_blob(self.prefix + rel)
             if blob is None:
                 raise Unavailable(404, f"{rel} not found in {self.label}")
             if (blob.size or 0) > max_bytes:
                 return b"\0" * (max_bytes + 1)  # only the size matters: refused as too large
-            return blob.download_as_bytes(raw_download=True)
+            # Downloaded from the client's own endpoint, not the resource's mediaLink: an emulator
+            # restarted on another port over the same data still serves links naming the old one
+            # (docs/recovery.md, "Try it on the demo"), which were retried for minutes per file.
+            pinned = bucket.blob(blob.name, generation=blob.generation)
+            return pinned.download_as_bytes(raw_download=True)
         except gapi.NotFound:
             raise Unavailable(404, f"{rel} not found in {self.label}") from None
         except gapi.GoogleAPICallError as err:
