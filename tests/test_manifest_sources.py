@@ -514,18 +514,23 @@ def test_an_index_chain_past_the_cap_ends_in_a_finding_naming_it(tmp_path, level
     )
 
 
+def _fetch_fn_over_directory(root):
+    """A set-up FetchManifestsFn over one directory source, and the requests its listing makes."""
+    spec = parse_config(
+        {"source": {"buckets": ["b-b-b"]}, "manifests": {"sources": [{"directory": str(root)}]}}, "t"
+    ).manifests
+    fn = FetchManifestsFn(spec.sources, spec, None)
+    fn.setup()
+    return fn, _all(DirectoryStore(0, str(root), "reg/p", None))
+
+
 def test_a_directory_file_whose_index_lists_its_own_name_stops_as_a_loop(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     name = "sha256:" + "c" * 64
     looping = _index_over(b"", OCI_INDEX).replace(sha256_of(b"").encode(), name.encode())
     (root / name.replace(":", "-")).write_bytes(looping)
-    spec = parse_config(
-        {"source": {"buckets": ["b-b-b"]}, "manifests": {"sources": [{"directory": str(root)}]}}, "t"
-    ).manifests
-    fn = FetchManifestsFn(spec.sources, spec, None)
-    fn.setup()
-    (request,) = _all(DirectoryStore(0, str(root), "reg/p", None))
+    fn, (request,) = _fetch_fn_over_directory(root)
     (record,) = fn.process(request)
     assert (
         record["status"] == "invalid"
@@ -642,12 +647,7 @@ def test_a_file_gone_from_a_local_folder_is_unavailable_without_an_http_status(t
     root = tmp_path / "root"
     root.mkdir()
     (root / IMG.digest.replace(":", "-")).write_bytes(IMG.manifest)
-    spec = parse_config(
-        {"source": {"buckets": ["b-b-b"]}, "manifests": {"sources": [{"directory": str(root)}]}}, "t"
-    ).manifests
-    fn = FetchManifestsFn(spec.sources, spec, None)
-    fn.setup()
-    (request,) = _all(DirectoryStore(0, str(root), "reg/p", None))
+    fn, (request,) = _fetch_fn_over_directory(root)
     (root / IMG.digest.replace(":", "-")).unlink()  # listed, then gone before it was read
     (record,) = fn.process(request)
     assert record["status"] == "unavailable" and record["http_status"] is None

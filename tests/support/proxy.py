@@ -272,12 +272,8 @@ class FaultyProxy:
             kept = _without(kept, "content-length")
         head_bytes = _head(status_line, [*kept, "Connection: close"])
         if fault.drip_head_every is not None:
-            for index in range(len(head_bytes)):
-                if reader.at_eof() or writer.is_closing():
-                    return
-                writer.write(head_bytes[index : index + 1])
-                await writer.drain()
-                await asyncio.sleep(fault.drip_head_every)
+            if not await _drip(head_bytes, fault.drip_head_every, reader, writer):
+                return
         else:
             writer.write(head_bytes)
         await writer.drain()
@@ -286,12 +282,7 @@ class FaultyProxy:
             len(content),
         )
         if fault.drip_every is not None:
-            for index in range(len(content)):
-                if reader.at_eof() or writer.is_closing():
-                    return
-                writer.write(content[index : index + 1])
-                await writer.drain()
-                await asyncio.sleep(fault.drip_every)
+            await _drip(content, fault.drip_every, reader, writer)
             return
         writer.write(content[:stop])
         await writer.drain()
@@ -303,6 +294,17 @@ class FaultyProxy:
             # Hold the connection open and silent until the client gives up (or the proxy stops).
             while not reader.at_eof():
                 await asyncio.sleep(0.05)
+
+
+async def _drip(data: bytes, every: float, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """Send ``data`` one byte at a time, ``every`` seconds apart; False if the client went away first."""
+    for index in range(len(data)):
+        if reader.at_eof() or writer.is_closing():
+            return False
+        writer.write(data[index : index + 1])
+        await writer.drain()
+        await asyncio.sleep(every)
+    return True
 
 
 class _UpstreamResponse:
