@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,11 @@ def add_parser(commands):
         "--tag", default="latest", metavar="TAG", help="the layout's ref name for the image (default: latest)"
     )
     export.add_argument(
+        "--replace-tag",
+        action="store_true",
+        help="let --tag replace a tag the layout already gives another image (default: off, refused)",
+    )
+    export.add_argument(
         "--emulator-endpoint",
         metavar="URL",
         help="read the blobs from a local GCS emulator, http://HOST:PORT "
@@ -105,6 +111,11 @@ def find_recovered(run_dir: str, config_digest: str) -> dict[str, Any]:
     except Exception as err:  # Beam's BeamIOError: the folder or the pattern cannot be read
         raise ExportError(f"{run_dir}: cannot list the recovered rows ({err})") from None
     if not paths:
+        if not report_io.FileSystems.exists(report_io.FileSystems.join(run_dir, report_io.SUMMARY_FILE)):
+            raise ExportError(
+                f"{run_dir}: not a run folder (no {report_io.SUMMARY_FILE}); "
+                "give the folder of one finished run (<report.output>/<run_id>)"
+            )
         raise ExportError(f"{run_dir}: no {RECOVERED_PREFIX}-*.jsonl; was the run made with --recover-images?")
     for path in paths:
         with report_io.FileSystems.open(path) as handle:
@@ -180,23 +191,77 @@ def copy_blob(session, endpoint: str, blob: dict[str, Any], blobs_dir: Path, arg
     os.replace(partial, target)
 
 
+def read_index(root: Path) -> dict[str, Any]:
+    index_path = root / "index.json"
+    if not index_path.exists():
+        return {"schemaVersion": 2, "manifests": []}
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ExportError(f"{index_path}: not a readable OCI index ({err}); choose a new folder") from None
+    if not isinstance(index, dict) or not isinstance(index.get("manifests", []), list):
+        raise ExportError(f"{index_path}: not an OCI index (no manifests list); choose a new folder")
+    return index
+
+
+def tagged(index: dict[str, Any], tag: str) -> str | None:
+    """The digest the layout gives ``tag``, if any."""
+    for entry in index.get("manifests", []):
+        if isinstance(entry, dict) and (entry.get("annotations") or {}).get(REF_NAME) == tag:
+            return entry.get("digest")
+    return None
+
+
+def check_tag(root: Path, manifest: bytes, tag: str, replace: bool) -> None:
+    """A tag the layout already gives another image is kept unless ``--replace-tag`` says otherwise:
+    replacing it silently would drop that image from the layout's index."""
+    held = tagged(read_index(root), tag)
+    if held is not None and held != sha256_of(manifest) and not replace:
+        raise ExportError(
+            f"{root}: the layout already tags another image {tag!r} ({held}); "
+            "choose another --tag, or pass --replace-tag to replace it"
+        )
+
+
 def write_layout(root: Path, manifest: bytes, tag: str) -> None:
-    """Add ``manifest`` to the layout's ``index.json`` under ``tag`` (replacing an entry of that tag)."""
+    """Add ``manifest`` to the layout's ``index.json`` under ``tag`` (replacing an entry of that tag).
+
+    ``index.json`` is written to a temporary file and renamed over the old one, so a reader (or
+    a crash) sees the old index or the new one, never half of either."""
     digest = sha256_of(manifest)
     (root / "blobs" / "sha256" / digest.split(":", 1)[1]).write_bytes(manifest)
     (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    index_path = root / "index.json"
-    index = json.loads(index_path.read_text()) if index_path.exists() else {"schemaVersion": 2, "manifests": []}
+    index = read_index(root)
     entries = [e for e in index.get("manifests", []) if (e.get("annotations") or {}).get(REF_NAME) != tag]
     entries.append({"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest), "annotations": {REF_NAME: tag}})
     index["manifests"] = entries
-    index_path.write_text(json.dumps(index, indent=2) + "\n")
+    partial = root / "index.json.partial"
+    partial.write_text(json.dumps(index, indent=2) + "\n")
+    os.replace(partial, root / "index.json")
 
 
-def prepare_target(root: Path) -> None:
+def prepare_target(root: Path) -> bool:
+    """Make the layout's folders; True when the folder was new or empty (an export that fails then
+    leaves it as it found it)."""
     if root.exists() and any(root.iterdir()) and not (root / "oci-layout").exists():
         raise ExportError(f"{root}: exists, is not empty and is not an OCI layout; choose a new folder")
+    fresh = not root.exists() or not any(root.iterdir())
     (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    return fresh
+
+
+def undo(root: Path, existed: bool, fresh: bool, added: list[Path]) -> None:
+    """After a failed export: the blobs it added are removed, and a layout it started is removed
+    whole, so no layout is left with blobs that no index.json names."""
+    for path in added:
+        path.unlink(missing_ok=True)
+    if not fresh:
+        return
+    for name in ("index.json.partial", "index.json", "oci-layout"):
+        (root / name).unlink(missing_ok=True)
+    shutil.rmtree(root / "blobs", ignore_errors=True)
+    if not existed:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def export(args) -> dict[str, Any]:
@@ -221,19 +286,35 @@ def export(args) -> dict[str, Any]:
         summary = report_io.read_json(report_io.FileSystems.join(run_dir, report_io.SUMMARY_FILE)) or {}
         endpoint = ((summary.get("config") or {}).get("source") or {}).get("emulator_endpoint")
     root = Path(args.to)
-    prepare_target(root)
-    session, gcs_endpoint = gcs.make_session(endpoint, 1)
+    layout_manifest = as_oci(manifest)
+    if (root / "oci-layout").exists():
+        check_tag(root, layout_manifest, args.tag, getattr(args, "replace_tag", False))
+    existed = root.exists()
+    fresh = prepare_target(root)
+    blobs_dir = root / "blobs" / "sha256"
     config_blob = {"digest": digest, "bucket": row["bucket"], "object": row["object"], "size": row["config_size"]}
+    added: list[Path] = []
     try:
-        for blob in [config_blob, *row["layers"]]:
-            copy_blob(session, gcs_endpoint, blob, root / "blobs" / "sha256", args)
-    finally:
-        session.close()
-    oci_manifest = as_oci(manifest)
-    write_layout(root, oci_manifest, args.tag)
+        session, gcs_endpoint = gcs.make_session(endpoint, 1)
+        try:
+            for blob in [config_blob, *row["layers"]]:
+                target = blobs_dir / blob["digest"].split(":", 1)[1]
+                new = not target.exists()
+                copy_blob(session, gcs_endpoint, blob, blobs_dir, args)
+                if new:
+                    added.append(target)
+        finally:
+            session.close()
+        manifest_blob = blobs_dir / sha256_of(layout_manifest).split(":", 1)[1]
+        if not manifest_blob.exists():
+            added.append(manifest_blob)
+        write_layout(root, layout_manifest, args.tag)
+    except BaseException:  # an interrupt too: never a layout with blobs and no index naming them
+        undo(root, existed, fresh, added)
+        raise
     return {
         "config_digest": digest,
-        "manifest_digest": sha256_of(oci_manifest),
+        "manifest_digest": sha256_of(layout_manifest),
         "layers": len(row["layers"]),
         "bytes": sum(layer["size"] for layer in row["layers"]) + row["config_size"],
         "layout": str(root),

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import apache_beam as beam
 import google.auth
@@ -39,7 +41,7 @@ from apache_beam.options.pipeline_options import (
 from apache_beam.runners.runner import PipelineResult
 from google.api_core import exceptions as gapi
 
-from jobs import interrupt
+from jobs import interrupt, logs
 from pipeline.adapters import asset_inventory, gcs
 from pipeline.adapters import report as report_io
 from pipeline.build import RunPlan, build_pipeline
@@ -71,6 +73,10 @@ PROBE_NAME = ".registry-scrub-write-probe"
 PREFLIGHT_TIMEOUT_S = 30.0
 # --plan-only lists up to this many objects per bucket exactly (50 pages), then estimates.
 PLAN_LISTING_LIMIT = 50_000
+# The first call to Cloud Storage (or the emulator) retries a blip, but gives up within seconds:
+# an endpoint with nothing listening, a name that does not resolve, or no network at all would
+# otherwise be retried by the client for two minutes before the run fails (docs/cli.md).
+REACH_TIMEOUT_S = 5.0
 
 
 class UnusableInput(Exception):
@@ -105,13 +111,78 @@ def prepare_environment(config: Config) -> None:
         os.environ[EMULATOR_ENV] = endpoint.rstrip("/")
 
 
+def storage_endpoint(config: Config) -> str:
+    return config.source.emulator_endpoint or gcs.GCS_ENDPOINT
+
+
+def unreachable(config: Config, err: Exception) -> UnusableInput:
+    """Cloud Storage could not be reached at all: one line naming where, and what to check."""
+    cause = err
+    while isinstance(cause, gapi.RetryError) and cause.cause is not None:
+        cause = cause.cause  # the last attempt's error, not "Timeout of 5.0s exceeded"
+    endpoint = storage_endpoint(config)
+    hint = (
+        "is the emulator running there? (--emulator-endpoint / STORAGE_EMULATOR_HOST, HOST:PORT)"
+        if config.source.emulator_endpoint
+        else "check the network and the credentials (gcloud auth application-default login)"
+    )
+    if config.source.emulator_endpoint and urlsplit(endpoint).port is None:
+        hint = f"the endpoint names no port, so port {80 if endpoint.startswith('http:') else 443} was tried; {hint}"
+    reason = " ".join(failure_text(cause).split())[:300]
+    return UnusableInput(f"cannot reach Cloud Storage at {endpoint} ({reason}); {hint}")
+
+
+def failure_text(err: BaseException) -> str:
+    """The innermost reason of a transport error (a refused connection, a name that does not resolve)."""
+    while err.__cause__ is not None or (err.args and isinstance(err.args[0], BaseException)):
+        err = err.__cause__ if err.__cause__ is not None else err.args[0]
+    return f"{type(err).__name__}: {err}"
+
+
+# What a first call raises when the endpoint cannot be reached: the client's retries ran out
+# (RetryError), a transport failure it does not retry, or a token that could not be fetched.
+UNREACHABLE_ERRORS = (
+    gapi.RetryError,
+    requests.RequestException,
+    google.auth.exceptions.TransportError,
+    google.auth.exceptions.RefreshError,
+    ConnectionError,
+)
+
+
+def refused(err: BaseException) -> bool:
+    """A connection refused, or a host name that does not resolve: asking again within seconds will not help."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        err = (
+            err.__cause__
+            or err.__context__
+            or (err.args[0] if err.args and isinstance(err.args[0], BaseException) else None)
+        )
+        seen += 1
+    return False
+
+
+def reach_retry():
+    """The storage client's own retry policy, bounded to ``REACH_TIMEOUT_S``, and never for a refused connection."""
+    from google.cloud.storage.retry import DEFAULT_RETRY, _should_retry
+
+    return DEFAULT_RETRY.with_timeout(REACH_TIMEOUT_S).with_predicate(
+        lambda err: _should_retry(err) and not refused(err)
+    )
+
+
 def resolve_buckets(config: Config, client) -> tuple[str, ...]:
     """Explicit buckets, the GCR buckets found in each configured project, and those Cloud Asset
     Inventory finds in each organisation and folder (docs/fleet.md), each once."""
     buckets = list(config.source.buckets)
     for project in config.source.projects:
         try:
-            found = gcs.discover_gcr_buckets(client, project, is_gcr_bucket)
+            found = gcs.discover_gcr_buckets(client, project, is_gcr_bucket, retry=reach_retry())
+        except UNREACHABLE_ERRORS as err:
+            raise unreachable(config, err) from None
         except gapi.Forbidden as err:
             raise UnusableInput(
                 f"--scan-project {project}: cannot list the project's buckets ({err.message}); "
@@ -173,7 +244,12 @@ def preflight(config: Config, client, buckets: tuple[str, ...]) -> None:
     """Each bucket exists and its objects can be listed, before any worker starts."""
     for bucket in buckets:
         try:
-            next(iter(client.list_blobs(bucket, prefix=config.source.prefix, max_results=1)), None)
+            listing = client.list_blobs(
+                bucket, prefix=config.source.prefix, max_results=1, retry=reach_retry(), timeout=REACH_TIMEOUT_S
+            )
+            next(iter(listing), None)
+        except UNREACHABLE_ERRORS as err:
+            raise unreachable(config, err) from None
         except gapi.NotFound:
             raise UnusableInput(f"bucket {bucket!r} does not exist (--bucket / source.buckets)") from None
         except gapi.Forbidden as err:
@@ -293,6 +369,7 @@ def check_registries(config: Config) -> None:
             auth=spec.auth,
             credentials_env=spec.credentials_env,
             tls_verify=spec.tls_verify,
+            token_realm=spec.token_realm,
             requests_per_second=config.manifests.requests_per_second,
             max_attempts=2,
         )
@@ -485,6 +562,7 @@ def submit_scan(config: Config, beam_args: list[str]) -> tuple[PipelineResult, R
         plan.run_dir,
     )
 
+    logs.new_run()
     recovering = with_recovery_for_reclaim(config)
     if recovering is not None:
         config = recovering

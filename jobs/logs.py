@@ -211,11 +211,23 @@ def configure(quiet: bool, verbose: bool = False, stream=None) -> ConsoleHandler
     root.setLevel(logging.INFO)
     # google-auth warns of each credential source it tried; the launcher names the problem itself.
     logging.getLogger("google.auth._default").setLevel(logging.ERROR)
+    # urllib3 warns of each retry of a connection it makes for google-auth (a token fetch with no
+    # network: dozens of lines); the read protocol and the launcher report their own failures.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     if not quiet:  # inherited by local worker processes only; Dataflow's workers keep logging at DEBUG
         os.environ[progress.PROGRESS_ENV] = str(interval)
     global _handler
     _handler = handler
     return handler
+
+
+def new_run() -> None:
+    """A scan starts: the console's progress sums this run's workers and listings only. A second
+    scan in the same process (the demo's incremental rescan) would otherwise add its workers'
+    counts to the first run's, against its own listing: "62 of 31 objects"."""
+    if _handler is not None:
+        _handler.final_line()
+        _handler.board = ProgressBoard()
 
 
 def finish() -> None:

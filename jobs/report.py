@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class NotARunFolder(Exception):
-    """RUN_DIR holds no summary.json (exit status 2)."""
+    """RUN_DIR holds no summary.json, or one that is not a JSON object (exit status 2)."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,13 @@ def rerender(location: str, emulator_endpoint: str | None = None) -> Rendered:
         os.environ.setdefault("NO_GCE_CHECK", "true")
         os.environ["STORAGE_EMULATOR_HOST"] = emulator_endpoint.rstrip("/")
     run_dir = _run_dir(location)
-    summary = report_io.read_json(report_io.FileSystems.join(run_dir, report_io.SUMMARY_FILE))
+    summary_path = report_io.FileSystems.join(run_dir, report_io.SUMMARY_FILE)
+    try:
+        summary = report_io.read_json(summary_path)
+    except ValueError as err:  # not JSON, or not UTF-8: a damaged or hand-edited file
+        raise NotARunFolder(f"{summary_path}: not a readable summary ({' '.join(str(err).split())[:200]})") from None
+    if summary is not None and not isinstance(summary, dict):
+        raise NotARunFolder(f"{summary_path}: not a readable summary (a JSON {type(summary).__name__}, not an object)")
     if summary is None:
         raise NotARunFolder(
             f"{location}: no readable {report_io.SUMMARY_FILE}; give the folder of one finished run "

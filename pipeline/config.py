@@ -183,6 +183,12 @@ def _prefix(value: Any) -> str:
     text = _string(value)
     if text.startswith("/") or not text.endswith("/"):
         raise ValueError("expected a folder-like prefix that ends with '/' and does not start with it")
+    # Object names have no '.', '..' or empty folders: such a prefix lists nothing, and would read as clean.
+    if any(part in ("", ".", "..") for part in text[:-1].split("/")):
+        raise ValueError(
+            f"expected a folder path such as containers/images/, got {text!r}: "
+            "a '.', '..' or empty ('//') folder cannot be right (GCR's blobs are under containers/images/)"
+        )
     return text
 
 
@@ -424,13 +430,41 @@ def load_config(path: str | Path | None, overrides: dict[str, tuple[Any, str]] |
         return parse_config({}, "command line", overrides)
     text = _read_text(str(path))
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
+    except DuplicateKey as err:
+        raise ConfigError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         problem = getattr(err, "problem", None) or str(err)
         raise ConfigError(f"{path}: not valid YAML at {where}: {problem}") from None
     return parse_config(raw, str(path), overrides)
+
+
+class DuplicateKey(yaml.YAMLError):
+    """A key given twice in one mapping: YAML parsers keep the last one without a word."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load``, refusing a mapping that names a key twice (a second ``source:`` would
+    silently replace the first, and the error that followed would be about something else)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                repeated = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class says so
+                break
+            if repeated:
+                mark = key_node.start_mark
+                raise DuplicateKey(
+                    f"key {key!r} appears twice in one mapping (again at line {mark.line + 1}, "
+                    f"column {mark.column + 1}); keep one"
+                )
+        return super().construct_mapping(node, deep=deep)
 
 
 def _read_text(path: str) -> str:

@@ -22,6 +22,8 @@ from pipeline.values import BUCKET_RE, size_in, whole_number_in
 
 MODES = ("names", "manifests", "both")
 AUTH_MODES = ("auto", "anonymous", "google", "basic")
+# Where a registry's token realm may be: any_host (Docker Hub's is auth.docker.io), or same_host.
+TOKEN_REALMS = ("any_host", "same_host")
 SOURCE_KINDS = ("registry", "directory", "oci_layout")
 DEFAULT_REQUESTS_PER_SECOND = 20.0
 DEFAULT_MANIFEST_ATTEMPTS = 5
@@ -44,6 +46,8 @@ class SourceSpec:
     auth: str = "auto"
     credentials_env: str = DEFAULT_CREDENTIALS_ENV
     tls_verify: bool = True
+    # registry only: "same_host" refuses a token realm on another host than the registry.
+    token_realm: str = "any_host"
     bucket: str | None = None
     # "successor": the registry that took over the bucket's images (Artifact Registry); docs/recovery.md.
     role: str | None = None
@@ -112,7 +116,10 @@ def _names(value: Any, key: str, pattern: re.Pattern, what: str) -> tuple[str, .
 
 
 _KEYS = {
-    "registry": {"registry", "gcr_projects", "repositories", "auth", "credentials_env", "tls_verify", "bucket", "role"},
+    "registry": {
+        *("registry", "gcr_projects", "repositories", "auth", "credentials_env", "tls_verify", "token_realm"),
+        *("bucket", "role"),
+    },
     "directory": {"directory", "repository", "bucket", "complete", "role"},
     "oci_layout": {"oci_layout", "repository", "bucket", "complete", "role"},
 }
@@ -188,6 +195,10 @@ def check_source(value: Any) -> SourceSpec:
             fields["credentials_env"] = prefix
         if "tls_verify" in value:
             fields["tls_verify"] = check_bool(value["tls_verify"])
+        if "token_realm" in value:
+            if value["token_realm"] not in TOKEN_REALMS:
+                raise ValueError(f"token_realm: expected one of {', '.join(TOKEN_REALMS)}")
+            fields["token_realm"] = value["token_realm"]
     else:
         fields["location"] = _text(value[kind], "a local directory or gs://BUCKET/PATH")
         if "://" in fields["location"] and not fields["location"].startswith("gs://"):

@@ -103,6 +103,16 @@ def test_change_lines():
     assert d.change_lines(None) == []
 
 
+def test_a_new_missing_blob_is_named_by_digest_and_bucket_not_as_an_object_path():
+    """Issue 18: it printed as gs://BUCKET/sha256:…, a path that names no object."""
+    digest = "sha256:" + "5" * 64
+    row = {"kind": "missing_blob", "severity": "error", "bucket": "artifacts.p.appspot.com", "digest": digest}
+    (change,) = d.finding_changes(d.finding_key(row), [row], [])
+    lines = d.change_lines(d.changes_block(d.ChangesAccumulator().add(change), {"run_id": "r1"}))
+    assert f"  new finding: missing_blob {digest} in bucket artifacts.p.appspot.com" in lines
+    assert not [line for line in lines if "gs://" in line]
+
+
 def test_page_section_is_none_without_a_previous_run():
     assert d.page_section({"changes": None}) is None
     block = d.changes_block(d.ChangesAccumulator(), {"run_id": "r1", "location": "x"})

@@ -9,6 +9,7 @@ cannot: which generation each read asked for, and on which connection.
 
 import hashlib
 import os
+import time
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
@@ -454,3 +455,39 @@ def test_listing_times_parse_as_a_blob_would(value):
 def test_a_listing_time_not_in_gcs_form_is_refused_as_a_blob_would():
     with pytest.raises(ValueError):
         gcs._listed_time("2024-01-01T00:00:00+02:00")
+
+
+def test_headers_dripped_a_byte_at_a_time_are_abandoned_at_the_attempts_deadline(storage_client, bucket, emulator):
+    # Issue 18: a head trickled one byte every 0.05 s never trips the per-read timeout of 0.5 s;
+    # before, the attempt waited for the whole head (hundreds of bytes: tens of seconds), then the body.
+    obj, sha = one_object(storage_client, bucket, 200)
+    with FaultyProxy(emulator.port, faults=[Fault(drip_head_every=0.05)]) as proxy:
+        started = time.monotonic()
+        result = read(proxy.endpoint, obj, read_timeout=0.5, min_read_rate=1024 * 1024)
+        took = time.monotonic() - started
+    assert result.ok and result.sha256 == sha and result.attempts == 2
+    assert took < 3  # the first attempt's deadline is 0.5 s + 200 B at 1 MiB/s
+    assert [record.fault for record in proxy.stats.media_reads()] == ["drip_head_every=0.05", None]
+
+
+def test_an_attempt_past_its_deadline_says_so_not_that_no_byte_came(storage_client, bucket, emulator):
+    # A byte every 0.3 s, never a 0.5 s silence: the socket read that times out is the one the
+    # attempt's 0.5 s deadline cut short, and the reason must say that, not "no byte for 0.5 s".
+    obj, _ = one_object(storage_client, bucket, 200)
+    with FaultyProxy(emulator.port, faults=[Fault(drip_every=0.3, times=2)]) as proxy:
+        result = read(proxy.endpoint, obj, read_timeout=0.5, min_read_rate=1024 * 1024, max_attempts=2)
+    assert result.failure is ReadFailure.UNREADABLE and result.attempts == 2
+    assert result.reason.startswith("timeout: the attempt passed its 0.5 s deadline after "), result.reason
+    assert proxy.stats.faults_injected == 2
+
+
+def test_a_listing_page_cut_by_a_clean_close_is_retried(storage_client, bucket, emulator):
+    # Issue 18: no Content-Length and a clean close after 60 bytes: the page ends mid-JSON
+    # ("Unterminated string"), which failed the run with nothing scanned. It is a transient fault.
+    names = {upload_blob(bucket, f"listed {i}".encode()) for i in range(5)}
+    listing = f"/b/{bucket.name}/o?"
+    with FaultyProxy(emulator.port, faults=[Fault(path_contains=listing, close_after=60)]) as proxy:
+        client = gcs.make_client(proxy.endpoint)
+        listed = list_all(client, bucket.name)
+    assert sorted(o.name for o in listed) == sorted(names)
+    assert proxy.stats.faults_injected == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 
 import pytest
 
@@ -61,7 +62,7 @@ def test_directory_store(tmp_path):
     assert store.fetch("reg.example/p/team/app", IMG2.digest, None)[0] == IMG2.manifest
     with pytest.raises(Unavailable) as err:
         store.fetch("reg.example/p/team/app", sha256_of(b"x"), None)
-    assert err.value.status == 404
+    assert err.value.status is None  # a digest the folder never held: no HTTP answer to report
 
 
 def _fetch_fn_over_layout(layout) -> FetchManifestsFn:
@@ -326,7 +327,7 @@ def test_local_reads_never_open_a_fifo_or_leave_the_root(tmp_path):
         tree.read("ok", 100)
     with pytest.raises(Unavailable) as err:
         tree.read("absent", 100)
-    assert err.value.status == 404
+    assert err.value.status is None  # a local file: no HTTP was involved
 
 
 def test_directory_takes_bare_hex_names_as_sha256(tmp_path):
@@ -522,18 +523,23 @@ def test_an_index_chain_past_the_cap_ends_in_a_finding_naming_it(tmp_path, level
     )
 
 
+def _fetch_fn_over_directory(root):
+    """A set-up FetchManifestsFn over one directory source, and the requests its listing makes."""
+    spec = parse_config(
+        {"source": {"buckets": ["b-b-b"]}, "manifests": {"sources": [{"directory": str(root)}]}}, "t"
+    ).manifests
+    fn = FetchManifestsFn(spec.sources, spec, None)
+    fn.setup()
+    return fn, _all(DirectoryStore(0, str(root), "reg/p", None))
+
+
 def test_a_directory_file_whose_index_lists_its_own_name_stops_as_a_loop(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     name = "sha256:" + "c" * 64
     looping = _index_over(b"", OCI_INDEX).replace(sha256_of(b"").encode(), name.encode())
     (root / name.replace(":", "-")).write_bytes(looping)
-    spec = parse_config(
-        {"source": {"buckets": ["b-b-b"]}, "manifests": {"sources": [{"directory": str(root)}]}}, "t"
-    ).manifests
-    fn = FetchManifestsFn(spec.sources, spec, None)
-    fn.setup()
-    (request,) = _all(DirectoryStore(0, str(root), "reg/p", None))
+    fn, (request,) = _fetch_fn_over_directory(root)
     (record,) = fn.process(request)
     assert (
         record["status"] == "invalid"
@@ -605,3 +611,74 @@ def test_ancestors_follow_every_path_and_survive_a_cycle():
     above = ancestors(parents_of)
     assert above["g"] == {"x", "l", "r", "root"} and above["x"] == {"l", "r", "root"}
     assert above["y"] == {"z"} and above["z"] == {"y"}
+
+
+@pytest.mark.parametrize("levels", [3, 5, 6])
+def test_an_image_above_a_chain_cut_at_the_cap_never_reads_as_intact(emulator, bucket, tmp_path, levels):
+    """Issue 18: a directory holds every file of the chain, and each file is read as a root too.
+    Past the cap, the same index read whole from its own file used to outweigh the cut, so the
+    chain's root was an image with no blob and no finding: `intact, blobs: 0`."""
+    from jobs.launcher import run_scan
+
+    files = {IMG.digest: IMG.manifest}
+    child, child_type = IMG.manifest, IMG.media_type
+    for _ in range(levels):
+        child, child_type = _index_over(child, child_type), OCI_INDEX
+        files[sha256_of(child)] = child
+    folder = tmp_path / "manifests"
+    folder.mkdir()
+    for digest, data in files.items():
+        (folder / digest.replace(":", "-")).write_bytes(data)
+    (folder / "tags.json").write_text(json.dumps({"deep": sha256_of(child)}))
+    bucket.blob("containers/images/notes.txt").upload_from_string(b"no blob of the image is here")
+    config = parse_config(
+        {
+            "source": {"buckets": [bucket.name], "emulator_endpoint": emulator.endpoint},
+            "report": {"output": str(tmp_path / "out"), "run_id": "chain"},
+            "manifests": {
+                "legacy_metadata": False,
+                "sources": [{"directory": str(folder), "repository": "gcr.io/chain-1234", "bucket": bucket.name}],
+            },
+        },
+        "test",
+    )
+    run_scan(config, ["--direct_running_mode=in_memory"])
+    rows = [json.loads(line) for p in (tmp_path / "out" / "chain").glob("images-*.jsonl") for line in p.open()]
+    status = {row["manifest_digest"]: row["status"] for row in rows}
+    assert len(status) == levels + 1 and set(status.values()) == {"broken"}, status
+    root = next(row for row in rows if row["manifest_digest"] == sha256_of(child))
+    kinds = {item["kind"] for item in root["broken_by"]}
+    assert kinds == ({"missing_blob"} if levels <= 4 else {"invalid_manifest"})
+
+
+def test_a_file_gone_from_a_local_folder_is_unavailable_without_an_http_status(tmp_path):
+    """Issue 18: the manifest_unavailable row said http_status 404, though no HTTP was involved."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / IMG.digest.replace(":", "-")).write_bytes(IMG.manifest)
+    fn, (request,) = _fetch_fn_over_directory(root)
+    (root / IMG.digest.replace(":", "-")).unlink()  # listed, then gone before it was read
+    (record,) = fn.process(request)
+    assert record["status"] == "unavailable" and record["http_status"] is None
+    (row,) = cc.record_findings(record)
+    assert row["kind"] == "manifest_unavailable" and row["http_status"] is None
+    assert "not found in" in row["detail"]
+
+
+def test_a_gs_folder_is_read_from_the_endpoint_asked_not_from_the_stored_media_link(tmp_path):
+    """Issue 18 (docs/recovery.md, step 5 of the demo): the emulator keeps each object's mediaLink with
+    the port it was started on; restarted on another port over the same data, every read went to the
+    dead port and was retried for minutes. The read must use the endpoint the client was given."""
+    from jobs.emulator import Emulator
+    from pipeline.adapters.manifest_files import GcsTree
+
+    data = tmp_path / "gcs"
+    with Emulator(data) as first:
+        client = gcs.make_client(first.endpoint)
+        client.create_bucket("moved-manifests").blob("repo/" + IMG.digest).upload_from_string(IMG.manifest)
+    with Emulator(data) as second:
+        assert second.port != first.port
+        tree = GcsTree("moved-manifests", "repo/", gcs.make_client(second.endpoint))
+        started = time.monotonic()
+        assert tree.read(IMG.digest, 1 << 20) == IMG.manifest
+        assert time.monotonic() - started < 10

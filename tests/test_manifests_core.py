@@ -800,3 +800,64 @@ def test_the_layout_marker(marker, problem):
     from pipeline.core import oci_rules
 
     assert oci_rules.check_layout_marker(marker) == ([] if problem is None else [f"image-spec layout: {problem}"])
+
+
+# --- image-spec schema/manifest_test.go's fixtures around an empty `layers` (docs/hostile-input.md) --
+
+SPEC_EMPTY_LAYERS = b"""
+{
+  "schemaVersion": 2,
+  "mediaType" : "application/vnd.oci.image.manifest.v1+json",
+  "config": {
+    "mediaType": "application/vnd.oci.image.config.v1+json",
+    "size": 1470,
+    "digest": "sha256:c86f7763873b6c0aae22d963bab59b4f5debbed6685761b5951584f6efb0633b"
+  },
+  "layers": []
+}
+"""
+
+SPEC_ARTIFACT_WITH_EMPTY_CONFIG = b"""
+{
+  "schemaVersion": 2,
+  "mediaType" : "application/vnd.oci.image.manifest.v1+json",
+  "artifactType": "application/vnd.example+type",
+  "config": {
+    "mediaType": "application/vnd.oci.empty.v1+json",
+    "size": 2,
+    "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+  },
+  "layers": [
+    {
+      "mediaType": "application/vnd.example+type",
+      "size": 675598,
+      "digest": "sha256:9d3dd9504c685a304985025df4ed0283e47ac9ffa9bd0326fddf4d59513f0827"
+    }
+  ]
+}
+"""
+
+
+def test_an_empty_layers_list_follows_the_specs_text_not_its_stricter_schema():
+    """The schema's fixture "expected failure: empty layer": its minItems 1 is stricter than
+    manifest.md's "SHOULD have at least one entry", and the text decides. The config is the one blob."""
+    parsed = m.parse_manifest(SPEC_EMPTY_LAYERS, m.OCI_MANIFEST)
+    assert [(d.role, d.digest, d.size) for d in parsed.blobs] == [
+        ("config", "sha256:c86f7763873b6c0aae22d963bab59b4f5debbed6685761b5951584f6efb0633b", 1470)
+    ]
+
+
+def test_the_specs_artifact_with_the_empty_config_and_one_layer_is_valid():
+    parsed = m.parse_manifest(SPEC_ARTIFACT_WITH_EMPTY_CONFIG, m.OCI_MANIFEST)
+    assert [(d.role, d.size) for d in parsed.blobs] == [("config", 2), ("layer", 675598)]
+
+
+@pytest.mark.parametrize("layers, problem", [(None, "layers: missing"), ({}, "layers: expected a list")])
+def test_layers_missing_or_not_a_list_is_still_invalid(layers, problem):
+    document = json.loads(SPEC_EMPTY_LAYERS)
+    if layers is None:
+        del document["layers"]
+    else:
+        document["layers"] = layers
+    with pytest.raises(m.ManifestError, match=problem):
+        m.parse_manifest(json.dumps(document).encode(), m.OCI_MANIFEST)

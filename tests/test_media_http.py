@@ -8,9 +8,11 @@ that sends them on demand, so a stdlib ``http.server`` here does, and says which
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from pipeline.adapters.media_http import HttpProtocolError, MediaConnections
+from pipeline.adapters.media_http import HeadDeadlinePassed, HttpProtocolError, MediaConnections
 from tests.support.http_server import BODY, RecordingHandler, serving
 
 
@@ -25,6 +27,15 @@ class Handler(RecordingHandler):
             self.end_headers()
             self.wfile.write(b"%x\r\n%s" % (len(BODY), BODY[:100]))
             self.close_connection = True
+        elif self.path.startswith("/split-head"):
+            # The head in pieces, a line cut mid-way, each piece flushed after a pause.
+            pause = float(self.path.rpartition("=")[2])
+            head = b"HTTP/1.1 200 OK\r\nX-Long: " + b"v" * 300 + b"\r\nContent-Length: %d\r\n\r\n" % len(BODY)
+            for start in range(0, len(head), 40):
+                self.wfile.write(head[start : start + 40])
+                self.wfile.flush()
+                time.sleep(pause)
+            self.wfile.write(BODY)
         elif self.path == "/close":
             self.send_response(200)
             self.send_header("Content-Length", str(len(BODY)))
@@ -99,3 +110,20 @@ def test_an_unreachable_server_is_a_connection_error():
     pool = MediaConnections("http", "127.0.0.1", 9, 1, None, 5.0)
     with pytest.raises(ConnectionRefusedError):
         pool.get("/x", {}, 5.0)
+
+
+def test_a_head_in_pieces_is_read_whole_within_the_deadline(server):
+    pool = pool_for(server)
+    with pool.get("/split-head?pause=0.01", {}, 5.0, deadline=time.monotonic() + 5) as response:
+        assert response.status == 200 and response.headers.get("x-long") == "v" * 300
+        assert response.read(len(BODY) + 1) == BODY
+
+
+def test_a_head_still_arriving_at_the_deadline_is_abandoned_there(server):
+    """Each piece comes well within the 5 s read timeout; the deadline for the whole head is 0.3 s."""
+    pool = pool_for(server)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError) as err:
+        pool.get("/split-head?pause=0.1", {}, 5.0, deadline=time.monotonic() + 0.3)
+    assert time.monotonic() - started < 1.5
+    assert isinstance(err.value, HeadDeadlinePassed) or "timed out" in str(err.value)

@@ -348,3 +348,35 @@ def test_an_incremental_rescan_ends_with_every_object_read_or_carried_over(emula
     # The malformed name is read (classified) each time; every blob the first run verified is carried over.
     assert re.search(rf"progress: {OBJECTS + 1} of {OBJECTS + 1} objects \({OBJECTS} carried over\), ", shown[-1])
     assert shown[-1].endswith("ETA 0s (1 worker process(es))")
+
+
+def test_a_second_scan_in_the_same_process_counts_only_its_own_objects(
+    emulator, progress_bucket, tmp_path, monkeypatch
+):
+    """Issue 18: the demo's incremental rescan runs in the demo's process, and its console summed the
+    first run's workers with its own: "62 of 31 objects". Each scan starts the board afresh."""
+    from jobs.launcher import run_scan
+    from pipeline.config import parse_config
+
+    stream = io.StringIO()
+    monkeypatch.setattr(logs, "_handler", None)
+    logs.configure(False, stream=stream)
+    try:
+        for run_id in ("first", "second"):
+            config = parse_config(
+                {
+                    "source": {"buckets": [progress_bucket.name], "emulator_endpoint": emulator.endpoint},
+                    "scan": {"mode": "names"},
+                    "report": {"output": str(tmp_path), "run_id": run_id},
+                },
+                "test",
+            )
+            run_scan(config, ["--direct_running_mode=in_memory"])
+            logs.finish()
+            stream.write(f"--- end of {run_id}\n")
+    finally:
+        logging.getLogger().handlers[:] = []
+        os.environ.pop(PROGRESS_ENV, None)
+    second = stream.getvalue().split("--- end of first\n", 1)[1]
+    shown = [line.split(" INFO ", 1)[1] for line in second.splitlines() if " INFO progress: " in line]
+    assert shown and FINAL.fullmatch(shown[-1]), shown

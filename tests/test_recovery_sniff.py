@@ -247,3 +247,16 @@ def test_a_manifest_stored_as_a_blob_is_recognised_with_what_it_names(chunk):
 )
 def test_json_that_is_neither_config_nor_manifest_is_dropped(data):
     assert sniff(data, 16) is None
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5])
+def test_a_short_history_still_has_its_last_step_in_the_tail(count):
+    """Issue 18: with 3 lines or fewer the tail was [], and docs/recovery.md's `.history_tail[-1]` gave null."""
+    document = json.loads(make_image([random_layer(1, 100)]).config)
+    document["history"] = [{"created_by": f"RUN step {i}"} for i in range(count)]
+    result = sniff(json.dumps(document).encode(), 1)
+    assert result.kind == CONFIG
+    facts = result.config
+    assert facts.history_tail[-1] == f"RUN step {count - 1}"
+    assert facts.history_tail == tuple(f"RUN step {i}" for i in range(max(0, count - 3), count))
+    assert facts.history_head == tuple(f"RUN step {i}" for i in range(min(count, 3)))

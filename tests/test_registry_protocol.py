@@ -41,7 +41,7 @@ from pipeline.config import parse_config
 class FakeRegistry:
     """Routes ``path -> handler(request) -> (status, headers, body)``; records every request."""
 
-    def __init__(self):
+    def __init__(self, host: str = "127.0.0.1"):
         self.routes = {}
         self.requests = []
         fake = self
@@ -69,8 +69,8 @@ class FakeRegistry:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
         self.host = self.url[len("http://") :]
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
@@ -489,3 +489,124 @@ def test_rate_cap_holds_across_clients_and_threads(fake, monkeypatch):
     for thread in threads:
         thread.join()
     assert now[0] == pytest.approx(19 / 40)  # the 20th request waited for 19 intervals
+
+
+# --- issue 18: where Basic credentials may go --------------------------------------------------
+
+
+@pytest.fixture
+def realm_elsewhere():
+    """A token endpoint on another loopback host (127.0.0.2) than the registry (127.0.0.1)."""
+    server = FakeRegistry(host="127.0.0.2")
+    yield server
+    server.close()
+
+
+def _challenge_to(realm: str) -> dict[str, str]:
+    return {"WWW-Authenticate": f'Bearer realm="{realm}",service="fake-registry",scope="repository:r:pull"'}
+
+
+def _bearer_tags(fake, realm: str, token: str = "tok"):
+    def tags(handler, query):
+        if handler.headers.get("Authorization") != f"Bearer {token}":
+            return 401, _challenge_to(realm), {}
+        return 200, {}, {"name": "r", "tags": ["v1"]}
+
+    fake.routes["/v2/r/tags/list"] = tags
+
+
+@pytest.mark.parametrize("auth", ["auto", "basic"])
+def test_credentials_never_go_to_a_realm_on_another_host_over_plain_http(fake, monkeypatch, auth):
+    # The realm's name never resolves (.invalid): had the password been sent, the request would fail
+    # on the name, not be refused before it, and nothing could leave the machine either way.
+    monkeypatch.setenv("REGISTRY_SCRUB_USERNAME", "robot")
+    monkeypatch.setenv("REGISTRY_SCRUB_PASSWORD", "s3cret-pa55")
+    _bearer_tags(fake, "http://registry-scrub-realm.invalid/token")
+    with pytest.raises(registry_mod.CredentialsWithheld) as err:
+        RegistryClient(fake.url, auth=auth, max_attempts=1).tags_list("r")
+    assert err.value.reason.startswith(
+        "the token realm is on another host over plain HTTP (registry-scrub-realm.invalid); "
+        "REGISTRY_SCRUB_USERNAME/_PASSWORD go to a realm on another host only over HTTPS"
+    )
+    assert "s3cret" not in str(err.value)
+
+
+def test_without_credentials_a_plain_http_realm_elsewhere_still_hands_out_anonymous_tokens(
+    fake, realm_elsewhere, monkeypatch
+):
+    monkeypatch.delenv("REGISTRY_SCRUB_USERNAME", raising=False)
+    realm_elsewhere.routes["/token"] = lambda h, q: (
+        200,
+        {},
+        {"token": "tok"} if "Authorization" not in h.headers else {},
+    )
+    _bearer_tags(fake, f"{realm_elsewhere.url}/token")
+    assert RegistryClient(fake.url).tags_list("r")["tags"] == ["v1"]
+
+
+def test_a_loopback_realm_on_another_host_gets_the_credentials_and_is_named_once(
+    fake, realm_elsewhere, monkeypatch, caplog
+):
+    monkeypatch.setenv("REGISTRY_SCRUB_USERNAME", "robot")
+    monkeypatch.setenv("REGISTRY_SCRUB_PASSWORD", "s3cret-pa55")
+    monkeypatch.setattr(registry_mod, "_REALMS_LOGGED", set())
+    expected = "Basic " + base64.b64encode(b"robot:s3cret-pa55").decode()
+    realm_elsewhere.routes["/token"] = lambda h, q: (
+        (200, {}, {"token": "tok"}) if h.headers.get("Authorization") == expected else (401, {}, {})
+    )
+    _bearer_tags(fake, f"{realm_elsewhere.url}/token")
+    caplog.set_level(logging.INFO, logger="pipeline.adapters.registry")
+    for _ in range(2):  # two clients (two DoFn instances): one line
+        assert RegistryClient(fake.url).tags_list("r")["tags"] == ["v1"]
+    named = [r.getMessage() for r in caplog.records if "token realm is on another host" in r.getMessage()]
+    assert named == [
+        f"registry {fake.url}: its token realm is on another host, {realm_elsewhere.host} "
+        "(the credentials from the environment go there)"
+    ]
+    assert len([r for r in realm_elsewhere.requests if r[1] == "/token"]) == 2
+
+
+def test_token_realm_same_host_refuses_a_realm_elsewhere_before_sending_anything(fake, realm_elsewhere, monkeypatch):
+    monkeypatch.setenv("REGISTRY_SCRUB_USERNAME", "robot")
+    monkeypatch.setenv("REGISTRY_SCRUB_PASSWORD", "s3cret-pa55")
+    realm_elsewhere.routes["/token"] = lambda h, q: (200, {}, {"token": "tok"})
+    _bearer_tags(fake, f"{realm_elsewhere.url}/token")
+    config = parse_config(
+        {
+            "source": {"buckets": ["artifacts.realm-1234.appspot.com"]},
+            "manifests": {"sources": [{"registry": fake.url, "repositories": ["r"], "token_realm": "same_host"}]},
+        },
+        "scan.yaml",
+    )
+    from jobs.launcher import UnusableInput, check_registries
+
+    fake.routes["/v2/"] = lambda h, q: (
+        (200, {}, {}) if h.headers.get("Authorization") else (401, _challenge_to(f"{realm_elsewhere.url}/token"), {})
+    )
+    with pytest.raises(UnusableInput) as err:
+        check_registries(config)
+    assert str(err.value) == (
+        f"manifests.sources[0] ({fake.url}): the token realm is on another host ({realm_elsewhere.host}), "
+        "and token_realm: same_host refuses that; nothing was sent there"
+    )
+    assert realm_elsewhere.requests == []
+    # The same realm on the registry's own host is still fine with same_host.
+    fake.routes["/token"] = lambda h, q: (200, {}, {"token": "tok"})
+    _bearer_tags(fake, f"{fake.url}/token")
+    assert RegistryClient(fake.url, token_realm="same_host").tags_list("r")["tags"] == ["v1"]
+
+
+@pytest.mark.parametrize(
+    "realm, base, allowed",
+    [
+        ("https://auth.docker.io/token", "https://registry-1.docker.io", True),  # Docker Hub: HTTPS elsewhere
+        ("http://auth.example.com/token", "http://registry.example.com", False),
+        ("http://registry.example.com:5001/token", "http://registry.example.com:5000", True),  # the same host
+        ("http://127.0.0.2:5001/token", "http://127.0.0.1:5000", True),  # both loopback
+        ("http://localhost:5001/token", "http://[::1]:5000", True),
+        ("http://10.0.0.2/token", "http://127.0.0.1:5000", False),  # from loopback to the network
+        ("http://127.0.0.1:5001/token", "http://10.0.0.1:5000", False),
+    ],
+)
+def test_which_realms_may_receive_credentials(realm, base, allowed):
+    assert registry_mod.may_receive_credentials(realm, base) is allowed

@@ -119,6 +119,18 @@ def test_verdicts_follow_the_summary_exit_status_and_severities():
     assert rm.verdict(info)["state"] == "clean"
 
 
+def test_a_run_that_listed_nothing_is_never_clean():
+    """Issue 18: `--prefix ../` listed 0 objects and the page said Clean."""
+    nothing = summary_of([], [])
+    assert nothing["objects_listed"] == 0
+    assert rm.verdict(nothing) == {
+        "state": "warnings",
+        "exit_status": 0,
+        "exit_meaning": "no finding, but nothing was listed to check",
+        "headline": "Nothing checked: no object was listed under the prefix",
+    }
+
+
 def test_page_counts_are_the_summary_counts():
     findings, verified_rows = sample_rows()
     summary = summary_of(findings, verified_rows)

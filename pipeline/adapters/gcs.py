@@ -37,6 +37,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.auth.transport.requests import AuthorizedSession
 from google.cloud import storage
 from google.cloud._helpers import _rfc3339_nanos_to_datetime
+from google.cloud.storage import retry as storage_retry
 from requests.adapters import HTTPAdapter
 
 from pipeline.adapters.media_http import MediaConnections
@@ -132,6 +133,16 @@ def _pooled(session: requests.Session, pool_size: int) -> requests.Session:
     return session
 
 
+def _listing_fault(err: BaseException) -> bool:
+    """What the client retries, and a page that does not parse: a body cut by a clean close
+    (no ``Content-Length`` to tell it was short) ends mid-JSON, as transient as a reset."""
+    return storage_retry._should_retry(err) or isinstance(err, json.JSONDecodeError)
+
+
+# The client's own policy (backoff and overall deadline) with the predicate above.
+LISTING_RETRY = storage_retry.DEFAULT_RETRY.with_predicate(_listing_fault)
+
+
 def list_range(client: storage.Client, bucket: str, key_range: KeyRange) -> Iterator[ListedObject]:
     """Every object of ``bucket`` in ``key_range``.
 
@@ -144,6 +155,7 @@ def list_range(client: storage.Client, bucket: str, key_range: KeyRange) -> Iter
         start_offset=key_range.start,
         end_offset=key_range.end,
         fields="items(name,generation,size,crc32c,storageClass,timeCreated,updated),nextPageToken",
+        retry=LISTING_RETRY,
     )
     # The resources as GCS sent them: building a Blob for each costs more than the listing itself.
     blobs.item_to_value = _resource
@@ -271,8 +283,11 @@ def bucket_facts(client: storage.Client, bucket: str) -> dict:
     return facts
 
 
-def discover_gcr_buckets(client: storage.Client, project: str, is_gcr_bucket: Callable[[str], bool]) -> list[str]:
-    return sorted(b.name for b in client.list_buckets(project=project) if is_gcr_bucket(b.name))
+def discover_gcr_buckets(
+    client: storage.Client, project: str, is_gcr_bucket: Callable[[str], bool], **call
+) -> list[str]:
+    """The GCR buckets of ``project``; ``call`` passes the client's ``retry``/``timeout`` through."""
+    return sorted(b.name for b in client.list_buckets(project=project, **call) if is_gcr_bucket(b.name))
 
 
 def media_url(endpoint: str, obj: ListedObject) -> str:
@@ -432,7 +447,7 @@ def _read_once(
             headers["Range"] = f"bytes={asked_from}-"
         deadline = clock() + deadline_s
         try:
-            with _open(session, url, headers, read_timeout) as response:
+            with _open(session, url, headers, read_timeout, deadline, clock) as response:
                 status = response.status
                 if status == 404:
                     return attempt, ReadResult(
@@ -482,8 +497,9 @@ def _read_once(
         except (urllib3.exceptions.NewConnectionError, ConnectionRefusedError) as err:
             # urllib3 files a refused connection under connect timeouts; requests called it what it is.
             last = _Transient(None, f"ConnectionError: {err}")
-        except TIMEOUT_ERRORS as err:
-            last = _Transient(None, f"timeout: no byte for {read_timeout:g} s or past the deadline ({err})")
+        except TIMEOUT_ERRORS:
+            past_deadline = clock() >= deadline
+            last = _Transient(None, timeout_reason(past_deadline, deadline_s, read_timeout, digests.size, obj.size))
         except TRANSIENT_ERRORS as err:
             last = _Transient(None, f"{type(err).__name__}: {err}")
         except Exception as err:
@@ -496,6 +512,14 @@ def _read_once(
         http_status=last.status,
         reason=last.reason,
     )
+
+
+def timeout_reason(past_deadline: bool, deadline_s: float, read_timeout: float, received: int, size: int) -> str:
+    """What ended an attempt that timed out: its whole deadline (a server that sends a byte now and
+    then, headers included), or one socket read that waited ``read_timeout`` for nothing."""
+    if past_deadline:
+        return f"timeout: the attempt passed its {deadline_s:.1f} s deadline after {received} of {size} bytes"
+    return f"timeout: no byte for {read_timeout:g} s after {received} of {size} bytes"
 
 
 def _stream(
@@ -519,11 +543,7 @@ def _stream(
     while True:
         left = deadline - clock()
         if left <= 0:
-            raise _Transient(
-                None,
-                f"timeout: the attempt passed its {deadline_s:.1f} s deadline "
-                f"after {digests.size} of {listed_size} bytes",
-            )
+            raise _Transient(None, timeout_reason(True, deadline_s, read_timeout, digests.size, listed_size))
         if sock is not None:
             sock.settimeout(min(read_timeout, left))
         # One byte past the listed end is enough to know the body is too long.
@@ -556,7 +576,14 @@ def _error_text(response: urllib3.BaseHTTPResponse) -> str:
         return body.decode("utf-8", errors="replace")[:200]
 
 
-def _open(session: requests.Session, url: str, headers: dict[str, str], read_timeout: float):
+def _open(
+    session: requests.Session,
+    url: str,
+    headers: dict[str, str],
+    read_timeout: float,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+):
     """GET ``url`` with a streamed, undecoded body, on connections kept for the media reads.
 
     The request goes out on the read path's own HTTP/1.1 client (``media_http``): requests'
@@ -575,7 +602,8 @@ def _open(session: requests.Session, url: str, headers: dict[str, str], read_tim
         session.credentials.before_request(_auth_request(session), "GET", url, headers)
     parts = urlsplit(url)
     headers.setdefault("User-Agent", USER_AGENT)
-    return pool.get(f"{parts.path}?{parts.query}" if parts.query else parts.path, headers, read_timeout)
+    path = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    return pool.get(path, headers, read_timeout, deadline, clock)
 
 
 _NO_POOL = object()

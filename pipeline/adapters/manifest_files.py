@@ -60,7 +60,11 @@ _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 class Unavailable(Exception):
-    """A manifest that cannot be read: ``status`` (HTTP-like, 404 for absent) and a reason."""
+    """A manifest that cannot be read: ``status`` and a reason.
+
+    ``status`` is the HTTP status of an answer about it (a GCS 404), None when no HTTP was
+    involved: a file missing from a local folder, or a digest its source never listed. It
+    becomes the finding's ``http_status``, which must never claim an answer that was not given."""
 
     def __init__(self, status: int | None, reason: str):
         super().__init__(reason)
@@ -104,7 +108,7 @@ class LocalTree:
         says why the entry is refused, and the entry is never opened. Nothing is skipped silently.
         """
         if not self.root.is_dir():
-            raise Unavailable(404, f"{self.root} is not a directory")
+            raise Unavailable(None, f"{self.root} is not a directory")
         folders = [""]
         while folders:
             folder = folders.pop()
@@ -162,7 +166,7 @@ class LocalTree:
         try:
             info = os.stat(real)
         except FileNotFoundError:
-            raise Unavailable(404, f"{safe_name(rel)} not found in {self.label}") from None
+            raise Unavailable(None, f"{safe_name(rel)} not found in {self.label}") from None
         except OSError as err:
             raise Unavailable(None, f"{safe_name(rel)}: {err.strerror or err}") from None
         if not stat.S_ISREG(info.st_mode):
@@ -213,12 +217,17 @@ class GcsTree:
         from google.api_core import exceptions as gapi
 
         try:
-            blob = self._client.bucket(self.bucket).get_blob(self.prefix + rel)
+            bucket = self._client.bucket(self.bucket)
+            blob = bucket.get_blob(self.prefix + rel)
             if blob is None:
                 raise Unavailable(404, f"{rel} not found in {self.label}")
             if (blob.size or 0) > max_bytes:
                 return b"\0" * (max_bytes + 1)  # only the size matters: refused as too large
-            return blob.download_as_bytes(raw_download=True)
+            # Downloaded from the client's own endpoint, not the resource's mediaLink: an emulator
+            # restarted on another port over the same data still serves links naming the old one
+            # (docs/recovery.md, "Try it on the demo"), which were retried for minutes per file.
+            pinned = bucket.blob(blob.name, generation=blob.generation)
+            return pinned.download_as_bytes(raw_download=True)
         except gapi.NotFound:
             raise Unavailable(404, f"{rel} not found in {self.label}") from None
         except gapi.GoogleAPICallError as err:
@@ -369,7 +378,7 @@ class DirectoryStore(_TreeStore):
                 list(self.enumerate(None))
             location = self._by_digest.get((repository, digest))
             if location is None:
-                raise Unavailable(404, f"{digest} not found in {self._tree.label} for {repository}")
+                raise Unavailable(None, f"{digest} not found in {self._tree.label} for {repository}")
         return self._tree.read(location, self._max), None, None
 
 
@@ -647,7 +656,7 @@ class LegacyStore:
                     pass
             location = self._by_digest.get((repository, digest))
             if location is None:
-                raise Unavailable(404, f"{digest} not found in {self._tree.label} for {repository}")
+                raise Unavailable(None, f"{digest} not found in {self._tree.label} for {repository}")
         return self._tree.read(location, self._max), None, None
 
 

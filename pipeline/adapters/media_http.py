@@ -20,7 +20,9 @@ import select
 import socket
 import ssl
 import threading
+import time
 import zlib
+from collections.abc import Callable
 
 MAX_HEADER_LINE = 65536
 MAX_HEADERS = 100
@@ -132,19 +134,42 @@ class MediaConnections:
         for connection in idle:
             connection.close()
 
-    def get(self, path_and_query: str, headers: dict[str, str], read_timeout: float) -> MediaResponse:
-        """Send a GET and read the response's head; the body is the caller's to read (``read1``)."""
+    def get(
+        self,
+        path_and_query: str,
+        headers: dict[str, str],
+        read_timeout: float,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> MediaResponse:
+        """Send a GET and read the response's head; the body is the caller's to read (``read1``).
+
+        ``deadline`` (on ``clock``) bounds the whole head, not just each socket read: a server
+        that sends its headers a byte at a time would otherwise reset ``read_timeout`` for ever.
+        """
         connection = self._take()
         try:
-            connection.sock.settimeout(read_timeout)
+            connection.sock.settimeout(read_timeout if deadline is None else _wait(read_timeout, deadline, clock))
             lines = [f"GET {path_and_query} HTTP/1.1", f"Host: {self._host_header}"]
             lines += [f"{name}: {value}" for name, value in headers.items()]
             with _as_connection_errors():
                 connection.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-                return MediaResponse(self, connection)
+                return MediaResponse(self, connection, read_timeout, deadline, clock)
         except BaseException:
             connection.close()
             raise
+
+
+class HeadDeadlinePassed(TimeoutError):
+    """The attempt's deadline passed while the server was still sending the response's head."""
+
+
+def _wait(read_timeout: float, deadline: float, clock: Callable[[], float]) -> float:
+    """How long the next socket read may wait: ``read_timeout``, and never past ``deadline``."""
+    left = deadline - clock()
+    if left <= 0:
+        raise HeadDeadlinePassed("the attempt's deadline passed before the response's headers had arrived")
+    return min(read_timeout, left)
 
 
 class MediaResponse:
@@ -154,10 +179,24 @@ class MediaResponse:
     the body was read to its end and the server keeps the connection open.
     """
 
-    def __init__(self, pool: MediaConnections, connection: _Connection):
+    def __init__(
+        self,
+        pool: MediaConnections,
+        connection: _Connection,
+        read_timeout: float | None = None,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._pool = pool
         self.connection = connection
         self._file = connection.file
+        # While the head is read: each line's socket reads share the attempt's deadline, unless the
+        # first socket read brought the whole head (the usual case), which readline then splits
+        # from the buffer without another read, at a third of the cost of reading line by line.
+        self._head_deadline = None
+        self._drained = False  # get() set the socket's timeout for the first read
+        if deadline is not None and read_timeout is not None and not self._head_buffered():
+            self._head_deadline = (read_timeout, deadline, clock)
         self.version, self.status, self.reason = self._status_line()
         self.headers = self._headers()
         token = (self.headers.get("connection") or "").lower()
@@ -183,7 +222,10 @@ class MediaResponse:
 
     def _line(self) -> bytes:
         try:
-            line = self._file.readline(MAX_HEADER_LINE + 1)
+            if self._head_deadline is not None:
+                line = self._line_by_deadline(*self._head_deadline)
+            else:
+                line = self._file.readline(MAX_HEADER_LINE + 1)
         except (TimeoutError, ConnectionError):
             raise
         except OSError as err:
@@ -193,6 +235,42 @@ class MediaResponse:
         if not line:
             raise HttpProtocolError("the server closed the connection before it answered")
         return line
+
+    def _head_buffered(self) -> bool:
+        """Whether the whole head has arrived: one socket read at most (``peek``), bounded by get()."""
+        try:
+            peeked = self._file.peek(1)
+        except (TimeoutError, ConnectionError):
+            raise
+        except OSError as err:
+            raise _protocol_error(err) from err
+        return b"\r\n\r\n" in peeked or b"\n\n" in peeked
+
+    def _line_by_deadline(self, read_timeout: float, deadline: float, clock: Callable[[], float]) -> bytes:
+        """One line of the head, each socket read bounded by what is left of the deadline.
+
+        ``readline`` would loop over socket reads on its own; ``peek`` does at most one when
+        the buffer is empty, so the deadline is checked before each. A head that arrived in
+        one packet (the usual case) is split from the buffer without a system call.
+        """
+        file = self._file
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            if self._drained:  # the next peek reads the socket: no longer than the deadline allows
+                self.connection.sock.settimeout(_wait(read_timeout, deadline, clock))
+            peeked = file.peek(1)
+            if not peeked:  # the server closed: what came so far is the line (empty: no answer)
+                return b"".join(parts)
+            end = peeked.find(b"\n", 0, MAX_HEADER_LINE + 1 - size) + 1
+            take = end or min(len(peeked), MAX_HEADER_LINE + 1 - size)
+            self._drained = take == len(peeked)
+            if end and not parts:
+                return file.read(take)
+            parts.append(file.read(take))
+            size += take
+            if end or size > MAX_HEADER_LINE:
+                return b"".join(parts)
 
     def _status_line(self) -> tuple[int, int, str]:
         line = self._line().decode("latin-1").rstrip("\r\n")
@@ -207,6 +285,7 @@ class MediaResponse:
         for _ in range(MAX_HEADERS + 1):
             line = self._line()
             if line in (b"\r\n", b"\n"):
+                self._head_deadline = None  # the body's reads are bounded by the caller (gcs._stream)
                 return headers
             name, colon, value = line.decode("latin-1").partition(":")
             if not colon:

@@ -9,7 +9,9 @@ Auth, in order of preference for ``auth: auto``:
   Artifact Registry) for a registry token;
 * a username and password from the environment (``<PREFIX>_USERNAME`` and
   ``<PREFIX>_PASSWORD``, ``REGISTRY_SCRUB`` unless the source names another
-  prefix), sent to the token realm or as Basic when the registry asks for it;
+  prefix), sent to the token realm or as Basic when the registry asks for it; to a realm
+  on another host only over HTTPS (or with both on loopback), and not at all with
+  ``token_realm: same_host``;
 * otherwise anonymous, following ``WWW-Authenticate: Bearer realm=…`` challenges
   (Docker Hub and most registries hand out anonymous pull tokens).
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import base64
 import datetime
 import email.utils
+import ipaddress
 import logging
 import os
 import random
@@ -148,6 +151,45 @@ def next_link(header: str | None, current_url: str) -> str | None:
     return None
 
 
+def is_loopback_host(hostname: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1): a realm there never leaves the machine."""
+    name = (hostname or "").lower().strip("[]")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def same_host(url: str, base: str) -> bool:
+    return (urlsplit(url).hostname or "").lower() == (urlsplit(base).hostname or "").lower()
+
+
+def may_receive_credentials(realm: str, base: str) -> bool:
+    """A token realm may receive the user's Basic credentials: on the registry's own host, over
+    HTTPS, or with both on loopback (as careful clients do: a realm on another host over plain
+    HTTP would put the password on the network in the clear)."""
+    if same_host(realm, base) or urlsplit(realm).scheme.lower() == "https":
+        return True
+    return is_loopback_host(urlsplit(realm).hostname or "") and is_loopback_host(urlsplit(base).hostname or "")
+
+
+_REALMS_LOGGED: set[tuple[str, str]] = set()
+_REALMS_LOCK = threading.Lock()
+
+
+def log_realm_once(base: str, realm: str, with_credentials: bool) -> None:
+    """Name, once per process, a token realm on another host than its registry, and what went there."""
+    host = urlsplit(realm).netloc
+    with _REALMS_LOCK:
+        if (base, host) in _REALMS_LOGGED:
+            return
+        _REALMS_LOGGED.add((base, host))
+    sent = "the credentials from the environment go there" if with_credentials else "anonymous"
+    log.info("registry %s: its token realm is on another host, %s (%s)", base, host, sent)
+
+
 def same_origin(url: str, base: str) -> bool:
     a, b = urlsplit(url), urlsplit(base)
     return (a.scheme.lower(), a.netloc.lower()) == (b.scheme.lower(), b.netloc.lower())
@@ -223,11 +265,13 @@ class RegistryClient:
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
         limiter: RateLimiter | None = None,
+        token_realm: str = "any_host",
     ):
         parts = urlsplit(url.rstrip("/"))
         self.base = f"{parts.scheme}://{parts.netloc}"
         self.host = parts.netloc
         self._auth_mode = auth
+        self._token_realm = token_realm  # "same_host" refuses a realm on another host (docs/manifest-sources.md)
         self._credentials_env = credentials_env or DEFAULT_CREDENTIALS_ENV
         self._max_attempts = max_attempts
         self._max_manifest_bytes = max_manifest_bytes
@@ -309,7 +353,21 @@ class RegistryClient:
             raise CredentialsWithheld(
                 f"the token realm is on another host ({urlsplit(realm).netloc}); Google credentials are not sent there"
             )
+        elsewhere = not same_host(realm, self.base)
+        if elsewhere and self._token_realm == "same_host":
+            raise CredentialsWithheld(
+                f"the token realm is on another host ({urlsplit(realm).netloc}), and token_realm: same_host "
+                "refuses that; nothing was sent there"
+            )
         credentials = self._realm_credentials()
+        if credentials and not self._uses_google() and not may_receive_credentials(realm, self.base):
+            raise CredentialsWithheld(
+                f"the token realm is on another host over plain HTTP ({urlsplit(realm).netloc}); "
+                f"{self._credentials_env}_USERNAME/_PASSWORD go to a realm on another host only over HTTPS "
+                "(or with registry and realm both on loopback); nothing was sent there"
+            )
+        if elsewhere:
+            log_realm_once(self.base, realm, credentials is not None)
         url = realm + ("&" if "?" in realm else "?") + urlencode(query)
         headers = {"Authorization": _basic_header(*credentials)} if credentials else {}
         response = self._send("GET", url, headers, what="token request")

@@ -129,6 +129,7 @@ def evaluate(
         record["status"] = INVALID
         record["detail"] = f"index nested more than {MAX_INDEX_DEPTH} levels deep; children not followed"
         record["children"] = []
+        record["chain_cut"] = True
     return manifest
 
 
@@ -159,7 +160,11 @@ def merge_records(records: Iterable[Record]) -> Record:
     """One record per (repository, digest): the best outcome, with every tag and parent that leads to it."""
     records = list(records)
     rank = {OK: 0, INVALID: 1, UNAVAILABLE: 2, None: 3}
-    best = dict(min(records, key=lambda r: (rank[r["status"]], r["mismatch"] is None)))
+    # A chain cut at the depth cap (or a loop) outweighs the same index read whole elsewhere (a
+    # directory reads every file as a root too): the images above the cut were not checked
+    # through it, and must never read as intact (reference_checks.stop_deep_or_cyclic_chain).
+    cut = [r for r in records if r.get("chain_cut")]
+    best = dict(min(cut or records, key=lambda r: (rank[r["status"]], r["mismatch"] is None)))
     best["tags"] = sorted({t for r in records for t in r["tags"]})
     best["parents"] = sorted({p for r in records for p in r["parents"]})
     best["sources"] = sorted({i for r in records for i in r.get("sources", ())})

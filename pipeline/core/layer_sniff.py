@@ -107,7 +107,9 @@ def parse_config_facts(data: bytes) -> tuple[ConfigFacts | None, str | None]:
             if value is not None:
                 labels[_text(key)] = value
     head = created_by[:HISTORY_KEPT]
-    tail = created_by[max(HISTORY_KEPT, len(created_by) - HISTORY_KEPT) :]
+    # The last lines whatever the count: they overlap the head when there are fewer than twice
+    # HISTORY_KEPT, and `.history_tail[-1]` is the last step even for a one-line history.
+    tail = created_by[-HISTORY_KEPT:]
     return (
         ConfigFacts(
             diff_ids=tuple(diff_ids),

@@ -234,6 +234,12 @@ def check_image_manifest(document: dict) -> list[str]:
     else:
         problems += check_descriptor(document["config"], "config")
     layers = document.get("layers")
+    # An empty list is valid. manifest.md (v1.1.0 on, commit fd45b6b "Add scratch descriptor and
+    # scope layer limits"): "For portability, `layers` SHOULD have at least one entry", a SHOULD in
+    # RFC 2119's sense, not a MUST. schema/image-manifest-schema.json still has "minItems": 1 (commit
+    # 419b76f, 2016, before the text was written) and its test fixture "expected failure: empty
+    # layer" fails: the schema is stricter than the text. An invalid_manifest is an error that
+    # fails the audit and blocks reclaim, so the text decides (docs/hostile-input.md).
     if layers is None:
         problems.append(f"layers: {MANIFEST}: layers is required")
     elif not isinstance(layers, list):

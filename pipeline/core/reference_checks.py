@@ -29,13 +29,16 @@ def stop_deep_or_cyclic_chain(record: dict[str, Any], children: list[str]) -> No
     looping = [child for child in children if child in chain]
     if looping:
         shown = " → ".join([*chain, looping[0]])
-        record.update(status=cc.INVALID, children=[], detail=f"index chain loops: {shown}; not followed further")
+        record.update(
+            status=cc.INVALID, children=[], chain_cut=True, detail=f"index chain loops: {shown}; not followed further"
+        )
     elif len(record["parents"]) >= MAX_INDEX_DEPTH:
         shown = " → ".join(chain)
         unread = ", ".join(children[:5]) + (f" and {len(children) - 5} more" if len(children) > 5 else "")
         record.update(
             status=cc.INVALID,
             children=[],
+            chain_cut=True,
             detail=f"index chain deeper than {MAX_INDEX_DEPTH} levels: {shown}; "
             f"its {len(children)} child manifest(s) are not read: {unread or 'none'}",
         )

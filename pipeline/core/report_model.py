@@ -531,9 +531,14 @@ def verdict(summary: Row) -> Row:
         headline = "Errors: " + "; ".join(parts)
     elif warnings:
         state, headline = "warnings", f"Warnings: {warnings} finding(s) of severity warning, no errors"
+    elif summary.get("objects_listed") == 0 and not any((summary.get("findings_by_kind") or {}).values()):
+        # A wrong prefix or bucket would read as clean.
+        state, headline = "warnings", "Nothing checked: no object was listed under the prefix"
     else:
         state, headline = "clean", "Clean: no finding of severity error or warning"
     meaning = {EXIT_CLEAN: "clean", EXIT_FINDINGS: "findings of severity error"}.get(status, "")
+    if status == EXIT_CLEAN and not warnings and state == "warnings":
+        meaning = "no finding, but nothing was listed to check"  # as the terminal's summary says
     return {"state": state, "exit_status": status, "exit_meaning": meaning, "headline": headline}
 
 

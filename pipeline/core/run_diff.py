@@ -303,10 +303,18 @@ def change_lines(block: Row | None, shown: int = 3) -> list[str]:
             generation = ""
             if change == CHANGED_OBJECT:
                 generation = f" (generation {row.get('previous_generation')} -> {row.get('generation')})"
-            name = row.get("object") or row.get("subject")
-            where = f"gs://{row['bucket']}/{name}" if row.get("bucket") else name
-            lines.append(f"  {label}: {what}{where}{generation}")
+            lines.append(f"  {label}: {what}{_where(row)}{generation}")
     return lines
+
+
+def _where(row: Row) -> str:
+    """An object as its gs:// path; a finding about no object (a missing_blob's digest, a manifest)
+    by its subject and bucket: ``gs://BUCKET/sha256:…`` would name an object that is not there."""
+    bucket, name = row.get("bucket"), row.get("object")
+    if name:
+        return f"gs://{bucket}/{name}" if bucket else str(name)
+    subject = row.get("subject") or ""
+    return f"{subject} in bucket {bucket}" if bucket else str(subject)
 
 
 def page_section(summary: Row) -> Row | None:

@@ -404,6 +404,13 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines += dc.verdict_lines(summary.get("decommission"))
     if summary.get("unaccounted_objects"):
         lines.append(f"WARNING: {summary['unaccounted_objects']} listed object(s) ended in no report row")
+    nothing_listed = not summary["objects_listed"]
+    if nothing_listed:
+        source = (summary.get("config") or {}).get("source") or {}
+        lines.append(
+            f"WARNING: no object listed under prefix {source.get('prefix')!r}: nothing was checked; "
+            "is the prefix (--prefix) or the bucket right?"
+        )
     affected = summary.get("most_affected_images") or []
     if affected:
         lines.append(f"most affected images ({len(affected)} of {summary.get('images_affected', len(affected))}):")
@@ -418,5 +425,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"page:   {summary['report_html']}")
     status = summary["exit_status"]
     meaning = {EXIT_CLEAN: "clean", EXIT_FINDINGS: "findings of severity error"}.get(status, "")
+    if status == EXIT_CLEAN and nothing_listed:
+        meaning = "no finding, but nothing was listed to check"
     lines.append(f"exit status {status}: {meaning}")
     return "\n".join(lines)

@@ -125,6 +125,7 @@ def open_store(index: int, spec: SourceSpec, settings: ManifestsConfig, client_f
             auth=spec.auth,
             credentials_env=spec.credentials_env,
             tls_verify=spec.tls_verify,
+            token_realm=spec.token_realm,
             requests_per_second=settings.requests_per_process,
             max_attempts=settings.max_attempts,
             max_manifest_bytes=max_bytes,

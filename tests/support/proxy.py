@@ -54,6 +54,7 @@ class Fault:
     flip_at: int | None = None  # invert one body byte at this offset (corruption in transit)
     stall_after: int | None = None  # send this many body bytes, then nothing, connection open
     drip_every: float | None = None  # send the body one byte at a time, this many seconds apart
+    drip_head_every: float | None = None  # send the status line and headers one byte at a time, then the body
     range_as_200: str | None = None  # to a ranged read, 200 without Content-Range: "tail" (the asked bytes) or "whole"
     content_range_shift: int | None = None  # a 206 whose Content-Range claims a start off by this much
     hash_header: str | None = None  # replace x-goog-hash with this value
@@ -69,6 +70,7 @@ class Fault:
             "flip_at",
             "stall_after",
             "drip_every",
+            "drip_head_every",
             "range_as_200",
             "content_range_shift",
             "hash_header",
@@ -268,19 +270,19 @@ class FaultyProxy:
             content = bytes(flipped)
         if fault.close_after is not None:
             kept = _without(kept, "content-length")
-        writer.write(_head(status_line, [*kept, "Connection: close"]))
+        head_bytes = _head(status_line, [*kept, "Connection: close"])
+        if fault.drip_head_every is not None:
+            if not await _drip(head_bytes, fault.drip_head_every, reader, writer):
+                return
+        else:
+            writer.write(head_bytes)
         await writer.drain()
         stop = next(
             (n for n in (fault.cut_after, fault.close_after, fault.reset_after, fault.stall_after) if n is not None),
             len(content),
         )
         if fault.drip_every is not None:
-            for index in range(len(content)):
-                if reader.at_eof() or writer.is_closing():
-                    return
-                writer.write(content[index : index + 1])
-                await writer.drain()
-                await asyncio.sleep(fault.drip_every)
+            await _drip(content, fault.drip_every, reader, writer)
             return
         writer.write(content[:stop])
         await writer.drain()
@@ -292,6 +294,17 @@ class FaultyProxy:
             # Hold the connection open and silent until the client gives up (or the proxy stops).
             while not reader.at_eof():
                 await asyncio.sleep(0.05)
+
+
+async def _drip(data: bytes, every: float, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """Send ``data`` one byte at a time, ``every`` seconds apart; False if the client went away first."""
+    for index in range(len(data)):
+        if reader.at_eof() or writer.is_closing():
+            return False
+        writer.write(data[index : index + 1])
+        await writer.drain()
+        await asyncio.sleep(every)
+    return True
 
 
 class _UpstreamResponse:
