@@ -226,7 +226,9 @@ def new_run() -> None:
     scan in the same process (the demo's incremental rescan) would otherwise add its workers'
     counts to the first run's, against its own listing: "62 of 31 objects"."""
     if _handler is not None:
-        _handler.final_line()
+        # A console closed under it (an embedding caller's captured stream) has nothing left to end.
+        if not getattr(_handler.stream, "closed", False):
+            _handler.final_line()
         _handler.board = ProgressBoard()
 
 

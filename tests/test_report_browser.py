@@ -331,6 +331,31 @@ def test_print_hides_the_bar_and_keeps_cards_whole(browser, fleet_page):
     assert browser.evaluate('getComputedStyle(document.getElementById("contents")).display') == "flex"
 
 
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_demo_page_opens_with_each_buckets_verdict(browser, demo_run, width):
+    """Issues 17 and 20 on the demo as a user runs it: the page's first section is the fleet, its rows
+    and cards name the demo's buckets in summary.json's fleet order, each with summary.json's verdict."""
+    _, summary, run_dir = demo_run
+    browser.open((run_dir / "report.html").as_uri(), width)
+    shown = browser.evaluate(
+        """(() => ({
+          first: document.querySelector("main section").id,
+          headline: document.getElementById("fleet-headline").textContent.trim(),
+          rows: [...document.querySelectorAll("#fleet tbody tr")].map(
+            (row) => [row.querySelector("a").textContent.trim(), row.dataset.verdict]),
+          cards: [...document.querySelectorAll("article.card")].map((card) => card.dataset.verdict),
+          width: document.documentElement.scrollWidth,
+        }))()"""
+    )
+    fleet = summary["fleet"]
+    expected = [[row["bucket"], row["verdict"]] for row in fleet["rows"]]
+    assert shown["first"] == "decommission" and shown["width"] <= width
+    assert shown["headline"] == fleet["headline"]
+    assert shown["rows"] == expected and shown["cards"] == [verdict for _, verdict in expected]
+    assert {verdict for _, verdict in expected} == {"safe_to_delete", "would_lose_images", "in_use", "cannot_tell"}
+    assert all(summary["decommission"][bucket]["verdict"] == verdict for bucket, verdict in expected)
+
+
 def test_the_demo_page_fits_a_phone(browser, demo_run):
     """The demo's whole page (every section, the real findings table) does not scroll sideways at 390 px."""
     _, _, run_dir = demo_run

@@ -76,7 +76,9 @@ FINDING_FIELD_DOCS: tuple[FieldDoc, ...] = (
     ),
     FieldDoc(("time_created",), "when the object was created, as listed", "timestamp"),
     FieldDoc(
-        ("http_status",), "`read_error`, `vanished`, `manifest_unavailable`: the last HTTP status, if any", "integer"
+        ("http_status",),
+        "`read_error`, `vanished`, `manifest_unavailable`: the last HTTP status, if any; null when no HTTP answer was involved (a file missing from a local `directory:` or `oci_layout:` folder, a digest its source never listed)",
+        "integer",
     ),
     FieldDoc(
         ("reads",),
@@ -174,7 +176,7 @@ SUMMARY_FIELD_DOCS: tuple[FieldDoc, ...] = (
     ),
     FieldDoc(
         ("reclaim_protected",),
-        "the second guard: `{\"accept_losing\": [config digests] or \"all\", \"objects\", \"bytes\", \"accepted_objects\", \"accepted_bytes\", \"images\": [up to 20 {config_digest, bucket, bytes, created, os, architecture, labels, last_history, history (the first and last 3 steps), history_count, via, manifest_digest (for a manifest stored as a blob)}], \"images_total\"}`. `accept_losing` is where your choice is recorded ([below](#the-second-guard-the-buckets-own-evidence))",
+        'the second guard: `{"accept_losing": [config digests] or "all", "objects", "bytes", "accepted_objects", "accepted_bytes", "images": [up to 20 {config_digest, bucket, bytes, created, os, architecture, labels, last_history, history (the first and last 3 steps), history_count, via, manifest_digest (for a manifest stored as a blob)}], "images_total"}`. `accept_losing` is where your choice is recorded ([below](#the-second-guard-the-buckets-own-evidence))',
     ),
     FieldDoc(("exit_status",), "see [Exit status](#exit-status)"),
     FieldDoc(("files",), "the row files of the run (findings, verified, images, changes)"),
@@ -199,7 +201,7 @@ SUMMARY_FIELD_DOCS: tuple[FieldDoc, ...] = (
     ),
     FieldDoc(
         ("fleet",),
-        "every scanned bucket's decommission verdict in one view, or `null` in a run without verdicts: `{\"buckets\", \"by_verdict\", \"headline\", \"rows\"}`. `by_verdict` has all four verdicts (`safe_to_delete`, `would_lose_images`, `in_use`, `cannot_tell`), each `{\"buckets\", \"usd_per_month\", \"images_only_here\"}`; `headline` is the sentence the terminal and `report.html` open with (`12 buckets safe to delete, saving $34.50 a month; 3 would lose 17 images; 1 cannot tell`); `rows` is one `{\"bucket\", \"project\", \"verdict\", \"headline\", \"bytes\", \"usd_per_month\", \"images_only_here\"}` per bucket, sorted by `usd_per_month` (highest first, unpriced last), then bucket ([the fleet view](fleet.md#the-fleet-view))",
+        'every scanned bucket\'s decommission verdict in one view, or `null` in a run without verdicts: `{"buckets", "by_verdict", "headline", "rows"}`. `by_verdict` has all four verdicts (`safe_to_delete`, `would_lose_images`, `in_use`, `cannot_tell`), each `{"buckets", "usd_per_month", "images_only_here"}`; `headline` is the sentence the terminal and `report.html` open with (`12 buckets safe to delete, saving $34.50 a month; 3 would lose 17 images; 1 cannot tell`); `rows` is one `{"bucket", "project", "verdict", "headline", "bytes", "usd_per_month", "images_only_here"}` per bucket, sorted by `usd_per_month` (highest first, unpriced last), then bucket ([the fleet view](fleet.md#the-fleet-view))',
     ),
 )
 
