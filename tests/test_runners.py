@@ -178,9 +178,9 @@ def flink_job_server_jar() -> str:
         if "HTTP Error 404" not in str(err):
             raise
         artifact = f"org.apache.beam:beam-runners-flink-{FLINK_VERSION}-job-server:{apache_beam.__version__}"
-        pytest.skip(f"Maven Central as reached from here does not serve {artifact} (HTTP 404 for {url})")
+        pytest.skip(f"Maven Central as reached from here does not serve {artifact} (HTTP 404)")
     except urllib.error.URLError as err:  # pragma: no cover - the wording differs by Python version
-        raise AssertionError(f"cannot fetch the Flink job server jar {url}: {err}") from err
+        raise AssertionError(f"cannot fetch the Flink job server jar from Maven Central: {err}") from err
 
 
 def test_flink_reports_what_fnapi_reports(demo, reference, flink_job_server_jar):
