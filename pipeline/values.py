@@ -31,6 +31,13 @@ def human_size(size: int) -> str:
     return f"{size}B"
 
 
+def usd_text(amount: float) -> str:
+    """``$34.50``; an amount below a cent but above nothing is not rounded to a saving of $0.00."""
+    if 0 < amount < 0.01:
+        return "<$0.01"
+    return f"${amount:,.2f}"
+
+
 def decimal_size(size: int) -> str:
     """``512 B``, ``2.1 MB``, ``10.0 TB``: decimal units, as prices and the cost model count them."""
     for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):

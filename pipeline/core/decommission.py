@@ -33,6 +33,7 @@ from typing import Any
 
 from pipeline.core import pricing
 from pipeline.core.protection import image_facts
+from pipeline.values import decimal_size, usd_text
 
 Row = dict[str, Any]
 
@@ -140,17 +141,6 @@ def export_command(run_dir: str, config_digest: str) -> str:
     return f"registry-scrub export {shlex.quote(run_dir)} {config_digest} --to ./recovered-images --tag {tag}"
 
 
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
-
-
-def _usd(amount: float) -> str:
-    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else "under $0.01"
-
-
 def _decide(bucket: str, facts: BucketFacts, context: Row) -> tuple[str, list[str]]:
     """The verdict for one bucket and the sentences that justify it."""
     c = facts.counts
@@ -208,16 +198,16 @@ def _decide(bucket: str, facts: BucketFacts, context: Row) -> tuple[str, list[st
 
 def _headline(verdict: str, bucket: str, row: Row) -> str:
     cost = row["monthly_cost"]["usd_per_month"]
-    saves = f"Saves {_usd(cost)} a month" if cost is not None else "Saves an unpriced amount"
+    saves = f"Saves {usd_text(cost)} a month" if cost is not None else "Saves an unpriced amount"
     if verdict == SAFE:
-        return f"Safe to delete {bucket}: nothing lives only here. {saves} ({_size(row['bytes'])})."
+        return f"Safe to delete {bucket}: nothing lives only here. {saves} ({decimal_size(row['bytes'])})."
     if verdict == WOULD_LOSE:
         n = row["images_only_here_total"]
         return (
             f"Deleting {bucket} loses {n} image(s) that exist nowhere else. "
             "Export them first (each image's registry-scrub export command is in summary.json and report.html); "
             "then it saves "
-            f"{_usd(cost) if cost is not None else 'an unpriced amount'} a month."
+            f"{usd_text(cost) if cost is not None else 'an unpriced amount'} a month."
         )
     if verdict == IN_USE:
         n = row["images_in_use_total"]

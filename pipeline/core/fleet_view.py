@@ -10,20 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.values import decimal_size
+from pipeline.values import decimal_size, usd_text
 
 VERDICTS = ("safe_to_delete", "would_lose_images", "in_use", "cannot_tell")
 
 
 def _plural(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
-
-
-def usd_text(amount: float) -> str:
-    """``$34.50``; an amount below a cent but above nothing is not rounded to a saving of $0.00."""
-    if 0 < amount < 0.01:
-        return "<$0.01"
-    return f"${amount:,.2f}"
 
 
 def _row(bucket: str, entry: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pipeline.core.findings import Kind, finding
+from pipeline.values import decimal_size
 
 Row = dict[str, Any]
 
@@ -117,14 +118,7 @@ def bucket_lines(table: dict[str, dict[str, int]]) -> list[str]:
         n, x = row[SUCCESSOR_BLOBS], row[SUCCESSOR_BYTES]
         m, y = row[OTHER_BLOBS], row[OTHER_BYTES]
         lines.append(
-            f"{bucket}: {n} blobs / {_size(x)} belong to images in the successor registry; "
-            f"{m} blobs / {_size(y)} belong to no image there"
+            f"{bucket}: {n} blobs / {decimal_size(x)} belong to images in the successor registry; "
+            f"{m} blobs / {decimal_size(y)} belong to no image there"
         )
     return lines
-
-
-def _size(size: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} B"

@@ -12,7 +12,7 @@ from typing import Any
 
 from pipeline.core.eta import format_duration
 from pipeline.core.pricing import GIB, location_type_of, usd_per_gib_month
-from pipeline.values import decimal_size, gcr_project
+from pipeline.values import decimal_size, gcr_project, usd_text
 
 MB = 1_000_000
 # docs/production.md: P, the MB/s one Dataflow vCPU sustains (the network, not hashing, binds).
@@ -158,7 +158,7 @@ def build_plan(rows: list[dict[str, Any]], sources: dict[str, Any], cores: int) 
 def _usd(amount: float | None) -> str:
     if amount is None:
         return "unknown"
-    return f"${amount:,.2f}" if amount >= 0.01 or amount == 0 else "<$0.01"
+    return usd_text(amount)
 
 
 def _count(row: dict[str, Any]) -> str:
