@@ -74,6 +74,21 @@ def test_anything_the_ledger_cannot_vouch_for_is_read(obj, row, reason):
     assert decision.action == inc.READ and reason in decision.reason
 
 
+@pytest.mark.parametrize("other", [ledger(sha256="0" * 64), ledger(size=6), ledger(crc32c="other=")])
+def test_two_ledger_rows_that_disagree_about_one_generation_are_read_in_either_order(other):
+    good = ledger(verified_at="2026-11-21T03:00:00Z", run_id="r1")
+    for rows in ([good, other], [other, good]):
+        decision = decide(listed(), rows)
+        assert decision.action == inc.READ and "rows for this generation that disagree" in decision.reason
+
+
+def test_ledger_rows_that_agree_or_speak_of_another_generation_do_not_conflict():
+    again = ledger(verified_at="2026-11-22T03:00:00Z", run_id="r0")  # the same proof, from another run
+    older = ledger(generation=6, sha256="0" * 64, size=9, crc32c="old=")
+    assert decide(listed(), [again, ledger()]).action == inc.CARRY
+    assert decide(listed(), [older, ledger()]).action == inc.CARRY
+
+
 def at(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 

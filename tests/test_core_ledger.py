@@ -194,3 +194,13 @@ def test_a_hostile_summary_is_judged_not_crashed_on():
     assert L.scanned_buckets(odd) == ()
     assert L.scanned_buckets(summary(config={"source": {"buckets": "b-one"}})) == ()
     assert L.previous_run(candidate("r1", odd), "auto").prefix is None
+
+
+def test_rows_that_are_not_the_rows_the_summary_counts_are_a_problem_in_either_file():
+    assert L.rows_problem(None, 3, 2) is None  # an older run's summary counts no rows
+    assert L.rows_problem((3, 2), 3, 2) is None
+    for verified_read, findings_read in ((2, 2), (3, 1), (3, 3), (4, 1)):
+        problem = L.rows_problem((3, 2), verified_read, findings_read)
+        assert problem is not None
+        assert f"{verified_read} readable verified row(s) and {findings_read} finding row(s)" in problem
+        assert "counts 3 and 2" in problem

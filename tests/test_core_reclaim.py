@@ -191,6 +191,25 @@ def test_no_verdict_proves_nothing():
     assert summary["reclaimable_bytes"] is None and summary["reclaim_blocked_by"][0]["code"] == "not_evaluated"
 
 
+def test_a_bucket_the_verdict_does_not_name_is_not_proven_beside_one_it_proves():
+    # Another bucket's empty blocker list must not leak: a bucket with no verdict is never proven.
+    unreferenced = Counter({(BUCKET, "objects"): 1, (BUCKET, "bytes"): 10, (OTHER, "objects"): 2, (OTHER, "bytes"): 20})
+    summary = reclaim_summary(
+        {BUCKET: []},
+        {},
+        unreferenced=unreferenced,
+        planned_bytes=Counter({(BUCKET, "STANDARD"): 10}),
+        planned_objects=Counter({BUCKET: 1}),
+        unpinned=Counter(),
+    )
+    proven, unknown = summary["reclaim_by_bucket"][BUCKET], summary["reclaim_by_bucket"][OTHER]
+    assert proven["reclaim_proven"] is True and proven["reclaimable_bytes"] == 10
+    assert unknown["reclaim_proven"] is False and unknown["reclaimable_bytes"] is None
+    assert unknown["unreferenced_bytes"] == 20
+    assert [(b["bucket"], b["code"]) for b in summary["reclaim_blocked_by"]] == [(OTHER, "not_evaluated")]
+    assert summary["reclaimable_bytes"] is None
+
+
 @pytest.mark.parametrize(
     "storage_class, location_type, per_month",
     [

@@ -139,6 +139,14 @@ def test_of_two_blobs_with_one_diff_id_gzip_and_then_the_lowest_digest_is_chosen
     assert rc.choose_layer(blobs[3:]) is None
 
 
+def test_a_layer_that_could_not_be_decompressed_is_never_chosen_even_with_a_diff_id():
+    # The sniffer leaves diff_id None on a problem; choose_layer must not rely on it.
+    broken = {"digest": "sha256:" + "0" * 64, "compression": "gzip", "diff_id": "d", "problem": "truncated"}
+    sound = {"digest": "sha256:" + "f" * 64, "compression": "zstd", "diff_id": "d", "problem": None}
+    assert rc.choose_layer([broken, sound]) == sound
+    assert rc.choose_layer([broken]) is None
+
+
 def test_as_oci_keeps_every_digest_and_size():
     image = make_image([random_layer(seed=1, size=1000)], oci=False)
     configs, found = facts_of(image.blobs)
