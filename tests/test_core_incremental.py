@@ -203,3 +203,112 @@ def test_a_ledger_that_recorded_other_bytes_disagrees_even_when_the_object_is_so
 def test_a_recheck_that_could_not_read_stays_what_it_is(kind):
     failed = finding(kind, bucket="b", object=NAME, detail="HTTP 503")
     assert inc.recheck(ledger(), None, failed) == (None, failed)
+
+
+def test_a_recheck_of_sound_bytes_the_ledger_recorded_otherwise_is_the_whole_row():
+    """Every field of the ledger_disagrees row, from the fresh read and the ledger."""
+    read = read_row(storage_class="NEARLINE", time_created="2026-01-02T03:04:05Z", generation=8)
+    old = "0" * 64
+    verified, found = inc.recheck(ledger(sha256=old, crc32c="old=", size=4), read, None)
+    assert verified is None
+    assert found == finding(
+        Kind.LEDGER_DISAGREES,
+        bucket="b",
+        object=NAME,
+        generation=8,
+        digest="sha256:" + SHA,
+        expected="sha256:" + old,
+        actual="sha256:" + SHA,
+        size=5,
+        crc32c="old=",
+        storage_class="NEARLINE",
+        time_created="2026-01-02T03:04:05Z",
+        reads=1,
+        detail=f"ledger run r1 verified it at 2026-11-20T03:00:00Z: sha256 {old}, 4 bytes, crc32c old=; "
+        f"this read: sha256 {SHA}, 5 bytes, crc32c crc= "
+        "(the bytes hash to their name, but not to what the ledger recorded)",
+        ledger_run_id="r1",
+        ledger_verified_at="2026-11-20T03:00:00Z",
+        ledger_sha256=old,
+        ledger_size=4,
+        ledger_crc32c="old=",
+    )
+
+
+@pytest.mark.parametrize("differs", [{"sha256": "0" * 64}, {"size": 4}, {"crc32c": "old="}])
+def test_a_recheck_agrees_only_in_sha256_size_and_crc32c_all_three(differs):
+    verified, found = inc.recheck(ledger(**differs), read_row(), None)
+    assert verified is None and found["kind"] == "ledger_disagrees"
+    assert found["expected"] == "sha256:" + ledger(**differs)["sha256"]
+
+
+def test_a_ledger_without_a_sha256_disagrees_with_no_expected_digest():
+    _, found = inc.recheck(ledger(sha256=None), read_row(), None)
+    assert found["expected"] is None and found["ledger_sha256"] is None
+    mismatch = finding(Kind.DIGEST_MISMATCH, bucket="b", object=NAME, actual="sha256:" + "f" * 64, detail="d")
+    _, found = inc.recheck(ledger(sha256=None), None, mismatch)
+    assert found["expected"] is None
+
+
+def test_a_recheck_of_damaged_bytes_is_the_whole_row():
+    mismatch = finding(
+        Kind.DIGEST_MISMATCH,
+        bucket="b",
+        object=NAME,
+        generation=7,
+        digest="sha256:" + SHA,
+        expected="sha256:" + SHA,
+        actual="sha256:" + "f" * 64,
+        size=5,
+        crc32c="crc=",
+        crc32c_match=False,
+        storage_class="COLDLINE",
+        time_created="2026-01-02T03:04:05Z",
+        reads=2,
+        detail="confirmed by 2 complete reads that agree",
+    )
+    assert inc.recheck(ledger(), None, mismatch) == (
+        None,
+        finding(
+            Kind.LEDGER_DISAGREES,
+            bucket="b",
+            object=NAME,
+            generation=7,
+            digest="sha256:" + SHA,
+            size=5,
+            crc32c="crc=",
+            crc32c_match=False,
+            reads=2,
+            storage_class="COLDLINE",
+            time_created="2026-01-02T03:04:05Z",
+            expected="sha256:" + SHA,
+            actual="sha256:" + "f" * 64,
+            detail=f"ledger run r1 verified it at 2026-11-20T03:00:00Z: sha256 {SHA}, 5 bytes, crc32c crc=; "
+            f"this read: sha256 {'f' * 64}, 5 bytes (confirmed by 2 complete reads that agree)",
+            ledger_run_id="r1",
+            ledger_verified_at="2026-11-20T03:00:00Z",
+            ledger_sha256=SHA,
+            ledger_size=5,
+            ledger_crc32c="crc=",
+        ),
+    )
+    # A mismatch whose actual digest is not known says so, and a finding without detail adds nothing.
+    _, found = inc.recheck(ledger(), None, {**mismatch, "actual": None, "detail": None})
+    assert found["detail"].endswith("; this read: sha256 None, 5 bytes")
+
+
+def test_a_carried_row_is_the_ledgers_proof_with_what_the_listing_says_now():
+    obj = listed(storage_class="ARCHIVE", time_created="2026-01-02T03:04:05Z", size=5)
+    assert inc.carried_row(obj, ledger()) == {
+        "bucket": "b",
+        "object": NAME,
+        "generation": 7,
+        "size": 5,
+        "crc32c": "crc=",
+        "sha256": SHA,
+        "storage_class": "ARCHIVE",
+        "time_created": "2026-01-02T03:04:05Z",
+        "verified_by": "ledger",
+        "verified_at": "2026-11-20T03:00:00Z",
+        "ledger_run_id": "r1",
+    }

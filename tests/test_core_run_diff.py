@@ -137,3 +137,74 @@ def test_only_buckets_both_runs_scanned_are_compared():
     assert not d.compared("b-new", ("b-one",))
     assert d.compared(None, ("b-one",)), "manifest findings name no bucket"
     assert d.compared("anything", ()), "a BigQuery ledger does not say which buckets its run scanned"
+
+
+def change(change, **fields):
+    return {**dict.fromkeys(d.CHANGE_FIELDS), "change": change, **fields}
+
+
+def test_object_changes_are_whole_rows():
+    now = {"bucket": "b", "object": "o", "generation": 5, "size": 11, "run_id": "r2"}
+    before = {"bucket": "b", "object": "o", "generation": 4, "size": 10, "run_id": "r1"}
+    assert d.object_changes([now], []) == [change("new_object", bucket="b", object="o", generation=5, size=11)]
+    assert d.object_changes([now], [before]) == [
+        change(
+            "changed_object",
+            bucket="b",
+            object="o",
+            generation=5,
+            size=11,
+            previous_generation=4,
+            previous_size=10,
+            previous_run_id="r1",
+        )
+    ]
+    assert d.object_changes([], [before]) == [
+        change("vanished_object", bucket="b", object="o", previous_generation=4, previous_size=10, previous_run_id="r1")
+    ]
+
+
+def test_of_several_previous_rows_the_current_generation_else_the_newest_decides_in_any_order():
+    now = obj(5)
+    for previous in ([obj(5, run_id="r1"), obj(9, run_id="r1")], [obj(9, run_id="r1"), obj(5, run_id="r1")]):
+        assert d.object_changes([now], previous) == []
+    for previous in ([obj(3, run_id="r1"), obj(4, run_id="r1")], [obj(4, run_id="r1"), obj(3, run_id="r1")]):
+        (changed,) = d.object_changes([now], previous)
+        assert changed["previous_generation"] == 4
+    # A row without a usable generation (missing, or a bool) is older than any generation.
+    for odd in (None, True, "7"):
+        for previous in ([obj(odd), obj(2)], [obj(2), obj(odd)]):
+            (changed,) = d.object_changes([now], previous)
+            assert changed["previous_generation"] == 2, odd
+        (vanished,) = d.object_changes([], [obj(odd), obj(0)])
+        assert vanished["previous_generation"] == 0
+    # The previous run id is the first row's that has one.
+    (changed,) = d.object_changes([now], [obj(3), obj(4, run_id="r7")])
+    assert changed["previous_run_id"] == "r7"
+
+
+def test_finding_changes_are_whole_rows():
+    before = {**finding(Kind.READ_ERROR, bucket="b", object="o", generation=3), "run_id": "r1"}
+    now = {**finding(Kind.READ_ERROR, bucket="b", object="o", generation=4), "run_id": "r2"}
+    key = d.finding_key(now)
+    fields = {"bucket": "b", "object": "o", "kind": "read_error", "severity": "error", "subject": "o"}
+    assert d.finding_changes(key, [now], []) == [change("new_finding", **fields, generation=4)]
+    assert d.finding_changes(key, [], [before]) == [
+        change("gone_finding", **fields, previous_generation=3, previous_run_id="r1")
+    ]
+    assert d.finding_changes(key, [now], [before]) == [
+        change("persisting_finding", **fields, generation=4, previous_generation=3, previous_run_id="r1")
+    ]
+    assert d.finding_changes(key, [], []) == []
+    # A kind this version does not know keeps the severity its row gave.
+    odd = {"kind": "from_the_future", "severity": "warning", "object": "o", "bucket": "b"}
+    (row,) = d.finding_changes(d.finding_key(odd), [], [odd])
+    assert (row["kind"], row["severity"], row["previous_run_id"]) == ("from_the_future", "warning", None)
+
+
+def test_a_finding_subject_falls_back_to_the_reference_then_the_repository():
+    assert d.finding_subject({"manifest_digest": "sha256:z"}) == "@sha256:z"
+    assert d.finding_subject({"reference": "gcr.io/p/app:v1", "repository": "gcr.io/p/app"}) == "gcr.io/p/app:v1"
+    assert d.finding_subject({"repository": "gcr.io/p/app"}) == "gcr.io/p/app"
+    assert d.finding_subject({}) == ""
+    assert d.finding_subject({"object": "", "digest": "sha256:y"}) == "sha256:y"

@@ -278,3 +278,95 @@ def test_the_page_shows_the_largest_lost_images_first_and_holds_no_more_than_its
     assert [r["config_digest"] for r in section["rows"]] == ["c8", "c6", "c4"]
     assert section["omitted"] == 7
     assert rc.page_section({"recovery": {"configs": 0, "orphan_layers": 0}}, rows) is None
+
+
+# --- diff_id checks on plain rows: every field of what they return --------------------------
+
+D = {n: "sha256:" + n * 64 for n in "abcdef0123"}
+
+
+def an_image(name, layers, tags=()):
+    return {"image": f"{name}@{D['f']}", "repository": name, "manifest_digest": D["f"], "tags": list(tags),
+            "config": D["c"], "layers": layers}  # fmt: skip
+
+
+def test_diff_id_expectations_are_whole_and_a_layer_count_mismatch_is_a_whole_row():
+    from pipeline.core.findings import Kind, finding
+    from pipeline.core.layer_sniff import ConfigFacts
+
+    config = {"digest": D["c"], "bucket": BUCKET, "object": "containers/images/" + D["c"], "size": 9,
+              "facts": ConfigFacts(diff_ids=("d0", "d1"))}  # fmt: skip
+    good = an_image("team/app", [D["a"], D["b"]], tags=["team/app:v1"])
+    short = an_image("team/short", [D["a"]], tags=["team/short:v1", "team/short:latest"])
+    expectations, rows = rc.diff_id_expectations(D["c"], [config], [good, short])
+    assert expectations == [
+        (D["a"], {**good, "index": 0, "expected": "d0", "config": D["c"]}),
+        (D["b"], {**good, "index": 1, "expected": "d1", "config": D["c"]}),
+    ]
+    assert rows == [
+        finding(
+            Kind.DIFF_ID_MISMATCH,
+            bucket=BUCKET,
+            object="containers/images/" + D["c"],
+            digest=D["c"],
+            expected="2",
+            actual="1",
+            images=[f"team/short@{D['f']}"],
+            tags=["team/short:latest", "team/short:v1"],
+            repository="team/short",
+            manifest_digest=D["f"],
+            detail=f"team/short@{D['f']} has 1 layer(s); its config {D['c']} lists 2 diff_id(s)",
+        )
+    ]
+    assert rc.diff_id_expectations(D["c"], [], [good]) == ([], [])
+    assert rc.diff_id_expectations(D["c"], [config], []) == ([], [])
+
+
+def expectation(image, index, expected):
+    return {**image, "index": index, "expected": expected, "config": D["c"]}
+
+
+def test_check_diff_ids_is_a_whole_row_per_expected_diff_id_naming_every_image():
+    from pipeline.core.findings import Kind, finding
+
+    one, two = an_image("team/one", [D["a"]], tags=["team/one:v1"]), an_image("team/two", [D["a"]])
+    layer = {"diff_id": "got", "problem": None, "bucket": BUCKET, "object": "o", "size": 7}
+    blob = {"bucket": BUCKET, "object": "blob-object", "size": 8, "intact": True}
+    rows = rc.check_diff_ids(
+        D["a"], [expectation(one, 0, "want"), expectation(two, 3, "want"), expectation(one, 1, "got")], [layer], [blob]
+    )
+    assert rows == [
+        finding(
+            Kind.DIFF_ID_MISMATCH,
+            bucket=BUCKET,
+            object="o",
+            digest=D["a"],
+            size=7,
+            expected="want",
+            actual="got",
+            images=[f"team/one@{D['f']}", f"team/two@{D['f']}"],
+            tags=["team/one:v1"],
+            detail=f"layer 0 of team/one@{D['f']}; layer 3 of team/two@{D['f']}: the blob decompresses to got; "
+            f"config {D['c']} lists want",
+        )
+    ]
+
+
+def test_check_diff_ids_of_an_undecompressable_or_uncompressed_blob_and_of_many_images():
+    broken = {"diff_id": None, "problem": "truncated", "bucket": BUCKET, "object": "o", "size": 7}
+    blob = {"bucket": BUCKET, "object": "blob-object", "size": 8, "intact": True}
+    image = an_image("team/one", [D["a"]])
+    (row,) = rc.check_diff_ids(D["a"], [expectation(image, 0, "want")], [broken], [blob])
+    assert row["actual"] is None and "the blob cannot be decompressed (truncated)" in row["detail"]
+    # No layer fact: an uncompressed blob is its own diff_id, and the row names the blob read.
+    (row,) = rc.check_diff_ids(D["a"], [expectation(image, 0, "want")], [], [blob])
+    assert (row["actual"], row["object"], row["size"]) == (D["a"], "blob-object", 8)
+    assert rc.check_diff_ids(D["a"], [expectation(image, 0, D["a"])], [], [blob]) == []
+    # Six images: five are named, then an ellipsis.
+    many = [expectation(an_image(f"team/i{n}", [D["a"]]), 0, "want") for n in range(6)]
+    (row,) = rc.check_diff_ids(D["a"], many, [], [blob])
+    assert row["detail"].count("layer 0 of") == 5 and row["detail"].startswith("layer 0 of team/i0@")
+    assert f"layer 0 of team/i4@{D['f']} …: the blob decompresses to {D['a']}" in row["detail"]
+    # Nothing to check: no expectation, or no intact blob.
+    assert rc.check_diff_ids(D["a"], [], [], [blob]) == []
+    assert rc.check_diff_ids(D["a"], many, [], [{**blob, "intact": False}]) == []
