@@ -223,3 +223,8 @@ def test_object_history_shows_verified_rows_and_object_findings_of_complete_runs
     assert set(bq_schema.OBJECT_HISTORY_KINDS) == {kind.value for kind in OBJECT_KINDS}
     for kind in OBJECT_KINDS:
         assert f"'{kind.value}'" in history
+
+
+def test_a_table_schema_is_beams_fields_form():
+    columns = [{"name": "a", "type": "STRING", "mode": "NULLABLE"}]
+    assert bq_schema.table_schema(columns) == {"fields": columns}

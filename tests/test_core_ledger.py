@@ -204,3 +204,7 @@ def test_rows_that_are_not_the_rows_the_summary_counts_are_a_problem_in_either_f
         assert problem is not None
         assert f"{verified_read} readable verified row(s) and {findings_read} finding row(s)" in problem
         assert "counts 3 and 2" in problem
+
+
+def test_a_ledger_row_is_keyed_by_its_bucket_and_object():
+    assert L.object_key({"bucket": "b", "object": "o", "generation": 1}) == ("b", "o")

@@ -208,3 +208,10 @@ def test_a_finding_subject_falls_back_to_the_reference_then_the_repository():
     assert d.finding_subject({"repository": "gcr.io/p/app"}) == "gcr.io/p/app"
     assert d.finding_subject({}) == ""
     assert d.finding_subject({"object": "", "digest": "sha256:y"}) == "sha256:y"
+
+
+def test_the_object_state_and_key_compared():
+    row = {"bucket": "b", "object": "o", "generation": 3, "size": 4, "run_id": "r", "sha256": "x", "crc32c": "c"}
+    assert d.object_state(row) == {"bucket": "b", "object": "o", "generation": 3, "size": 4, "run_id": "r"}
+    assert d.object_state({}) == dict.fromkeys(("bucket", "object", "generation", "size", "run_id"))
+    assert d.object_key(row) == ("object", "b", "o")

@@ -800,3 +800,13 @@ def test_the_layout_marker(marker, problem):
     from pipeline.core import oci_rules
 
     assert oci_rules.check_layout_marker(marker) == ([] if problem is None else [f"image-spec layout: {problem}"])
+
+
+def test_a_blocker_names_a_manifest_by_its_digest_else_by_its_file():
+    claimed = cc.new_record("gcr.io/p/app", "sha256:" + "a" * 64, source="gs://m/app/x.json")
+    assert cc.manifest_label(claimed) == "gcr.io/p/app@sha256:" + "a" * 64
+    unclaimed = {**claimed, "claimed": False}
+    assert cc.manifest_label(unclaimed) == "gs://m/app/x.json"
+    assert cc.manifest_label({**unclaimed, "source": None}) == "gcr.io/p/app@sha256:" + "a" * 64
+    nameless = cc.new_record("gcr.io/p/app", None, source="/m/app/y.json")
+    assert cc.manifest_label(nameless) == "/m/app/y.json"

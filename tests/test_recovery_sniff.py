@@ -213,3 +213,10 @@ def test_the_default_inflate_is_zlib_ng_when_installed_else_zlib(monkeypatch):
     assert sniff(layer.blob, decompressobj=factory).diff_id == layer.diff_id
     monkeypatch.setitem(sys.modules, "zlib_ng", None)  # as if not installed
     assert default_inflate() == ("zlib", zlib.decompressobj)
+
+
+def test_the_output_cap_is_64_mib_or_1100_times_the_stored_size():
+    from pipeline.core.layer_sniff import output_cap
+
+    assert output_cap(0) == output_cap(61_000) == 64 * 1024 * 1024
+    assert output_cap(1_000_000) == 1_100_000_000

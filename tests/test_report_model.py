@@ -449,3 +449,15 @@ def test_terminal_summary_names_the_most_affected_images_and_the_page():
     # A summary from before the page existed prints as it did.
     del summary["most_affected_images"], summary["report_html"]
     assert not [line for line in format_summary(summary).splitlines() if "most affected" in line or "page:" in line]
+
+
+def test_top_k_equality_is_its_cap_and_its_items():
+    a, b = rm.TopK(2), rm.TopK(2)
+    for key in (3, 1, 2):
+        a.add((key,), f"i{key}")
+    for key in (2, 1):
+        b.add((key,), f"i{key}")
+    assert a == b and a.items() == ["i1", "i2"]
+    assert a != rm.TopK(3, list(b.entries)) and a != b.items()
+    b.add((0,), "i0")
+    assert a != b
