@@ -228,3 +228,57 @@ def test_object_history_shows_verified_rows_and_object_findings_of_complete_runs
 def test_a_table_schema_is_beams_fields_form():
     columns = [{"name": "a", "type": "STRING", "mode": "NULLABLE"}]
     assert bq_schema.table_schema(columns) == {"fields": columns}
+
+
+def test_generated_files_are_byte_for_byte_the_committed_ones_in_a_new_nested_folder(tmp_path):
+    target = tmp_path / "a" / "b"
+    for generated in bq_schema.write_schema_files(target) + bq_schema.write_view_files(target):
+        assert generated.parent == target
+        assert generated.read_bytes() == (REPO / "jobs" / "deploy" / "bq" / generated.name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "columns, name, hint",
+    [
+        (bq_schema.verified_columns, "verified", "add the field to VERIFIED_TYPES in pipeline/core/bq_schema.py"),
+        (bq_schema.finding_columns, "findings", "add the field to FINDING_TYPES in pipeline/core/bq_schema.py"),
+    ],
+)
+def test_a_row_field_without_a_column_names_the_table_and_the_fix(monkeypatch, columns, name, hint):
+    fields = "VERIFIED_FIELDS" if name == "verified" else "FINDING_FIELDS"
+    monkeypatch.setattr(bq_schema, fields, (*getattr(bq_schema, fields), "new_field"))
+    with pytest.raises(bq_schema.SchemaDrift) as err:
+        columns()
+    assert str(err.value) == (
+        f"{name}: JSONL fields without a BigQuery column ['new_field'], BigQuery columns without a JSONL field []; "
+        f"{hint}"
+    )
+
+
+def test_a_summary_key_without_a_column_names_the_table_and_the_fix():
+    with pytest.raises(bq_schema.SchemaDrift) as err:
+        bq_schema.summary_columns([*bq_schema.SUMMARY_TYPES, "new_key"])
+    assert str(err.value) == (
+        "summaries: JSONL fields without a BigQuery column ['new_key'], BigQuery columns without a JSONL field []; "
+        "add the key to SUMMARY_TYPES in pipeline/core/bq_schema.py"
+    )
+
+
+def test_a_record_column_of_a_summary_without_it_is_all_zeros():
+    summary = {"started_at": "2025-01-01T00:00:00Z", "findings_by_severity": {"error": 2}}
+    row = bq_schema.summary_row(summary, ["b"])
+    assert row["findings_by_severity"] == {"error": 2, "warning": 0, "info": 0}
+    assert set(row["findings_by_kind"].values()) == {0} and row["buckets"] == ["b"]
+
+
+@pytest.mark.parametrize(
+    "dataset, spec",
+    [
+        ("audit", "audit.t"),
+        ("p:audit", "p:audit.t"),
+        ("p.audit", "p:audit.t"),
+        ("org.com:p:audit", "org.com:p:audit.t"),
+    ],
+)
+def test_table_spec(dataset, spec):
+    assert bq_schema.table_spec(dataset, "t") == spec

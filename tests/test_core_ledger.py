@@ -208,3 +208,47 @@ def test_rows_that_are_not_the_rows_the_summary_counts_are_a_problem_in_either_f
 
 def test_a_ledger_row_is_keyed_by_its_bucket_and_object():
     assert L.object_key({"bucket": "b", "object": "o", "generation": 1}) == ("b", "o")
+
+
+@pytest.mark.parametrize(
+    "changes, field, kept",
+    [
+        ({"bucket": ""}, None, None),
+        ({"object": ""}, None, None),
+        ({"bucket": 3}, None, None),
+        ({"object": None}, None, None),
+        ({"size": "12"}, "size", 12),
+        ({"size": "-1"}, "size", None),
+        ({"size": 1.5}, "size", None),
+        ({"size": False}, "size", None),
+        ({"generation": 9}, "generation", 9),
+        ({"crc32c": 5}, "crc32c", None),
+        ({"sha256": ["s"]}, "sha256", None),
+        ({"run_id": ""}, "run_id", "r1"),
+        ({"run_id": 7}, "run_id", "r1"),
+        ({"verified_at": "not a time"}, "verified_at", "2026-11-01T00:00:00Z"),
+        # A row verified after its run started was not written by the run.
+        ({"verified_at": "2026-11-02T00:00:00Z"}, "verified_at", None),
+        ({"verified_at": "2026-11-01T00:00:00Z"}, "verified_at", "2026-11-01T00:00:00Z"),
+    ],
+)
+def test_a_ledger_row_keeps_only_what_has_the_right_type(changes, field, kept):
+    row = {"bucket": "b", "object": "o", "generation": 7, "size": 3, "crc32c": "c", "sha256": "s", **changes}
+    got = L.ledger_row(row, "r1", "2026-11-01T00:00:00Z")
+    assert (got if field is None else got[field]) == kept
+
+
+def test_a_ledger_row_of_a_run_that_says_no_start_keeps_its_own_time():
+    row = {"bucket": "b", "object": "o", "verified_at": "2026-11-02T00:00:00Z"}
+    assert L.ledger_row(row, "r1", None)["verified_at"] == "2026-11-02T00:00:00Z"
+    assert L.ledger_row({"bucket": "b", "object": "o"}, None, None)["verified_at"] is None
+
+
+def test_the_ledger_of_a_dry_run_is_the_same_graph_with_its_run_not_chosen():
+    assert L.unresolved_previous("auto", "gs://r/scrub/") == L.PreviousRun(
+        kind=L.RUN_FOLDER, location="gs://r/scrub/LEDGER_RUN", chosen_by=L.AUTO
+    )
+    assert L.unresolved_previous("bq:my-project.audit.verified", "x") == L.PreviousRun(
+        kind=L.BIGQUERY, location="my-project.audit.verified"
+    )
+    assert L.unresolved_previous("./runs/r1", "x") == L.PreviousRun(kind=L.RUN_FOLDER, location="./runs/r1")

@@ -461,3 +461,18 @@ def test_top_k_equality_is_its_cap_and_its_items():
     assert a != rm.TopK(3, list(b.entries)) and a != b.items()
     b.add((0,), "i0")
     assert a != b
+
+
+def test_a_blocker_reads_as_one_sentence():
+    assert rm.blocker_text("a plain reason") == "a plain reason"
+    assert rm.blocker_text({}) == "all buckets: blocked"
+    assert rm.blocker_text({"bucket": "b", "code": "legacy_not_read"}) == "b: legacy_not_read"
+    names = [f"r@sha256:{n}" for n in range(7)]
+    blocker = {"bucket": "b", "code": "c", "source": "s", "reason": "r", "manifests": names, "manifests_total": 1234}
+    assert rm.blocker_text(blocker) == (
+        "b: r (source: s); manifests: r@sha256:0, r@sha256:1, r@sha256:2, r@sha256:3, r@sha256:4 and 1,229 more"
+    )
+    assert rm.blocker_text({**blocker, "manifests": names[:2], "manifests_total": 0}) == (
+        "b: r (source: s); manifests: r@sha256:0, r@sha256:1"
+    )
+    assert rm.blocker_text({**blocker, "manifests": names[:6], "manifests_total": None}).endswith(" and 1 more")
