@@ -271,14 +271,5 @@ def test_a_record_column_of_a_summary_without_it_is_all_zeros():
     assert set(row["findings_by_kind"].values()) == {0} and row["buckets"] == ["b"]
 
 
-@pytest.mark.parametrize(
-    "dataset, spec",
-    [
-        ("audit", "audit.t"),
-        ("p:audit", "p:audit.t"),
-        ("p.audit", "p:audit.t"),
-        ("org.com:p:audit", "org.com:p:audit.t"),
-    ],
-)
-def test_table_spec(dataset, spec):
-    assert bq_schema.table_spec(dataset, "t") == spec
+def test_table_spec_of_a_domain_scoped_project():
+    assert bq_schema.table_spec("org.com:p:audit", "t") == "org.com:p:audit.t"
