@@ -166,8 +166,9 @@ def test_a_recheck_that_agrees_is_a_verified_row_naming_the_ledger_run():
     assert found is None and verified["verified_by"] == "read" and verified["ledger_run_id"] == "r1"
 
 
-def test_a_recheck_of_damaged_bytes_is_ledger_disagrees_with_both_sides():
-    mismatch = finding(
+def damaged_read(**changes):
+    """The finding of a read whose bytes do not hash to their name, confirmed."""
+    return finding(
         Kind.DIGEST_MISMATCH,
         bucket="b",
         object=NAME,
@@ -180,7 +181,12 @@ def test_a_recheck_of_damaged_bytes_is_ledger_disagrees_with_both_sides():
         crc32c_match=False,
         reads=2,
         detail="confirmed by 2 complete reads that agree",
+        **changes,
     )
+
+
+def test_a_recheck_of_damaged_bytes_is_ledger_disagrees_with_both_sides():
+    mismatch = damaged_read()
     verified, found = inc.recheck(ledger(), None, mismatch)
     assert verified is None and tuple(found) == FINDING_FIELDS
     assert found["kind"] == "ledger_disagrees" and found["severity"] == "error"
@@ -251,22 +257,7 @@ def test_a_ledger_without_a_sha256_disagrees_with_no_expected_digest():
 
 
 def test_a_recheck_of_damaged_bytes_is_the_whole_row():
-    mismatch = finding(
-        Kind.DIGEST_MISMATCH,
-        bucket="b",
-        object=NAME,
-        generation=7,
-        digest="sha256:" + SHA,
-        expected="sha256:" + SHA,
-        actual="sha256:" + "f" * 64,
-        size=5,
-        crc32c="crc=",
-        crc32c_match=False,
-        storage_class="COLDLINE",
-        time_created="2026-01-02T03:04:05Z",
-        reads=2,
-        detail="confirmed by 2 complete reads that agree",
-    )
+    mismatch = damaged_read(storage_class="COLDLINE", time_created="2026-01-02T03:04:05Z")
     assert inc.recheck(ledger(), None, mismatch) == (
         None,
         finding(
