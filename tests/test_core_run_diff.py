@@ -215,3 +215,83 @@ def test_the_object_state_and_key_compared():
     assert d.object_state(row) == {"bucket": "b", "object": "o", "generation": 3, "size": 4, "run_id": "r"}
     assert d.object_state({}) == dict.fromkeys(("bucket", "object", "generation", "size", "run_id"))
     assert d.object_key(row) == ("object", "b", "o")
+
+
+def test_examples_keep_errors_first_then_bucket_then_subject():
+    acc = d.ChangesAccumulator()
+    rows = [
+        d.change_row(d.NEW_FINDING, bucket="b", subject="s2", kind="unreferenced_blob", severity="info"),
+        d.change_row(d.NEW_FINDING, bucket="b", subject="s9", kind="invalid_manifest", severity="warning"),
+        d.change_row(d.NEW_FINDING, bucket="a", object="o", kind="x", severity=None),
+        d.change_row(d.NEW_FINDING, bucket=None, subject="s1", kind="read_error", severity="error"),
+        d.change_row(d.NEW_FINDING, bucket="b", subject="s0", kind="read_error", severity="error"),
+        d.change_row(d.NEW_FINDING, bucket="a", object="o2", kind="read_error", severity="error"),
+        d.change_row(d.NEW_FINDING, bucket="b", subject="s1", kind="unreferenced_blob", severity="info"),
+        d.change_row(d.NEW_FINDING, bucket="b", subject="s0", kind="unreferenced_blob", severity="info"),
+    ]
+    for row in rows:
+        acc.add(row)
+    shown = [(r["severity"], r["bucket"], r["subject"] or r["object"]) for r in acc.example_rows(d.NEW_FINDING)]
+    assert shown == [
+        ("error", None, "s1"),
+        ("error", "a", "o2"),
+        ("error", "b", "s0"),
+        ("warning", "b", "s9"),
+        ("info", "b", "s0"),
+        ("info", "b", "s1"),
+        ("info", "b", "s2"),
+        (None, "a", "o"),
+    ]
+    # Only the first EXAMPLES_PER_CHANGE survive a trim, and the counts keep every row.
+    many = d.ChangesAccumulator()
+    for n in reversed(range(2 * d.EXAMPLES_PER_CHANGE + 1)):
+        many.add(d.change_row(d.NEW_OBJECT, bucket="b", object=f"o{n:03d}"))
+    assert [r["object"] for r in many.example_rows(d.NEW_OBJECT)] == [f"o{n:03d}" for n in range(20)]
+    assert many.counts[d.NEW_OBJECT] == 41 and many.example_rows(d.GONE_FINDING) == []
+
+
+def test_a_changes_block_is_whole():
+    acc = d.ChangesAccumulator()
+    acc.add(d.change_row(d.GONE_FINDING, bucket="b", object="o", kind="read_error", previous_run_id="r1"))
+    acc.add(d.change_row(d.PERSISTING_FINDING, bucket="b", object="p", kind="digest_mismatch", previous_run_id="r2"))
+    block = d.changes_block(acc, {"run_id": None, "location": "p.d.verified"}, ["c-1.jsonl", "c-0.jsonl"])
+    assert block == {
+        "previous_run_id": None,  # two runs in the rows: none is named
+        "previous_location": "p.d.verified",
+        "objects": {"new": 0, "changed": 0, "vanished": 0},
+        "findings": {"new": 0, "gone": 1, "persisting": 1},
+        "findings_by_kind": {
+            "digest_mismatch": {"new": 0, "gone": 0, "persisting": 1},
+            "read_error": {"new": 0, "gone": 1, "persisting": 0},
+        },
+        "examples": {change: acc.example_rows(change) for change in d.CHANGES},
+        "examples_per_change": 20,
+        "files": ["c-0.jsonl", "c-1.jsonl"],
+        "withheld": None,
+    }
+    assert d.changes_block(acc, {"run_id": "r9"})["previous_run_id"] == "r9"
+    withheld = d.changes_block(d.ChangesAccumulator(), {}, withheld="the ledger's rows are damaged")
+    assert withheld["withheld"] == "the ledger's rows are damaged"
+    assert d.change_lines(withheld) == ["since run (unknown): not compared: the ledger's rows are damaged"]
+
+
+def test_change_lines_name_up_to_three_of_each_change_in_order():
+    acc = d.ChangesAccumulator()
+    for n in range(4):
+        acc.add(d.change_row(d.NEW_OBJECT, bucket="b", object=f"n{n}"))
+    acc.add(d.change_row(d.VANISHED_OBJECT, bucket="b", object="v"))
+    acc.add(d.change_row(d.GONE_FINDING, bucket="b", object="g", kind="read_error", severity="error"))
+    acc.add(d.change_row(d.PERSISTING_FINDING, bucket="b", object="p", kind="read_error", severity="error"))
+    assert d.change_lines(d.changes_block(acc, {})) == [
+        "since run (unknown): 4 new, 0 changed, 1 vanished object(s); findings 0 new, 1 gone, 1 persisting",
+        "  new: gs://b/n0",
+        "  new: gs://b/n1",
+        "  new: gs://b/n2",
+        "  vanished: gs://b/v",
+        "  gone finding: read_error gs://b/g",
+    ]
+    assert d.change_lines(d.changes_block(acc, {}), shown=1)[1:] == [
+        "  new: gs://b/n0",
+        "  vanished: gs://b/v",
+        "  gone finding: read_error gs://b/g",
+    ]
