@@ -370,3 +370,113 @@ def test_check_diff_ids_of_an_undecompressable_or_uncompressed_blob_and_of_many_
     # Nothing to check: no expectation, or no intact blob.
     assert rc.check_diff_ids(D["a"], [], [], [blob]) == []
     assert rc.check_diff_ids(D["a"], many, [], [{**blob, "intact": False}]) == []
+
+
+def _layer(digest, compression, size, uncompressed, diff_id="d"):
+    return {
+        "bucket": BUCKET,
+        "object": "containers/images/" + digest,
+        "digest": digest,
+        "size": size,
+        "compression": compression,
+        "diff_id": diff_id,
+        "uncompressed_size": uncompressed,
+        "problem": None,
+    }
+
+
+def _config(diff_ids):
+    from pipeline.core.layer_sniff import ConfigFacts
+
+    facts = ConfigFacts(
+        diff_ids=tuple(diff_ids), os="linux", architecture="arm64", variant="v8", created="2026-01-02T03:04:05Z",
+        history_head=("FROM scratch",), history_tail=("CMD x",), history_count=4, labels={"k": "v"},
+    )  # fmt: skip
+    return {"digest": D["c"], "bucket": BUCKET, "object": "containers/images/" + D["c"], "size": 99, "facts": facts}
+
+
+def test_a_recovered_row_is_whole_and_its_manifest_is_byte_for_byte_the_built_one():
+    from pipeline.core import media_types as mt
+
+    gz, zs = _layer(D["a"], "gzip", 10, 100, "d0"), _layer(D["b"], "zstd", 20, None, "d1")
+    row, manifest = rc.recover_image(_config(["d0", "d1"]), [(1, "d1", zs), (0, "d0", gz)], ["r@x", "q@y", "r@x"])
+    expected_manifest = rc.build_manifest(D["c"], 99, [gz, zs], "oci")
+    assert manifest == expected_manifest
+    assert json.loads(manifest) == {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {"mediaType": mt.OCI_CONFIG, "digest": D["c"], "size": 99},
+        "layers": [
+            {"mediaType": mt.OCI_LAYER_GZIP, "digest": D["a"], "size": 10},
+            {"mediaType": mt.OCI_LAYER_ZSTD, "digest": D["b"], "size": 20},
+        ],
+    }
+    assert manifest == (json.dumps(json.loads(manifest), indent=3) + "\n").encode()
+    assert row == {
+        "config_digest": D["c"],
+        "bucket": BUCKET,
+        "object": "containers/images/" + D["c"],
+        "config_size": 99,
+        "os": "linux",
+        "architecture": "arm64",
+        "variant": "v8",
+        "created": "2026-01-02T03:04:05Z",
+        "history_head": ["FROM scratch"],
+        "history_tail": ["CMD x"],
+        "history_count": 4,
+        "labels": {"k": "v"},
+        "layer_count": 2,
+        "layers_found": 2,
+        "total_size": 30,
+        "uncompressed_size": 100,
+        "complete": True,
+        "missing_diff_ids": [],
+        "in_registry": "q@y",
+        "in_registry_images": ["q@y", "r@x"],
+        "manifest_media_type": mt.OCI_MANIFEST,
+        "manifest_digest": sha256_digest(manifest),
+        "layers": [
+            {k: gz[k] for k in ("digest", "size", "bucket", "object", "compression", "diff_id")},
+            {k: zs[k] for k in ("digest", "size", "bucket", "object", "compression", "diff_id")},
+        ],
+    }
+
+
+def test_an_image_of_gzip_layers_is_docker_schema_2_and_one_missing_a_layer_has_no_manifest():
+    from pipeline.core import media_types as mt
+
+    gz = _layer(D["a"], "gzip", 10, 100, "d0")
+    row, manifest = rc.recover_image(_config(["d0"]), [(0, "d0", gz)])
+    assert row["manifest_media_type"] == mt.DOCKER_MANIFEST and row["in_registry"] is None
+    assert json.loads(manifest)["config"]["mediaType"] == mt.DOCKER_CONFIG
+    assert json.loads(manifest)["layers"][0]["mediaType"] == mt.DOCKER_LAYER_GZIP
+    oci = json.loads(rc.as_oci(manifest))
+    assert oci["mediaType"] == mt.OCI_MANIFEST and oci["config"]["mediaType"] == mt.OCI_CONFIG
+    assert oci["layers"] == [{"mediaType": mt.OCI_LAYER_GZIP, "digest": D["a"], "size": 10}]
+    assert rc.as_oci(manifest) == (json.dumps(oci, indent=3) + "\n").encode()
+    row, manifest = rc.recover_image(_config(["d0", "d1"]), [(0, "d0", gz), (1, "d1", None)])
+    assert manifest is None and row["complete"] is False and row["missing_diff_ids"] == ["d1"]
+    assert (row["manifest_media_type"], row["manifest_digest"], row["layers_found"]) == (None, None, 1)
+
+
+def test_an_orphan_row_is_whole():
+    layer = _layer(D["a"], "gzip", 10, 100, "d0")
+    assert rc.orphan_row(layer) == {
+        "bucket": BUCKET,
+        "object": "containers/images/" + D["a"],
+        "digest": D["a"],
+        "size": 10,
+        "compression": "gzip",
+        "diff_id": "d0",
+        "detail": "true orphan: no config in the scanned buckets lists its diff_id and no manifest names it",
+    }
+
+
+def test_an_uncompressed_layer_is_its_own_diff_id_and_size():
+    from pipeline.core.layer_sniff import LAYER, Sniffed
+
+    role, fact = rc.sniffed_fact(BUCKET, "o", D["a"], 512, Sniffed(LAYER))
+    assert (role, fact["diff_id"], fact["uncompressed_size"], fact["compression"]) == ("layer", D["a"], 512, None)
+    role, fact = rc.sniffed_fact(BUCKET, "o", D["a"], 512, Sniffed(LAYER, "gzip", "d", 2048))
+    assert (fact["diff_id"], fact["uncompressed_size"]) == ("d", 2048)
+    assert rc.manifest_format([{"compression": "gzip"}, {"compression": None}]) == "docker"
