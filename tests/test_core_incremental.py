@@ -303,3 +303,58 @@ def test_a_carried_row_is_the_ledgers_proof_with_what_the_listing_says_now():
         "verified_at": "2026-11-20T03:00:00Z",
         "ledger_run_id": "r1",
     }
+
+
+def test_every_decision_says_why_in_words():
+    assert decide(listed(), []).reason == "not in the ledger"
+    odd = listed(name=PREFIX + "stray.tmp")
+    assert decide(odd, [ledger(object=odd.name)]).reason == "not a digest name"
+    assert decide(listed(generation=None), [ledger()]).reason == "no generation to compare with the ledger"
+    assert decide(listed(), [ledger(verified_at=None)]).reason == "the ledger does not say when it verified the object"
+    assert decide(listed(), [ledger(sha256="0" * 64)]) == inc.Decision(
+        inc.SAMPLE, "the ledger's sha256 is not the digest in the name", ledger(sha256="0" * 64)
+    )
+    assert decide(listed(), [ledger()], sample_rate=1.0) == inc.Decision(
+        inc.SAMPLE, "in this run's re-check sample", ledger()
+    )
+    assert decide(listed(), [ledger()]) == inc.Decision(inc.CARRY, "the ledger verified these bytes", ledger())
+    both = [ledger(), ledger(size=6)]
+    assert decide(listed(), both) == inc.Decision(inc.READ, "the ledger holds rows for this generation that disagree")
+
+
+def test_the_sample_takes_points_strictly_below_the_rate_and_depends_on_run_bucket_and_name():
+    point = inc.sample_point("r2", "b", NAME)
+    assert decide(listed(), [ledger()], sample_rate=point).action == inc.CARRY
+    assert decide(listed(), [ledger()], sample_rate=point + 1e-12).action == inc.SAMPLE
+    others = {inc.sample_point(*args) for args in (("r3", "b", NAME), ("r2", "c", NAME), ("r2", "b", NAME + "0"))}
+    assert point not in others and len(others) == 3
+    # A name that is not valid UTF-8 (a lone surrogate, as os.fsdecode makes) still has a fixed point.
+    assert 0 <= inc.sample_point("r2", "b", PREFIX + "\udcff") < 1
+    assert inc.trusted_for(86400, "b", PREFIX + "\udcff") <= timedelta(days=1)
+
+
+def test_the_future_and_due_boundaries_are_exclusive():
+    just_future = at(NOW + inc.FUTURE_SLACK)
+    assert decide(listed(), [ledger(verified_at=just_future)]).action == inc.CARRY
+    slack_later = at(NOW + inc.FUTURE_SLACK + timedelta(seconds=1))
+    assert decide(listed(), [ledger(verified_at=slack_later)]).action == inc.READ
+    # Verified exactly its trusted time before the run (to the microsecond): still trusted.
+    edge = (NOW - inc.trusted_for(30 * 86400, "b", NAME)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert decide(listed(), [ledger(verified_at=edge)]).action == inc.CARRY
+
+
+def test_of_rows_of_other_generations_the_newest_verification_then_generation_is_picked():
+    obj = listed(generation=9)
+    older = ledger(generation=3, verified_at="2026-11-01T00:00:00Z")
+    newer = ledger(generation=2, verified_at="2026-11-02T00:00:00Z")
+    for rows in ([older, newer], [newer, older]):
+        assert "is not the ledger's 2" in decide(obj, rows).reason
+    same_day = [ledger(generation=5, verified_at="2026-11-02T00:00:00Z"), newer]
+    for rows in (same_day, same_day[::-1]):
+        assert "is not the ledger's 5" in decide(obj, rows).reason
+    undated = [ledger(generation=4, verified_at=None), ledger(generation=1, verified_at=None)]
+    for rows in (undated, undated[::-1]):
+        assert "is not the ledger's 4" in decide(obj, rows).reason
+    # A row without a generation never stands for the listed generation.
+    for rows in ([ledger(generation=None), ledger()], [ledger(), ledger(generation=None)]):
+        assert decide(listed(), rows).action == inc.CARRY
