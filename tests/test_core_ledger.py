@@ -252,3 +252,40 @@ def test_the_ledger_of_a_dry_run_is_the_same_graph_with_its_run_not_chosen():
         kind=L.BIGQUERY, location="my-project.audit.verified"
     )
     assert L.unresolved_previous("./runs/r1", "x") == L.PreviousRun(kind=L.RUN_FOLDER, location="./runs/r1")
+
+
+def test_scanned_buckets_are_the_configured_strings_then_those_found():
+    document = summary(reclaim_by_bucket={"b-found": {}, "b-one": {}})
+    document["config"]["source"]["buckets"] = ["b-one", 7, "b-two"]
+    assert L.scanned_buckets(document) == ("b-one", "b-two", "b-found")
+
+
+def test_previous_run_is_whole():
+    document = summary("r1", objects_verified=5, findings_by_kind={"a": 1, "b": 2})
+    found = L.Candidate("/reports/r1", "folder-name", document, row_files=("verified-0.jsonl", "findings-0.jsonl"))
+    previous = L.previous_run(found, "explicit")
+    assert (previous.files, previous.expected_rows, previous.run_id) == (
+        ("verified-0.jsonl", "findings-0.jsonl"),
+        (5, 3),
+        "r1",
+    )
+    unnamed = L.Candidate("/reports/r9", "folder-name", summary(run_id=None))
+    assert L.previous_run(unnamed, "auto").run_id == "folder-name"
+
+
+@pytest.mark.parametrize(
+    "document, expected",
+    [
+        ({"objects_verified": 5, "findings_by_kind": {"a": 1, "b": 0}}, (5, 1)),
+        ({"objects_verified": 0, "findings_by_kind": {}}, (0, 0)),
+        ({"objects_verified": 5}, None),
+        ({"findings_by_kind": {"a": 1}}, None),
+        ({"objects_verified": True, "findings_by_kind": {"a": 1}}, None),
+        ({"objects_verified": 5, "findings_by_kind": {"a": -1}}, None),
+        ({"objects_verified": 5, "findings_by_kind": {"a": "1"}}, None),
+        ({"objects_verified": 5, "findings_by_kind": [1]}, None),
+        ("not a summary", None),
+    ],
+)
+def test_expected_rows_only_from_counts_that_are_counts(document, expected):
+    assert L.expected_rows(document) == expected
