@@ -295,3 +295,47 @@ def test_change_lines_name_up_to_three_of_each_change_in_order():
         "  vanished: gs://b/v",
         "  gone finding: read_error gs://b/g",
     ]
+
+
+def test_the_page_section_is_whole():
+    acc = d.ChangesAccumulator().add(d.change_row(d.NEW_OBJECT, bucket="b", object="o"))
+    block = d.changes_block(acc, {"run_id": "r1", "location": "/reports/r1"}, ["c-0.jsonl"])
+    skipped = [{"run": f"r{n}", "reason": "why"} for n in range(12)]
+    summary = {
+        "changes": block,
+        "ledger": {"chosen_by": "auto", "skipped": skipped},
+        "verified_from_ledger": 7,
+        "bytes_from_ledger": 7000,
+        "reverified_from_ledger": 1,
+    }
+    assert d.page_section(summary) == {
+        "previous_run_id": "r1",
+        "previous_location": "/reports/r1",
+        "chosen_by": "auto",
+        "skipped": skipped[:10],
+        "objects": {"new": 1, "changed": 0, "vanished": 0},
+        "findings": {"new": 0, "gone": 0, "persisting": 0},
+        "findings_by_kind": {},
+        "examples": block["examples"],
+        "files": ["c-0.jsonl"],
+        "verified_from_ledger": 7,
+        "bytes_from_ledger": 7000,
+        "reverified_from_ledger": 1,
+    }
+    bare = d.page_section({"changes": {}, "ledger": "not a mapping"})
+    assert bare == {
+        "previous_run_id": None,
+        "previous_location": None,
+        "chosen_by": None,
+        "skipped": [],
+        "objects": {},
+        "findings": {},
+        "findings_by_kind": {},
+        "examples": {change: [] for change in d.CHANGES},
+        "files": [],
+        "verified_from_ledger": 0,
+        "bytes_from_ledger": 0,
+        "reverified_from_ledger": 0,
+    }
+    assert d.page_section({"changes": {**block, "withheld": "damaged"}}) is None
+    assert d.page_section({"changes": "not a block"}) is None

@@ -480,3 +480,74 @@ def test_an_uncompressed_layer_is_its_own_diff_id_and_size():
     role, fact = rc.sniffed_fact(BUCKET, "o", D["a"], 512, Sniffed(LAYER, "gzip", "d", 2048))
     assert (fact["diff_id"], fact["uncompressed_size"]) == ("d", 2048)
     assert rc.manifest_format([{"compression": "gzip"}, {"compression": None}]) == "docker"
+
+
+def test_a_page_row_is_whole_and_ties_keep_the_first_seen():
+    row = {
+        "config_digest": "c0",
+        "in_registry": None,
+        "created": "2026-01-02T03:04:05Z",
+        "os": "linux",
+        "architecture": "arm",
+        "variant": "v7",
+        "complete": False,
+        "missing_diff_ids": ["d1", "d2"],
+        "layer_count": 3,
+        "total_size": 40,
+        "history_head": ["FROM scratch"],
+        "history_tail": ["RUN a", "CMD b"],
+        "labels": {"z": "1", "a": "2", "m": "3", "b": "4"},
+    }
+    summary = {"recovery": {"configs": 0, "orphan_layers": 2, "not_in_registry": 1}}
+    section = rc.page_section(summary, [row])
+    assert section == {
+        "counts": {"configs": 0, "orphan_layers": 2, "not_in_registry": 1},
+        "rows": [
+            {
+                "config_digest": "c0",
+                "created": "2026-01-02T03:04:05Z",
+                "platform": "linux/arm/v7",
+                "complete": False,
+                "missing": 2,
+                "layers": 3,
+                "size": 40,
+                "last_step": "CMD b",
+                "labels": ["a=2", "b=4", "m=3"],
+            }
+        ],
+        "omitted": 0,
+    }
+    bare = rc.page_section(summary, [{"config_digest": "c1", "history_head": ["FROM x"], "os": "linux"}])["rows"][0]
+    assert (bare["platform"], bare["last_step"], bare["size"], bare["missing"], bare["labels"]) == (
+        "linux",
+        "FROM x",
+        0,
+        0,
+        [],
+    )
+    assert rc.page_section(summary, [{"config_digest": "c2"}])["rows"][0]["last_step"] is None
+    # Equal keys: the earlier row ranks first, whatever the limit.
+    same = [{"config_digest": f"s{i}", "complete": True, "total_size": 5} for i in range(4)]
+    assert [r["config_digest"] for r in rc.page_section(summary, same, limit=2)["rows"]] == ["s0", "s1"]
+    assert [r["config_digest"] for r in rc.page_section(summary, same)["rows"]] == ["s0", "s1", "s2", "s3"]
+    assert rc.page_section({"recovery": {"configs": 3, "not_in_registry": 0}}, same, limit=1)["omitted"] == 0
+    assert rc.page_section({}, same) is None
+
+
+def test_recovery_lines_in_full():
+    table = {
+        "configs": 3,
+        "complete": 2,
+        "not_in_registry": 1,
+        "not_in_registry_complete": 1,
+        "not_in_registry_bytes": 1_250_000,
+        "orphan_layers": 0,
+        "orphan_bytes": 0,
+    }
+    assert rc.recovery_lines(table) == [
+        "recovery: 3 image config(s), 2 with every layer; 1 in no manifest source (1 complete, 1.2 MB): "
+        "lost if the bucket goes, see recovered-*.jsonl",
+        "  0 true orphan layer(s), 0.0 MB: in no config, no manifest",
+    ]
+    orphans_only = {**table, "configs": 0, "orphan_layers": 2, "orphan_bytes": 2_500_000}
+    assert rc.recovery_lines(orphans_only)[1] == "  2 true orphan layer(s), 2.5 MB: in no config, no manifest"
