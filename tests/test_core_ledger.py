@@ -289,3 +289,102 @@ def test_previous_run_is_whole():
 )
 def test_expected_rows_only_from_counts_that_are_counts(document, expected):
     assert L.expected_rows(document) == expected
+
+
+NEWEST_TRUSTED_RUN = (
+    "WITH ledger_run AS (\n"
+    "  SELECT run_id, started_at\n"
+    "  FROM `my-project.audit.summaries`\n"
+    "  WHERE unaccounted_objects = 0 AND exit_status IN (0, 1)\n"
+    "    AND run_id != 'r9'\n"
+    "    AND EXISTS (SELECT 1 FROM UNNEST(buckets) AS b WHERE b IN ('b-one', 'b\\'two'))\n"
+    "  ORDER BY started_at DESC, run_id DESC\n"
+    "  LIMIT 1\n"
+    ")\n"
+)
+
+
+def test_the_bigquery_queries_in_full():
+    """The whole GoogleSQL text, reviewed once: no BigQuery runs here to tell a changed query apart."""
+    buckets = ("b-one", "b'two")
+    assert L.bigquery_ledger_query("my-project.audit.verified", buckets, "containers/images/", "r9") == (
+        NEWEST_TRUSTED_RUN + "SELECT v.run_id, v.bucket, v.object, v.generation, v.size, v.crc32c, v.sha256,\n"
+        "  FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E6SZ', COALESCE(v.verified_at, v.run_started_at), 'UTC') AS verified_at\n"
+        "FROM `my-project.audit.verified` AS v\n"
+        "JOIN ledger_run AS r ON v.run_id = r.run_id AND v.run_started_at = r.started_at\n"
+        "WHERE v.bucket IN ('b-one', 'b\\'two') AND STARTS_WITH(v.object, 'containers/images/')"
+    )
+    assert L.bigquery_findings_query("my-project.audit.verified", buckets, "r9") == (
+        NEWEST_TRUSTED_RUN
+        + "SELECT f.run_id, f.kind, f.severity, f.bucket, f.object, f.generation, f.digest, f.size,\n"
+        "  f.repository, f.manifest_digest\n"
+        "FROM `my-project.audit.findings` AS f\n"
+        "JOIN ledger_run AS r ON f.run_id = r.run_id AND f.run_started_at = r.started_at"
+    )
+
+
+@pytest.mark.parametrize(
+    "document, problem",
+    [
+        (None, "no summary.json: the run did not finish, so its rows may be incomplete"),
+        ([], "summary.json is not a JSON object"),
+        (
+            summary(unaccounted=None),
+            "summary.json has no unaccounted_objects count, so its rows cannot be shown complete",
+        ),
+        (
+            summary(unaccounted=True),
+            "summary.json has no unaccounted_objects count, so its rows cannot be shown complete",
+        ),
+        (
+            summary(unaccounted=2),
+            "2 listed object(s) ended in no report row (unaccounted_objects): its rows are incomplete",
+        ),
+        (summary(unaccounted=-3), "it wrote 3 more report row(s) than it listed objects (unaccounted_objects -3)"),
+        (summary(run_id=""), "summary.json has no run_id"),
+        (summary(run_id=7), "summary.json has no run_id"),
+        (
+            summary(started_at="yesterday"),
+            "summary.json has no valid started_at, so the age of its verifications is unknown",
+        ),
+        (
+            summary(started_at="2026-11-02T04:00:01Z"),
+            "it says it started at 2026-11-02T04:00:01Z, after now (2026-11-02T03:00:00Z): "
+            "a clock that cannot be trusted to date its verifications",
+        ),
+        (summary(started_at="2026-11-02T04:00:00Z"), None),  # exactly the slack later: still trusted
+        (
+            {**summary(), "config": {"scan": {"mode": "manifests"}}},
+            "it ran with scan.mode manifests and hashed no object",
+        ),
+        (summary(), None),
+    ],
+)
+def test_trust_problems_word_for_word(document, problem):
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 11, 2, 3, 0, tzinfo=timezone.utc)  # noqa: UP017 (3.10 has no datetime.UTC)
+    assert L.trust_problem(document, now) == problem
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("  ", "expected auto, a run folder (local or gs://BUCKET/PATH/RUN_ID) or bq:PROJECT.DATASET.TABLE"),
+        (None, "expected auto, a run folder (local or gs://BUCKET/PATH/RUN_ID) or bq:PROJECT.DATASET.TABLE"),
+        ("gs://reports//", "expected gs://BUCKET/PATH/RUN_ID, the folder of one finished run, got 'gs://reports//'"),
+        ("http://x/y", "expected a local run folder or gs://BUCKET/PATH/RUN_ID, got 'http://x/y'"),
+    ],
+)
+def test_ledger_values_refused_word_for_word(value, message):
+    with pytest.raises(ValueError) as err:
+        L.parse_ledger(value)
+    assert str(err.value) == message
+
+
+def test_ledger_values_lose_only_trailing_slashes():
+    assert L.parse_ledger(" gs://reports/scrub/r1// ") == L.LedgerSpec(L.RUN_FOLDER, "gs://reports/scrub/r1")
+    assert L.parse_ledger("/") == L.LedgerSpec(L.RUN_FOLDER, "/")
+    assert L.parse_ledger("/reports/r1/") == L.LedgerSpec(L.RUN_FOLDER, "/reports/r1")
+    assert L.parse_time("2026-11-02T03:00:00") == L.parse_time("2026-11-02T03:00:00Z")
+    assert L.parse_time("2026-11-02T03:00:00+01:00").utcoffset().total_seconds() == 3600
