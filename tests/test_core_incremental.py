@@ -358,3 +358,13 @@ def test_of_rows_of_other_generations_the_newest_verification_then_generation_is
     # A row without a generation never stands for the listed generation.
     for rows in ([ledger(generation=None), ledger()], [ledger(), ledger(generation=None)]):
         assert decide(listed(), rows).action == inc.CARRY
+
+
+def test_an_undated_row_ranks_below_dated_ones_and_a_missing_generation_as_zero():
+    obj = listed(generation=9)
+    dated, undated = ledger(generation=3), ledger(generation=4, verified_at=None)
+    for rows in ([dated, undated], [undated, dated]):
+        assert "is not the ledger's 3" in decide(obj, rows).reason
+    # Same date: a row without a generation ties with generation 0, and the later row in the join wins the tie.
+    rows = [ledger(generation=None), ledger(generation=0)]
+    assert decide(obj, rows).reason == "generation 9 is not the ledger's 0"

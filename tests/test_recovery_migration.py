@@ -217,3 +217,9 @@ def test_the_in_registry_only_row_is_whole_and_names_no_size_it_cannot_tell():
     }
     two_sizes = [ref("r", "sha256:m9", True, size=42), ref("r", "sha256:m8", True, size=43)]
     assert mg.registry_only_finding("sha256:" + "a" * 64, B, two_sizes, named)["size"] is None
+
+
+def test_a_migrated_image_row_of_one_part():
+    part = {"repository": "r", "manifest_digest": "sha256:m", "tags": [], "blobs": 1, "bytes": 5}
+    row = mg.migrated_image_row(B, "r@sha256:m", [part])
+    assert (row["repository"], row["manifest_digest"], row["blobs_in_bucket"]) == ("r", "sha256:m", 1)
