@@ -365,6 +365,6 @@ def test_an_undated_row_ranks_below_dated_ones_and_a_missing_generation_as_zero(
     dated, undated = ledger(generation=3), ledger(generation=4, verified_at=None)
     for rows in ([dated, undated], [undated, dated]):
         assert "is not the ledger's 3" in decide(obj, rows).reason
-    # Same date: a row without a generation ties with generation 0, and the later row in the join wins the tie.
-    rows = [ledger(generation=None), ledger(generation=0)]
-    assert decide(obj, rows).reason == "generation 9 is not the ledger's 0"
+    # Same date: a row without a generation ranks as generation 0, below generation 1.
+    for rows in ([ledger(generation=1), ledger(generation=None)], [ledger(generation=None), ledger(generation=1)]):
+        assert decide(obj, rows).reason == "generation 9 is not the ledger's 1"
