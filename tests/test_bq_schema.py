@@ -273,3 +273,32 @@ def test_a_record_column_of_a_summary_without_it_is_all_zeros():
 
 def test_table_spec_of_a_domain_scoped_project():
     assert bq_schema.table_spec("org.com:p:audit", "t") == "org.com:p:audit.t"
+
+
+def test_view_files_go_into_a_new_nested_folder(tmp_path):
+    written = bq_schema.write_view_files(tmp_path / "x" / "y")
+    assert written and all(path.parent == tmp_path / "x" / "y" for path in written)
+
+
+def test_timestamps_are_utc_whatever_the_machines_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert bq_schema.bq_timestamp("2025-01-01T23:30:00") == "2025-01-01 23:30:00.000000 UTC"
+        assert bq_schema.bq_timestamp("2025-01-01T23:30:00+02:00") == "2025-01-01 21:30:00.000000 UTC"
+        assert bq_schema.scan_date("2025-01-01T23:30:00Z") == "2025-01-01"
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_cells_of_each_type():
+    cell = bq_schema._cell
+    assert cell(("a", 1), bq_schema.STRING, "REPEATED") == ["a", "1"]
+    assert cell({"b": 1, "a": [2]}, bq_schema.STRING, "REPEATED") == ['{"a": [2], "b": 1}']
+    assert cell({"b": date(2025, 1, 2), "a": 1}, bq_schema.STRING, "NULLABLE") == '{"a": 1, "b": "2025-01-02"}'
+    assert cell(None, bq_schema.STRING, "REPEATED") == []
+    assert cell(0, bq_schema.BOOLEAN, "NULLABLE") is False and cell("x", bq_schema.BOOLEAN, "NULLABLE") is True
+    assert cell("7", bq_schema.INTEGER, "NULLABLE") == 7
