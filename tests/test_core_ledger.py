@@ -388,3 +388,41 @@ def test_ledger_values_lose_only_trailing_slashes():
     assert L.parse_ledger("/reports/r1/") == L.LedgerSpec(L.RUN_FOLDER, "/reports/r1")
     assert L.parse_time("2026-11-02T03:00:00") == L.parse_time("2026-11-02T03:00:00Z")
     assert L.parse_time("2026-11-02T03:00:00+01:00").utcoffset().total_seconds() == 3600
+
+
+def test_a_run_from_the_future_is_skipped_by_auto_and_ties_go_to_the_later_name():
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 11, 2, 3, 0, tzinfo=timezone.utc)  # noqa: UP017 (3.10 has no datetime.UTC)
+    future = candidate("r9", summary("r9", "2026-11-05T00:00:00Z"))
+    good = candidate("r1", summary("r1", "2026-11-01T03:00:00Z"))
+    choice = L.choose_auto([future, good], "current", now)
+    assert choice.taken is good and [run for run, _ in choice.skipped] == ["r9"]
+    assert choice.skipped[0][1].startswith("it says it started at 2026-11-05T00:00:00Z, after now")
+    # An untrusted run that started at the same time as the one taken is not newer: not named.
+    twin = candidate("r2", summary("r2", "2026-11-01T03:00:00Z", unaccounted=1))
+    assert L.choose_auto([good, twin], "current").skipped == ()
+    unread = candidate("r1", None)  # no summary, and its name sorts as the taken one's
+    assert L.choose_auto([good, unread], "current").skipped == ()
+    # Skipped runs of one start are listed by run id, newest name first.
+    late = [candidate(name, summary(name, "2026-11-02T00:00:00Z", unaccounted=1)) for name in ("ra", "rc", "rb")]
+    assert [run for run, _ in L.choose_auto([good, *late], "current").skipped] == ["rc", "rb", "ra"]
+
+
+def test_a_folder_whose_files_are_damaged_names_that_problem_first():
+    damaged = L.Candidate("/reports/r1", "r1", summary("r1"), files_problem="verified-0.jsonl is a FIFO")
+    assert damaged.problem() == "verified-0.jsonl is a FIFO"
+    unfinished = L.Candidate("/reports/r2", "r2", None, files_problem="summary.json does not parse")
+    assert unfinished.problem() == "no summary.json: the run did not finish, so its rows may be incomplete"
+
+
+def test_exactly_the_shown_number_of_skipped_runs_are_all_listed():
+    runs = [candidate(f"r{n:02d}", None) for n in range(L.SKIPPED_SHOWN)]
+    lines = L.choice_lines("/reports", L.choose_auto(runs, "now"))
+    assert len(lines) == 1 + L.SKIPPED_SHOWN and "more untrusted" not in lines[-1]
+
+
+def test_literals_escape_backslashes_and_quotes_and_a_table_needs_three_parts():
+    assert L._quote("a\\'b") == "'a\\\\\\'b'"
+    with pytest.raises(ValueError, match=r"^not PROJECT.DATASET.TABLE: 'p.d'$"):
+        L.table_parts("p.d")
