@@ -551,3 +551,29 @@ def test_recovery_lines_in_full():
     ]
     orphans_only = {**table, "configs": 0, "orphan_layers": 2, "orphan_bytes": 2_500_000}
     assert rc.recovery_lines(orphans_only)[1] == "  2 true orphan layer(s), 2.5 MB: in no config, no manifest"
+
+
+def test_only_a_readable_image_manifest_is_an_image():
+    blobs = [("config", D["c"], 9, None), ("layer", D["a"], 10, None)]
+    record = {"status": "ok", "media_type": "application/vnd.oci.image.manifest.v1+json", "blobs": blobs,
+              "repository": "r", "digest": D["f"], "tags": []}  # fmt: skip
+    assert rc.image_of_record(record)["layers"] == [D["a"]]
+    assert rc.image_of_record({**record, "status": "invalid"}) is None
+    assert rc.image_of_record({**record, "media_type": "application/vnd.oci.image.index.v1+json"}) is None
+
+
+def test_a_short_image_does_not_stop_the_others_and_five_places_take_no_ellipsis():
+    from pipeline.core.layer_sniff import ConfigFacts
+
+    config = {"digest": D["c"], "bucket": BUCKET, "object": "o", "size": 9, "facts": ConfigFacts(diff_ids=("d0",))}
+    short, good = an_image("team/short", []), an_image("team/good", [D["a"]])
+    expectations, rows = rc.diff_id_expectations(D["c"], [config], [short, good])
+    assert [layer for layer, _ in expectations] == [D["a"]] and len(rows) == 1
+    blob = {"bucket": BUCKET, "object": "blob-object", "size": 8, "intact": True}
+    five = [expectation(an_image(f"team/i{n}", [D["a"]]), 0, "want") for n in range(5)]
+    (row,) = rc.check_diff_ids(D["a"], five, [], [blob])
+    assert row["detail"].count("layer 0 of") == 5 and "…" not in row["detail"]
+
+
+def test_an_orphan_of_unknown_size_counts_no_bytes():
+    assert rc.orphan_counts({"size": None}) == Counter({"orphan_layers": 1, "orphan_bytes": 0})
