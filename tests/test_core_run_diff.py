@@ -339,3 +339,43 @@ def test_the_page_section_is_whole():
     }
     assert d.page_section({"changes": {**block, "withheld": "damaged"}}) is None
     assert d.page_section({"changes": "not a block"}) is None
+
+
+def test_the_accumulator_keeps_at_most_five_run_ids_and_merges_into_an_empty_one():
+    acc = d.ChangesAccumulator()
+    acc.add(d.change_row(d.NEW_OBJECT, bucket="b", object="none"))
+    assert acc.previous_run_ids == set()
+    for n in range(7):
+        acc.add(d.change_row(d.VANISHED_OBJECT, bucket="b", object=f"o{n}", previous_run_id=f"r{n}"))
+    assert len(acc.previous_run_ids) == 5
+    other = d.ChangesAccumulator().add(d.change_row(d.GONE_FINDING, bucket="b", object="x", previous_run_id="z"))
+    merged = d.ChangesAccumulator().merge(other)
+    assert merged.previous_run_ids == {"z"} and merged.example_rows(d.GONE_FINDING) == other.example_rows(
+        d.GONE_FINDING
+    )
+    both = d.ChangesAccumulator().add(d.change_row(d.GONE_FINDING, bucket="b", object="y", previous_run_id="w"))
+    assert both.merge(other).previous_run_ids == {"w", "z"}
+
+
+def test_examples_of_one_object_with_two_kinds_rank_equal_and_still_sort():
+    acc = d.ChangesAccumulator()
+    for kind in ("size_mismatch", "read_error"):
+        acc.add(d.change_row(d.NEW_FINDING, bucket="b", object="o", subject="o", kind=kind, severity="error"))
+    acc.add(d.change_row(d.NEW_FINDING, bucket="a", object="w", subject="w", kind="k", severity="warning"))
+    assert [r["kind"] for r in acc.example_rows(d.NEW_FINDING)] == ["size_mismatch", "read_error", "k"]
+
+
+def test_a_finding_row_without_a_severity_takes_its_kinds():
+    row = {"kind": "read_error", "bucket": "b", "object": "o"}
+    (gone,) = d.finding_changes(d.finding_key(row), [], [row])
+    assert gone["severity"] == "error"
+    (new,) = d.joined_changes((d.finding_key(row), {"current": [row], "previous": []}))
+    assert new["change"] == d.NEW_FINDING
+
+
+def test_a_withheld_comparison_names_its_run_and_the_page_keeps_kinds():
+    block = d.changes_block(d.ChangesAccumulator(), {"run_id": "r1"}, withheld="damaged")
+    assert d.change_lines(block) == ["since run r1: not compared: damaged"]
+    acc = d.ChangesAccumulator().add(d.change_row(d.NEW_FINDING, bucket="b", object="o", kind="read_error"))
+    section = d.page_section({"changes": d.changes_block(acc, {"run_id": "r1"})})
+    assert section["findings_by_kind"] == {"read_error": {"new": 1, "gone": 0, "persisting": 0}}
