@@ -288,7 +288,7 @@ def test_timestamps_are_utc_whatever_the_machines_zone(monkeypatch):
     try:
         assert bq_schema.bq_timestamp("2025-01-01T23:30:00") == "2025-01-01 23:30:00.000000 UTC"
         assert bq_schema.bq_timestamp("2025-01-01T23:30:00+02:00") == "2025-01-01 21:30:00.000000 UTC"
-        assert bq_schema.scan_date("2025-01-01T23:30:00Z") == "2025-01-01"
+        assert bq_schema.scan_date("2025-01-02T01:00:00Z") == "2025-01-02"  # New York is still on 1 January
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()

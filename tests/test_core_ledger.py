@@ -426,3 +426,17 @@ def test_literals_escape_backslashes_and_quotes_and_a_table_needs_three_parts():
     assert L._quote("a\\'b") == "'a\\\\\\'b'"
     with pytest.raises(ValueError, match=r"^not PROJECT.DATASET.TABLE: 'p.d'$"):
         L.table_parts("p.d")
+
+
+def test_ledger_values_keep_their_last_character():
+    assert L.parse_ledger("gs://reports/X") == L.LedgerSpec(L.RUN_FOLDER, "gs://reports/X")
+    assert L.parse_ledger("./runs/20261101T030000X/") == L.LedgerSpec(L.RUN_FOLDER, "./runs/20261101T030000X")
+    assert L.unresolved_previous("auto", "gs://r/X").location == "gs://r/X/LEDGER_RUN"
+    assert L.parse_time(5) is None and L.parse_time("") is None
+
+
+def test_a_summary_that_is_not_an_object_has_no_start():
+    odd = L.Candidate("/reports/r0", "r0", ["not", "an", "object"])
+    good = candidate("r1", summary("r1"))
+    choice = L.choose_auto([odd, good], "current")
+    assert choice.taken is good and choice.skipped == ()

@@ -577,3 +577,24 @@ def test_a_short_image_does_not_stop_the_others_and_five_places_take_no_ellipsis
 
 def test_an_orphan_of_unknown_size_counts_no_bytes():
     assert rc.orphan_counts({"size": None}) == Counter({"orphan_layers": 1, "orphan_bytes": 0})
+
+
+def test_the_page_reads_past_images_in_a_registry_and_ranks_unknown_sizes_as_zero():
+    summary = {"recovery": {"configs": 3}}
+    rows = [
+        {"config_digest": "kept", "in_registry": "r@x", "complete": True, "total_size": 9},
+        {"config_digest": "zero", "complete": False, "total_size": 0},
+        {"config_digest": "unknown", "complete": False, "total_size": None},
+        {"config_digest": "whole", "complete": True, "total_size": 1},
+    ]
+    section = rc.page_section(summary, rows)
+    assert [r["config_digest"] for r in section["rows"]] == ["whole", "zero", "unknown"]
+    assert section["rows"][0]["complete"] is True and section["omitted"] == 0
+    assert rc.page_section(summary, [])["omitted"] == 0
+
+
+def test_recovery_lines_round_megabytes_to_one_decimal():
+    table = dict.fromkeys(("configs", "complete", "not_in_registry", "not_in_registry_complete"), 1)
+    table.update(not_in_registry_bytes=1_050_000, orphan_layers=1, orphan_bytes=1_050_000)
+    lines = rc.recovery_lines(table)
+    assert "(1 complete, 1.1 MB)" in lines[0] and "1 true orphan layer(s), 1.1 MB" in lines[1]
