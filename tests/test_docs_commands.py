@@ -51,7 +51,7 @@ OPT_OUT = "<!-- docs-commands: illustrative -->"
 EXTERNAL = {
     "gcloud", "gsutil", "bq", "jq", "skopeo", "crane", "docker", "git", "curl", "mvn", "uv", "pip", "tar",
     "cat", "cp", "cd", "mkdir", "rm", "ls", "sleep", "kill", "wait", "echo", "printf", "set", ".", "source",
-    "export", "docker-registry",
+    "export", "docker-registry", "grep", "cut",
 }  # fmt: skip
 CONTROL = {"|", "||", "&&", ";", "&", "(", ")"}
 REDIRECT = re.compile(r"^\d*(<|>|>>|<<|<<<|>&|&>)$")
