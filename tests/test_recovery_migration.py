@@ -223,3 +223,12 @@ def test_a_migrated_image_row_of_one_part():
     part = {"repository": "r", "manifest_digest": "sha256:m", "tags": [], "blobs": 1, "bytes": 5}
     row = mg.migrated_image_row(B, "r@sha256:m", [part])
     assert (row["repository"], row["manifest_digest"], row["blobs_in_bucket"]) == ("r", "sha256:m", 1)
+
+
+def test_a_blob_no_successor_image_uses_does_not_stop_the_next():
+    refs = [ref("gcr.io/p/app", "sha256:m1", True, bucket=OTHER)]
+    counts, images = mg.blob_migration(refs, [blob(B, 5), blob(OTHER, 7)])
+    assert counts == Counter(
+        {(B, mg.OTHER_BLOBS): 1, (B, mg.OTHER_BYTES): 5, (OTHER, mg.SUCCESSOR_BLOBS): 1, (OTHER, mg.SUCCESSOR_BYTES): 7}
+    )
+    assert [key for key, _ in images] == [(OTHER, "gcr.io/p/app@sha256:m1")]
