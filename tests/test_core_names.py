@@ -105,6 +105,7 @@ def test_unsupported_shard_count_is_refused():
         ("containers/images/upload.tmp", "name has no '<algorithm>:' part; expected sha256:<64 hex>"),
         ("containers/images/sha512:" + "a" * 128, "algorithm 'sha512' is not sha256"),
         ("containers/images/sha256:" + "A" * 64, "hex digits must be lowercase"),
+        ("containers/images/sha256:" + "a" * 63 + "B", "hex digits must be lowercase"),
         ("containers/images/sha256:" + "a" * 63 + "G", "digest has characters other than lowercase hex"),
         ("containers/images/sha256:ab:cd", "digest has characters other than lowercase hex"),
         ("containers/images/sha256:" + "a" * 63, "digest has 63 hex digits, expected 64"),
