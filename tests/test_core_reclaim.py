@@ -297,3 +297,32 @@ def test_early_deletion_fee_is_estimated_apart_from_the_monthly_saving():
     # 4 days of one GiB of regional Nearline: 4 / 30.42 of a month at $0.010.
     assert plan["early_deletion"]["usd"] == pytest.approx(0.010 * 4 / (730 / 24), abs=1e-6)
     assert plan["early_deletion"]["byte_days"] == 4 * 1024**3
+
+
+def test_monthly_cost_rows_per_bucket_and_class_in_order():
+    sizes = {("b2", "STANDARD"): pricing.GIB, ("b1", None): 5, ("b1", "NEARLINE"): 2 * pricing.GIB}
+    cost = pricing.monthly_cost(sizes, {"b1": "region", "b2": "multi-region"})
+    assert cost["by_class"] == [
+        {"bucket": "b1", "storage_class": None, "location_type": "region", "bytes": 5,
+         "usd_per_gib_month": None, "usd_per_month": None},
+        {"bucket": "b1", "storage_class": "NEARLINE", "location_type": "region", "bytes": 2 * pricing.GIB,
+         "usd_per_gib_month": 0.01, "usd_per_month": 0.020001},  # $0.0000137/GiB-hour x 730 = 0.01000027
+        {"bucket": "b2", "storage_class": "STANDARD", "location_type": "multi-region", "bytes": pricing.GIB,
+         "usd_per_gib_month": 0.026, "usd_per_month": 0.026},
+    ]  # fmt: skip
+    assert cost["unpriced_bytes"] == 5 and cost["currency"] == pricing.CURRENCY
+    assert cost["basis"] == "list prices per GiB-hour x 730 hours; no discounts or operations (early deletion apart)"
+
+
+def test_early_deletion_fee_in_full():
+    byte_days = {("b1", "NEARLINE"): 30 * pricing.GIB, ("b1", "UNKNOWN"): 7, ("b2", "COLDLINE"): 0}
+    assert pricing.early_deletion_fee(byte_days, {"b1": "region", "b2": "region"}) == {
+        "usd": 0.009863,  # 30 GiB-days at 0.01000027 a GiB-month of 730/24 days
+        "byte_days": 30 * pricing.GIB + 7,
+        "unpriced_byte_days": 7,
+    }
+    assert pricing.early_deletion_fee({("b", "ARCHIVE"): 1}, {"b": None}) == {
+        "usd": 0.0,
+        "byte_days": 1,
+        "unpriced_byte_days": 1,
+    }
