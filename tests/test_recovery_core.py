@@ -598,3 +598,9 @@ def test_recovery_lines_round_megabytes_to_one_decimal():
     table.update(not_in_registry_bytes=1_050_000, orphan_layers=1, orphan_bytes=1_050_000)
     lines = rc.recovery_lines(table)
     assert "(1 complete, 1.1 MB)" in lines[0] and "1 true orphan layer(s), 1.1 MB" in lines[1]
+
+
+def test_an_unknown_size_ranks_below_one_byte():
+    rows = [{"config_digest": "unknown", "total_size": None}, {"config_digest": "one", "total_size": 1}]
+    section = rc.page_section({"recovery": {"configs": 2}}, rows)
+    assert [r["config_digest"] for r in section["rows"]] == ["one", "unknown"]
