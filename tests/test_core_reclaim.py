@@ -326,3 +326,26 @@ def test_early_deletion_fee_in_full():
         "byte_days": 1,
         "unpriced_byte_days": 1,
     }
+
+
+def test_location_types_say_where_they_came_from():
+    assert pricing.location_type_of("b", "REGION") == ("region", "bucket metadata")
+    assert pricing.location_type_of("eu.artifacts.p.appspot.com", None) == (
+        "multi-region",
+        "GCR bucket name (GCR buckets are US, EU or ASIA multi-region)",
+    )
+    assert pricing.location_type_of(None, None) == (None, "unknown: the bucket's location type was not reported")
+
+
+@pytest.mark.parametrize(
+    "storage_class, created",
+    [(None, "2026-11-01T00:00:00Z"), ("SUPERCOLD", "2026-11-01T00:00:00Z"), ("NEARLINE", None), ("NEARLINE", "soon")],
+)
+def test_no_minimum_duration_is_counted_without_a_known_class_and_creation_time(storage_class, created):
+    assert pricing.days_short_of_minimum(storage_class, created, "2026-11-02T00:00:00Z") == 0
+
+
+def test_unpriced_amounts_add_up():
+    assert pricing.monthly_cost({("b", "X"): 3, ("b", "Y"): 4}, {"b": "region"})["unpriced_bytes"] == 7
+    assert pricing.early_deletion_fee({("b", "X"): 3, ("b", "Y"): 4}, {"b": "region"})["unpriced_byte_days"] == 7
+    assert pricing.usd_per_gib_month(None, "region") is None and pricing.usd_per_gib_month("STANDARD", "") is None
