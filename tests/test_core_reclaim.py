@@ -339,7 +339,7 @@ def test_location_types_say_where_they_came_from():
 
 @pytest.mark.parametrize(
     "storage_class, created",
-    [(None, "2026-11-01T00:00:00Z"), ("SUPERCOLD", "2026-11-01T00:00:00Z"), ("NEARLINE", None), ("NEARLINE", "soon")],
+    [(None, "2026-11-02T00:00:00Z"), ("SUPERCOLD", "2026-11-02T00:00:00Z"), ("NEARLINE", None), ("NEARLINE", "soon")],
 )
 def test_no_minimum_duration_is_counted_without_a_known_class_and_creation_time(storage_class, created):
     assert pricing.days_short_of_minimum(storage_class, created, "2026-11-02T00:00:00Z") == 0
