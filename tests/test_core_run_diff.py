@@ -379,3 +379,13 @@ def test_a_withheld_comparison_names_its_run_and_the_page_keeps_kinds():
     acc = d.ChangesAccumulator().add(d.change_row(d.NEW_FINDING, bucket="b", object="o", kind="read_error"))
     section = d.page_section({"changes": d.changes_block(acc, {"run_id": "r1"})})
     assert section["findings_by_kind"] == {"read_error": {"new": 1, "gone": 0, "persisting": 0}}
+
+
+def test_a_missing_bucket_or_subject_sorts_first_even_before_digits():
+    acc = d.ChangesAccumulator()
+    acc.add(d.change_row(d.NEW_FINDING, bucket="1b", subject="a", kind="k", severity="error"))
+    acc.add(d.change_row(d.NEW_FINDING, bucket=None, subject="z", kind="k", severity="error"))
+    acc.add(d.change_row(d.NEW_FINDING, bucket="2b", subject="0a", kind="k", severity="error"))
+    acc.add(d.change_row(d.NEW_FINDING, bucket="2b", subject="", kind="k", severity="error"))
+    shown = [(r["bucket"], r["subject"]) for r in acc.example_rows(d.NEW_FINDING)]
+    assert shown == [(None, "z"), ("1b", "a"), ("2b", ""), ("2b", "0a")]
