@@ -11,7 +11,8 @@ prompt). Each simple command is then checked by its program:
   dry run (``--dry_run=True``) is offline, so it is run for real and must exit 0.
 * ``make TARGET``: the Makefile has the target.
 * a script of the repository (``.venv/bin/python tests/bench/x.py``, ``bash tests/x.sh``,
-  ``jobs/deploy/deploy.sh``): the file exists and its source names every ``--flag`` given.
+  ``jobs/deploy/deploy.sh``): the file exists and its source names every ``--flag`` given;
+  ``python -m MODULE``: the module is importable here.
 * ``.venv/bin/TOOL``: a program the project installs next to this Python.
 * a program of the outside world in ``EXTERNAL`` (gcloud, jq, skopeo, …): not run, but any
   path of this repository it is given must exist.
@@ -27,6 +28,7 @@ put ``<!-- docs-commands: illustrative -->`` on the line before its fence.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shlex
@@ -258,6 +260,9 @@ def check_command(block: Block, words: list[str], tmp_path: Path) -> list[str]:
     if program == "make":
         targets = [arg for arg in args if not arg.startswith("-") and "=" not in arg]
         return [f"make {t}: no such target in the Makefile" for t in targets if t not in makefile_targets()]
+    if program in (".venv/bin/python", "python", "python3") and args[:1] == ["-m"] and len(args) > 1:
+        found = importlib.util.find_spec(args[1].split(".")[0]) is not None
+        return [] if found else [f"{program} -m {args[1]}: no such module in this environment"]
     if program in (".venv/bin/python", "python", "python3", "bash", "sh"):
         if not args or args[0].startswith("-"):
             return [f"{program} {' '.join(args)}: run a script of the repository"]
@@ -331,6 +336,8 @@ def test_a_wrong_command_is_caught(tmp_path):
     assert check_command(block, ["make", "no-such-target"], tmp_path)
     assert check_command(block, ["jobs/deploy/deploy.sh", "--no-such-flag"], tmp_path)
     assert check_command(block, ["frobnicate"], tmp_path)
+    assert check_command(block, ["python", "-m", "no_such_module_here"], tmp_path)
+    assert not check_command(block, ["python", "-m", "json.tool"], tmp_path)
 
 
 # --- the docs against the CLI's own tables -----------------------------------------------------
