@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan = commands.add_parser(
         "scan",
         help="scan buckets as configured (the default command)",
-        description=f"Scan buckets and write the report. `{PROG} demo --help` shows the embedded demo.",
+        description="Scan buckets and write the report (the default command).",
         **common,
     )
     _add_scan_flags(scan)
@@ -272,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     from jobs import export
 
     parser.commands = {"scan": scan, "demo": demo, "report": report, "export": export.add_parser(commands)}
+    # `registry-scrub --help` is scan's help: it names the other commands, or nobody finds them.
+    others = "\n".join(
+        f"  {PROG} {action.dest} --help".ljust(32) + action.help
+        for action in commands._choices_actions
+        if action.dest != "scan"
+    )
+    scan.description += f"\n\nOther commands, each with its own --help:\n{others}"
     for command in ("scan", "report", "export"):  # jobs/output.py: one JSON document on standard output
         output.add_format_flag(parser.commands[command])
     return parser

@@ -387,3 +387,82 @@ def test_a_real_runs_rows_and_summary_fit_the_tables_and_the_docs(emulator, tmp_
             assert set(row) == {"run_id", *fields}, f"{prefix}: {set(row) ^ {'run_id', *fields}}"
             _assert_fits(convert(row, "agree", written["started_at"]), columns)
     assert written["findings_by_kind"]["digest_mismatch"] > 0  # the demo's damage reached the rows
+
+
+def test_a_table_schema_is_beams_fields_form():
+    columns = [{"name": "a", "type": "STRING", "mode": "NULLABLE"}]
+    assert bq_schema.table_schema(columns) == {"fields": columns}
+
+
+def test_generated_files_are_byte_for_byte_the_committed_ones_in_a_new_nested_folder(tmp_path):
+    target = tmp_path / "a" / "b"
+    for generated in bq_schema.write_schema_files(target) + bq_schema.write_view_files(target):
+        assert generated.parent == target
+        assert generated.read_bytes() == (REPO / "jobs" / "deploy" / "bq" / generated.name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "columns, name, hint",
+    [
+        (bq_schema.verified_columns, "verified", "add the field to VERIFIED_TYPES in pipeline/core/bq_schema.py"),
+        (bq_schema.finding_columns, "findings", "add the field to FINDING_TYPES in pipeline/core/bq_schema.py"),
+    ],
+)
+def test_a_row_field_without_a_column_names_the_table_and_the_fix(monkeypatch, columns, name, hint):
+    fields = "VERIFIED_FIELDS" if name == "verified" else "FINDING_FIELDS"
+    monkeypatch.setattr(bq_schema, fields, (*getattr(bq_schema, fields), "new_field"))
+    with pytest.raises(bq_schema.SchemaDrift) as err:
+        columns()
+    assert str(err.value) == (
+        f"{name}: JSONL fields without a BigQuery column ['new_field'], BigQuery columns without a JSONL field []; "
+        f"{hint}"
+    )
+
+
+def test_a_summary_key_without_a_column_names_the_table_and_the_fix():
+    with pytest.raises(bq_schema.SchemaDrift) as err:
+        bq_schema.summary_columns([*bq_schema.SUMMARY_TYPES, "new_key"])
+    assert str(err.value) == (
+        "summaries: JSONL fields without a BigQuery column ['new_key'], BigQuery columns without a JSONL field []; "
+        "add the key to SUMMARY_TYPES in pipeline/core/bq_schema.py"
+    )
+
+
+def test_a_record_column_of_a_summary_without_it_is_all_zeros():
+    summary = {"started_at": "2025-01-01T00:00:00Z", "findings_by_severity": {"error": 2}}
+    row = bq_schema.summary_row(summary, ["b"])
+    assert row["findings_by_severity"] == {"error": 2, "warning": 0, "info": 0}
+    assert set(row["findings_by_kind"].values()) == {0} and row["buckets"] == ["b"]
+
+
+def test_table_spec_of_a_domain_scoped_project():
+    assert bq_schema.table_spec("org.com:p:audit", "t") == "org.com:p:audit.t"
+
+
+def test_view_files_go_into_a_new_nested_folder(tmp_path):
+    written = bq_schema.write_view_files(tmp_path / "x" / "y")
+    assert written and all(path.parent == tmp_path / "x" / "y" for path in written)
+
+
+def test_timestamps_are_utc_whatever_the_machines_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert bq_schema.bq_timestamp("2025-01-01T23:30:00") == "2025-01-01 23:30:00.000000 UTC"
+        assert bq_schema.bq_timestamp("2025-01-01T23:30:00+02:00") == "2025-01-01 21:30:00.000000 UTC"
+        assert bq_schema.scan_date("2025-01-02T01:00:00Z") == "2025-01-02"  # New York is still on 1 January
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_cells_of_each_type():
+    cell = bq_schema._cell
+    assert cell(("a", 1), bq_schema.STRING, "REPEATED") == ["a", "1"]
+    assert cell({"b": 1, "a": [2]}, bq_schema.STRING, "REPEATED") == ['{"a": [2], "b": 1}']
+    assert cell({"b": date(2025, 1, 2), "a": 1}, bq_schema.STRING, "NULLABLE") == '{"a": 1, "b": "2025-01-02"}'
+    assert cell(None, bq_schema.STRING, "REPEATED") == []
+    assert cell(0, bq_schema.BOOLEAN, "NULLABLE") is False and cell("x", bq_schema.BOOLEAN, "NULLABLE") is True
+    assert cell("7", bq_schema.INTEGER, "NULLABLE") == 7

@@ -9,6 +9,7 @@ from jobs.launcher import UnusableInput, with_registry_share
 from pipeline.config import parse_config
 from pipeline.core.budget import (
     BudgetError,
+    Fleet,
     dataflow_fleet,
     flink_fleet,
     local_fleet,
@@ -125,3 +126,33 @@ def test_a_fleet_of_unknown_size_is_unusable_input():
     options = PipelineOptions(["--runner=FlinkRunner", "--flink_master=jm:8081", "--environment_type=DOCKER"])
     with pytest.raises(UnusableInput, match="set --parallelism"):
         with_registry_share(_registry_config(20), options)
+
+
+def test_fleets_say_how_they_were_counted():
+    assert flink_fleet(None, True) == Fleet(1, "LOOPBACK: the SDK workers run in the launching process")
+    assert flink_fleet(1, False) == Fleet(1, "--parallelism=1 SDK workers at most")
+    for parallelism in (0, -2, None):
+        with pytest.raises(BudgetError) as err:
+            flink_fleet(parallelism, False)
+        assert str(err.value) == (
+            "FlinkRunner without LOOPBACK: set --parallelism so that the registry budget "
+            "(manifests.requests_per_second) can be shared between the SDK workers"
+        )
+    assert local_fleet(False, 8) == Fleet(1, "one in-memory process")
+    assert local_fleet(True, 0) == Fleet(1, "--direct_num_workers=0 processes")
+    assert dataflow_fleet(None, None, False) == Fleet(
+        1000, "Dataflow's default of 1000 workers x 1 SDK processes (one per vCPU of n1-standard-1)"
+    )
+    assert dataflow_fleet(3, "n2-standard-4", True) == Fleet(
+        3, "--max_num_workers=3 x 1 SDK process (no_use_multiple_sdk_containers)"
+    )
+    with pytest.raises(BudgetError) as err:
+        vcpus_of("weird")
+    assert str(err.value) == (
+        "--machine_type=weird: cannot tell its vCPUs from the name, so the registry budget "
+        "cannot be shared out; name a predefined or custom-N-M machine type"
+    )
+    with pytest.raises(ValueError, match="a request budget must be positive, got 0"):
+        share_per_process(0, 1)
+    with pytest.raises(ValueError, match="a fleet has at least one process, got 0"):
+        share_per_process(1, 0)

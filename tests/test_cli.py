@@ -56,9 +56,9 @@ def one_line(stderr: str) -> str:
 
 
 def test_demo_finds_every_planted_problem_and_leaves_the_report(tmp_path):
-    proc = run_cli("demo", "--run-id", "demo-test", cwd=tmp_path)
+    proc = run_cli("demo", "--run-id", "demo1", cwd=tmp_path)  # docs/incremental.md quotes this run
     assert proc.returncode == 1, proc.stderr
-    run_dir = tmp_path / "scrub-reports" / "demo-test"
+    run_dir = tmp_path / "scrub-reports" / "demo1"
     assert f"report: {run_dir}" in proc.stdout
     summary = json.loads((run_dir / "summary.json").read_text())
     expected = {kind.value: 0 for kind in Kind} | {  # every kind, zeros included, as the summary lists them
@@ -102,10 +102,11 @@ def test_demo_finds_every_planted_problem_and_leaves_the_report(tmp_path):
     assert summary["decommission"][ASIA_BUCKET]["verdict"] == "safe_to_delete"
     assert summary["decommission"][US_BUCKET]["verdict"] == "would_lose_images"
     # The second, incremental run (docs/incremental.md) after a rewrite, a push and a deletion.
-    rescan = json.loads((tmp_path / "scrub-reports" / "demo-test-rescan" / "summary.json").read_text())
-    assert rescan["ledger"]["run_id"] == "demo-test" and rescan["verified_from_ledger"] == 27
+    rescan = json.loads((tmp_path / "scrub-reports" / "demo1-rescan" / "summary.json").read_text())
+    assert rescan["ledger"]["run_id"] == "demo1" and rescan["verified_from_ledger"] == 28
     assert rescan["changes"]["objects"] == {"new": 1, "changed": 1, "vanished": 1}
-    assert "since run demo-test: 1 new, 1 changed, 1 vanished object(s); findings 2 new" in proc.stdout
+    assert "since run demo1: 1 new, 1 changed, 1 vanished object(s); findings 2 new" in proc.stdout
+    check_incremental_doc_quotes(proc.stdout)
     for target, expectation in planted:
         kind = expectation.split(" ", 1)[0]
         named = [
@@ -115,6 +116,22 @@ def test_demo_finds_every_planted_problem_and_leaves_the_report(tmp_path):
             and ((row["object"] or "").endswith(target) or target in (row["images"] or []) or row["digest"] == target)
         ]
         assert len(named) == 1, f"planted {target} ({kind}): {len(named)} rows"
+
+
+def check_incremental_doc_quotes(stdout: str) -> None:
+    """docs/incremental.md's excerpt of the demo's rescan is what `registry-scrub demo --run-id demo1` prints."""
+    doc = (REPO / "docs" / "incremental.md").read_text()
+    assert "`registry-scrub demo --run-id demo1`" in doc
+    excerpt = doc.split("summary ends with", 1)[1].split("```\n", 2)[1]
+    for line in excerpt.splitlines():
+        # Hashes are shortened with "…" and generations differ on every run.
+        pattern = re.escape(line).replace("…", "[0-9a-f]+")
+        pattern = re.sub(r"generation\\ \d+\\ \\->\\ \d+", r"generation\\ \\d+\\ ->\\ \\d+", pattern)
+        assert re.search(f"^{pattern}$", stdout, re.MULTILINE), (
+            f"docs/incremental.md quotes a line the demo no longer prints: {line}"
+        )
+    first_line = " ".join(doc.split("its first line says how little was read: `", 1)[1].split("`", 1)[0].split())
+    assert first_line in stdout
 
 
 def test_clean_bucket_scan_exits_zero(emulator, storage_client, tmp_path):

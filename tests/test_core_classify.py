@@ -113,3 +113,22 @@ def test_every_finding_row_has_the_whole_schema():
         finding(Kind.VANISHED, colour="red")
     with pytest.raises(ValueError, match="missing"):
         verified(bucket="b")
+
+
+def test_object_fields_and_is_error():
+    from types import SimpleNamespace
+
+    from pipeline.core.findings import is_error, object_fields
+
+    bare = SimpleNamespace(bucket="b", name="o", generation=1, size=2, crc32c="c")
+    assert object_fields(bare) == {
+        "bucket": "b",
+        "object": "o",
+        "generation": 1,
+        "size": 2,
+        "crc32c": "c",
+        "storage_class": None,
+        "time_created": None,
+    }
+    assert is_error(finding(Kind.DIGEST_MISMATCH)) and not is_error(finding(Kind.UNREFERENCED_BLOB))
+    assert not is_error({})

@@ -74,3 +74,17 @@ def test_eta_text_says_listing_until_every_listing_reported():
     assert eta_text(True, None) == "ETA: no rate yet"
     assert eta_text(True, 125.0) == "ETA 2m05s"
     assert eta_text(True, 0.0) == "ETA 0s"
+
+
+def test_rates_below_one_per_second_still_estimate():
+    assert eta_seconds(
+        listed_objects=2, listed_bytes=0, done_objects=1, done_bytes=0, objects_per_s=0.5, bytes_per_s=0
+    ) == pytest.approx(2.0)
+    assert eta_seconds(
+        listed_objects=2, listed_bytes=10, done_objects=1, done_bytes=9, objects_per_s=0, bytes_per_s=0.25
+    ) == pytest.approx(4.0)
+
+
+def test_days_round_up_by_the_hour():
+    assert format_duration(24 * 3600 + 60) == "1d01h"  # 24h01m reads as 1d01h, never as 1d00h
+    assert format_duration(2 * 86400 - 1) == "2d00h"

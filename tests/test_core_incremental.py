@@ -74,6 +74,21 @@ def test_anything_the_ledger_cannot_vouch_for_is_read(obj, row, reason):
     assert decision.action == inc.READ and reason in decision.reason
 
 
+@pytest.mark.parametrize("other", [ledger(sha256="0" * 64), ledger(size=6), ledger(crc32c="other=")])
+def test_two_ledger_rows_that_disagree_about_one_generation_are_read_in_either_order(other):
+    good = ledger(verified_at="2026-11-21T03:00:00Z", run_id="r1")
+    for rows in ([good, other], [other, good]):
+        decision = decide(listed(), rows)
+        assert decision.action == inc.READ and "rows for this generation that disagree" in decision.reason
+
+
+def test_ledger_rows_that_agree_or_speak_of_another_generation_do_not_conflict():
+    again = ledger(verified_at="2026-11-22T03:00:00Z", run_id="r0")  # the same proof, from another run
+    older = ledger(generation=6, sha256="0" * 64, size=9, crc32c="old=")
+    assert decide(listed(), [again, ledger()]).action == inc.CARRY
+    assert decide(listed(), [older, ledger()]).action == inc.CARRY
+
+
 def at(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -151,8 +166,9 @@ def test_a_recheck_that_agrees_is_a_verified_row_naming_the_ledger_run():
     assert found is None and verified["verified_by"] == "read" and verified["ledger_run_id"] == "r1"
 
 
-def test_a_recheck_of_damaged_bytes_is_ledger_disagrees_with_both_sides():
-    mismatch = finding(
+def damaged_read(**changes):
+    """The finding of a read whose bytes do not hash to their name, confirmed."""
+    return finding(
         Kind.DIGEST_MISMATCH,
         bucket="b",
         object=NAME,
@@ -165,7 +181,12 @@ def test_a_recheck_of_damaged_bytes_is_ledger_disagrees_with_both_sides():
         crc32c_match=False,
         reads=2,
         detail="confirmed by 2 complete reads that agree",
+        **changes,
     )
+
+
+def test_a_recheck_of_damaged_bytes_is_ledger_disagrees_with_both_sides():
+    mismatch = damaged_read()
     verified, found = inc.recheck(ledger(), None, mismatch)
     assert verified is None and tuple(found) == FINDING_FIELDS
     assert found["kind"] == "ledger_disagrees" and found["severity"] == "error"
@@ -188,3 +209,162 @@ def test_a_ledger_that_recorded_other_bytes_disagrees_even_when_the_object_is_so
 def test_a_recheck_that_could_not_read_stays_what_it_is(kind):
     failed = finding(kind, bucket="b", object=NAME, detail="HTTP 503")
     assert inc.recheck(ledger(), None, failed) == (None, failed)
+
+
+def test_a_recheck_of_sound_bytes_the_ledger_recorded_otherwise_is_the_whole_row():
+    """Every field of the ledger_disagrees row, from the fresh read and the ledger."""
+    read = read_row(storage_class="NEARLINE", time_created="2026-01-02T03:04:05Z", generation=8)
+    old = "0" * 64
+    verified, found = inc.recheck(ledger(sha256=old, crc32c="old=", size=4), read, None)
+    assert verified is None
+    assert found == finding(
+        Kind.LEDGER_DISAGREES,
+        bucket="b",
+        object=NAME,
+        generation=8,
+        digest="sha256:" + SHA,
+        expected="sha256:" + old,
+        actual="sha256:" + SHA,
+        size=5,
+        crc32c="old=",
+        storage_class="NEARLINE",
+        time_created="2026-01-02T03:04:05Z",
+        reads=1,
+        detail=f"ledger run r1 verified it at 2026-11-20T03:00:00Z: sha256 {old}, 4 bytes, crc32c old=; "
+        f"this read: sha256 {SHA}, 5 bytes, crc32c crc= "
+        "(the bytes hash to their name, but not to what the ledger recorded)",
+        ledger_run_id="r1",
+        ledger_verified_at="2026-11-20T03:00:00Z",
+        ledger_sha256=old,
+        ledger_size=4,
+        ledger_crc32c="old=",
+    )
+
+
+@pytest.mark.parametrize("differs", [{"sha256": "0" * 64}, {"size": 4}, {"crc32c": "old="}])
+def test_a_recheck_agrees_only_in_sha256_size_and_crc32c_all_three(differs):
+    verified, found = inc.recheck(ledger(**differs), read_row(), None)
+    assert verified is None and found["kind"] == "ledger_disagrees"
+    assert found["expected"] == "sha256:" + ledger(**differs)["sha256"]
+
+
+def test_a_ledger_without_a_sha256_disagrees_with_no_expected_digest():
+    _, found = inc.recheck(ledger(sha256=None), read_row(), None)
+    assert found["expected"] is None and found["ledger_sha256"] is None
+    mismatch = finding(Kind.DIGEST_MISMATCH, bucket="b", object=NAME, actual="sha256:" + "f" * 64, detail="d")
+    _, found = inc.recheck(ledger(sha256=None), None, mismatch)
+    assert found["expected"] is None
+
+
+def test_a_recheck_of_damaged_bytes_is_the_whole_row():
+    mismatch = damaged_read(storage_class="COLDLINE", time_created="2026-01-02T03:04:05Z")
+    assert inc.recheck(ledger(), None, mismatch) == (
+        None,
+        finding(
+            Kind.LEDGER_DISAGREES,
+            bucket="b",
+            object=NAME,
+            generation=7,
+            digest="sha256:" + SHA,
+            size=5,
+            crc32c="crc=",
+            crc32c_match=False,
+            reads=2,
+            storage_class="COLDLINE",
+            time_created="2026-01-02T03:04:05Z",
+            expected="sha256:" + SHA,
+            actual="sha256:" + "f" * 64,
+            detail=f"ledger run r1 verified it at 2026-11-20T03:00:00Z: sha256 {SHA}, 5 bytes, crc32c crc=; "
+            f"this read: sha256 {'f' * 64}, 5 bytes (confirmed by 2 complete reads that agree)",
+            ledger_run_id="r1",
+            ledger_verified_at="2026-11-20T03:00:00Z",
+            ledger_sha256=SHA,
+            ledger_size=5,
+            ledger_crc32c="crc=",
+        ),
+    )
+    # A mismatch whose actual digest is not known says so, and a finding without detail adds nothing.
+    _, found = inc.recheck(ledger(), None, {**mismatch, "actual": None, "detail": None})
+    assert found["detail"].endswith("; this read: sha256 None, 5 bytes")
+
+
+def test_a_carried_row_is_the_ledgers_proof_with_what_the_listing_says_now():
+    obj = listed(storage_class="ARCHIVE", time_created="2026-01-02T03:04:05Z", size=5)
+    assert inc.carried_row(obj, ledger()) == {
+        "bucket": "b",
+        "object": NAME,
+        "generation": 7,
+        "size": 5,
+        "crc32c": "crc=",
+        "sha256": SHA,
+        "storage_class": "ARCHIVE",
+        "time_created": "2026-01-02T03:04:05Z",
+        "verified_by": "ledger",
+        "verified_at": "2026-11-20T03:00:00Z",
+        "ledger_run_id": "r1",
+    }
+
+
+def test_every_decision_says_why_in_words():
+    assert decide(listed(), []).reason == "not in the ledger"
+    odd = listed(name=PREFIX + "stray.tmp")
+    assert decide(odd, [ledger(object=odd.name)]).reason == "not a digest name"
+    assert decide(listed(generation=None), [ledger()]).reason == "no generation to compare with the ledger"
+    assert decide(listed(), [ledger(verified_at=None)]).reason == "the ledger does not say when it verified the object"
+    assert decide(listed(), [ledger(sha256="0" * 64)]) == inc.Decision(
+        inc.SAMPLE, "the ledger's sha256 is not the digest in the name", ledger(sha256="0" * 64)
+    )
+    assert decide(listed(), [ledger()], sample_rate=1.0) == inc.Decision(
+        inc.SAMPLE, "in this run's re-check sample", ledger()
+    )
+    assert decide(listed(), [ledger()]) == inc.Decision(inc.CARRY, "the ledger verified these bytes", ledger())
+    both = [ledger(), ledger(size=6)]
+    assert decide(listed(), both) == inc.Decision(inc.READ, "the ledger holds rows for this generation that disagree")
+
+
+def test_the_sample_takes_points_strictly_below_the_rate_and_depends_on_run_bucket_and_name():
+    point = inc.sample_point("r2", "b", NAME)
+    assert decide(listed(), [ledger()], sample_rate=point).action == inc.CARRY
+    assert decide(listed(), [ledger()], sample_rate=point + 1e-12).action == inc.SAMPLE
+    others = {inc.sample_point(*args) for args in (("r3", "b", NAME), ("r2", "c", NAME), ("r2", "b", NAME + "0"))}
+    assert point not in others and len(others) == 3
+    # A name that is not valid UTF-8 (a lone surrogate, as os.fsdecode makes) still has a fixed point.
+    assert 0 <= inc.sample_point("r2", "b", PREFIX + "\udcff") < 1
+    assert inc.trusted_for(86400, "b", PREFIX + "\udcff") <= timedelta(days=1)
+
+
+def test_the_future_and_due_boundaries_are_exclusive():
+    just_future = at(NOW + inc.FUTURE_SLACK)
+    assert decide(listed(), [ledger(verified_at=just_future)]).action == inc.CARRY
+    slack_later = at(NOW + inc.FUTURE_SLACK + timedelta(seconds=1))
+    assert decide(listed(), [ledger(verified_at=slack_later)]).action == inc.READ
+    # Verified exactly its trusted time before the run (to the microsecond): still trusted.
+    edge = (NOW - inc.trusted_for(30 * 86400, "b", NAME)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert decide(listed(), [ledger(verified_at=edge)]).action == inc.CARRY
+
+
+def test_of_rows_of_other_generations_the_newest_verification_then_generation_is_picked():
+    obj = listed(generation=9)
+    older = ledger(generation=3, verified_at="2026-11-01T00:00:00Z")
+    newer = ledger(generation=2, verified_at="2026-11-02T00:00:00Z")
+    for rows in ([older, newer], [newer, older]):
+        assert "is not the ledger's 2" in decide(obj, rows).reason
+    same_day = [ledger(generation=5, verified_at="2026-11-02T00:00:00Z"), newer]
+    for rows in (same_day, same_day[::-1]):
+        assert "is not the ledger's 5" in decide(obj, rows).reason
+    undated = [ledger(generation=4, verified_at=None), ledger(generation=1, verified_at=None)]
+    for rows in (undated, undated[::-1]):
+        assert "is not the ledger's 4" in decide(obj, rows).reason
+    # A row without a generation never stands for the listed generation.
+    for rows in ([ledger(generation=None), ledger()], [ledger(), ledger(generation=None)]):
+        assert decide(listed(), rows).action == inc.CARRY
+
+
+def test_an_undated_row_ranks_below_dated_ones_and_a_missing_generation_as_zero():
+    obj = listed(generation=9)
+    dated, undated = ledger(generation=3), ledger(generation=4, verified_at=None)
+    for rows in ([dated, undated], [undated, dated]):
+        assert "is not the ledger's 3" in decide(obj, rows).reason
+    # Same date: a row without a generation ranks as generation 0, below generation 1.
+    for rows in ([ledger(generation=1), ledger(generation=None)], [ledger(generation=None), ledger(generation=1)]):
+        assert decide(obj, rows).reason == "generation 9 is not the ledger's 1"

@@ -194,3 +194,249 @@ def test_a_hostile_summary_is_judged_not_crashed_on():
     assert L.scanned_buckets(odd) == ()
     assert L.scanned_buckets(summary(config={"source": {"buckets": "b-one"}})) == ()
     assert L.previous_run(candidate("r1", odd), "auto").prefix is None
+
+
+def test_rows_that_are_not_the_rows_the_summary_counts_are_a_problem_in_either_file():
+    assert L.rows_problem(None, 3, 2) is None  # an older run's summary counts no rows
+    assert L.rows_problem((3, 2), 3, 2) is None
+    for verified_read, findings_read in ((2, 2), (3, 1), (3, 3), (4, 1)):
+        problem = L.rows_problem((3, 2), verified_read, findings_read)
+        assert problem is not None
+        assert f"{verified_read} readable verified row(s) and {findings_read} finding row(s)" in problem
+        assert "counts 3 and 2" in problem
+
+
+def test_a_ledger_row_is_keyed_by_its_bucket_and_object():
+    assert L.object_key({"bucket": "b", "object": "o", "generation": 1}) == ("b", "o")
+
+
+@pytest.mark.parametrize(
+    "changes, field, kept",
+    [
+        ({"bucket": ""}, None, None),
+        ({"object": ""}, None, None),
+        ({"bucket": 3}, None, None),
+        ({"object": None}, None, None),
+        ({"size": "12"}, "size", 12),
+        ({"size": "-1"}, "size", None),
+        ({"size": 1.5}, "size", None),
+        ({"size": False}, "size", None),
+        ({"generation": 9}, "generation", 9),
+        ({"crc32c": 5}, "crc32c", None),
+        ({"sha256": ["s"]}, "sha256", None),
+        ({"run_id": ""}, "run_id", "r1"),
+        ({"run_id": 7}, "run_id", "r1"),
+        ({"verified_at": "not a time"}, "verified_at", "2026-11-01T00:00:00Z"),
+        # A row verified after its run started was not written by the run.
+        ({"verified_at": "2026-11-02T00:00:00Z"}, "verified_at", None),
+        ({"verified_at": "2026-11-01T00:00:00Z"}, "verified_at", "2026-11-01T00:00:00Z"),
+    ],
+)
+def test_a_ledger_row_keeps_only_what_has_the_right_type(changes, field, kept):
+    row = {"bucket": "b", "object": "o", "generation": 7, "size": 3, "crc32c": "c", "sha256": "s", **changes}
+    got = L.ledger_row(row, "r1", "2026-11-01T00:00:00Z")
+    assert (got if field is None else got[field]) == kept
+
+
+def test_a_ledger_row_of_a_run_that_says_no_start_keeps_its_own_time():
+    row = {"bucket": "b", "object": "o", "verified_at": "2026-11-02T00:00:00Z"}
+    assert L.ledger_row(row, "r1", None)["verified_at"] == "2026-11-02T00:00:00Z"
+    assert L.ledger_row({"bucket": "b", "object": "o"}, None, None)["verified_at"] is None
+
+
+def test_the_ledger_of_a_dry_run_is_the_same_graph_with_its_run_not_chosen():
+    assert L.unresolved_previous("auto", "gs://r/scrub/") == L.PreviousRun(
+        kind=L.RUN_FOLDER, location="gs://r/scrub/LEDGER_RUN", chosen_by=L.AUTO
+    )
+    assert L.unresolved_previous("bq:my-project.audit.verified", "x") == L.PreviousRun(
+        kind=L.BIGQUERY, location="my-project.audit.verified"
+    )
+    assert L.unresolved_previous("./runs/r1", "x") == L.PreviousRun(kind=L.RUN_FOLDER, location="./runs/r1")
+
+
+def test_scanned_buckets_are_the_configured_strings_then_those_found():
+    document = summary(reclaim_by_bucket={"b-found": {}, "b-one": {}})
+    document["config"]["source"]["buckets"] = ["b-one", 7, "b-two"]
+    assert L.scanned_buckets(document) == ("b-one", "b-two", "b-found")
+
+
+def test_previous_run_is_whole():
+    document = summary("r1", objects_verified=5, findings_by_kind={"a": 1, "b": 2})
+    found = L.Candidate("/reports/r1", "folder-name", document, row_files=("verified-0.jsonl", "findings-0.jsonl"))
+    previous = L.previous_run(found, "explicit")
+    assert (previous.files, previous.expected_rows, previous.run_id) == (
+        ("verified-0.jsonl", "findings-0.jsonl"),
+        (5, 3),
+        "r1",
+    )
+    unnamed = L.Candidate("/reports/r9", "folder-name", summary(run_id=None))
+    assert L.previous_run(unnamed, "auto").run_id == "folder-name"
+
+
+@pytest.mark.parametrize(
+    "document, expected",
+    [
+        ({"objects_verified": 5, "findings_by_kind": {"a": 1, "b": 0}}, (5, 1)),
+        ({"objects_verified": 0, "findings_by_kind": {}}, (0, 0)),
+        ({"objects_verified": 5}, None),
+        ({"findings_by_kind": {"a": 1}}, None),
+        ({"objects_verified": True, "findings_by_kind": {"a": 1}}, None),
+        ({"objects_verified": 5, "findings_by_kind": {"a": -1}}, None),
+        ({"objects_verified": 5, "findings_by_kind": {"a": "1"}}, None),
+        ({"objects_verified": 5, "findings_by_kind": [1]}, None),
+        ("not a summary", None),
+    ],
+)
+def test_expected_rows_only_from_counts_that_are_counts(document, expected):
+    assert L.expected_rows(document) == expected
+
+
+NEWEST_TRUSTED_RUN = (
+    "WITH ledger_run AS (\n"
+    "  SELECT run_id, started_at\n"
+    "  FROM `my-project.audit.summaries`\n"
+    "  WHERE unaccounted_objects = 0 AND exit_status IN (0, 1)\n"
+    "    AND run_id != 'r9'\n"
+    "    AND EXISTS (SELECT 1 FROM UNNEST(buckets) AS b WHERE b IN ('b-one', 'b\\'two'))\n"
+    "  ORDER BY started_at DESC, run_id DESC\n"
+    "  LIMIT 1\n"
+    ")\n"
+)
+
+
+def test_the_bigquery_queries_in_full():
+    """The whole GoogleSQL text, reviewed once: no BigQuery runs here to tell a changed query apart."""
+    buckets = ("b-one", "b'two")
+    assert L.bigquery_ledger_query("my-project.audit.verified", buckets, "containers/images/", "r9") == (
+        NEWEST_TRUSTED_RUN + "SELECT v.run_id, v.bucket, v.object, v.generation, v.size, v.crc32c, v.sha256,\n"
+        "  FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E6SZ', COALESCE(v.verified_at, v.run_started_at), 'UTC') AS verified_at\n"
+        "FROM `my-project.audit.verified` AS v\n"
+        "JOIN ledger_run AS r ON v.run_id = r.run_id AND v.run_started_at = r.started_at\n"
+        "WHERE v.bucket IN ('b-one', 'b\\'two') AND STARTS_WITH(v.object, 'containers/images/')"
+    )
+    assert L.bigquery_findings_query("my-project.audit.verified", buckets, "r9") == (
+        NEWEST_TRUSTED_RUN
+        + "SELECT f.run_id, f.kind, f.severity, f.bucket, f.object, f.generation, f.digest, f.size,\n"
+        "  f.repository, f.manifest_digest\n"
+        "FROM `my-project.audit.findings` AS f\n"
+        "JOIN ledger_run AS r ON f.run_id = r.run_id AND f.run_started_at = r.started_at"
+    )
+
+
+@pytest.mark.parametrize(
+    "document, problem",
+    [
+        (None, "no summary.json: the run did not finish, so its rows may be incomplete"),
+        ([], "summary.json is not a JSON object"),
+        (
+            summary(unaccounted=None),
+            "summary.json has no unaccounted_objects count, so its rows cannot be shown complete",
+        ),
+        (
+            summary(unaccounted=True),
+            "summary.json has no unaccounted_objects count, so its rows cannot be shown complete",
+        ),
+        (
+            summary(unaccounted=2),
+            "2 listed object(s) ended in no report row (unaccounted_objects): its rows are incomplete",
+        ),
+        (summary(unaccounted=-3), "it wrote 3 more report row(s) than it listed objects (unaccounted_objects -3)"),
+        (summary(run_id=""), "summary.json has no run_id"),
+        (summary(run_id=7), "summary.json has no run_id"),
+        (
+            summary(started_at="yesterday"),
+            "summary.json has no valid started_at, so the age of its verifications is unknown",
+        ),
+        (
+            summary(started_at="2026-11-02T04:00:01Z"),
+            "it says it started at 2026-11-02T04:00:01Z, after now (2026-11-02T03:00:00Z): "
+            "a clock that cannot be trusted to date its verifications",
+        ),
+        (summary(started_at="2026-11-02T04:00:00Z"), None),  # exactly the slack later: still trusted
+        (
+            {**summary(), "config": {"scan": {"mode": "manifests"}}},
+            "it ran with scan.mode manifests and hashed no object",
+        ),
+        (summary(), None),
+    ],
+)
+def test_trust_problems_word_for_word(document, problem):
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 11, 2, 3, 0, tzinfo=timezone.utc)  # noqa: UP017 (3.10 has no datetime.UTC)
+    assert L.trust_problem(document, now) == problem
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("  ", "expected auto, a run folder (local or gs://BUCKET/PATH/RUN_ID) or bq:PROJECT.DATASET.TABLE"),
+        (None, "expected auto, a run folder (local or gs://BUCKET/PATH/RUN_ID) or bq:PROJECT.DATASET.TABLE"),
+        ("gs://reports//", "expected gs://BUCKET/PATH/RUN_ID, the folder of one finished run, got 'gs://reports//'"),
+        ("http://x/y", "expected a local run folder or gs://BUCKET/PATH/RUN_ID, got 'http://x/y'"),
+    ],
+)
+def test_ledger_values_refused_word_for_word(value, message):
+    with pytest.raises(ValueError) as err:
+        L.parse_ledger(value)
+    assert str(err.value) == message
+
+
+def test_ledger_values_lose_only_trailing_slashes():
+    assert L.parse_ledger(" gs://reports/scrub/r1// ") == L.LedgerSpec(L.RUN_FOLDER, "gs://reports/scrub/r1")
+    assert L.parse_ledger("/") == L.LedgerSpec(L.RUN_FOLDER, "/")
+    assert L.parse_ledger("/reports/r1/") == L.LedgerSpec(L.RUN_FOLDER, "/reports/r1")
+    assert L.parse_time("2026-11-02T03:00:00") == L.parse_time("2026-11-02T03:00:00Z")
+    assert L.parse_time("2026-11-02T03:00:00+01:00").utcoffset().total_seconds() == 3600
+
+
+def test_a_run_from_the_future_is_skipped_by_auto_and_ties_go_to_the_later_name():
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 11, 2, 3, 0, tzinfo=timezone.utc)  # noqa: UP017 (3.10 has no datetime.UTC)
+    future = candidate("r9", summary("r9", "2026-11-05T00:00:00Z"))
+    good = candidate("r1", summary("r1", "2026-11-01T03:00:00Z"))
+    choice = L.choose_auto([future, good], "current", now)
+    assert choice.taken is good and [run for run, _ in choice.skipped] == ["r9"]
+    assert choice.skipped[0][1].startswith("it says it started at 2026-11-05T00:00:00Z, after now")
+    # An untrusted run that started at the same time as the one taken is not newer: not named.
+    twin = candidate("r2", summary("r2", "2026-11-01T03:00:00Z", unaccounted=1))
+    assert L.choose_auto([good, twin], "current").skipped == ()
+    unread = candidate("r1", None)  # no summary, and its name sorts as the taken one's
+    assert L.choose_auto([good, unread], "current").skipped == ()
+    # Skipped runs of one start are listed by run id, newest name first.
+    late = [candidate(name, summary(name, "2026-11-02T00:00:00Z", unaccounted=1)) for name in ("ra", "rc", "rb")]
+    assert [run for run, _ in L.choose_auto([good, *late], "current").skipped] == ["rc", "rb", "ra"]
+
+
+def test_a_folder_whose_files_are_damaged_names_that_problem_first():
+    damaged = L.Candidate("/reports/r1", "r1", summary("r1"), files_problem="verified-0.jsonl is a FIFO")
+    assert damaged.problem() == "verified-0.jsonl is a FIFO"
+    unfinished = L.Candidate("/reports/r2", "r2", None, files_problem="summary.json does not parse")
+    assert unfinished.problem() == "no summary.json: the run did not finish, so its rows may be incomplete"
+
+
+def test_exactly_the_shown_number_of_skipped_runs_are_all_listed():
+    runs = [candidate(f"r{n:02d}", None) for n in range(L.SKIPPED_SHOWN)]
+    lines = L.choice_lines("/reports", L.choose_auto(runs, "now"))
+    assert len(lines) == 1 + L.SKIPPED_SHOWN and "more untrusted" not in lines[-1]
+
+
+def test_literals_escape_backslashes_and_quotes_and_a_table_needs_three_parts():
+    assert L._quote("a\\'b") == "'a\\\\\\'b'"
+    with pytest.raises(ValueError, match=r"^not PROJECT.DATASET.TABLE: 'p.d'$"):
+        L.table_parts("p.d")
+
+
+def test_ledger_values_keep_their_last_character():
+    assert L.parse_ledger("gs://reports/X") == L.LedgerSpec(L.RUN_FOLDER, "gs://reports/X")
+    assert L.parse_ledger("./runs/20261101T030000X/") == L.LedgerSpec(L.RUN_FOLDER, "./runs/20261101T030000X")
+    assert L.unresolved_previous("auto", "gs://r/X").location == "gs://r/X/LEDGER_RUN"
+    assert L.parse_time(5) is None and L.parse_time("") is None
+
+
+def test_a_summary_that_is_not_an_object_has_no_start():
+    odd = L.Candidate("/reports/r0", "r0", ["not", "an", "object"])
+    good = candidate("r1", summary("r1"))
+    choice = L.choose_auto([odd, good], "current")
+    assert choice.taken is good and choice.skipped == ()

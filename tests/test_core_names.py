@@ -94,3 +94,23 @@ def test_sweep_ranges_use_the_narrowest_prefix():
 def test_unsupported_shard_count_is_refused():
     with pytest.raises(ValueError, match="shard_count must be one of"):
         plan_ranges(PREFIX, 10)
+
+
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("other/sha256:" + "a" * 64, "name is outside the scanned prefix 'containers/images/'"),
+        ("containers/images/", "name is the prefix itself"),
+        ("containers/images/x/sha256:" + "a" * 64, "name is nested below the prefix; expected sha256:<64 hex>"),
+        ("containers/images/upload.tmp", "name has no '<algorithm>:' part; expected sha256:<64 hex>"),
+        ("containers/images/sha512:" + "a" * 128, "algorithm 'sha512' is not sha256"),
+        ("containers/images/sha256:" + "A" * 64, "hex digits must be lowercase"),
+        ("containers/images/sha256:" + "a" * 63 + "B", "hex digits must be lowercase"),
+        ("containers/images/sha256:" + "a" * 63 + "G", "digest has characters other than lowercase hex"),
+        ("containers/images/sha256:ab:cd", "digest has characters other than lowercase hex"),
+        ("containers/images/sha256:" + "a" * 63, "digest has 63 hex digits, expected 64"),
+    ],
+)
+def test_a_malformed_name_says_what_is_wrong_word_for_word(name, problem):
+    parsed = parse_blob_name(name, "containers/images/")
+    assert (parsed.digest, parsed.problem) == (None, problem)

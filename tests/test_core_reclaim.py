@@ -202,6 +202,25 @@ def test_no_verdict_proves_nothing():
     assert summary["reclaimable_bytes"] is None and summary["reclaim_blocked_by"][0]["code"] == "not_evaluated"
 
 
+def test_a_bucket_the_verdict_does_not_name_is_not_proven_beside_one_it_proves():
+    # Another bucket's empty blocker list must not leak: a bucket with no verdict is never proven.
+    unreferenced = Counter({(BUCKET, "objects"): 1, (BUCKET, "bytes"): 10, (OTHER, "objects"): 2, (OTHER, "bytes"): 20})
+    summary = reclaim_summary(
+        {BUCKET: []},
+        {},
+        unreferenced=unreferenced,
+        planned_bytes=Counter({(BUCKET, "STANDARD"): 10}),
+        planned_objects=Counter({BUCKET: 1}),
+        unpinned=Counter(),
+    )
+    proven, unknown = summary["reclaim_by_bucket"][BUCKET], summary["reclaim_by_bucket"][OTHER]
+    assert proven["reclaim_proven"] is True and proven["reclaimable_bytes"] == 10
+    assert unknown["reclaim_proven"] is False and unknown["reclaimable_bytes"] is None
+    assert unknown["unreferenced_bytes"] == 20
+    assert [(b["bucket"], b["code"]) for b in summary["reclaim_blocked_by"]] == [(OTHER, "not_evaluated")]
+    assert summary["reclaimable_bytes"] is None
+
+
 @pytest.mark.parametrize(
     "storage_class, location_type, per_month",
     [
@@ -303,3 +322,55 @@ def test_early_deletion_fee_is_estimated_apart_from_the_monthly_saving():
     # 4 days of one GiB of regional Nearline: 4 / 30.42 of a month at $0.010.
     assert plan["early_deletion"]["usd"] == pytest.approx(0.010 * 4 / (730 / 24), abs=1e-6)
     assert plan["early_deletion"]["byte_days"] == 4 * 1024**3
+
+
+def test_monthly_cost_rows_per_bucket_and_class_in_order():
+    sizes = {("b2", "STANDARD"): pricing.GIB, ("b1", None): 5, ("b1", "NEARLINE"): 2 * pricing.GIB}
+    cost = pricing.monthly_cost(sizes, {"b1": "region", "b2": "multi-region"})
+    assert cost["by_class"] == [
+        {"bucket": "b1", "storage_class": None, "location_type": "region", "bytes": 5,
+         "usd_per_gib_month": None, "usd_per_month": None},
+        {"bucket": "b1", "storage_class": "NEARLINE", "location_type": "region", "bytes": 2 * pricing.GIB,
+         "usd_per_gib_month": 0.01, "usd_per_month": 0.020001},  # $0.0000137/GiB-hour x 730 = 0.01000027
+        {"bucket": "b2", "storage_class": "STANDARD", "location_type": "multi-region", "bytes": pricing.GIB,
+         "usd_per_gib_month": 0.026, "usd_per_month": 0.026},
+    ]  # fmt: skip
+    assert cost["unpriced_bytes"] == 5 and cost["currency"] == pricing.CURRENCY
+    assert cost["basis"] == "list prices per GiB-hour x 730 hours; no discounts or operations (early deletion apart)"
+
+
+def test_early_deletion_fee_in_full():
+    byte_days = {("b1", "NEARLINE"): 30 * pricing.GIB, ("b1", "UNKNOWN"): 7, ("b2", "COLDLINE"): 0}
+    assert pricing.early_deletion_fee(byte_days, {"b1": "region", "b2": "region"}) == {
+        "usd": 0.009863,  # 30 GiB-days at 0.01000027 a GiB-month of 730/24 days
+        "byte_days": 30 * pricing.GIB + 7,
+        "unpriced_byte_days": 7,
+    }
+    assert pricing.early_deletion_fee({("b", "ARCHIVE"): 1}, {"b": None}) == {
+        "usd": 0.0,
+        "byte_days": 1,
+        "unpriced_byte_days": 1,
+    }
+
+
+def test_location_types_say_where_they_came_from():
+    assert pricing.location_type_of("b", "REGION") == ("region", "bucket metadata")
+    assert pricing.location_type_of("eu.artifacts.p.appspot.com", None) == (
+        "multi-region",
+        "GCR bucket name (GCR buckets are US, EU or ASIA multi-region)",
+    )
+    assert pricing.location_type_of(None, None) == (None, "unknown: the bucket's location type was not reported")
+
+
+@pytest.mark.parametrize(
+    "storage_class, created",
+    [(None, "2026-11-02T00:00:00Z"), ("SUPERCOLD", "2026-11-02T00:00:00Z"), ("NEARLINE", None), ("NEARLINE", "soon")],
+)
+def test_no_minimum_duration_is_counted_without_a_known_class_and_creation_time(storage_class, created):
+    assert pricing.days_short_of_minimum(storage_class, created, "2026-11-02T00:00:00Z") == 0
+
+
+def test_unpriced_amounts_add_up():
+    assert pricing.monthly_cost({("b", "X"): 3, ("b", "Y"): 4}, {"b": "region"})["unpriced_bytes"] == 7
+    assert pricing.early_deletion_fee({("b", "X"): 3, ("b", "Y"): 4}, {"b": "region"})["unpriced_byte_days"] == 7
+    assert pricing.usd_per_gib_month(None, "region") is None and pricing.usd_per_gib_month("STANDARD", "") is None

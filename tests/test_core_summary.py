@@ -109,3 +109,9 @@ def test_terminal_lines_say_why_nothing_is_reclaimable():
     assert "not reclaimable: 2.0 MB in 1 unreferenced blob(s) are not proven unused:" in text
     assert "  b: registry http://r (catalog walk): not complete: cannot see untagged manifests" in text
     assert "reclaim plan" not in text
+
+
+def test_an_unpinned_blob_counts_once_for_its_bucket():
+    tally = sum_tallies([Tally.of_unpinned({"bucket": "b1", "object": "o"}) for _ in range(2)])
+    tally = sum_tallies([tally, Tally.of_unpinned({"bucket": "b2"})])
+    assert tally.unpinned == {"b1": 2, "b2": 1}

@@ -101,6 +101,48 @@ def test_refuses_values_that_would_break_quoting():
     assert result.returncode == 2 and "SCAN_BUCKETS" in result.stderr
 
 
+def _example_settings() -> dict[str, str]:
+    """Every ``VAR=value`` env.example shows, commented out or not, the value as written (quotes kept)."""
+    settings = {}
+    for line in (DEPLOY / "env.example").read_text().splitlines():
+        match = re.match(r"^#? ?([A-Z][A-Z0-9_]*)=(.*)$", line)
+        if match:
+            settings[match.group(1)] = re.split(r"\s{2,}#", match.group(2))[0].strip()
+    return settings
+
+
+def test_env_example_states_the_value_rule_deploy_sh_applies(tmp_path):
+    example = (DEPLOY / "env.example").read_text()
+    # The rule: the paragraph of comment lines that says what values "may not contain".
+    rule = next(p for p in re.split(r"\n(?!#)", example) if "may not contain" in p)
+    script = (DEPLOY / "deploy.sh").read_text()
+    checked = set(" ".join(re.findall(r"^\s*plain ((?:[A-Z0-9_ ]|\\\n)+)$", script, re.MULTILINE)).split()) - {"\\"}
+    assert {"PROJECT", "SCAN_BUCKETS", "CONFIG_FILE"} <= checked
+    for name, value in _example_settings().items():
+        if re.search(r"[\s\"\\'~^]", value) and not value.startswith("<"):  # plain's refusals; <…>: computed
+            assert name not in checked, f"env.example shows {name}={value}, which deploy.sh refuses"
+            assert name in rule, f"env.example's rule forbids {name}={value} as it shows it; name the exception"
+    # The exception, as env.example writes it, reaches the scheduler whole once the file is sourced.
+    env_file = tmp_path / "my-scrub.env"
+    env_file.write_text(
+        "".join(f"{k}={v}\n" for k, v in SETTINGS.items()) + f"SCHEDULE={_example_settings()['SCHEDULE']}\n"
+    )
+    result = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"set -a; . {shlex.quote(str(env_file))}; set +a; bash {DEPLOY / 'deploy.sh'} --dry-run schedule",
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--schedule '0 3 * * *'" in result.stdout
+
+
 def test_a_real_run_needs_gcloud(tmp_path):
     # PATH is an empty folder, so no gcloud can be reached whatever this machine has installed.
     result = subprocess.run(

@@ -861,3 +861,29 @@ def test_layers_missing_or_not_a_list_is_still_invalid(layers, problem):
         document["layers"] = layers
     with pytest.raises(m.ManifestError, match=problem):
         m.parse_manifest(json.dumps(document).encode(), m.OCI_MANIFEST)
+
+
+def test_a_blocker_names_a_manifest_by_its_digest_else_by_its_file():
+    claimed = cc.new_record("gcr.io/p/app", "sha256:" + "a" * 64, source="gs://m/app/x.json")
+    assert cc.manifest_label(claimed) == "gcr.io/p/app@sha256:" + "a" * 64
+    unclaimed = {**claimed, "claimed": False}
+    assert cc.manifest_label(unclaimed) == "gs://m/app/x.json"
+    assert cc.manifest_label({**unclaimed, "source": None}) == "gcr.io/p/app@sha256:" + "a" * 64
+    nameless = cc.new_record("gcr.io/p/app", None, source="/m/app/y.json")
+    assert cc.manifest_label(nameless) == "/m/app/y.json"
+
+
+def test_unverifiable_reference_details_in_full():
+    from pipeline.core.reference_checks import unverifiable_findings
+
+    record = cc.new_record("r", D1)
+    record.update(status=cc.OK, unverifiable=[SHA512, "blake3:" + "e" * 64])
+    sha512, blake3 = unverifiable_findings(record)
+    assert sha512["detail"] == (
+        "referenced by a sha512 digest: the bucket names blobs by sha256, so no object can be "
+        "matched with it (not counted as missing)"
+    )
+    assert blake3["detail"] == (
+        "digest algorithm 'blake3' is not registered in the image-spec (sha256, sha512): "
+        "the content cannot be verified (not read, not counted as missing)"
+    )

@@ -23,6 +23,7 @@ from pipeline.adapters import gcs
 from pipeline.config import parse_config
 from pipeline.core.manifests import ACCEPT
 from pipeline.core.reclaim import PLAN_FILE
+from pipeline.transforms.reclaim import TALLIES, plan_entries
 from tests.registry_fixtures import copy_blobs_to_bucket
 from tests.support.buckets import fresh_bucket
 from tests.test_registry_protocol import FakeRegistry, _serve_gcr
@@ -30,6 +31,25 @@ from tests.test_registry_protocol import FakeRegistry, _serve_gcr
 IN_MEMORY = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 PREFIX = "containers/images/"
 _seed = iter(range(5000, 6000))
+
+
+def test_plan_lines_come_only_from_a_bucket_the_verdict_proves():
+    """Pure (no scan): an unreferenced blob of a bucket with no verdict, or a blocked one, is never planned."""
+    row = {
+        "kind": "unreferenced_blob",
+        "bucket": "proven",
+        "object": PREFIX + "sha256:" + "a" * 64,
+        "generation": 7,
+        "size": 5,
+        "storage_class": "STANDARD",
+        "time_created": None,
+    }
+    verdict = {"proven": [], "blocked": [{"code": "incomplete_source"}]}
+    outputs = list(plan_entries(row, verdict, "2026-12-01T00:00:00Z"))
+    assert outputs[0] == f"gs://proven/{row['object']}#7" and outputs[1].tag == TALLIES
+    assert list(plan_entries({**row, "bucket": "blocked"}, verdict, "2026-12-01T00:00:00Z")) == []
+    assert list(plan_entries({**row, "bucket": "unjudged"}, verdict, "2026-12-01T00:00:00Z")) == []
+    assert list(plan_entries({**row, "kind": "digest_mismatch"}, verdict, "2026-12-01T00:00:00Z")) == []
 
 
 def small_image(oci: bool = True):

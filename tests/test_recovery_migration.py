@@ -138,3 +138,97 @@ def test_google_auth_asks_for_a_read_only_token(registry, monkeypatch):
     client = RegistryClient(registry.url, auth="google", requests_per_second=1000)
     assert list(client.catalog()) == ["p/app"]
     assert asked == [["https://www.googleapis.com/auth/devstorage.read_only"]]
+
+
+def test_blob_migration_rows_are_whole_and_a_blob_of_unknown_size_counts_zero_bytes():
+    refs = [
+        ref("gcr.io/p/app", "sha256:m1", True, tags=["gcr.io/p/app:v1"]),
+        ref("gcr.io/p/app", "sha256:m1", True, tags=["gcr.io/p/app:v1"]),  # the same image twice: once
+        ref("gcr.io/p/app", "sha256:m2", True, bucket=B, tags=["gcr.io/p/app:v2"]),
+    ]
+    counts, images = mg.blob_migration(refs, [blob(B, 100), blob(OTHER, None)])
+    assert counts == Counter(
+        {(B, mg.SUCCESSOR_BLOBS): 1, (B, mg.SUCCESSOR_BYTES): 100, (OTHER, mg.SUCCESSOR_BLOBS): 1,
+         (OTHER, mg.SUCCESSOR_BYTES): 0}
+    )  # fmt: skip
+    assert images == [
+        (
+            (B, "gcr.io/p/app@sha256:m1"),
+            {"repository": "gcr.io/p/app", "manifest_digest": "sha256:m1", "tags": ["gcr.io/p/app:v1"],
+             "blobs": 1, "bytes": 100},
+        ),
+        (
+            (B, "gcr.io/p/app@sha256:m2"),
+            {"repository": "gcr.io/p/app", "manifest_digest": "sha256:m2", "tags": ["gcr.io/p/app:v2"],
+             "blobs": 1, "bytes": 100},
+        ),
+        (
+            (OTHER, "gcr.io/p/app@sha256:m1"),
+            {"repository": "gcr.io/p/app", "manifest_digest": "sha256:m1", "tags": ["gcr.io/p/app:v1"],
+             "blobs": 1, "bytes": 0},
+        ),
+    ]  # fmt: skip
+    counts, _ = mg.blob_migration([], [blob(B, None)])
+    assert counts == Counter({(B, mg.OTHER_BLOBS): 1, (B, mg.OTHER_BYTES): 0})
+
+
+def test_a_migrated_image_row_is_whole():
+    parts = [
+        {"repository": "r", "manifest_digest": "sha256:m", "tags": ["r:b", "r:a"], "blobs": 2, "bytes": 1500},
+        {"repository": "r", "manifest_digest": "sha256:m", "tags": ["r:a"], "blobs": 1, "bytes": 500},
+    ]
+    assert mg.migrated_image_row(B, "r@sha256:m", parts) == {
+        "bucket": B,
+        "image": "r@sha256:m",
+        "repository": "r",
+        "manifest_digest": "sha256:m",
+        "tags": ["r:a", "r:b"],
+        "blobs_in_bucket": 3,
+        "bytes_in_bucket": 2000,
+    }
+
+
+@pytest.mark.parametrize(
+    "size, shown",
+    [(0, "0 B"), (999, "999 B"), (1000, "1.0 kB"), (999_999, "1000.0 kB"), (10**6, "1.0 MB"), (10**9, "1.0 GB")],
+)
+def test_bucket_line_sizes(size, shown):
+    table = {B: {"successor_blobs": 1, "successor_bytes": size, "other_blobs": 2, "other_bytes": size}}
+    assert mg.bucket_lines(table) == [
+        f"{B}: 1 blobs / {shown} belong to images in the successor registry; 2 blobs / {shown} belong to no image there"
+    ]
+
+
+def test_the_in_registry_only_row_is_whole_and_names_no_size_it_cannot_tell():
+    named = {"images": ["gcr.io/p/new@sha256:m9", "gcr.io/p/new@sha256:m8"], "tags": ["gcr.io/p/new:v9"]}
+    refs = [ref("gcr.io/p/new", "sha256:m9", True, size=42), ref("gcr.io/p/new", "sha256:m8", True, size=None)]
+    row = mg.registry_only_finding("sha256:" + "a" * 64, None, refs, named)
+    assert row == {
+        **row,
+        "kind": "in_registry_only",
+        "severity": "info",
+        "bucket": None,
+        "digest": "sha256:" + "a" * 64,
+        "size": 42,
+        "images": named["images"],
+        "tags": named["tags"],
+        "detail": "held by the successor registry only (2 image(s)); not in any scanned bucket, "
+        "as expected for images pushed after the migration",
+    }
+    two_sizes = [ref("r", "sha256:m9", True, size=42), ref("r", "sha256:m8", True, size=43)]
+    assert mg.registry_only_finding("sha256:" + "a" * 64, B, two_sizes, named)["size"] is None
+
+
+def test_a_migrated_image_row_of_one_part():
+    part = {"repository": "r", "manifest_digest": "sha256:m", "tags": [], "blobs": 1, "bytes": 5}
+    row = mg.migrated_image_row(B, "r@sha256:m", [part])
+    assert (row["repository"], row["manifest_digest"], row["blobs_in_bucket"]) == ("r", "sha256:m", 1)
+
+
+def test_a_blob_no_successor_image_uses_does_not_stop_the_next():
+    refs = [ref("gcr.io/p/app", "sha256:m1", True, bucket=OTHER)]
+    counts, images = mg.blob_migration(refs, [blob(B, 5), blob(OTHER, 7)])
+    assert counts == Counter(
+        {(B, mg.OTHER_BLOBS): 1, (B, mg.OTHER_BYTES): 5, (OTHER, mg.SUCCESSOR_BLOBS): 1, (OTHER, mg.SUCCESSOR_BYTES): 7}
+    )
+    assert [key for key, _ in images] == [(OTHER, "gcr.io/p/app@sha256:m1")]

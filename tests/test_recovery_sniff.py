@@ -260,3 +260,10 @@ def test_a_short_history_still_has_its_last_step_in_the_tail(count):
     assert facts.history_tail[-1] == f"RUN step {count - 1}"
     assert facts.history_tail == tuple(f"RUN step {i}" for i in range(max(0, count - 3), count))
     assert facts.history_head == tuple(f"RUN step {i}" for i in range(min(count, 3)))
+
+
+def test_the_output_cap_is_64_mib_or_1100_times_the_stored_size():
+    from pipeline.core.layer_sniff import output_cap
+
+    assert output_cap(0) == output_cap(61_000) == 64 * 1024 * 1024
+    assert output_cap(1_000_000) == 1_100_000_000

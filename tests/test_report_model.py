@@ -565,3 +565,30 @@ def test_the_model_carries_both_blocks_unchanged_and_orders_cards_by_cost():
     assert rm.card_order(entries, None) == ["a", "b", "d", "c"]
     assert rm.card_order(entries, {"rows": [{"bucket": "c"}, {"bucket": "gone"}]}) == ["c", "a", "b", "d"]
     assert rm.card_order(None, None) == []
+
+
+def test_top_k_equality_is_its_cap_and_its_items():
+    a, b = rm.TopK(2), rm.TopK(2)
+    for key in (3, 1, 2):
+        a.add((key,), f"i{key}")
+    for key in (2, 1):
+        b.add((key,), f"i{key}")
+    assert a == b and a.items() == ["i1", "i2"]
+    assert a != rm.TopK(3, list(b.entries)) and a != b.items()
+    b.add((0,), "i0")
+    assert a != b
+
+
+def test_a_blocker_reads_as_one_sentence():
+    assert rm.blocker_text("a plain reason") == "a plain reason"
+    assert rm.blocker_text({}) == "all buckets: blocked"
+    assert rm.blocker_text({"bucket": "b", "code": "legacy_not_read"}) == "b: legacy_not_read"
+    names = [f"r@sha256:{n}" for n in range(7)]
+    blocker = {"bucket": "b", "code": "c", "source": "s", "reason": "r", "manifests": names, "manifests_total": 1234}
+    assert rm.blocker_text(blocker) == (
+        "b: r (source: s); manifests: r@sha256:0, r@sha256:1, r@sha256:2, r@sha256:3, r@sha256:4 and 1,229 more"
+    )
+    assert rm.blocker_text({**blocker, "manifests": names[:2], "manifests_total": 0}) == (
+        "b: r (source: s); manifests: r@sha256:0, r@sha256:1"
+    )
+    assert rm.blocker_text({**blocker, "manifests": names[:6], "manifests_total": None}).endswith(" and 1 more")
