@@ -21,6 +21,10 @@ In a ``sh``/``bash``/``shell`` block every command must be one of these, so a ne
 command fails here until it is checked or named in ``EXTERNAL``. In an unlabelled block only
 lines that start with one of our programs are commands; the rest is output.
 
+A block that shows a refusal (``<!-- docs-commands: refused -->`` on the line before its fence)
+is run as written, offline: each of its ``registry-scrub`` commands must exit 2, as the docs
+promise for unusable input.
+
 A block that only illustrates (a transcript of a refused command, a synopsis, output that
 happens to start with a command) opts out, sparingly: fence it as ``console`` or ``text``, or
 put ``<!-- docs-commands: illustrative -->`` on the line before its fence.
@@ -49,6 +53,7 @@ BIN = Path(sys.executable).parent
 SHELL_LANGS = {"sh", "bash", "shell"}
 SKIPPED_LANGS = {"console", "text"}
 OPT_OUT = "<!-- docs-commands: illustrative -->"
+REFUSED = "<!-- docs-commands: refused -->"
 # Programs of the outside world: documented, never run here (they need a cloud account, or are the shell's own).
 EXTERNAL = {
     "gcloud", "gsutil", "bq", "jq", "skopeo", "crane", "docker", "git", "curl", "mvn", "uv", "pip", "tar",
@@ -68,6 +73,7 @@ class Block:
     lang: str
     text: str
     opted_out: bool
+    refused: bool = False  # its commands show unusable input: each must exit 2
 
     @property
     def where(self) -> str:
@@ -87,8 +93,9 @@ def fenced_blocks(doc: Path) -> list[Block]:
         while i < len(lines) and not lines[i].strip().startswith(fence):
             body.append(lines[i])
             i += 1
-        opted_out = start > 0 and lines[start - 1].strip() == OPT_OUT
-        blocks.append(Block(doc, start + 1, opening.group(2).lower(), "\n".join(body) + "\n", opted_out))
+        before = lines[start - 1].strip() if start > 0 else ""
+        text = "\n".join(body) + "\n"
+        blocks.append(Block(doc, start + 1, opening.group(2).lower(), text, before == OPT_OUT, before == REFUSED))
         i += 1
     return blocks
 
@@ -251,8 +258,27 @@ def check_registry_scrub(block: Block, args: list[str], tmp_path: Path) -> list[
     return problems
 
 
+def check_refused(args: list[str], tmp_path: Path) -> list[str]:
+    """A command the docs show being refused: run as written (offline), it must exit 2 with one line."""
+    env = {k: v for k, v in os.environ.items() if k not in ("STORAGE_EMULATOR_HOST",)}
+    run = subprocess.run(
+        [str(BIN / "registry-scrub"), *args],
+        cwd=tmp_path,
+        env={**env, "NO_GCE_CHECK": "true"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    said = [line for line in run.stderr.splitlines() if line.startswith("registry-scrub")]
+    if run.returncode != 2 or len(said) != 1:
+        return [f"shown as refused, but it exited {run.returncode} saying {run.stderr.strip().splitlines()[-3:]}"]
+    return []
+
+
 def check_command(block: Block, words: list[str], tmp_path: Path) -> list[str]:
     program, args = words[0], words[1:]
+    if block.refused and program in ("registry-scrub", ".venv/bin/registry-scrub"):
+        return check_refused(args, tmp_path)
     paths = [arg for arg in args if REPO_PATH.match(arg) and "*" not in arg]
     missing = [f"{p}: no such file in the repository" for p in paths if not (REPO / p).exists()]
     if program in ("registry-scrub", ".venv/bin/registry-scrub"):
@@ -327,6 +353,13 @@ def test_an_illustrative_block_opts_out_and_output_is_not_a_command():
     assert [w for _, w in commands_of(Block(REPO / "README.md", 1, "", output, False))] == [
         ["registry-scrub", "--bucket", "b"]
     ]
+
+
+def test_a_block_shown_as_refused_must_be_refused(tmp_path):
+    refused = Block(REPO / "docs" / "fleet.md", 1, "sh", "", False, refused=True)
+    assert not check_command(refused, ["registry-scrub", "scan", "--scan-org", "my-org", "--plan-only"], tmp_path)
+    accepted = check_command(refused, ["registry-scrub", "--help"], tmp_path)
+    assert accepted and "shown as refused, but it exited 0" in accepted[0]
 
 
 def test_a_wrong_command_is_caught(tmp_path):

@@ -413,6 +413,7 @@ def test_a_recovered_row_is_whole_and_its_manifest_is_byte_for_byte_the_built_on
     }
     assert manifest == (json.dumps(json.loads(manifest), indent=3) + "\n").encode()
     assert row == {
+        "in_successor": None,
         "config_digest": D["c"],
         "bucket": BUCKET,
         "object": "containers/images/" + D["c"],
