@@ -385,3 +385,37 @@ def test_verdict_text_is_escaped():
     parsed.feed(page)
     assert parsed.tags.count("script") == 1 and "img" not in parsed.tags
     assert "<code>registry-scrub export &#x27;&lt;r&gt;&#x27; &quot;x&quot;</code>" in page
+
+
+def test_the_reclaim_section_shows_what_the_second_guard_protects_and_the_users_choice():
+    """Reclaim's second guard carries its evidence on the page too: each image the bucket shows whole,
+    how it is shown, and what reclaim.accept_losing let into the plan (summary.json's reclaim_protected)."""
+    image = {
+        "config_digest": "sha256:" + "c" * 64,
+        "bucket": BUCKET,
+        "bytes": 261110,
+        "created": "2019-03-01T10:00:00Z",
+        "os": "linux",
+        "architecture": "amd64",
+        "labels": {"team": "<payments>"},
+        "last_history": 'CMD ["serve"]',
+        "via": "config and every layer in the bucket",
+    }
+    protected = {"accept_losing": [], "objects": 3, "bytes": 261110, "accepted_objects": 0, "accepted_bytes": 0,
+                 "images": [image], "images_total": 4}  # fmt: skip
+    page, _ = page_for([], [], reclaim_protected=protected)
+    text = " ".join(page.split())
+    assert '<h3 id="protected">Protected by the bucket\'s own evidence</h3>' in text
+    assert "3 unreferenced blob(s), 261.1 kB, belong to 4 image(s) the bucket itself shows whole" in text
+    assert "Accepted for deletion: none (<code>reclaim.accept_losing</code> is empty)." in text
+    row = text.split('<table id="protected-images">', 1)[1].split("</table>", 1)[0]
+    assert f'title="sha256:{"c" * 64}"' in row and "linux/amd64" in row and "team=&lt;payments&gt;" in row
+    assert "config and every layer in the bucket" in row and "2019-03-01T10:00:00Z" in row
+    assert "and 3 more in summary.json (reclaim_protected)" in text
+    accepted = {**protected, "accept_losing": "all", "accepted_objects": 3, "accepted_bytes": 261110}
+    text = " ".join(page_for([], [], reclaim_protected=accepted)[0].split())
+    assert (
+        "every such image (<code>reclaim.accept_losing: all</code>); 3 blob(s), 261.1 kB of those are in the plan."
+        in text
+    )
+    assert 'id="protected"' not in page_for([], [])[0]  # a run before the guard, or with nothing protected

@@ -719,6 +719,37 @@ def reclaim_section(summary: Row, acc: ReportAccumulator) -> Row:
         "unreferenced_bytes": summary.get("unreferenced_bytes", acc.bytes_by_kind[Kind.UNREFERENCED_BLOB.value]),
         "largest_reclaimable": bool(largest),
         "largest": largest or _largest(acc, sorted(acc.largest_unreferenced)),
+        "protected": protected_section(summary.get("reclaim_protected")),
+    }
+
+
+def protected_section(protected: Any) -> Row | None:
+    """Reclaim's second guard on the page: the unreferenced blobs kept out of the plan because the
+    bucket itself shows their image whole, and the user's ``accept_losing`` choice (None before it)."""
+    if not isinstance(protected, dict):
+        return None
+    accept = protected.get("accept_losing")
+    images = [image for image in protected.get("images") or () if isinstance(image, dict)][:IMAGE_ROWS]
+    return {
+        "objects": protected.get("objects") or 0,
+        "bytes": protected.get("bytes") or 0,
+        "accepted_objects": protected.get("accepted_objects") or 0,
+        "accepted_bytes": protected.get("accepted_bytes") or 0,
+        "accept_losing": "all" if accept == "all" else [_text(d) for d in accept or ()][: NAMES_PER_ROW * 4],
+        "images": [
+            {
+                "config_digest": _text(image.get("config_digest")),
+                "bucket": _text(image.get("bucket")),
+                "bytes": image.get("bytes"),
+                "created": _text(image.get("created")),
+                "platform": "/".join(str(image[k]) for k in ("os", "architecture") if image.get(k)),
+                "labels": sorted(f"{k}={v}" for k, v in (image.get("labels") or {}).items())[:3],
+                "last_history": _text(image.get("last_history")),
+                "via": _text(image.get("via")),
+            }
+            for image in images
+        ],
+        "images_total": protected.get("images_total") or len(images),
     }
 
 

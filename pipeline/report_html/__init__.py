@@ -366,6 +366,7 @@ def _reclaim(model: Model) -> str:
         )
     for key, value in r["soft_delete"].items():
         parts.append(f'<p class="meta">{esc(key)}: {esc(value)}</p>')
+    parts.append(_protected(r.get("protected")))
     title = "The 20 largest reclaimable blobs" if r["largest_reclaimable"] else "The 20 largest unreferenced blobs"
     if r["largest"]:
         rows = "".join(
@@ -385,6 +386,53 @@ def _reclaim(model: Model) -> str:
     else:
         parts.append('<p class="muted">No unreferenced blob.</p>')
     return "".join(parts)
+
+
+def _protected(protected: dict[str, Any] | None) -> str:
+    """The second guard: what the bucket's own blobs show to be whole images, kept out of the plan."""
+    if not protected or not (protected["objects"] or protected["accepted_objects"] or protected["images"]):
+        return ""
+    accept = protected["accept_losing"]
+    choice = (
+        "every such image (<code>reclaim.accept_losing: all</code>)"
+        if accept == "all"
+        else ", ".join(f'<span class="mono">{esc(d)}</span>' for d in accept)
+        if accept
+        else "none (<code>reclaim.accept_losing</code> is empty)"
+    )
+    rows = "".join(
+        f'<tr><td class="mono" title="{esc(i["config_digest"])}">{esc((i["config_digest"] or "")[:19])}…</td>'
+        f'<td class="mono">{esc(i["bucket"])}</td><td class="num">{esc(human_bytes(i["bytes"] or 0))}</td>'
+        f"<td>{esc(i['created'] or 'unknown')}</td><td>{esc(i['platform'])}</td>"
+        f"<td>{esc(', '.join(i['labels']))}</td><td>{esc(i['last_history'] or '')}</td><td>{esc(i['via'])}</td></tr>"
+        for i in protected["images"]
+    )
+    more = protected["images_total"] - len(protected["images"])
+    return (
+        '<h3 id="protected">Protected by the bucket\'s own evidence</h3>'
+        f"<p>{count(protected['objects'])} unreferenced blob(s), {esc(human_bytes(protected['bytes']))}, belong to "
+        f"{count(protected['images_total'])} image(s) the bucket itself shows whole (a config with every layer, or a "
+        "manifest stored as a blob with its blobs). No manifest source names them, yet they can still be pulled "
+        "by digest or exported, so they stay out of the plan whatever a source claims. Accepted for deletion: "
+        f"{choice}"
+        + (
+            f"; {count(protected['accepted_objects'])} blob(s), {esc(human_bytes(protected['accepted_bytes']))} "
+            "of those are in the plan."
+            if protected["accepted_objects"]
+            else "."
+        )
+        + "</p>"
+        + (
+            wrap_table(
+                '<table id="protected-images"><thead><tr><th>config</th><th>bucket</th><th class="num">size</th>'
+                "<th>created</th><th>platform</th><th>labels</th><th>last step</th><th>shown by</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table>"
+            )
+            if rows
+            else ""
+        )
+        + (f'<p class="meta">and {count(more)} more in summary.json (reclaim_protected)</p>' if more > 0 else "")
+    )
 
 
 def _evidence(row: dict[str, Any]) -> str:
