@@ -40,10 +40,13 @@ def usd_text(amount: float) -> str:
 
 def decimal_size(size: int) -> str:
     """``512 B``, ``2.1 MB``, ``10.0 TB``: decimal units, as prices and the cost model count them."""
-    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:,.1f} {unit}"
-    return f"{size} B"
+    if size < 1000:
+        return f"{size} B"
+    # The smallest unit whose rounded figure stays under 1000: 999,999 bytes read "1.0 MB", not "1000.0 kB".
+    for unit, scale in (("kB", 1e3), ("MB", 1e6), ("GB", 1e9)):
+        if round(size / scale, 1) < 1000:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size / 1e12:,.1f} TB"
 
 
 def size_in(low: int, high: int, example: str) -> Callable[[Any], int]:

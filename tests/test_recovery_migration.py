@@ -190,7 +190,15 @@ def test_a_migrated_image_row_is_whole():
 
 @pytest.mark.parametrize(
     "size, shown",
-    [(0, "0 B"), (999, "999 B"), (1000, "1.0 kB"), (999_999, "1000.0 kB"), (10**6, "1.0 MB"), (10**9, "1.0 GB")],
+    [
+        (0, "0 B"),
+        (999, "999 B"),
+        (1000, "1.0 kB"),
+        (999_949, "999.9 kB"),
+        (999_999, "1.0 MB"),
+        (10**6, "1.0 MB"),
+        (10**9, "1.0 GB"),
+    ],
 )
 def test_bucket_line_sizes(size, shown):
     table = {B: {"successor_blobs": 1, "successor_bytes": size, "other_blobs": 2, "other_bytes": size}}
