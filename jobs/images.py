@@ -6,12 +6,12 @@ Everything is deterministic for a given seed, so digests are stable across runs.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
 import random
 import tarfile
+import zlib
 from dataclasses import dataclass, field
 
 from pipeline.core.media_types import (  # noqa: F401  (re-exported: the tests build images with them)
@@ -73,8 +73,15 @@ def make_layer(files: dict[str, bytes]) -> Layer:
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(content))
     tar_bytes = raw.getvalue()
-    # mtime=0 keeps the gzip header, and so the digest, reproducible.
-    return Layer(blob=gzip.compress(tar_bytes, mtime=0), diff_id=sha256_digest(tar_bytes))
+    return Layer(blob=gzip_bytes(tar_bytes), diff_id=sha256_digest(tar_bytes))
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """A gzip stream whose bytes, and so whose digest, are the same on every supported Python:
+    gzip.compress writes its own header on 3.10 and 3.12+ but zlib's on 3.11, so the demo's
+    digests (and the incremental sample they draw) would differ with the Python that made them."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: a gzip wrapper with mtime 0, written by zlib
+    return packer.compress(data) + packer.flush()
 
 
 def random_layer(seed: int, size: int, files: int = 3) -> Layer:
