@@ -244,31 +244,28 @@ def check_registry_scrub(block: Block, args: list[str], tmp_path: Path) -> list[
             problems.append(f"refused by the config loader: {err}")
     if any(arg.replace(" ", "") == "--dry_run=True" for arg in beam_args) and not problems:
         # Offline by design (docs/cli.md, "A Dataflow dry run"): run it as written.
-        env = {k: v for k, v in os.environ.items() if k not in ("STORAGE_EMULATOR_HOST",)}
-        run = subprocess.run(
-            [str(BIN / "registry-scrub"), *args],
-            cwd=tmp_path,
-            env={**env, "NO_GCE_CHECK": "true"},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        run = run_offline(args, tmp_path)
         if run.returncode != 0:
             problems.append(f"the dry run exited {run.returncode}: {run.stderr.strip().splitlines()[-1:]}")
     return problems
 
 
-def check_refused(args: list[str], tmp_path: Path) -> list[str]:
-    """A command the docs show being refused: run as written (offline), it must exit 2 with one line."""
+def run_offline(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    """``registry-scrub ARGS`` as a user runs it, with no emulator and no metadata server to find."""
     env = {k: v for k, v in os.environ.items() if k not in ("STORAGE_EMULATOR_HOST",)}
-    run = subprocess.run(
+    return subprocess.run(
         [str(BIN / "registry-scrub"), *args],
         cwd=tmp_path,
         env={**env, "NO_GCE_CHECK": "true"},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
+
+
+def check_refused(args: list[str], tmp_path: Path) -> list[str]:
+    """A command the docs show being refused: run as written (offline), it must exit 2 with one line."""
+    run = run_offline(args, tmp_path)
     said = [line for line in run.stderr.splitlines() if line.startswith("registry-scrub")]
     if run.returncode != 2 or len(said) != 1:
         return [f"shown as refused, but it exited {run.returncode} saying {run.stderr.strip().splitlines()[-3:]}"]
