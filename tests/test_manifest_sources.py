@@ -202,6 +202,17 @@ def test_config_sources_and_modes():
         ({"sources": [{"registry": "https://x.io", "directory": "/d"}]}, None, "exactly one of"),
         ({"sources": [{"directory": "/d", "gcr_projects": ["p"]}]}, None, "unknown key(s) gcr_projects"),
         ({"sources": [{"registry": "https://x.io", "auth": "magic"}]}, None, "auth: expected one of"),
+        (
+            {"sources": [{"registry": "https://x.io", "token_realm": "elsewhere"}]},
+            None,
+            "scan.yaml: manifests.sources: item 0: token_realm: expected one of any_host, same_host",
+        ),
+        ({"sources": [{"directory": "/d", "token_realm": "same_host"}]}, None, "unknown key(s) token_realm"),
+        (
+            {"sources": [{"oci_layout": "/l", "complete": "yes"}]},
+            None,
+            "item 0: complete: expected true (the layout holds",
+        ),
         ({"sources": [{"registry": "https://x.io", "credentials_env": "lower"}]}, None, "credentials_env"),
         ({"sources": {"registry": "https://x.io"}}, None, "expected a list of sources"),
         ({"requests_per_second": 0}, None, "manifests.requests_per_second: expected requests per second"),
