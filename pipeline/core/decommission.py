@@ -24,7 +24,6 @@ with the bucket, and its images count as "only here" unless the successor holds 
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from collections import Counter
 from collections.abc import Iterable
@@ -33,7 +32,7 @@ from typing import Any
 
 from pipeline.core import pricing
 from pipeline.core.protection import image_facts
-from pipeline.values import decimal_size, usd_text
+from pipeline.values import decimal_size, gcr_project, usd_text
 
 Row = dict[str, Any]
 
@@ -54,7 +53,6 @@ READ_ERRORS, NOT_HASHED, MALFORMED = "read_errors", "not_hashed", "malformed"
 IN_SUCCESSOR, INCOMPLETE = "in_successor", "incomplete"
 # Reclaim blockers that mean a source was not read in full.
 UNREAD_CODES = frozenset({"unread_manifests", "partial_listing"})
-_GCR_BUCKET = re.compile(r"(?:(?:us|eu|asia)\.)?artifacts\.(.+)\.appspot\.com")
 
 
 def _order(entry: Row) -> tuple:
@@ -127,12 +125,6 @@ def in_use_refs(refs: Iterable[Row], blobs: Iterable[Row], serving: dict[int, st
                     key = (blob["bucket"], serving[index], ref["repository"], ref["manifest_digest"])
                     out.append((key, list(ref.get("tags") or ())))
     return out
-
-
-def project_of(bucket: str) -> str | None:
-    """``artifacts.P.appspot.com`` (and its us./eu./asia. forms) -> ``P``; any other bucket -> None."""
-    match = _GCR_BUCKET.fullmatch(bucket)
-    return match.group(1) if match else None
 
 
 def export_command(run_dir: str, config_digest: str) -> str:
@@ -254,7 +246,7 @@ def verdicts(
         row = {
             "verdict": verdict,
             "headline": "",
-            "project": project_of(bucket),
+            "project": gcr_project(bucket),
             "reasons": reasons,
             "images_only_here": only_here,
             "images_only_here_total": c[(bucket, ONLY_HERE)],
