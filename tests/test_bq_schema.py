@@ -347,6 +347,7 @@ def test_a_long_meaning_fits_a_bigquery_description():
     assert len(text) == field_docs.MAX_DESCRIPTION and text.startswith("a link word")
 
 
+@pytest.mark.slow
 def test_a_real_runs_rows_and_summary_fit_the_tables_and_the_docs(emulator, tmp_path):
     """The demo's blobs scanned for real: every JSONL key and summary.json key has its column and its
     docs row, and every row converts to a row of its table."""

@@ -624,6 +624,7 @@ def test_ancestors_follow_every_path_and_survive_a_cycle():
     assert above["y"] == {"z"} and above["z"] == {"y"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("levels", [3, 5, 6])
 def test_an_image_above_a_chain_cut_at_the_cap_never_reads_as_intact(emulator, bucket, tmp_path, levels):
     """Issue 18: a directory holds every file of the chain, and each file is read as a root too.
