@@ -82,7 +82,9 @@ def days_short_of_minimum(storage_class: str | None, time_created: str | None, n
         age = parse_iso_datetime(now) - parse_iso_datetime(time_created)
     except (TypeError, ValueError):
         return 0
-    return max(0, math.ceil(minimum - age.total_seconds() / 86400))
+    # An object written after the audit began (objects keep arriving while a scan runs) is new,
+    # not older than new: it owes the whole minimum, never more.
+    return max(0, math.ceil(minimum - max(0.0, age.total_seconds()) / 86400))
 
 
 def early_deletion_fee(
