@@ -744,8 +744,17 @@ def test_nothing_listed_is_never_called_clean():
     assert failed.splitlines()[-1] == "exit status 1: findings of severity error"
 
 
-def test_a_status_without_a_meaning_prints_the_bare_number():
-    assert _text(exit_status=3).splitlines()[-1].rstrip() == "exit status 3:"
+@pytest.mark.parametrize(
+    ("status", "last_line"),
+    [
+        (2, "exit status 2: unusable input"),
+        (3, "exit status 3: the run itself failed: nothing can be concluded"),
+        (7, "exit status 7: "),
+    ],
+)
+def test_every_documented_status_prints_its_meaning(status, last_line):
+    # The README's exit-status table; statuses 2 and 3 used to end the summary with a bare "exit status 3: ".
+    assert _text(exit_status=status).splitlines()[-1] == last_line
 
 
 def test_the_most_affected_images_and_the_page_are_named():

@@ -446,7 +446,8 @@ def write_doc_tables(repository: str | Path) -> list[Path]:
         updated = field_docs.with_block(text, name, table)
         if updated != text:
             path.write_text(updated, encoding="utf-8")
-            written.append(path)
+            if path not in written:  # a page holds several blocks: name it once
+                written.append(path)
     return written
 
 

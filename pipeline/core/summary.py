@@ -424,7 +424,12 @@ def format_summary(summary: dict[str, Any]) -> str:
     if summary.get("report_html"):
         lines.append(f"page:   {summary['report_html']}")
     status = summary["exit_status"]
-    meaning = {EXIT_CLEAN: "clean", EXIT_FINDINGS: "findings of severity error"}.get(status, "")
+    meaning = {
+        EXIT_CLEAN: "clean",
+        EXIT_FINDINGS: "findings of severity error",
+        EXIT_UNUSABLE_INPUT: "unusable input",
+        EXIT_RUN_FAILED: "the run itself failed: nothing can be concluded",
+    }.get(status, "")
     if status == EXIT_CLEAN and nothing_listed:
         meaning = "no finding, but nothing was listed to check"
     lines.append(f"exit status {status}: {meaning}")
