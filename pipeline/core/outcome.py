@@ -23,7 +23,7 @@ OUTCOME_EVENT, VERDICT_EVENT = "outcome", "verdict"
 
 
 def outcome_line(summary: dict[str, Any]) -> str:
-    by_severity = summary.get("findings_by_severity", {})
+    by_severity = summary.get("findings_by_severity") or {}
     return (
         f"{OUTCOME_MARKER}: run_id={summary['run_id']} exit_status={summary['exit_status']} "
         f"errors={by_severity.get('error', 0)} warnings={by_severity.get('warning', 0)} "
