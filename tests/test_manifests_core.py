@@ -114,6 +114,42 @@ def test_schema1(signed):
         assert m.sha256_of(data) != digest
 
 
+@pytest.mark.parametrize("served", [None, "application/json", "application/octet-stream", "text/plain", m.SCHEMA1])
+def test_a_signed_schema1_manifest_served_generically_verifies_by_its_payload_digest(served):
+    # Registries name it by the payload's digest; a generic or missing Content-Type was a false alarm.
+    data, digest = _schema1(signed=True)
+    assert m.verify(data, digest, served) is None
+    record = cc.new_record("reg/old", digest, bucket="b")
+    cc.evaluate(record, data, served)
+    assert record["mismatch"] is None and cc.record_findings(record) == []
+
+
+@pytest.mark.parametrize("served", [None, "application/json", m.OCI_MANIFEST])
+def test_an_image_manifest_with_a_signature_envelope_appended_is_not_its_original(served):
+    # The envelope's formatLength/formatTail rebuild the original bytes; only a schema 1
+    # manifest is hashed that way, so these changed bytes must not pass as the original digest.
+    original = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": m.OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": D1, "size": 2},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": D2, "size": 3}],
+        }
+    ).encode()
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    protected = b64(json.dumps({"formatLength": len(original) - 1, "formatTail": b64(b"}")}).encode())
+    tampered = original[:-1] + b', "signatures": [{"protected": "' + protected.encode() + b'"}]}'
+    assert m.sha256_of(tampered[: len(original) - 1] + b"}") == m.sha256_of(original)
+    assert m.verify(tampered, m.sha256_of(original), served) == m.sha256_of(tampered)
+    record = cc.new_record("reg/app", m.sha256_of(original), bucket="b")
+    cc.evaluate(record, tampered, served)
+    assert record["mismatch"] == {"actual": m.sha256_of(tampered), "claimed_by": "reference digest"}
+    assert [f["kind"] for f in cc.record_findings(record)] == ["manifest_digest_mismatch"]
+
+
 def _with_foreign_layer(digest: str, size: int, *more_layers: dict) -> bytes:
     """A Docker manifest whose first layer is foreign (non-distributable, fetched from its urls)."""
     foreign = {

@@ -304,9 +304,7 @@ def parse_manifest(data: bytes, media_type: str | None = None, *, max_bytes: int
     if not isinstance(document, dict):
         raise ManifestError(f"expected a JSON object, got {oci_rules.json_type(document)}")
 
-    served = normalise_media_type(media_type)
-    if served in ("application/json", "text/plain", "application/octet-stream"):
-        served = None  # generic types say nothing about the manifest
+    served = _specific_type(media_type)
     declared = document.get("mediaType")
     if declared is not None and not isinstance(declared, str):
         raise ManifestError(f"mediaType: expected a string, got {oci_rules.json_type(declared)}")
@@ -335,6 +333,31 @@ def parse_manifest(data: bytes, media_type: str | None = None, *, max_bytes: int
     blobs = (config, *layers)
     unverifiable = tuple(d.digest for d in blobs if d.algorithm != "sha256")
     return Manifest(kind, digest, len(data), blobs=blobs, unverifiable=unverifiable)
+
+
+def _specific_type(media_type: str | None) -> str | None:
+    """The served type, or None for a generic one, which says nothing about the manifest."""
+    served = normalise_media_type(media_type)
+    return None if served in ("application/json", "text/plain", "application/octet-stream") else served
+
+
+def _hashing_type(data: bytes, media_type: str | None) -> str | None:
+    """The type that decides how ``data`` is hashed, resolved as ``parse_manifest`` resolves it.
+
+    The served type alone is not enough: bytes served with no type, or a generic one, would be
+    hashed by the signed schema 1 rule whenever they hold ``"signatures"``, so an image manifest
+    with an envelope appended could pass as its original digest, and a signed schema 1 manifest
+    served as ``application/json`` would read as a mismatch.
+    """
+    served = _specific_type(media_type)
+    try:
+        document = load_json(data)
+        if isinstance(document, dict):
+            declared = document.get("mediaType")
+            return _resolve_type(document, declared if isinstance(declared, str) else None, served)
+    except ManifestError:
+        pass
+    return served
 
 
 def _obey(problems: list[str]) -> None:
@@ -432,7 +455,9 @@ def verify(data: bytes, claimed: str, media_type: str | None = None) -> str | No
     if algorithm == "sha512":
         actual = oci_rules.digest_of(data, algorithm)
         return None if actual == claimed else actual
-    actual = manifest_digest(data, normalise_media_type(media_type))
+    kind = _hashing_type(data, media_type)
+    # Bytes no type can be resolved for are not a manifest our parser reads: only their SHA-256 names them.
+    actual = manifest_digest(data, kind) if kind else sha256_of(data)
     if actual == claimed:
         return None
     # A signed schema 1 manifest may also be addressed by the digest of its full bytes.
