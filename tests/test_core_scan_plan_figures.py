@@ -53,25 +53,25 @@ def test_a_listed_bucket_of_unknown_class_has_its_size_but_no_price():
     assert row["unknown"] == ["objects and bytes at least (the listing was cut short)", NOT_REPORTED]
 
 
-def test_the_dataflow_estimate_rounds_each_figure_as_shown():
+def test_the_dataflow_estimate_keeps_six_places_of_each_amount():
     assert scan_plan.dataflow_estimate(1_310_000, 123_456_789_012, 1000) == {
         "seconds": 373.2,  # 6 min fixed + 13.17 s of 80 vCPUs
         "workers": 20,
         "machine_type": "n2-standard-4",
-        "compute_usd": 0.58,
-        "requests_usd": 0.53,  # 1,310 GETs x $0.0004 + 1,310 list pages x $0.000005
-        "network_usd_up_to": 2.47,
-        "usd_low": 1.11,
-        "usd_high": 3.58,
+        "compute_usd": 0.582553,
+        "requests_usd": 0.53055,  # 1,310 GETs x $0.0004 + 1,310 list pages x $0.000005
+        "network_usd_up_to": 2.469136,
+        "usd_low": 1.113103,
+        "usd_high": 3.582239,
     }
 
 
 @pytest.mark.parametrize(
     "objects, bytes_, compute_usd, requests_usd",
     [
-        (0, 0, 0.56, 0.0),  # the fixed 6 minutes of 20 workers
-        (10_000_000, 0, 0.66, 4.05),  # $4.00 of reads and 10,000 list pages of 1,000 names
-        (2_000_000_000, 10**15, 83.02, 810.0),  # 2 M list pages: $10 of the $810
+        (0, 0, 0.562, 0.000005),  # the fixed 6 minutes of 20 workers, and one list page
+        (10_000_000, 0, 0.659569, 4.05),  # $4.00 of reads and 10,000 list pages of 1,000 names
+        (2_000_000_000, 10**15, 83.023918, 810.0),  # 2 M list pages: $10 of the $810
     ],
 )
 def test_the_dataflow_request_and_compute_costs_count_every_page_and_hour(objects, bytes_, compute_usd, requests_usd):
@@ -180,7 +180,7 @@ def test_the_plan_text_word_for_word():
             "  the estimates leave out the 1 bucket(s) that could not be listed",
             "estimate (the cost model of docs/production.md):",
             "  local, 2 core(s): about 42s (6.1 CPU-s; 40.0 s to move the bytes at an assumed 125 MB/s)",
-            "  Dataflow, 20 x n2-standard-4: about 6m01s, about $0.56 ($0.56 compute, $0.00 requests) "
+            "  Dataflow, 20 x n2-standard-4: about 6m01s, about $0.56 ($0.56 compute, <$0.01 requests) "
             "plus network up to $0.10",
             "choose: local (about 42s here, no Dataflow start-up or cost); docs/fleet.md explains the choice",
         ]

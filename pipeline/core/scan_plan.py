@@ -96,11 +96,13 @@ def dataflow_estimate(objects: int, bytes_: int, largest_bucket_objects: int) ->
         "seconds": round(DATAFLOW_FIXED_S + work_s, 1),
         "workers": DATAFLOW_WORKERS,
         "machine_type": DATAFLOW_MACHINE_TYPE,
-        "compute_usd": round(compute, 2),
-        "requests_usd": round(requests, 2),
-        "network_usd_up_to": round(network, 2),
-        "usd_low": round(compute + requests, 2),
-        "usd_high": round(compute + requests + network, 2),
+        # Six places, as every other amount: the text rounds them, and shows a cost under a
+        # cent as "<$0.01", never as a free "$0.00".
+        "compute_usd": round(compute, 6),
+        "requests_usd": round(requests, 6),
+        "network_usd_up_to": round(network, 6),
+        "usd_low": round(compute + requests, 6),
+        "usd_high": round(compute + requests + network, 6),
     }
 
 
