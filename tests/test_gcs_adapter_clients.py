@@ -87,6 +87,7 @@ def test_without_an_emulator_the_client_lists_with_a_read_only_token(adc, monkey
     name = stored(bucket, b"listed with ADC")
     with FaultyProxy(emulator.port) as proxy:
         monkeypatch.setenv("API_ENDPOINT_OVERRIDE", proxy.endpoint)
+        monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
         client = gcs.make_client()
         assert client.project == "adc-project"  # the key's project when none is named
         assert [o.name for o in gcs.list_range(client, bucket.name, KeyRange(PREFIX))] == [name]
