@@ -150,6 +150,17 @@ def test_an_image_manifest_with_a_signature_envelope_appended_is_not_its_origina
     assert [f["kind"] for f in cc.record_findings(record)] == ["manifest_digest_mismatch"]
 
 
+@pytest.mark.parametrize("served", [m.OCI_MANIFEST, m.DOCKER_MANIFEST])
+def test_a_signed_schema1_manifest_served_as_another_type_is_hashed_as_plain_bytes(served):
+    # Served as an image manifest, a document without a mediaType is one: the schema 1 rule is
+    # not picked, the bytes are named by their SHA-256 alone, and the parser refuses it anyway.
+    data, payload_digest = _schema1(signed=True)
+    assert m.verify(data, payload_digest, served) == m.sha256_of(data)
+    assert m.verify(data, m.sha256_of(data), served) is None
+    with pytest.raises(m.ManifestError, match="schemaVersion: expected 2"):
+        m.parse_manifest(data, served)
+
+
 def _with_foreign_layer(digest: str, size: int, *more_layers: dict) -> bytes:
     """A Docker manifest whose first layer is foreign (non-distributable, fetched from its urls)."""
     foreign = {

@@ -349,15 +349,17 @@ def _hashing_type(data: bytes, media_type: str | None) -> str | None:
     with an envelope appended could pass as its original digest, and a signed schema 1 manifest
     served as ``application/json`` would read as a mismatch.
     """
-    served = _specific_type(media_type)
     try:
         document = load_json(data)
         if isinstance(document, dict):
             declared = document.get("mediaType")
-            return _resolve_type(document, declared if isinstance(declared, str) else None, served)
+            declared = declared if isinstance(declared, str) else None
+            return _resolve_type(document, declared, _specific_type(media_type))
     except ManifestError:
         pass
-    return served
+    # Not a manifest the parser reads (or served as one type while it says another): a served
+    # type alone must not pick the schema 1 rule, so only the SHA-256 of the bytes names it.
+    return None
 
 
 def _obey(problems: list[str]) -> None:
@@ -456,7 +458,6 @@ def verify(data: bytes, claimed: str, media_type: str | None = None) -> str | No
         actual = oci_rules.digest_of(data, algorithm)
         return None if actual == claimed else actual
     kind = _hashing_type(data, media_type)
-    # Bytes no type can be resolved for are not a manifest our parser reads: only their SHA-256 names them.
     actual = manifest_digest(data, kind) if kind else sha256_of(data)
     if actual == claimed:
         return None
