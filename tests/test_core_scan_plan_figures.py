@@ -211,3 +211,9 @@ def test_five_sources_name_three_and_count_the_rest():
     assert scan_plan.format_plan(plan).splitlines()[0] == (
         "plan: 0 bucket(s) from project a, project b, project c, 2 more; no blob was read"
     )
+
+
+def test_the_dataflow_amounts_are_rounded_to_six_places_not_more():
+    # One read ($0.0000004) and one list page ($0.000005): the seventh place is dropped, as everywhere.
+    estimate = scan_plan.dataflow_estimate(1, 0, 1)
+    assert (estimate["requests_usd"], estimate["usd_low"], estimate["usd_high"]) == (0.000005, 0.562005, 0.562005)

@@ -159,6 +159,10 @@ def test_a_signed_schema1_manifest_served_as_another_type_is_hashed_as_plain_byt
     assert m.verify(data, m.sha256_of(data), served) is None
     with pytest.raises(m.ManifestError, match="schemaVersion: expected 2"):
         m.parse_manifest(data, served)
+    # evaluate hashes by the type it was served with too, not by the bytes alone.
+    record = cc.new_record("reg/old", payload_digest, bucket="b")
+    cc.evaluate(record, data, served)
+    assert record["mismatch"] == {"actual": m.sha256_of(data), "claimed_by": "reference digest"}
 
 
 def _with_foreign_layer(digest: str, size: int, *more_layers: dict) -> bytes:
