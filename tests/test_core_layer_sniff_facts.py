@@ -1,13 +1,17 @@
-"""What a recovered row keeps of an image config or a stored manifest: bounded text, history lines, media type.
+"""What a recovered row keeps of an image config or a stored manifest: bounded text, history lines,
+media type; and the edges of streaming a gzip layer that only small, chosen inputs reach.
 
-Small JSON documents only (no layer is decompressed), so these run in milliseconds.
+Small inputs only, so these run in milliseconds.
 """
 
+import gzip
+import hashlib
 import json
+import zlib
 
 import pytest
 
-from pipeline.core.layer_sniff import MANIFEST, LayerSniffer, parse_config_facts
+from pipeline.core.layer_sniff import CONFIG, MANIFEST, OUTPUT_STEP, LayerSniffer, parse_config_facts
 
 D = {n: "sha256:" + n * 64 for n in "abc"}
 
@@ -57,3 +61,60 @@ def test_a_manifest_blob_keeps_its_media_type():
         D["c"],
         (D["c"], D["a"]),
     )
+
+
+def sniffed(chunks, **kwargs):
+    sniffer = LayerSniffer(**kwargs)
+    for chunk in chunks:
+        sniffer.update(chunk)
+    return sniffer.result()
+
+
+def _split_where_output_waits(compressed: bytes) -> int:
+    """The first cut after which a full output step comes out with every input byte taken,
+    so more output waits inside inflate with nothing left to feed it."""
+    for cut in range(1, len(compressed)):
+        inflate = zlib.decompressobj(31)
+        if len(inflate.decompress(compressed[:cut], OUTPUT_STEP)) == OUTPUT_STEP and not inflate.unconsumed_tail:
+            return cut
+    raise AssertionError("no such cut")
+
+
+def test_output_waiting_inside_inflate_is_drained_before_the_next_chunk():
+    tar = bytes(4 * 1024 * 1024)  # zeros: a few kB of gzip inflate to many output steps
+    compressed = gzip.compress(tar, mtime=0)
+    cut = _split_where_output_waits(compressed)
+    result = sniffed([compressed[:cut], compressed[cut:]])
+    assert result.problem is None and result.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
+
+
+def test_a_next_member_whose_magic_is_split_across_chunks_is_read():
+    first, second = gzip.compress(b"a" * 5000, mtime=0), gzip.compress(b"b" * 7000, mtime=0)
+    blob = first + second
+    result = sniffed([blob[: len(first) + 1], blob[len(first) + 1 :]])
+    assert result.problem is None
+    assert result.diff_id == "sha256:" + hashlib.sha256(b"a" * 5000 + b"b" * 7000).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "tail, problem",
+    [
+        (b"\x1f\x8b", "the gzip stream ends before its last member is complete (truncated)"),
+        (b"\0\0", "2+ bytes after the end of the gzip stream are not another gzip member"),
+        (b"\0", "1 stray byte(s) after the end of the gzip stream"),
+    ],
+)
+def test_bytes_after_the_last_member_are_named_for_what_they_are(tail, problem):
+    result = sniffed([gzip.compress(b"x" * 100, mtime=0) + tail])
+    assert result.diff_id is None and result.problem == problem
+
+
+def test_output_of_exactly_the_cap_is_still_a_layer():
+    data = bytes(range(256)) * 4
+    result = sniffed([gzip.compress(data, mtime=0)], max_output_bytes=len(data))
+    assert result.problem is None and result.diff_id == "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_a_config_of_exactly_the_cap_in_one_chunk_is_a_config():
+    data = config(os="linux")
+    assert sniffed([data], config_cap=len(data)).kind == CONFIG
