@@ -156,7 +156,10 @@ def test_permission_denied_is_not_retried(storage_client, bucket, emulator):
     assert result.attempts == 1 and result.reason == "HTTP 403 Injected: injected by test proxy"
 
 
-@pytest.mark.parametrize("body, said", [(b"<html>" + b"x" * 300, "<html>" + "x" * 194), (b"", "")])
+@pytest.mark.parametrize(
+    "body, said",
+    [(b"<html>" + b"x" * 300, "<html>" + "x" * 194), (b"", ""), (b"\xffbad", "\ufffdbad")],  # not UTF-8: replaced
+)
 def test_an_error_that_is_not_json_is_quoted_in_part(storage_client, bucket, emulator, body, said):
     obj, _ = one_object(storage_client, bucket, 100)
     with FaultyProxy(emulator.port, faults=[Fault(status=400, message=body)]) as proxy:

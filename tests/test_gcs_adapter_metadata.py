@@ -6,6 +6,7 @@ refuses or garbles a bucket GET, and shows the exact listing request each call s
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -154,3 +155,18 @@ def test_the_estimate_lists_one_sixteenth_of_the_names_and_no_more_than_needed(
 
 def test_an_empty_prefix_estimates_zero(storage_client, bucket):
     assert gcs.estimate_objects(storage_client, bucket.name, PREFIX, 10_000) == 0
+
+
+@pytest.mark.parametrize(
+    "error, retried",
+    [
+        (gapi.ServiceUnavailable("x"), True),
+        (gapi.TooManyRequests("x"), True),
+        (ConnectionError("reset"), True),
+        (json.JSONDecodeError("Unterminated string", '{"items": [{"na', 13), True),  # a page cut mid-JSON
+        (gapi.Forbidden("x"), False),
+        (gapi.NotFound("x"), False),
+    ],
+)
+def test_a_listing_retries_transient_faults_and_a_page_cut_mid_json_but_not_a_refusal(error, retried):
+    assert gcs._listing_fault(error) is retried
