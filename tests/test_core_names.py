@@ -1,6 +1,7 @@
 """Pure: digests in object names, and the shard plan that lists every name exactly once."""
 
 import random
+from itertools import pairwise
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_the_ranges_tile_the_prefix_end_to_end(shard_count):
     )
     assert all(low < high for low, high in spans)
     assert spans[0][0] == PREFIX and spans[-1][1] == successor(PREFIX)
-    assert all(high == next_low for (_, high), (next_low, _) in zip(spans, spans[1:]))
+    assert all(high == next_low for (_, high), (next_low, _) in pairwise(spans))
 
 
 # The 4,096-range plan is tried on fewer names: each name is checked against every range,
