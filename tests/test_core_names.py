@@ -66,8 +66,7 @@ def test_the_ranges_tile_the_prefix_end_to_end(shard_count):
     ranges = plan_ranges(PREFIX, shard_count)
     assert len([r for r in ranges if r.start is None and r.end is None]) == shard_count
     spans = sorted(
-        (max(r.prefix, r.start or r.prefix), min(successor(r.prefix), r.end or successor(r.prefix)))
-        for r in ranges
+        (max(r.prefix, r.start or r.prefix), min(successor(r.prefix), r.end or successor(r.prefix))) for r in ranges
     )
     assert all(low < high for low, high in spans)
     assert spans[0][0] == PREFIX and spans[-1][1] == successor(PREFIX)
