@@ -16,22 +16,9 @@ import pytest
 from pipeline.core.outcome import OUTCOME_LOG, log_entries, outcome_payload, verdict_payloads
 from pipeline.transforms.outcome import LogOutcomeFn, structured_log_project
 from tests.support.http_server import RecordingHandler, serving
+from tests.test_core_outcome_entries import SUMMARY  # one run, pinned field by field there
 
-DECOMMISSION = {
-    "us.artifacts.p.appspot.com": {"verdict": "in_use", "project": "p", "headline": "Still served.", "bytes": 9},
-    "artifacts.p.appspot.com": {"verdict": "would_lose_images", "project": "p", "headline": "2 only here.", "bytes": 7},
-}
-SUMMARY = {
-    "run_id": "20261207T030000Z",
-    "exit_status": 1,
-    "findings_by_severity": {"error": 3, "warning": 1, "info": 5},
-    "objects_listed": 40,
-    "objects_verified": 36,
-    "unaccounted_objects": 0,
-    "reclaimable_bytes": None,
-    "report_location": "gs://reports/registry-scrub/20261207T030000Z",
-    "decommission": DECOMMISSION,
-}
+DECOMMISSION = SUMMARY["decommission"]
 
 
 def test_the_outcome_entry_carries_its_fields_and_every_bucket_verdict():
